@@ -1,0 +1,18 @@
+"""Custom layers of cenkeras."""
+
+from cenkeras.layers.ensemble import ModalityEnsemble
+from cenkeras.layers.exchange import ChannelExchange
+from cenkeras.layers.instance_norm import InstanceNormalization
+from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.resize import ResizeLike
+from cenkeras.layers.sparsity import SliceL1, modality_parts
+
+__all__ = [
+    "ChannelExchange",
+    "InstanceNormalization",
+    "ModalityEnsemble",
+    "ParallelNormalization",
+    "ResizeLike",
+    "SliceL1",
+    "modality_parts",
+]

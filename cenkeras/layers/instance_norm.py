@@ -1,0 +1,129 @@
+"""Instance normalization that can track running statistics."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class InstanceNormalization(keras.layers.Layer):
+    """Per-sample, per-channel normalization over the spatial axes (NHWC).
+
+    Unlike `keras.layers.GroupNormalization(groups=-1)`, this layer can keep
+    running averages of the instance statistics and use them at inference,
+    as PyTorch's `nn.InstanceNorm2d(affine=True, track_running_stats=True)`
+    does (the official CEN pix2pix generator depends on it).
+
+    In training the layer normalises each sample with its own mean and
+    (biased) variance and moves the running averages towards the batch mean
+    of those statistics, the variance taken unbiased as PyTorch does. At
+    inference it uses the running averages when `track_running_stats` is on,
+    and the instance statistics otherwise.
+
+    Args:
+        epsilon: added to the variance (PyTorch's default 1e-5).
+        momentum: Keras convention: `moving = momentum * moving + (1 - momentum) * stat`
+            (0.9 is PyTorch's momentum 0.1).
+        center: learn a per-channel offset `beta`.
+        scale: learn a per-channel scale `gamma`.
+        track_running_stats: keep running statistics and use them at inference.
+        gamma_regularizer: regularizer on `gamma` (e.g. a sparsity penalty).
+
+    Example:
+    >>> norm = InstanceNormalization()
+    >>> y = norm(keras.random.normal((2, 8, 8, 4)), training=True)
+    >>> y.shape
+    TensorShape([2, 8, 8, 4])
+    """
+
+    def __init__(
+        self,
+        epsilon=1e-5,
+        momentum=0.9,
+        center=True,
+        scale=True,
+        track_running_stats=True,
+        gamma_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.momentum = float(momentum)
+        self.center = center
+        self.scale = scale
+        self.track_running_stats = track_running_stats
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"{self.name}: the channel axis of the input must be known, got shape {input_shape}."
+            )
+        self.gamma = None
+        self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight(
+                shape=(channels,),
+                name="gamma",
+                initializer="ones",
+                regularizer=self.gamma_regularizer,
+            )
+        if self.center:
+            self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros")
+        if self.track_running_stats:
+            self.moving_mean = self.add_weight(
+                shape=(channels,), name="moving_mean", initializer="zeros", trainable=False
+            )
+            self.moving_variance = self.add_weight(
+                shape=(channels,), name="moving_variance", initializer="ones", trainable=False
+            )
+
+    def call(self, inputs, training=None):
+        # Statistics in float32 even under a bfloat16 policy, as BatchNormalization does.
+        x = ops.cast(inputs, "float32")
+        use_running = self.track_running_stats and not training
+        if use_running:
+            mean = self.moving_mean
+            variance = self.moving_variance
+        else:
+            # Two-pass variance: keras.ops.moments uses E[x^2] - E[x]^2, which loses
+            # precision when a channel's mean is large against its spread.
+            mean = ops.mean(x, axis=[1, 2], keepdims=True)
+            variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=[1, 2], keepdims=True)
+            if training and self.track_running_stats:
+                self._update_running_stats(x, mean, variance)
+        inv = ops.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * self.gamma
+        y = (x - mean) * inv
+        if self.beta is not None:
+            y = y + self.beta
+        return ops.cast(y, inputs.dtype)
+
+    def _update_running_stats(self, x, mean, variance):
+        spatial = ops.cast(ops.shape(x)[1] * ops.shape(x)[2], "float32")
+        # PyTorch feeds the unbiased variance into the running average.
+        unbiased = variance * spatial / ops.maximum(spatial - 1.0, 1.0)
+        batch_mean = ops.mean(ops.reshape(mean, (-1, ops.shape(x)[-1])), axis=0)
+        batch_var = ops.mean(ops.reshape(unbiased, (-1, ops.shape(x)[-1])), axis=0)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + batch_mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + batch_var * (1.0 - m))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "epsilon": self.epsilon,
+                "momentum": self.momentum,
+                "center": self.center,
+                "scale": self.scale,
+                "track_running_stats": self.track_running_stats,
+                "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+            }
+        )
+        return config

@@ -1,0 +1,148 @@
+"""Private (per-modality) normalization for M parallel streams."""
+
+import keras
+
+from cenkeras.layers.instance_norm import InstanceNormalization
+
+NORM_KINDS = ("batch", "instance")
+
+
+def make_norm(kind, name, gamma_regularizer=None, **options):
+    """One normalization layer with PyTorch's defaults (epsilon 1e-5, momentum 0.1).
+
+    `kind` is "batch" (`keras.layers.BatchNormalization`) or "instance"
+    (`InstanceNormalization`, which can track running statistics).
+    """
+    options = {"epsilon": 1e-5, "momentum": 0.9, **options}
+    if kind == "batch":
+        return keras.layers.BatchNormalization(
+            name=name, gamma_regularizer=gamma_regularizer, **options
+        )
+    if kind == "instance":
+        return InstanceNormalization(name=name, gamma_regularizer=gamma_regularizer, **options)
+    raise ValueError(f"Unknown norm {kind!r}; expected one of {NORM_KINDS}.")
+
+
+def _check_num_modalities(num_modalities):
+    if isinstance(num_modalities, bool) or not isinstance(num_modalities, int) or num_modalities < 1:
+        raise ValueError(f"num_modalities must be an integer >= 1, got {num_modalities!r}.")
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class ParallelNormalization(keras.layers.Layer):
+    """M normalization layers, one per modality, applied stream by stream.
+
+    This is every normalization site of a CEN network that does not exchange
+    channels: the convolutions are shared between the modalities, the norms
+    stay private. The norms are `layer.norms[m]`, each with its `gamma`.
+
+    Args:
+        num_modalities: M, the number of streams.
+        norm: "batch" or "instance".
+        share_norms: one norm for all streams (the paper's "shared BN"
+            ablation); `norms[m]` is then the same layer for every m.
+        freeze_statistics: always normalise with the running statistics,
+            even in training, while the scales and offsets still learn (the
+            official segmentation training runs BatchNorm this way).
+        **norm_options: passed to every norm (epsilon, momentum, ...).
+
+    Example:
+    >>> norm = ParallelNormalization(2, norm="batch")
+    >>> rgb, depth = keras.ops.ones((1, 8, 8, 16)), keras.ops.zeros((1, 8, 8, 16))
+    >>> outputs = norm([rgb, depth])
+    >>> len(outputs), outputs[0].shape
+    (2, TensorShape([1, 8, 8, 16]))
+    """
+
+    def __init__(
+        self,
+        num_modalities,
+        norm="batch",
+        share_norms=False,
+        freeze_statistics=False,
+        **kwargs,
+    ):
+        norm_options = {key: kwargs.pop(key) for key in list(kwargs) if key not in _LAYER_KWARGS}
+        super().__init__(**kwargs)
+        _check_num_modalities(num_modalities)
+        if norm not in NORM_KINDS:
+            raise ValueError(f"{self.name}: unknown norm {norm!r}; expected one of {NORM_KINDS}.")
+        if "gamma_regularizer" in norm_options:
+            raise ValueError(
+                f"{self.name}: gamma_regularizer is set by the layer itself (see `sparsity`)."
+            )
+        self.num_modalities = num_modalities
+        self.norm = norm
+        self.share_norms = bool(share_norms)
+        self.freeze_statistics = bool(freeze_statistics)
+        self.norm_options = norm_options
+        self.norms = self._make_norms()
+
+    def _gamma_regularizer(self, modality):
+        """Sparsity penalty for modality m's norm; none at a plain norm site."""
+        return None
+
+    def _make_norms(self):
+        prefix = "bn" if self.norm == "batch" else "insnorm"
+        if self.share_norms:
+            shared = make_norm(
+                self.norm, f"{prefix}", self._gamma_regularizer(None), **self.norm_options
+            )
+            return [shared] * self.num_modalities
+        return [
+            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **self.norm_options)
+            for m in range(self.num_modalities)
+        ]
+
+    @property
+    def unique_norms(self):
+        """The distinct norm layers (one when `share_norms`)."""
+        return self.norms[:1] if self.share_norms else self.norms
+
+    def _check_inputs(self, shapes):
+        if not isinstance(shapes, (list, tuple)) or len(shapes) != self.num_modalities:
+            got = len(shapes) if isinstance(shapes, (list, tuple)) else "a single tensor"
+            raise ValueError(
+                f"{self.name}: expected a list of {self.num_modalities} tensors "
+                f"(one per modality), got {got}."
+            )
+        channels = {shape[-1] for shape in shapes}
+        if len(channels) != 1:
+            raise ValueError(
+                f"{self.name}: all modalities must have the same channel count, got shapes "
+                f"{[tuple(s) for s in shapes]}."
+            )
+
+    def build(self, input_shape):
+        self._check_inputs(input_shape)
+        for norm in self.unique_norms:
+            norm.build(tuple(input_shape[0]))
+        self.channels = input_shape[0][-1]
+
+    def normalize(self, inputs, training=None):
+        """Each stream through its own norm."""
+        norm_training = False if self.freeze_statistics else training
+        return [norm(x, training=norm_training) for norm, x in zip(self.norms, inputs)]
+
+    def call(self, inputs, training=None):
+        return self.normalize(inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(shape) for shape in input_shape]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_modalities": self.num_modalities,
+                "norm": self.norm,
+                "share_norms": self.share_norms,
+                "freeze_statistics": self.freeze_statistics,
+                **self.norm_options,
+            }
+        )
+        return config
+
+
+# Keyword arguments that belong to keras.layers.Layer, not to the norms.
+_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "batch_input_shape")

@@ -1,0 +1,97 @@
+"""Common base of the CEN functional models: named modality inputs, checked on every call."""
+
+import keras
+
+from cenkeras.layers import ChannelExchange, ModalityEnsemble
+
+RESERVED_OUTPUT = "ensemble"
+
+
+def check_modalities(modalities):
+    """Validate modality names; returns them as a tuple."""
+    if isinstance(modalities, str) or not hasattr(modalities, "__iter__"):
+        raise ValueError(
+            f"modalities must be a list of names such as ['rgb', 'depth'], got {modalities!r}."
+        )
+    modalities = tuple(modalities)
+    if not modalities:
+        raise ValueError("modalities must name at least one modality.")
+    for name in modalities:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(
+                f"Modality names must be identifiers (letters, digits, '_'), got {name!r}."
+            )
+        if name == RESERVED_OUTPUT:
+            raise ValueError(f"'{RESERVED_OUTPUT}' is the name of the ensemble output, not a modality.")
+    if len(set(modalities)) != len(modalities):
+        raise ValueError(f"Modality names must be unique, got {list(modalities)}.")
+    return modalities
+
+
+def modality_inputs(modalities, channels):
+    """One `keras.Input` per modality, any height and width."""
+    return {name: keras.Input((None, None, channels), name=name) for name in modalities}
+
+
+class MultimodalModel(keras.Model):
+    """A functional model whose inputs are a dict `{modality: (batch, H, W, C)}`.
+
+    Every call checks the inputs first, so a missing or unexpected modality,
+    or an image with the wrong channel count, is a `ValueError` that names
+    it instead of an error from deep inside TensorFlow. A list or tuple of M
+    tensors is taken in the order of `modalities`.
+    """
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self._check_inputs(inputs), *args, **kwargs)
+
+    def _check_inputs(self, inputs):
+        expected = list(self.modalities)
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != len(expected):
+                raise ValueError(
+                    f"{self.name} takes {len(expected)} modalities {expected}, got {len(inputs)} inputs."
+                )
+            inputs = dict(zip(expected, inputs))
+        if not isinstance(inputs, dict):
+            raise ValueError(
+                f"{self.name} takes a dict {{modality: image}} with keys {expected}, "
+                f"got {type(inputs).__name__}."
+            )
+        missing = [name for name in expected if name not in inputs]
+        unexpected = [name for name in inputs if name not in expected]
+        if missing or unexpected:
+            raise ValueError(
+                f"{self.name} takes modalities {expected}; missing {missing}, unexpected {unexpected}."
+            )
+        for name in expected:
+            shape = getattr(inputs[name], "shape", None)
+            if shape is None:
+                continue
+            if len(shape) != 4:
+                raise ValueError(
+                    f"{self.name}: input '{name}' must be a batch of images (batch, height, width, "
+                    f"{self.input_channels}), got shape {tuple(shape)}."
+                )
+            if shape[-1] is not None and shape[-1] != self.input_channels:
+                raise ValueError(
+                    f"{self.name}: input '{name}' must have {self.input_channels} channels, "
+                    f"got shape {tuple(shape)}."
+                )
+        return {name: inputs[name] for name in expected}
+
+    def exchange_layers(self):
+        """The `ChannelExchange` layers, in network order."""
+        return [layer for layer in self.layers if isinstance(layer, ChannelExchange)]
+
+    def exchange_statistics(self):
+        """`{layer name: ChannelExchange.exchange_statistics()}` for every exchange site."""
+        return {layer.name: layer.exchange_statistics() for layer in self.exchange_layers()}
+
+    def ensemble_weights(self):
+        """softmax(alpha) as a NumPy array, one weight per modality."""
+        layer = next(layer for layer in self.layers if isinstance(layer, ModalityEnsemble))
+        return keras.ops.convert_to_numpy(layer.weights_softmax())
+
+    def base_config(self):
+        return {"name": self.name, "trainable": self.trainable}

@@ -1,0 +1,218 @@
+"""The CEN RGB-D segmenter: shared-conv multimodal ResNet + light-weight RefineNet."""
+
+import keras
+
+from cenkeras.layers import ModalityEnsemble, ResizeLike
+from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
+from cenkeras.models.resnet import resnet_encoder, stage_blocks_for
+from cenkeras.models.streams import Streams
+
+
+def residual_conv_unit(streams, xs, name, filters, blocks):
+    """RCU chain (`<name>.0.<i>_conv`, `<name>.0.<i>_conv_relu_varout_dimred`).
+
+    The official ReLU is in-place, so the residual added back is ReLU(x),
+    not x: a port that adds x back misses the official outputs by ~1.
+    """
+    for i in range(1, blocks + 1):
+        residual = streams.relu(xs)
+        out = streams.conv(residual, f"{name}.0.{i}_conv", filters, 3, padding=1, use_bias=True)
+        out = streams.relu(out)
+        out = streams.conv(out, f"{name}.0.{i}_conv_relu_varout_dimred", filters, 3, padding=1)
+        xs = streams.add(out, residual)
+    return xs
+
+
+def chained_residual_pooling(streams, xs, name, filters, stages=4):
+    """CRP: repeated 5x5 max-pool + 3x3 conv, each result added to the input."""
+    top = xs
+    for i in range(1, stages + 1):
+        top = streams.map(keras.layers.MaxPooling2D(5, strides=1, padding="same"), top)
+        top = streams.conv(top, f"{name}.0.{i}_outvar_dimred", filters, 3, padding=1)
+        xs = streams.add(xs, top)
+    return xs
+
+
+def refine_stage(streams, xs, index, filters, coarser=None, out_filters=None):
+    """One RefineNet path: adapt the encoder features, fuse the coarser path, pool, refine."""
+    g = index + 1
+    x = streams.conv(xs, f"p_ims1d2_outl{g}_dimred", filters, 3, padding=1)
+    x = residual_conv_unit(streams, x, f"adapt_stage{g}_b", filters, blocks=2)
+    if coarser is None:
+        x = streams.relu(x)
+    else:
+        x = streams.conv(x, f"adapt_stage{g}_b2_joint_varout_dimred", filters, 3, padding=1)
+        x = streams.relu(streams.add(x, coarser))
+    x = chained_residual_pooling(streams, x, f"mflow_conv_g{g}_pool", filters)
+    x = residual_conv_unit(streams, x, f"mflow_conv_g{g}_b", filters, blocks=3)
+    if out_filters is not None:
+        x = streams.conv(x, f"mflow_conv_g{g}_b3_joint_varout_dimred", out_filters, 3, padding=1)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class CENRefineNet(MultimodalModel):
+    """CEN segmenter: multimodal ResNet-50/101/152 encoder + RefineNet decoder.
+
+    One network runs on every modality stream: convolutions are shared,
+    BatchNorms are private per modality, and after the 3x3 convolution's
+    norm (`bn2`) of every bottleneck the streams exchange the channels whose
+    scale is below `threshold`. Each stream ends in its own classifier; a
+    learned softmax-weighted ensemble of the (detached) branch logits is the
+    fused prediction. Layer names follow the official PyTorch modules, so
+    `cenkeras.interop.load_torch_state_dict` maps official checkpoints
+    name for name.
+
+    Args:
+        depth: 50, 101 or 152.
+        num_classes: number of segmentation classes.
+        modalities: names of the input modalities, e.g. `("rgb", "depth")`.
+        threshold: exchange threshold theta on |gamma|.
+        exchange: "all" (official), "part" (paper's strict reading) or None.
+        sparsity: lambda of the L1 penalty on the `bn2` scales (0: off).
+        sparsity_scope: "part" (modality m's part) or "all".
+        share_convs: False builds one encoder/decoder per modality (ablation).
+        share_norms: one BatchNorm shared by all modalities (ablation).
+        freeze_norm_statistics: BatchNorms use their running statistics in
+            training too (the official training), while gammas/betas learn.
+        dropout: rate of the dropouts on layer3, layer4 and before the
+            classifier (0.0 disables them).
+        input_channels: channels of every input (3: depth is replicated).
+        stage_blocks: bottlenecks per stage, overriding `depth` (tiny models).
+        base_width: planes of the first stage (64; smaller for tiny models).
+        decoder_width: RefineNet width (256; the coarsest path uses twice it).
+
+    Outputs a dict with one logits tensor per modality and `"ensemble"`, each
+    `(batch, H/4, W/4, num_classes)` in float32.
+
+    Example:
+    >>> model = CENRefineNet(depth=50, num_classes=5, modalities=("rgb", "depth"),
+    ...     stage_blocks=(1, 1, 1, 1), base_width=8, decoder_width=16)
+    >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
+    >>> model(images)["ensemble"].shape
+    TensorShape([1, 16, 16, 5])
+    """
+
+    def __init__(
+        self,
+        depth=101,
+        num_classes=40,
+        modalities=("rgb", "depth"),
+        threshold=2e-2,
+        exchange="all",
+        sparsity=0.0,
+        sparsity_scope="part",
+        share_convs=True,
+        share_norms=False,
+        freeze_norm_statistics=False,
+        dropout=0.5,
+        input_channels=3,
+        stage_blocks=None,
+        base_width=64,
+        decoder_width=256,
+        **kwargs,
+    ):
+        modalities = check_modalities(modalities)
+        blocks = stage_blocks_for(depth, stage_blocks)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+
+        # === Layers ===
+        streams = Streams(
+            len(modalities),
+            share_convs=share_convs,
+            norm="batch",
+            share_norms=share_norms,
+            freeze_statistics=freeze_norm_statistics,
+            exchange={
+                "threshold": threshold,
+                "scope": exchange,
+                "sparsity": sparsity,
+                "sparsity_scope": sparsity_scope,
+            },
+        )
+
+        # === Functional Model ===
+        inputs = modality_inputs(modalities, input_channels)
+        xs = [inputs[name] for name in modalities]
+        l1, l2, l3, l4 = resnet_encoder(streams, xs, blocks, base_width)
+        drop = keras.layers.Dropout(float(dropout), name="dropout")
+        l4 = streams.map(drop, l4)
+        l3 = streams.map(drop, l3)
+        upsample = ResizeLike(align_corners=True, name="upsample")
+
+        x4 = refine_stage(streams, l4, 0, 2 * decoder_width, out_filters=decoder_width)
+        x3 = refine_stage(
+            streams, l3, 1, decoder_width, coarser=_resize(upsample, x4, l3), out_filters=decoder_width
+        )
+        x2 = refine_stage(
+            streams, l2, 2, decoder_width, coarser=_resize(upsample, x3, l2), out_filters=decoder_width
+        )
+        x1 = refine_stage(streams, l1, 3, decoder_width, coarser=_resize(upsample, x2, l1))
+        x1 = streams.map(drop, x1)
+        logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
+        ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
+        to_float32 = keras.layers.Activation("linear", dtype="float32", name="logits")
+        outputs = {name: to_float32(x) for name, x in zip(modalities, logits)}
+        outputs["ensemble"] = to_float32(ensemble)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.depth = depth
+        self.num_classes = int(num_classes)
+        self.modalities = modalities
+        self.threshold = threshold
+        self.exchange = exchange
+        self.sparsity = sparsity
+        self.sparsity_scope = sparsity_scope
+        self.share_convs = share_convs
+        self.share_norms = share_norms
+        self.freeze_norm_statistics = freeze_norm_statistics
+        self.dropout = float(dropout)
+        self.input_channels = input_channels
+        self.stage_blocks = None if stage_blocks is None else list(blocks)
+        self.base_width = base_width
+        self.decoder_width = decoder_width
+        self.pyramid_outputs = {
+            f"layer{i + 1}": dict(zip(modalities, stage)) for i, stage in enumerate((l1, l2, l3, l4))
+        }
+
+    def get_config(self):
+        return {
+            **self.base_config(),
+            "depth": self.depth,
+            "num_classes": self.num_classes,
+            "modalities": list(self.modalities),
+            "threshold": self.threshold,
+            "exchange": self.exchange,
+            "sparsity": self.sparsity,
+            "sparsity_scope": self.sparsity_scope,
+            "share_convs": self.share_convs,
+            "share_norms": self.share_norms,
+            "freeze_norm_statistics": self.freeze_norm_statistics,
+            "dropout": self.dropout,
+            "input_channels": self.input_channels,
+            "stage_blocks": self.stage_blocks,
+            "base_width": self.base_width,
+            "decoder_width": self.decoder_width,
+        }
+
+
+def _resize(upsample, xs, reference):
+    return [upsample([x, ref]) for x, ref in zip(xs, reference)]
+
+
+def build_refinenet(depth, num_classes, modalities, **options):
+    """Build a `CENRefineNet` (see its docstring for every option).
+
+    Example:
+    >>> model = build_refinenet(101, 40, ["rgb", "depth"], sparsity=6e-4)
+    """
+    return CENRefineNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
+
+
+def tiny_refinenet_options():
+    """Options of a small RefineNet for tests and the embedded demo (about 0.2M parameters)."""
+    return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}

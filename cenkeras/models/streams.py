@@ -1,0 +1,102 @@
+"""Building blocks that run M modality streams through one network.
+
+A CEN network is one network applied to M streams: every convolution is one
+Keras layer called on each stream (Keras shares the weights of a layer
+called more than once), every normalization site holds M private norms.
+`Streams` makes those layers with the names of the official PyTorch modules
+(`layer1.0.conv2`, `layer1.0.bn2`, ...), so that checkpoints map onto them
+name for name, and applies them to lists of M tensors.
+"""
+
+import keras
+
+from cenkeras.layers import ChannelExchange, ParallelNormalization
+
+
+class Streams:
+    """Factory of stream-wise layers for a builder.
+
+    Args:
+        num_modalities: M.
+        share_convs: one convolution for all streams (CEN); False gives each
+            stream its own convolutions (the "unshared convs" ablation),
+            named `<name>.stream_<m>`.
+        norm: "batch" or "instance" for the private norms.
+        share_norms: one norm for all streams (the "shared norms" ablation).
+        freeze_statistics: norms always use their running statistics.
+        exchange: keyword arguments of `ChannelExchange` used at exchange
+            sites (threshold, scope, sparsity, sparsity_scope).
+    """
+
+    def __init__(
+        self,
+        num_modalities,
+        share_convs=True,
+        norm="batch",
+        share_norms=False,
+        freeze_statistics=False,
+        exchange=None,
+    ):
+        self.num_modalities = num_modalities
+        self.share_convs = share_convs
+        self.norm_kwargs = {
+            "norm": norm,
+            "share_norms": share_norms,
+            "freeze_statistics": freeze_statistics,
+        }
+        self.exchange_kwargs = dict(exchange or {})
+
+    def map(self, layer, xs, **call_kwargs):
+        """Apply one (stateless or shared) layer to every stream."""
+        return [layer(x, **call_kwargs) for x in xs]
+
+    def per_stream(self, make_layer, name):
+        """M layers from `make_layer(name)`: the same one when convolutions are shared."""
+        if self.share_convs:
+            return [make_layer(name)] * self.num_modalities
+        return [make_layer(f"{name}.stream_{m}") for m in range(self.num_modalities)]
+
+    def conv(self, xs, name, filters, kernel_size, stride=1, padding=0, use_bias=False, transpose=False):
+        """PyTorch-style convolution: symmetric zero `padding`, then a valid convolution.
+
+        TF's "same" padding is asymmetric for even sizes at stride 2, which
+        shifts every output; explicit symmetric padding matches PyTorch. A
+        transposed convolution (kernel 4, stride 2, padding 1 in pix2pix) is
+        exactly TF's "same" transposed convolution.
+        """
+        if transpose:
+            if (kernel_size, stride, padding) != (4, 2, 1):
+                raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
+            make = lambda n: keras.layers.Conv2DTranspose(
+                filters, kernel_size, strides=stride, padding="same", use_bias=use_bias, name=n
+            )
+            return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
+        same = stride == 1 and 2 * padding == kernel_size - 1
+        make = lambda n: keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=stride,
+            padding="same" if same else "valid",
+            use_bias=use_bias,
+            name=n,
+        )
+        if padding and not same:
+            xs = self.map(keras.layers.ZeroPadding2D(padding, name=f"{name}.pad"), xs)
+        return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
+
+    def norm(self, xs, name, exchange=False):
+        """Private norms of one site; `exchange=True` makes it a `ChannelExchange` site."""
+        if exchange:
+            layer = ChannelExchange(
+                self.num_modalities, name=name, **self.norm_kwargs, **self.exchange_kwargs
+            )
+        else:
+            layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)
+        return layer(xs)
+
+    def add(self, xs, ys):
+        add = keras.layers.Add()
+        return [add([x, y]) for x, y in zip(xs, ys)]
+
+    def relu(self, xs):
+        return self.map(keras.layers.ReLU(), xs)

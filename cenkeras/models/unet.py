@@ -1,0 +1,172 @@
+"""The CEN pix2pix U-Net-256 generator for multi-domain image translation."""
+
+import keras
+
+from cenkeras.layers import ModalityEnsemble
+from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
+from cenkeras.models.streams import Streams
+
+DECODER_NORMS = ("private", "shared")
+
+# Encoder blocks 1 and 8 and decoder block 8 build instance norms in the
+# official code that forward() never uses; their checkpoint keys are skipped.
+UNUSED_TORCH_MODULES = ("conv1.insnorm_conv", "conv8.insnorm_conv", "deconv8.insnorm_deconv")
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class CENUNetGenerator(MultimodalModel):
+    """CEN pix2pix U-Net-256 generator: M input domains to one output domain.
+
+    Eight stride-2 encoder blocks (LeakyReLU 0.2, conv 4x4, instance norm)
+    and eight decoder blocks (ReLU, transposed conv 4x4, instance norm,
+    dropout on the first three) with skip connections, shared by every
+    input stream. Encoder blocks 2-7 have private instance norms that
+    exchange channels below `threshold`. Each stream ends in tanh; a learned
+    ensemble of the (detached) branch images is the fused output. The
+    instance norms track running statistics and use them at inference, as
+    the official model does.
+
+    The official code's LeakyReLU is in-place, so each skip connection
+    carries LeakyReLU(encoder output), which this port reproduces.
+
+    Args:
+        modalities: names of the input domains, e.g. `("shade", "texture")`.
+        threshold: exchange threshold theta on |gamma| (1e-2 in the paper).
+        exchange: "all" (official), "part" or None.
+        sparsity: lambda of the L1 penalty on the encoder norm scales.
+        sparsity_scope: "part" or "all".
+        decoder_norms: "private" (official code) or "shared" (paper's text).
+        share_convs: False gives every stream its own convolutions (ablation).
+        share_norms: one encoder norm shared by all streams (ablation).
+        dropout: dropout rate of decoder blocks 1-3 (0.5 in pix2pix).
+        filters: width of the first block (64).
+        input_channels: channels of every input domain (3).
+        output_channels: channels of the generated image (3).
+
+    Outputs a dict with one image per input domain and `"ensemble"`, each
+    `(batch, H, W, output_channels)` in [-1, 1]. The eight stride-2 levels
+    need H and W to be multiples of 256.
+
+    Example:
+    >>> generator = CENUNetGenerator(modalities=("shade", "texture"), filters=8)
+    >>> images = {"shade": np.zeros((1, 256, 256, 3)), "texture": np.zeros((1, 256, 256, 3))}
+    >>> generator(images)["ensemble"].shape
+    TensorShape([1, 256, 256, 3])
+    """
+
+    unused_torch_modules = UNUSED_TORCH_MODULES
+
+    def __init__(
+        self,
+        modalities=("shade", "texture"),
+        threshold=1e-2,
+        exchange="all",
+        sparsity=0.0,
+        sparsity_scope="part",
+        decoder_norms="private",
+        share_convs=True,
+        share_norms=False,
+        dropout=0.5,
+        filters=64,
+        input_channels=3,
+        output_channels=3,
+        **kwargs,
+    ):
+        modalities = check_modalities(modalities)
+        if decoder_norms not in DECODER_NORMS:
+            raise ValueError(f"decoder_norms must be one of {DECODER_NORMS}, got {decoder_norms!r}.")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        num_modalities = len(modalities)
+
+        # === Layers ===
+        def make_streams(shared_norms):
+            return Streams(
+                num_modalities,
+                share_convs=share_convs,
+                norm="instance",
+                share_norms=shared_norms,
+                exchange={
+                    "threshold": threshold,
+                    "scope": exchange,
+                    "sparsity": sparsity,
+                    "sparsity_scope": sparsity_scope,
+                },
+            )
+
+        encoder = make_streams(share_norms)
+        decoder = make_streams(decoder_norms == "shared")
+        encoder_widths = [filters * k for k in (1, 2, 4, 8, 8, 8, 8, 8)]
+        decoder_widths = [filters * k for k in (8, 8, 8, 8, 4, 2, 1)] + [output_channels]
+        leaky = keras.layers.LeakyReLU(0.2, name="leaky_relu")
+
+        # === Functional Model ===
+        inputs = modality_inputs(modalities, input_channels)
+        x = [inputs[name] for name in modalities]
+        skips = []
+        for block, width in enumerate(encoder_widths, start=1):
+            if block > 1:
+                x = encoder.map(leaky, x)
+                skips.append(x)
+            x = encoder.conv(x, f"conv{block}.conv", width, 4, stride=2, padding=1, use_bias=True)
+            if 1 < block < 8:
+                x = encoder.norm(x, f"conv{block}.insnorm_conv", exchange=True)
+        drop = keras.layers.Dropout(float(dropout), name="dropout")
+        for block, width in enumerate(decoder_widths, start=1):
+            x = decoder.relu(x)
+            x = decoder.conv(
+                x, f"deconv{block}.deconv", width, 4, stride=2, padding=1, use_bias=True, transpose=True
+            )
+            if block < 8:
+                x = decoder.norm(x, f"deconv{block}.insnorm_deconv")
+            if block <= 3:
+                x = decoder.map(drop, x)
+            if block < 8:
+                concat = keras.layers.Concatenate(name=f"skip{block}")
+                x = [concat([d, s]) for d, s in zip(x, skips[-block])]
+        images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
+        ensemble = ModalityEnsemble(num_modalities, name="ensemble")(images)
+        to_float32 = keras.layers.Activation("linear", dtype="float32", name="images")
+        outputs = {name: to_float32(image) for name, image in zip(modalities, images)}
+        outputs["ensemble"] = to_float32(ensemble)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.modalities = modalities
+        self.threshold = threshold
+        self.exchange = exchange
+        self.sparsity = sparsity
+        self.sparsity_scope = sparsity_scope
+        self.decoder_norms = decoder_norms
+        self.share_convs = share_convs
+        self.share_norms = share_norms
+        self.dropout = float(dropout)
+        self.filters = filters
+        self.input_channels = input_channels
+        self.output_channels = output_channels
+
+    def get_config(self):
+        return {
+            **self.base_config(),
+            "modalities": list(self.modalities),
+            "threshold": self.threshold,
+            "exchange": self.exchange,
+            "sparsity": self.sparsity,
+            "sparsity_scope": self.sparsity_scope,
+            "decoder_norms": self.decoder_norms,
+            "share_convs": self.share_convs,
+            "share_norms": self.share_norms,
+            "dropout": self.dropout,
+            "filters": self.filters,
+            "input_channels": self.input_channels,
+            "output_channels": self.output_channels,
+        }
+
+
+def build_unet_generator(modalities, **options):
+    """Build a `CENUNetGenerator` (see its docstring for every option).
+
+    Example:
+    >>> generator = build_unet_generator(["shade", "texture"], sparsity=1e-3)
+    """
+    return CENUNetGenerator(modalities=modalities, **options)

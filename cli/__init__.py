@@ -1,0 +1,1 @@
+"""The `cenkeras` command line (installed as `cenkeras.cli`)."""
