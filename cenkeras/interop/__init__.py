@@ -3,6 +3,7 @@
 from cenkeras.interop.torch_state_dict import (
     LoadReport,
     StateDictError,
+    export_torch_state_dict,
     load_torch_state_dict,
     normalize_torch_key,
     torch_variable_map,
@@ -11,6 +12,7 @@ from cenkeras.interop.torch_state_dict import (
 __all__ = [
     "LoadReport",
     "StateDictError",
+    "export_torch_state_dict",
     "load_torch_state_dict",
     "normalize_torch_key",
     "torch_variable_map",

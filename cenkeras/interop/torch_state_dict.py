@@ -137,6 +137,26 @@ def torch_variable_map(model):
     return mapping
 
 
+def export_torch_state_dict(model):
+    """The model's weights as `{official PyTorch name: numpy array}` (OIHW kernels).
+
+    The inverse of `load_torch_state_dict` for models with shared
+    convolutions: the result loads into the official PyTorch model (with
+    `strict=False` there, as `num_batches_tracked` buffers are not written).
+    """
+    state = {}
+    for key, entries in torch_variable_map(model).items():
+        if len(entries) > 1:
+            raise ValueError(
+                f"{key!r} stands for {len(entries)} variables (unshared convolutions): "
+                "the official model has no equivalent."
+            )
+        variable, is_kernel = entries[0]
+        array = keras.ops.convert_to_numpy(variable)
+        state[key] = kernel_to_torch(array) if is_kernel else array
+    return state
+
+
 def _module_of(key):
     return key.rsplit(".", 1)[0]
 

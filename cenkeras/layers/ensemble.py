@@ -33,10 +33,15 @@ class ModalityEnsemble(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}."
             )
-        self.alpha = self.add_weight(shape=(self.num_modalities,), name="alpha", initializer="ones")
+        # Not autocast: softmax(alpha) is computed in float32 under a bfloat16 policy.
+        self.alpha = self.add_weight(
+            shape=(self.num_modalities,), name="alpha", initializer="ones", autocast=False
+        )
 
     def weights_softmax(self):
-        return ops.softmax(ops.cast(self.alpha, "float32"))
+        alpha = ops.cast(self.alpha, "float32")
+        # softmax written out: keras.ops.softmax warns on a size-1 axis, which M = 1 is.
+        return ops.exp(alpha - ops.logsumexp(alpha))
 
     def call(self, inputs):
         weights = ops.cast(self.weights_softmax(), inputs[0].dtype)

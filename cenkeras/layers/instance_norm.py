@@ -68,19 +68,23 @@ class InstanceNormalization(keras.layers.Layer):
                 name="gamma",
                 initializer="ones",
                 regularizer=self.gamma_regularizer,
+                autocast=False,
             )
         if self.center:
-            self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros")
+            self.beta = self.add_weight(
+                shape=(channels,), name="beta", initializer="zeros", autocast=False
+            )
         if self.track_running_stats:
             self.moving_mean = self.add_weight(
-                shape=(channels,), name="moving_mean", initializer="zeros", trainable=False
+                shape=(channels,), name="moving_mean", initializer="zeros", trainable=False, autocast=False
             )
             self.moving_variance = self.add_weight(
-                shape=(channels,), name="moving_variance", initializer="ones", trainable=False
+                shape=(channels,), name="moving_variance", initializer="ones", trainable=False, autocast=False
             )
 
     def call(self, inputs, training=None):
-        # Statistics in float32 even under a bfloat16 policy, as BatchNormalization does.
+        # Statistics in float32 even under a bfloat16 policy, as BatchNormalization does
+        # (its variables are created with autocast=False for the same reason).
         x = ops.cast(inputs, "float32")
         use_running = self.track_running_stats and not training
         if use_running:

@@ -84,13 +84,12 @@ class ParallelNormalization(keras.layers.Layer):
 
     def _make_norms(self):
         prefix = "bn" if self.norm == "batch" else "insnorm"
+        options = {"dtype": self.dtype_policy, **self.norm_options}
         if self.share_norms:
-            shared = make_norm(
-                self.norm, f"{prefix}", self._gamma_regularizer(None), **self.norm_options
-            )
+            shared = make_norm(self.norm, prefix, self._gamma_regularizer(None), **options)
             return [shared] * self.num_modalities
         return [
-            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **self.norm_options)
+            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **options)
             for m in range(self.num_modalities)
         ]
 

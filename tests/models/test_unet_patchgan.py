@@ -1,0 +1,135 @@
+"""CENUNetGenerator and PatchGANDiscriminator at tiny width: structure, variants, saving, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cenkeras.layers import ChannelExchange, ParallelNormalization
+from cenkeras.models import (
+    CENUNetGenerator,
+    PatchGANDiscriminator,
+    build_patchgan_discriminator,
+    build_unet_generator,
+)
+
+DOMAINS = ("shade", "texture")
+
+
+def images(domains=DOMAINS, size=256, seed=0):
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(-1, 1, size=(1, size, size, 3)).astype(np.float32) for name in domains}
+
+
+def tiny(domains=DOMAINS, **options):
+    return build_unet_generator(list(domains), **{"filters": 4, **options})
+
+
+def trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return tiny()
+
+
+def test_generator_outputs_images_in_tanh_range(generator):
+    out = generator(images(), training=True)
+    assert set(out) == {"shade", "texture", "ensemble"}
+    for value in out.values():
+        assert value.shape == (1, 256, 256, 3)
+        assert value.dtype == tf.float32
+        assert np.abs(value.numpy()).max() <= 1.0
+
+
+def test_exchange_in_encoder_blocks_2_to_7_only(generator):
+    names = [layer.name for layer in generator.exchange_layers()]
+    assert names == [f"conv{b}.insnorm_conv" for b in range(2, 8)]
+    for layer in generator.exchange_layers():
+        assert layer.norm == "instance" and layer.threshold == 1e-2
+    decoder_norms = [
+        layer for layer in generator.layers
+        if isinstance(layer, ParallelNormalization) and not isinstance(layer, ChannelExchange)
+    ]
+    assert [layer.name for layer in decoder_norms] == [f"deconv{b}.insnorm_deconv" for b in range(1, 8)]
+
+
+def test_shared_decoder_norms_save_one_set_per_block():
+    private, shared = tiny(), tiny(decoder_norms="shared")
+    decoder_affine = sum(2 * w for w in (32, 32, 32, 32, 16, 8, 4))  # filters=4: widths x (gamma, beta)
+    assert trainable_count(private) - trainable_count(shared) == decoder_affine
+    assert shared.get_layer("deconv1.insnorm_deconv").norms[0] is shared.get_layer(
+        "deconv1.insnorm_deconv"
+    ).norms[1]
+
+
+def test_skip_connections_carry_leaky_relu_of_the_encoder(generator):
+    """The official in-place LeakyReLU makes each skip LeakyReLU(encoder block output)."""
+    skip = generator.get_layer("skip7")
+    # skip7 joins decoder block 7 with the first encoder block's activation.
+    source = skip._inbound_nodes[0].input_tensors[1]
+    assert source._keras_history.operation.name == "leaky_relu"
+
+
+def test_sparsity_covers_encoder_norms_only():
+    model = tiny(sparsity=1e-3)
+    assert len(model.losses) == 2 * 6
+    expected = sum(
+        1e-3 * np.abs(norm.gamma.numpy()[slice(*layer.parts[m])]).sum()
+        for layer in model.exchange_layers()
+        for m, norm in enumerate(layer.norms)
+    )
+    np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-6)
+
+
+def test_dropout_zero_makes_training_mode_deterministic():
+    model = tiny(dropout=0.0)
+    data = images()
+    a = model(data, training=True)["ensemble"].numpy()
+    b = model(data, training=True)["ensemble"].numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_generator_round_trip_in_safe_mode(tmp_path):
+    model = tiny(sparsity=1e-3, decoder_norms="shared", exchange="part")
+    model(images(), training=True)  # move running statistics away from their initial values
+    before = model(images(), training=False)
+    model.save(tmp_path / "generator.keras")
+    loaded = keras.saving.load_model(tmp_path / "generator.keras", safe_mode=True)
+    assert isinstance(loaded, CENUNetGenerator)
+    assert loaded.get_config() == model.get_config()
+    after = loaded(images(), training=False)
+    for key in before:
+        np.testing.assert_array_equal(before[key].numpy(), after[key].numpy())
+
+
+def test_generator_input_errors_name_the_input(generator):
+    with pytest.raises(ValueError, match=r"missing \['texture'\]"):
+        generator({"shade": images()["shade"]})
+    with pytest.raises(ValueError, match="input 'texture' must have 3 channels"):
+        generator({**images(), "texture": np.zeros((1, 256, 256, 1), np.float32)})
+    with pytest.raises(ValueError, match="decoder_norms"):
+        tiny(decoder_norms="tied")
+
+
+def test_discriminator_gives_30x30_patches_for_256_pairs(tmp_path):
+    disc = build_patchgan_discriminator(filters=4)
+    pair = {"condition": images()["shade"], "image": images()["texture"]}
+    out = disc(pair, training=True)
+    assert out.shape == (1, 30, 30, 1)
+    assert 0.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1.0
+    norms = [layer.name for layer in disc.layers if "insnorm" in layer.name]
+    assert norms == ["conv2.insnorm", "conv3.insnorm", "conv4.insnorm"]
+    disc.save(tmp_path / "disc.keras")
+    loaded = keras.saving.load_model(tmp_path / "disc.keras", safe_mode=True)
+    assert isinstance(loaded, PatchGANDiscriminator)
+    np.testing.assert_array_equal(loaded(pair, training=False).numpy(), disc(pair, training=False).numpy())
+
+
+def test_discriminator_logits_option():
+    disc = build_patchgan_discriminator(filters=4, activation=None)
+    out = disc({"condition": images()["shade"], "image": images()["texture"]})
+    assert float(tf.reduce_min(out)) < 0.0
+    with pytest.raises(ValueError, match="activation"):
+        build_patchgan_discriminator(activation="tanh")
