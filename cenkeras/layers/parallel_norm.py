@@ -5,6 +5,8 @@ import keras
 from cenkeras.layers.instance_norm import InstanceNormalization
 
 NORM_KINDS = ("batch", "instance")
+# Keyword arguments that belong to keras.layers.Layer, not to the norms.
+_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "batch_input_shape")
 
 
 def make_norm(kind, name, gamma_regularizer=None, **options):
@@ -142,6 +144,3 @@ class ParallelNormalization(keras.layers.Layer):
         )
         return config
 
-
-# Keyword arguments that belong to keras.layers.Layer, not to the norms.
-_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "batch_input_shape")

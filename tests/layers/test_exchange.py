@@ -107,8 +107,8 @@ def test_values_match_numpy_reference(m_count, scope, norm, training):
     assert any(np.abs(e - p).max() > 0.1 for e, p in zip(expected, plain))
 
 
-@pytest.mark.parametrize("m_count,scope,norm", [(2, "all", "batch"), (3, "part", "instance"), (3, "all", "batch")])
-def test_gradients_match_reference(m_count, scope, norm):
+@pytest.mark.parametrize("m_count,scope,norm,training", CASES)
+def test_gradients_match_reference(m_count, scope, norm, training):
     """Gradients w.r.t. inputs, gammas and betas equal those of the channel-by-channel reference."""
     rng = np.random.default_rng(7)
     channels = 9
@@ -120,7 +120,7 @@ def test_gradients_match_reference(m_count, scope, norm):
 
     with tf.GradientTape() as tape:
         tape.watch(xs)
-        outputs = layer(xs, training=True)
+        outputs = layer(xs, training=training)
         loss = tf.add_n([tf.reduce_sum(o * w) for o, w in zip(outputs, weights)])
     grads = tape.gradient(loss, xs + variables)
 
@@ -130,10 +130,13 @@ def test_gradients_match_reference(m_count, scope, norm):
     with tf.GradientTape() as tape:
         tape.watch(xs)
         normed = []
-        for x, g, b in zip(xs, gamma_vars, beta_vars):
-            axes = [0, 1, 2] if norm == "batch" else [1, 2]
-            mean = tf.reduce_mean(x, axes, keepdims=True)
-            var = tf.reduce_mean(tf.square(x - mean), axes, keepdims=True)
+        for x, g, b, (_, _, moving_mean, moving_var) in zip(xs, gamma_vars, beta_vars, params):
+            if training:
+                axes = [0, 1, 2] if norm == "batch" else [1, 2]
+                mean = tf.reduce_mean(x, axes, keepdims=True)
+                var = tf.reduce_mean(tf.square(x - mean), axes, keepdims=True)
+            else:
+                mean, var = moving_mean, moving_var
             normed.append((x - mean) / tf.sqrt(var + EPS) * g + b)
         loss_ref = 0.0
         for m in range(m_count):
