@@ -1,14 +1,52 @@
 """`cenkeras` command group.
 
 The CLI only parses arguments and calls the library; every command lives in
-the library and is importable without click.
+the library and is importable without click. Errors a user can fix (a bad
+recipe key, a missing file, a corrupt image, a run folder in use) end as a
+one-line message naming the culprit, not a traceback.
 """
 
+import functools
 import platform
+import re
 
 import click
 
 from cenkeras.version import __version__
+
+DATA_ERROR_MARKER = "cenkeras data error:"
+
+
+def _user_errors():
+    """Exception types whose message is meant for the user."""
+    from cenkeras.config import ConfigError
+    from cenkeras.data.modalities import DataError
+    from cenkeras.interop import StateDictError
+    from cenkeras.runs import RunError
+
+    return (ConfigError, DataError, RunError, StateDictError)
+
+
+def friendly_errors(command):
+    """Turn library errors into click errors; pull the data error out of TensorFlow's wrapping."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        import tensorflow as tf
+
+        try:
+            return command(*args, **kwargs)
+        except _user_errors() as error:
+            raise click.ClickException(str(error))
+        except tf.errors.OpError as error:
+            message = str(error.message if hasattr(error, "message") else error)
+            if DATA_ERROR_MARKER in message:
+                detail = message.split(DATA_ERROR_MARKER, 1)[1]
+                detail = re.split(r"\n|\s+\[\[|\s+Traceback", detail.strip())[0]
+                raise click.ClickException(f"{DATA_ERROR_MARKER} {detail.strip()}")
+            raise
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +69,88 @@ def info():
     click.echo("Devices:")
     for device in tf.config.list_physical_devices():
         click.echo(f"  {device.device_type:<4} {device.name}")
+
+
+@cli.command("recipes")
+def list_recipes():
+    """List the built-in recipes."""
+    from cenkeras.recipe_files import builtin_recipes
+
+    for name, summary in builtin_recipes().items():
+        click.echo(f"{name:<24} {summary}")
+
+
+def _print_scores(scores, class_names=None):
+    from cenkeras.tasks.segmentation import class_iou_table, format_scores_table
+
+    click.echo(format_scores_table(scores))
+    click.echo()
+    click.echo(class_iou_table(scores, class_names))
+
+
+@cli.command()
+@click.argument("recipe", required=False, default="synthetic_rgbd")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root (list datasets) or "
+              "where the synthetic scenes are prepared.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<recipe name>).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value, e.g. --set train.epochs=3 (repeatable).")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
+              help="Distribution strategy (same as --set train.strategy=...).")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last backup.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@friendly_errors
+def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
+    """Train RECIPE (a built-in name or a .py file; default synthetic_rgbd)."""
+    from cenkeras import config as config_lib
+    from cenkeras.recipe_files import load_recipe
+    from cenkeras.tasks.segmentation_run import evaluate_run, recipe_summary
+    from cenkeras.tasks.segmentation_run import train as train_run
+
+    experiment = load_recipe(recipe)
+    overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
+    experiment = config_lib.apply_overrides(experiment, overrides)
+    run_dir = run_dir or f"runs/{experiment.name}"
+    click.echo(f"Run directory: {run_dir}")
+    for key, value in recipe_summary(experiment).items():
+        click.echo(f"  {key:<11} {value}")
+    verbose = 0 if quiet else 1
+    train_run(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
+    click.echo("\nValidation of the best checkpoint:")
+    scores = evaluate_run(run_dir, data_dir=data_dir, verbose=verbose)
+    _print_scores(scores, _class_names(experiment))
+    click.echo(f"\nWrote {run_dir}/eval.json")
+
+
+def _class_names(experiment):
+    if experiment.data.source == "synthetic":
+        from cenkeras.data.synthetic import CLASS_NAMES
+
+        return list(CLASS_NAMES)
+    return None
+
+
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")
+@click.option("--multi-scale", is_flag=True, help="Average over the recipe's eval.multi_scales.")
+@click.option("--flip/--no-flip", default=None, help="Also average over horizontal flips.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="A weights file (default: the run's best, else last).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def evaluate(run_dir, data_dir, multi_scale, flip, weights, quiet):
+    """Evaluate a run: pixel acc / mean acc / mIoU per output; writes RUN_DIR/eval.json."""
+    from cenkeras.runs import RunDirectory
+    from cenkeras.tasks.segmentation_run import evaluate_run
+
+    experiment = RunDirectory(run_dir).load_recipe()
+    scores = evaluate_run(
+        run_dir, data_dir=data_dir, multi_scale=multi_scale, flip=flip, weights=weights,
+        verbose=0 if quiet else 1,
+    )
+    _print_scores(scores, _class_names(experiment))
+    click.echo(f"\nWrote {run_dir}/eval.json")
 
 
 if __name__ == "__main__":

@@ -47,3 +47,8 @@ def relative_error(actual, reference):
     reference = np.asarray(reference, np.float64)
     assert actual.shape == reference.shape, (actual.shape, reference.shape)
     return float(np.abs(actual - reference).max() / np.abs(reference).max())
+
+
+def trainable_count(model):
+    """Trainable parameters, the official counts' measure (running statistics excluded)."""
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)

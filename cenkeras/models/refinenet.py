@@ -75,6 +75,8 @@ class CENRefineNet(MultimodalModel):
         share_norms: one BatchNorm shared by all modalities (ablation).
         freeze_norm_statistics: BatchNorms use their running statistics in
             training too (the official training), while gammas/betas learn.
+        synchronized_bn: BatchNorm statistics over the global batch under
+            tf.distribute (`BatchNormalization(synchronized=True)`).
         dropout: rate of the dropouts on layer3, layer4 and before the
             classifier (0.0 disables them).
         input_channels: channels of every input (3: depth is replicated).
@@ -105,6 +107,7 @@ class CENRefineNet(MultimodalModel):
         share_convs=True,
         share_norms=False,
         freeze_norm_statistics=False,
+        synchronized_bn=False,
         dropout=0.5,
         input_channels=3,
         stage_blocks=None,
@@ -126,6 +129,7 @@ class CENRefineNet(MultimodalModel):
             norm="batch",
             share_norms=share_norms,
             freeze_statistics=freeze_norm_statistics,
+            norm_options={"synchronized": True} if synchronized_bn else None,
             exchange={
                 "threshold": threshold,
                 "scope": exchange,
@@ -170,6 +174,7 @@ class CENRefineNet(MultimodalModel):
         self.share_convs = share_convs
         self.share_norms = share_norms
         self.freeze_norm_statistics = freeze_norm_statistics
+        self.synchronized_bn = synchronized_bn
         self.dropout = float(dropout)
         self.input_channels = input_channels
         self.stage_blocks = None if stage_blocks is None else list(blocks)
@@ -192,6 +197,7 @@ class CENRefineNet(MultimodalModel):
             "share_convs": self.share_convs,
             "share_norms": self.share_norms,
             "freeze_norm_statistics": self.freeze_norm_statistics,
+            "synchronized_bn": self.synchronized_bn,
             "dropout": self.dropout,
             "input_channels": self.input_channels,
             "stage_blocks": self.stage_blocks,
@@ -214,5 +220,5 @@ def build_refinenet(depth, num_classes, modalities, **options):
 
 
 def tiny_refinenet_options():
-    """Options of a small RefineNet for tests and the embedded demo (about 0.2M parameters)."""
+    """Options of a small RefineNet for tests and the embedded demo (under a million parameters)."""
     return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}

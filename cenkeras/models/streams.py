@@ -12,6 +12,12 @@ import keras
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization
 
+# PyTorch's default convolution init, kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+# Keras' glorot default is ~1.7x larger, which makes the un-normalised RefineNet sums explode.
+PYTORCH_DEFAULT_INIT = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+# pix2pix initialises its convolutions from N(0, 0.02) (the official normal_weight_init).
+PIX2PIX_INIT = keras.initializers.RandomNormal(0.0, 0.02)
+
 
 class Streams:
     """Factory of stream-wise layers for a builder.
@@ -26,6 +32,8 @@ class Streams:
         freeze_statistics: norms always use their running statistics.
         exchange: keyword arguments of `ChannelExchange` used at exchange
             sites (threshold, scope, sparsity, sparsity_scope).
+        norm_options: passed to every norm layer (e.g. `synchronized=True`).
+        kernel_initializer: of every convolution (default: PyTorch's default).
     """
 
     def __init__(
@@ -36,13 +44,17 @@ class Streams:
         share_norms=False,
         freeze_statistics=False,
         exchange=None,
+        norm_options=None,
+        kernel_initializer=None,
     ):
         self.num_modalities = num_modalities
         self.share_convs = share_convs
+        self.kernel_initializer = kernel_initializer or PYTORCH_DEFAULT_INIT
         self.norm_kwargs = {
             "norm": norm,
             "share_norms": share_norms,
             "freeze_statistics": freeze_statistics,
+            **(norm_options or {}),
         }
         self.exchange_kwargs = dict(exchange or {})
 
@@ -68,7 +80,8 @@ class Streams:
             if (kernel_size, stride, padding) != (4, 2, 1):
                 raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
             make = lambda n: keras.layers.Conv2DTranspose(
-                filters, kernel_size, strides=stride, padding="same", use_bias=use_bias, name=n
+                filters, kernel_size, strides=stride, padding="same", use_bias=use_bias, name=n,
+                kernel_initializer=self.kernel_initializer,
             )
             return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
         same = stride == 1 and 2 * padding == kernel_size - 1
@@ -79,6 +92,7 @@ class Streams:
             padding="same" if same else "valid",
             use_bias=use_bias,
             name=n,
+            kernel_initializer=self.kernel_initializer,
         )
         if padding and not same:
             xs = self.map(keras.layers.ZeroPadding2D(padding, name=f"{name}.pad"), xs)

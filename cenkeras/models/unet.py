@@ -4,7 +4,7 @@ import keras
 
 from cenkeras.layers import ModalityEnsemble
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
-from cenkeras.models.streams import Streams
+from cenkeras.models.streams import PIX2PIX_INIT, Streams
 
 DECODER_NORMS = ("private", "shared")
 
@@ -86,6 +86,7 @@ class CENUNetGenerator(MultimodalModel):
                 share_convs=share_convs,
                 norm="instance",
                 share_norms=shared_norms,
+                kernel_initializer=PIX2PIX_INIT,
                 exchange={
                     "threshold": threshold,
                     "scope": exchange,

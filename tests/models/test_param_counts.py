@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cenkeras.models import build_patchgan_discriminator, build_refinenet, build_unet_generator
-from conftest import reference_path
+from conftest import reference_path, trainable_count
 
 pytestmark = pytest.mark.slow
 NAMES = ("rgb", "depth", "hha")
@@ -14,10 +14,6 @@ NAMES = ("rgb", "depth", "hha")
 
 def official_counts():
     return json.loads(reference_path("param_counts.json").read_text())
-
-
-def trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 
 
 @pytest.mark.parametrize("depth", [50, 101, 152])

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
+from conftest import trainable_count
 
 MODALITIES = ("rgb", "depth")
 
@@ -20,10 +21,6 @@ def images(modalities=MODALITIES, size=64, batch=2, seed=0):
 
 def tiny(modalities=MODALITIES, **options):
     return build_refinenet(50, 5, list(modalities), **{**tiny_refinenet_options(), **options})
-
-
-def trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 
 
 @pytest.fixture(scope="module")

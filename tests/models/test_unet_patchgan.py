@@ -12,6 +12,7 @@ from cenkeras.models import (
     build_patchgan_discriminator,
     build_unet_generator,
 )
+from conftest import trainable_count
 
 DOMAINS = ("shade", "texture")
 
@@ -23,10 +24,6 @@ def images(domains=DOMAINS, size=256, seed=0):
 
 def tiny(domains=DOMAINS, **options):
     return build_unet_generator(list(domains), **{"filters": 4, **options})
-
-
-def trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,152 @@
+"""Training callbacks shared by the tasks: staged learning rates, checkpoints, metric logs."""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cenkeras.runs import atomic_write_text
+
+
+def stage_of(epoch, stage_epochs):
+    """(stage index, first epoch of that stage) for a 0-based epoch."""
+    start = 0
+    for index, length in enumerate(stage_epochs):
+        if epoch < start + length:
+            return index, start
+        start += length
+    return len(stage_epochs) - 1, start - stage_epochs[-1]
+
+
+class StagedLearningRates(keras.callbacks.Callback):
+    """Learning rates per stage for several optimizers; momentum restarts at each stage.
+
+    The official code trains in stages (e.g. 3 x 100 epochs) and creates new
+    SGD optimizers at each stage, so momentum starts from zero again; this
+    does the same with the existing optimizers.
+
+    Args:
+        optimizers: `{name: optimizer}`.
+        stage_epochs: epochs of each stage.
+        learning_rates: `{name: [lr per stage]}`.
+    """
+
+    def __init__(self, optimizers, stage_epochs, learning_rates):
+        super().__init__()
+        self.optimizers = optimizers
+        self.stage_epochs = list(stage_epochs)
+        self.learning_rates = learning_rates
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stage, first = stage_of(epoch, self.stage_epochs)
+        for name, optimizer in self.optimizers.items():
+            optimizer.learning_rate = float(self.learning_rates[name][stage])
+            if epoch == first and stage > 0:
+                for slot in getattr(optimizer, "momentums", []) or []:
+                    slot.assign(tf.zeros_like(slot))
+
+    def current(self):
+        return {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))
+                for name, o in self.optimizers.items()}
+
+
+class BestAndLastWeights(keras.callbacks.Callback):
+    """Save `model`'s weights after every epoch (last) and when `monitor` improves (best).
+
+    Files are written under a temporary name and renamed, so a crash during a
+    write leaves the previous file intact. The best value survives resuming
+    (it is read back from the run's metrics log).
+    """
+
+    def __init__(self, model_to_save, last_path, best_path, monitor, best_value=-np.inf, enabled=True):
+        super().__init__()
+        self.model_to_save = model_to_save
+        self.last_path, self.best_path = str(last_path), str(best_path)
+        self.monitor = monitor
+        self.best_value = best_value
+        self.enabled = enabled
+
+    def _save(self, path):
+        temporary = path.replace(".weights.h5", ".partial.weights.h5")
+        self.model_to_save.save_weights(temporary, overwrite=True)
+        os.replace(temporary, path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.enabled:
+            return
+        self._save(self.last_path)
+        value = (logs or {}).get(self.monitor)
+        if value is not None and float(value) > self.best_value:
+            self.best_value = float(value)
+            self._save(self.best_path)
+
+
+class MetricsLog(keras.callbacks.Callback):
+    """Append one JSON line per epoch to metrics.jsonl and write CEN scalars to TensorBoard.
+
+    Besides Keras' logs (losses, metrics), each line holds the learning rates,
+    softmax(alpha) and, per exchange layer and modality, the fraction of
+    channels whose |gamma| is below the threshold.
+    """
+
+    def __init__(self, path, segmenter, schedule, log_dir=None, enabled=True):
+        super().__init__()
+        self.path = str(path)
+        self.segmenter = segmenter
+        self.schedule = schedule
+        self.enabled = enabled
+        self.writer = tf.summary.create_file_writer(str(log_dir)) if (log_dir and enabled) else None
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def exchange_fractions(self):
+        fractions = {}
+        for layer_name, per_modality in self.segmenter.exchange_statistics().items():
+            for modality, stats in zip(self.segmenter.modalities, per_modality):
+                fractions[f"{layer_name}/{modality}"] = stats["below_threshold"] / stats["channels"]
+        return fractions
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.enabled:
+            return
+        record = {"epoch": epoch + 1, "seconds": round(time.time() - (self._start or time.time()), 3)}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
+        record.update(self.schedule.current())
+        alpha = [float(a) for a in self.segmenter.ensemble_weights()]
+        record["alpha"] = dict(zip(self.segmenter.modalities, alpha))
+        fractions = self.exchange_fractions()
+        record["below_threshold"] = fractions
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            with self.writer.as_default(step=epoch + 1):
+                for key, value in self.schedule.current().items():
+                    tf.summary.scalar(f"learning_rate/{key[3:]}", value)
+                for modality, value in record["alpha"].items():
+                    tf.summary.scalar(f"alpha/{modality}", value)
+                for key, value in fractions.items():
+                    tf.summary.scalar(f"below_threshold/{key}", value)
+            self.writer.flush()
+
+
+def best_value_from_log(path, monitor):
+    """Largest `monitor` value recorded in a metrics.jsonl (for resuming), -inf if none."""
+    if not os.path.exists(path):
+        return -np.inf
+    values = []
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            if line.strip():
+                value = json.loads(line).get(monitor)
+                if value is not None:
+                    values.append(float(value))
+    return max(values) if values else -np.inf
+
+
+def write_json(path, data):
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,376 @@
+"""Typed experiment configuration: recipes are trees of these dataclasses.
+
+A recipe (a Python file, see `cenkeras.recipes`) builds a `Recipe`; any
+value can then be changed with `apply_overrides(recipe, ["train.epochs=3"])`,
+which is what `cenkeras train --set train.epochs=3` does. Unknown keys and
+values that do not parse as the field's type are errors naming the key.
+"""
+
+import dataclasses
+import json
+import math
+import typing
+from typing import Optional
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the configuration schema."""
+
+
+@dataclasses.dataclass
+class ModalityConfig:
+    """One input modality: how its files are decoded and normalised.
+
+    `kind` is one of:
+      - "rgb": 8-bit colour image; `(x / 255 - mean) / std` (ImageNet values).
+      - "hha": 8-bit 3-channel HHA encoding of depth; normalised like rgb.
+      - "image": any 8-bit 3-channel image (a grayscale file becomes 3 channels).
+      - "gray": 8-bit single-channel image replicated to 3 channels.
+      - "depth": 16-bit PNG; value * `scale` (1/5000: NYUDv2 metres), replicated
+        to 3 channels as the official code does; 0 means missing. With
+        `depth_mode="minmax"` each map is rescaled to 0..255 by its own
+        minimum and maximum instead (the official SUN RGB-D handling).
+    """
+
+    kind: str = "rgb"
+    column: int = 0
+    scale: float = 1.0 / 5000.0
+    depth_mode: str = "scale"
+    mean: tuple = (0.485, 0.456, 0.406)
+    std: tuple = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass
+class SyntheticConfig:
+    """The embedded synthetic RGB-D scenes (generated locally, no download)."""
+
+    num_train: int = 240
+    num_val: int = 60
+    height: int = 96
+    width: int = 128
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data comes from and how it is augmented.
+
+    `source="synthetic"` uses the embedded generated scenes; `source="list"`
+    reads the official layout: `root` plus list files whose lines hold
+    relative paths separated by tabs or spaces, the columns named by each
+    modality's `column` and by `mask_column`.
+    """
+
+    source: str = "synthetic"
+    root: Optional[str] = None
+    train_list: Optional[str] = None
+    val_list: Optional[str] = None
+    modalities: dict = dataclasses.field(
+        default_factory=lambda: {
+            "rgb": ModalityConfig(kind="rgb", column=0),
+            "depth": ModalityConfig(kind="depth", column=2),
+        }
+    )
+    mask_column: int = 1
+    ignore_label: int = 255
+    # A label >= num_classes that is not ignore_label: "error" or "ignore".
+    out_of_range: str = "error"
+    # Inputs whose size differs from the mask: "crop" (centre, official NYUDv2), "resize", "reject".
+    align: str = "crop"
+    allow_outside_root: bool = False
+    shorter_side: int = 350
+    crop_size: int = 500
+    low_scale: float = 0.5
+    high_scale: float = 2.0
+    mirror: bool = True
+    cache: bool = False
+    shuffle_buffer: int = 1000
+    synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Arguments of `cenkeras.models.build_refinenet` (see there)."""
+
+    depth: int = 101
+    num_classes: int = 40
+    threshold: float = 2e-2
+    exchange: Optional[str] = "all"
+    sparsity_scope: str = "part"
+    share_convs: bool = True
+    share_norms: bool = False
+    dropout: float = 0.5
+    stage_blocks: Optional[tuple] = None
+    base_width: int = 64
+    decoder_width: int = 256
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation. Lists with one value per stage run as consecutive stages."""
+
+    epochs: tuple = (100, 100, 100)
+    lr_encoder: tuple = (5e-4, 2.5e-4, 1e-4)
+    lr_decoder: tuple = (3e-3, 1.5e-3, 7e-4)
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    # lambda of the L1 sparsity term, added once per output as the official code does.
+    sparsity: float = 2e-4
+    batch_size: int = 6
+    freeze_bn: bool = True
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_epoch: Optional[int] = None
+    val_every: int = 5
+    seed: int = 42
+    strategy: str = "auto"
+    sync_bn: bool = False
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluation: single scale by default; multi-scale and flip as the paper reports."""
+
+    scales: tuple = (1.0,)
+    flip: bool = False
+    multi_scales: tuple = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    # 1 for datasets whose images differ in size (NYUDv2 after alignment does not, SUN RGB-D does).
+    batch_size: int = 1
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A whole experiment."""
+
+    name: str = "experiment"
+    description: str = ""
+    task: str = "segmentation"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+
+# --- Validation --------------------------------------------------------------------------
+
+_CHOICES = {
+    ("modality", "kind"): ("rgb", "hha", "image", "gray", "depth"),
+    ("modality", "depth_mode"): ("scale", "minmax"),
+    ("data", "source"): ("synthetic", "list"),
+    ("data", "out_of_range"): ("error", "ignore"),
+    ("data", "align"): ("crop", "resize", "reject"),
+    ("model", "exchange"): ("all", "part", None),
+    ("model", "sparsity_scope"): ("part", "all"),
+    # mixed_float16 would need loss scaling across two optimizers; bfloat16 needs none.
+    ("train", "precision"): ("float32", "mixed_bfloat16"),
+    ("train", "strategy"): ("auto", "default", "mirrored", "multiworker"),
+}
+
+
+def _check_choice(section, key, value):
+    choices = _CHOICES[(section, key)]
+    if value not in choices:
+        raise ConfigError(f"{section}.{key} must be one of {list(choices)}, got {value!r}.")
+
+
+def validate(recipe):
+    """Check values that types alone do not constrain; raises ConfigError naming the key."""
+    data, model, train = recipe.data, recipe.model, recipe.train
+    for name, modality in data.modalities.items():
+        if not isinstance(modality, ModalityConfig):
+            raise ConfigError(f"data.modalities.{name} must be a ModalityConfig.")
+        if modality.kind not in _CHOICES[("modality", "kind")]:
+            raise ConfigError(
+                f"data.modalities.{name}.kind must be one of "
+                f"{list(_CHOICES[('modality', 'kind')])}, got {modality.kind!r}."
+            )
+        if modality.depth_mode not in _CHOICES[("modality", "depth_mode")]:
+            raise ConfigError(
+                f"data.modalities.{name}.depth_mode must be 'scale' or 'minmax', got {modality.depth_mode!r}."
+            )
+        if len(modality.mean) != 3 or len(modality.std) != 3 or min(modality.std) <= 0:
+            raise ConfigError(f"data.modalities.{name}: mean and std need 3 values, std > 0.")
+    if not data.modalities:
+        raise ConfigError("data.modalities must name at least one modality.")
+    for key in ("source", "out_of_range", "align"):
+        _check_choice("data", key, getattr(data, key))
+    _check_choice("model", "exchange", model.exchange)
+    _check_choice("model", "sparsity_scope", model.sparsity_scope)
+    _check_choice("train", "precision", train.precision)
+    _check_choice("train", "strategy", train.strategy)
+    if data.source == "list":
+        # data.root may stay unset here: `--data-dir` provides it at run time.
+        for key in ("train_list", "val_list"):
+            if not getattr(data, key):
+                raise ConfigError(f"data.{key} is required when data.source is 'list'.")
+    if not (0 < data.low_scale <= data.high_scale):
+        raise ConfigError("data.low_scale and data.high_scale must satisfy 0 < low <= high.")
+    if data.crop_size < 2:
+        raise ConfigError(f"data.crop_size must be >= 2, got {data.crop_size}.")
+    if not (len(train.epochs) == len(train.lr_encoder) == len(train.lr_decoder)) or not train.epochs:
+        raise ConfigError(
+            "train.epochs, train.lr_encoder and train.lr_decoder need one value per stage, got "
+            f"{len(train.epochs)}, {len(train.lr_encoder)} and {len(train.lr_decoder)}."
+        )
+    if min(train.epochs) < 1:
+        raise ConfigError(f"train.epochs must be >= 1 per stage, got {list(train.epochs)}.")
+    for key in ("momentum", "weight_decay", "sparsity"):
+        value = getattr(train, key)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}.")
+    if train.batch_size < 1:
+        raise ConfigError(f"train.batch_size must be >= 1, got {train.batch_size}.")
+    if model.num_classes < 1 or model.num_classes > 255:
+        raise ConfigError(f"model.num_classes must be in [1, 255], got {model.num_classes}.")
+    if not (0 <= data.ignore_label <= 255) or data.ignore_label < model.num_classes:
+        raise ConfigError(
+            f"data.ignore_label ({data.ignore_label}) must be in [num_classes, 255] "
+            f"(num_classes is {model.num_classes})."
+        )
+    for key in ("scales", "multi_scales"):
+        values = getattr(recipe.eval, key)
+        if not values or min(values) <= 0:
+            raise ConfigError(f"eval.{key} must be positive numbers, got {list(values)}.")
+    if recipe.eval.batch_size < 1:
+        raise ConfigError(f"eval.batch_size must be >= 1, got {recipe.eval.batch_size}.")
+    return recipe
+
+
+# --- Overrides -----------------------------------------------------------------------------
+
+
+def _parse_bool(text, key):
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true/false, got {text!r}.")
+
+
+def _parse_sequence(text, key):
+    text = text.strip()
+    if text.startswith(("[", "(")):
+        try:
+            items = json.loads("[" + text[1:-1] + "]")
+        except json.JSONDecodeError:
+            raise ConfigError(f"{key}: cannot parse {text!r} as a list (use e.g. [1,2,3] or 1,2,3).")
+        return [str(item) for item in items]
+    return [part for part in (p.strip() for p in text.split(",")) if part]
+
+
+def parse_value(text, annotation, key):
+    """Parse the text of `--set key=text` as `annotation` (the field's type)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union and type(None) in args:
+        if text.strip().lower() in ("none", "null"):
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return parse_value(text, inner, key)
+    if annotation is bool:
+        return _parse_bool(text, key)
+    if annotation is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {text!r}.")
+    if annotation is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {text!r}.")
+        return value
+    if annotation is str:
+        return text
+    if annotation is tuple or origin is tuple:
+        items = _parse_sequence(text, key)
+        parsed = []
+        for item in items:
+            for cast in (int, float):
+                try:
+                    parsed.append(cast(item))
+                    break
+                except ValueError:
+                    continue
+            else:
+                parsed.append(item)
+        return tuple(parsed)
+    raise ConfigError(f"{key}: values of type {annotation} cannot be set from the command line.")
+
+
+def _field_types(obj):
+    return {f.name: f.type for f in dataclasses.fields(obj)}
+
+
+def set_value(recipe, key, text):
+    """Set `key` (dotted path, e.g. `train.epochs` or `data.modalities.depth.scale`)."""
+    parts = key.split(".")
+    node = recipe
+    path = []
+    for part in parts[:-1]:
+        path.append(part)
+        if isinstance(node, dict):
+            if part not in node:
+                raise ConfigError(f"Unknown key {key!r}: no {'.'.join(path)!r} (have {sorted(node)}).")
+            node = node[part]
+        elif dataclasses.is_dataclass(node):
+            if part not in _field_types(node):
+                raise ConfigError(
+                    f"Unknown key {key!r}: {'.'.join(path[:-1]) or 'recipe'} has no {part!r} "
+                    f"(have {sorted(_field_types(node))})."
+                )
+            node = getattr(node, part)
+        else:
+            raise ConfigError(f"Unknown key {key!r}: {'.'.join(path[:-1])} is a value, not a section.")
+    last = parts[-1]
+    if not dataclasses.is_dataclass(node) or last not in _field_types(node):
+        have = sorted(_field_types(node)) if dataclasses.is_dataclass(node) else sorted(node)
+        raise ConfigError(f"Unknown key {key!r} (have {have} here).")
+    annotation = typing.get_type_hints(type(node))[last]
+    if dataclasses.is_dataclass(getattr(node, last)) or annotation is dict:
+        raise ConfigError(f"{key!r} is a section; set one of its values, e.g. {key}.<name>=...")
+    setattr(node, last, parse_value(text, annotation, key))
+
+
+def apply_overrides(recipe, overrides):
+    """Apply `["a.b=value", ...]`, then validate the recipe."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override {item!r} must look like key=value (e.g. train.epochs=3).")
+        key, text = item.split("=", 1)
+        set_value(recipe, key.strip(), text.strip())
+    return validate(recipe)
+
+
+def to_dict(recipe):
+    """The recipe as plain JSON-able data (what a run directory stores)."""
+    return dataclasses.asdict(recipe)
+
+
+def recipe_from_dict(data):
+    """Rebuild a `Recipe` from `to_dict` output (e.g. a run directory's recipe.json)."""
+
+    def build(cls, values):
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in values:
+                continue
+            value = values[field.name]
+            hint = hints[field.name]
+            if dataclasses.is_dataclass(hint):
+                value = build(hint, value)
+            elif field.name == "modalities":
+                value = {name: build(ModalityConfig, v) for name, v in value.items()}
+            elif (hint is tuple or typing.get_origin(hint) is tuple) and value is not None:
+                value = tuple(value)
+            elif typing.get_origin(hint) is typing.Union and isinstance(value, list):
+                value = tuple(value)
+            kwargs[field.name] = value
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown keys {sorted(unknown)} in a saved {cls.__name__}.")
+        return cls(**kwargs)
+
+    return validate(build(Recipe, data))

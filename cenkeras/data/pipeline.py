@@ -1,0 +1,190 @@
+"""tf.data pipelines for segmentation: raw samples -> normalised, augmented, batched inputs.
+
+Both sources (list files in the official layout, and the embedded synthetic
+scenes) first give *raw* samples `({name: raw (H, W, C) float32}, mask (H, W) int32)`;
+the same code then normalises each modality, augments jointly (training),
+batches and prefetches. Batches are `({name: (B, H, W, 3) float32}, (B, H, W) int32)`.
+"""
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from cenkeras.data.augment import AugmentOptions, augment
+from cenkeras.data.listfile import check_files_exist, read_list
+from cenkeras.data.modalities import (
+    DataError,
+    normalize,
+    raw_channels,
+    read_mask,
+    read_raw,
+)
+
+SYNTHETIC_MODALITIES = {"rgb": "rgb", "depth": "depth"}
+
+
+# --- Reading one sample (NumPy) --------------------------------------------------------------
+
+
+def _centre_crop(array, height, width, path, mask_path):
+    in_h, in_w = array.shape[:2]
+    if in_h < height or in_w < width:
+        raise DataError(
+            f"{path} ({in_w}x{in_h}) is smaller than its mask {mask_path} ({width}x{height}); "
+            "it cannot be centre-cropped to it (use data.align=resize)."
+        )
+    top, left = (in_h - height) // 2, (in_w - width) // 2
+    return array[top : top + height, left : left + width]
+
+
+def _resize_to(array, height, width, nearest):
+    resample = Image.NEAREST if nearest else Image.BICUBIC
+    channels = [
+        np.asarray(Image.fromarray(array[..., c]).resize((width, height), resample))
+        for c in range(array.shape[-1])
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def read_sample(paths, mask_path, kinds, num_classes, ignore_label, out_of_range, align):
+    """Read and check one list-file sample; errors name the offending file.
+
+    Returns the raw inputs (in `kinds` order) aligned to the mask, and the mask.
+    """
+    mask = read_mask(mask_path)
+    bad = (mask >= num_classes) & (mask != ignore_label)
+    if bad.any():
+        if out_of_range == "error":
+            values = sorted(int(v) for v in np.unique(mask[bad]))[:10]
+            raise DataError(
+                f"mask {mask_path} has labels {values} >= num_classes ({num_classes}) that are not the "
+                f"ignore label {ignore_label} (set data.out_of_range=ignore to map them to it)."
+            )
+        mask = np.where(bad, ignore_label, mask).astype(np.uint8)
+    height, width = mask.shape
+    raws = []
+    for path, kind in zip(paths, kinds):
+        raw = read_raw(path, kind)
+        if raw.shape[:2] != (height, width):
+            if align == "reject":
+                raise DataError(
+                    f"{path} is {raw.shape[1]}x{raw.shape[0]} but its mask {mask_path} is "
+                    f"{width}x{height} (data.align=reject)."
+                )
+            if align == "crop":
+                raw = _centre_crop(raw, height, width, path, mask_path)
+            else:
+                raw = _resize_to(raw, height, width, nearest=kind == "depth")
+        raws.append(np.ascontiguousarray(raw, dtype=np.float32))
+    return raws, mask.astype(np.int32)
+
+
+# --- Raw datasets ----------------------------------------------------------------------------
+
+
+def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
+    """Raw samples from a list file in the official layout.
+
+    Every listed file is checked to exist before anything is read (the first
+    missing one is an error naming the list line and the path). Decoding runs
+    in parallel; a corrupt image is an error naming the file.
+    """
+    names = list(data_config.modalities)
+    columns = {name: m.column for name, m in data_config.modalities.items()}
+    columns["mask"] = data_config.mask_column
+    entries = read_list(list_file, data_config.root, columns, data_config.allow_outside_root)
+    if check_files:
+        check_files_exist(entries)
+    kinds = [data_config.modalities[name].kind for name in names]
+    table = [[entry.paths[name] for name in names] + [entry.paths["mask"]] for entry in entries]
+
+    def read(row):
+        paths = [p.decode("utf-8") for p in row]
+        raws, mask = read_sample(
+            paths[:-1], paths[-1], kinds, num_classes, data_config.ignore_label,
+            data_config.out_of_range, data_config.align,
+        )
+        return (*raws, mask)
+
+    def load(row):
+        outputs = tf.numpy_function(read, [row], [tf.float32] * len(names) + [tf.int32], stateful=False)
+        raw = {}
+        for name, kind, tensor in zip(names, kinds, outputs[:-1]):
+            tensor.set_shape([None, None, raw_channels(kind)])
+            raw[name] = tensor
+        mask = outputs[-1]
+        mask.set_shape([None, None])
+        return raw, mask
+
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(table))
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), len(entries)
+
+
+def synthetic_dataset_for(split, data_config, data_dir=None):
+    """Raw samples of the synthetic scenes, restricted to the recipe's modalities."""
+    from cenkeras.data.synthetic_tfds import synthetic_raw_dataset
+
+    for name, modality in data_config.modalities.items():
+        if name not in SYNTHETIC_MODALITIES or modality.kind != SYNTHETIC_MODALITIES[name]:
+            raise DataError(
+                f"the synthetic scenes provide modalities {SYNTHETIC_MODALITIES}; "
+                f"the recipe asks for {name!r} of kind {modality.kind!r}."
+            )
+    names = list(data_config.modalities)
+    dataset = synthetic_raw_dataset(split, data_config.synthetic, data_dir)
+    dataset = dataset.map(lambda raw, mask: ({n: raw[n] for n in names}, mask))
+    count = data_config.synthetic.num_train if split == "train" else data_config.synthetic.num_val
+    return dataset, count
+
+
+def raw_dataset(split, data_config, num_classes, data_dir=None):
+    """Raw samples of `split` ("train" or "validation") and their count."""
+    if data_config.source == "synthetic":
+        return synthetic_dataset_for(split, data_config, data_dir)
+    list_file = data_config.train_list if split == "train" else data_config.val_list
+    return list_raw_dataset(list_file, data_config, num_classes)
+
+
+# --- Batched pipelines -------------------------------------------------------------------------
+
+
+def _normalize_all(raw, modalities):
+    return {name: normalize(raw[name], modalities[name]) for name in raw}
+
+
+def training_dataset(raw, data_config, batch_size, seed, cache=None):
+    """Shuffled, jointly augmented, batched, prefetched training batches (repeat outside)."""
+    modalities = data_config.modalities
+    options = AugmentOptions(
+        crop_size=data_config.crop_size,
+        shorter_side=data_config.shorter_side,
+        low_scale=data_config.low_scale,
+        high_scale=data_config.high_scale,
+        mirror=data_config.mirror,
+        ignore_label=data_config.ignore_label,
+    )
+    nearest = tuple(name for name, m in modalities.items() if m.kind == "depth")
+    if data_config.cache if cache is None else cache:
+        raw = raw.cache()
+    raw = raw.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def prepare(sample, sample_seed):
+        inputs, mask = sample
+        inputs = _normalize_all(inputs, modalities)
+        return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
+
+    dataset = tf.data.Dataset.zip((raw, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(raw, data_config, batch_size=1, cache=None):
+    """Normalised, unaugmented batches at full resolution (batch 1 when sizes vary)."""
+    modalities = data_config.modalities
+    if data_config.cache if cache is None else cache:
+        raw = raw.cache()
+    dataset = raw.map(
+        lambda inputs, mask: (_normalize_all(inputs, modalities), mask),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,102 @@
+"""Run directories: everything one training run writes, in one folder.
+
+    RUN_DIR/
+      recipe.json            the resolved recipe (after --set overrides)
+      checkpoints/last.weights.h5, best.weights.h5   model weights
+      backup/                keras.callbacks.BackupAndRestore state (resume)
+      logs/                  TensorBoard event files
+      metrics.jsonl          one JSON object per epoch
+      eval.json              written by `cenkeras eval`
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from cenkeras import config as config_lib
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked; the message names it."""
+
+
+def atomic_write_text(path, text):
+    """Write `text` to `path` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class RunDirectory:
+    """Paths and bookkeeping of one run folder."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    recipe_file = property(lambda self: self.path / "recipe.json")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    last_weights = property(lambda self: self.checkpoints / "last.weights.h5")
+    best_weights = property(lambda self: self.checkpoints / "best.weights.h5")
+    backup = property(lambda self: self.path / "backup")
+    logs = property(lambda self: self.path / "logs")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    eval_file = property(lambda self: self.path / "eval.json")
+
+    def exists(self):
+        return self.recipe_file.exists()
+
+    def create(self, recipe, resume=False):
+        """Start a run here, or continue one with `resume=True`.
+
+        A new run refuses a folder that already holds a run (nothing is
+        overwritten); resuming needs one, and its recorded recipe wins over
+        the one given, except for training length (more epochs may be added).
+        """
+        if self.exists() and not resume:
+            raise RunError(
+                f"{self.path} already holds a run; pass --resume to continue it or choose another --run-dir."
+            )
+        if resume and not self.exists():
+            raise RunError(f"cannot resume: {self.path} holds no run (no recipe.json).")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(exist_ok=True)
+            probe = self.path / ".write_test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as error:
+            raise RunError(f"cannot write to run directory {self.path}: {error.strerror or error}")
+        if resume:
+            saved = self.load_recipe()
+            saved.train.epochs = recipe.train.epochs
+            recipe = saved
+        atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
+        return recipe
+
+    def load_recipe(self):
+        if not self.recipe_file.exists():
+            raise RunError(f"{self.path} is not a run directory (no recipe.json).")
+        return config_lib.recipe_from_dict(json.loads(self.recipe_file.read_text()))
+
+    def weights_for_eval(self):
+        """Best weights if the run validated at least once, else the last ones."""
+        for path in (self.best_weights, self.last_weights):
+            if path.exists():
+                return path
+        raise RunError(f"{self.path} has no checkpoint yet (checkpoints/best.weights.h5 or last.weights.h5).")
+
+    def read_metrics(self):
+        if not self.metrics_file.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]

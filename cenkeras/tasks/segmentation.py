@@ -1,0 +1,245 @@
+"""The segmentation trainer: losses, two optimizers, metrics per output, evaluation."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cenkeras.metrics import ConfusionMatrix
+
+# Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
+ENCODER_LAYER_PREFIXES = ("conv1", "bn1", "layer")
+
+
+def split_encoder_decoder(segmenter):
+    """Trainable variables of the encoder (stem + ResNet stages) and of the rest (decoder, alpha)."""
+    encoder, decoder = [], []
+    for layer in segmenter.layers:
+        group = encoder if layer.name.startswith(ENCODER_LAYER_PREFIXES) else decoder
+        group.extend(layer.trainable_variables)
+    return encoder, decoder
+
+
+def upsample_logits(logits, size):
+    """Bilinear (half-pixel, PyTorch align_corners=False) upsampling of logits to the label size."""
+    return tf.image.resize(tf.cast(logits, tf.float32), size, method="bilinear")
+
+
+def cross_entropy_sum(labels, logits, num_classes, ignore_label):
+    """Sum of pixel cross-entropies over valid pixels, and their count.
+
+    Logits are upsampled to the label size first; pixels labelled
+    `ignore_label` (or outside [0, num_classes)) do not count.
+    """
+    labels = tf.cast(labels, tf.int32)
+    logits = upsample_logits(logits, tf.shape(labels)[1:3])
+    valid = (labels >= 0) & (labels < num_classes) & (labels != ignore_label)
+    safe = tf.where(valid, labels, 0)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+    return tf.reduce_sum(tf.where(valid, nll, 0.0)), tf.reduce_sum(tf.cast(valid, tf.float32))
+
+
+class SegmentationTrainer(keras.Model):
+    """Trains a CEN segmenter the way the official code does.
+
+    Loss = sum over every output (each modality and the ensemble) of the
+    pixel cross-entropy after bilinear upsampling of the logits to the label
+    size (mean over non-ignored pixels of the global batch) + the sparsity
+    losses of the exchange layers. Encoder and decoder parameters have their
+    own optimizer (learning rates differ); weight decay is added to the
+    gradients as PyTorch's SGD does (L2, coupled with momentum).
+
+    Under tf.distribute each replica contributes its share of the global
+    mean, so the update equals the single-device update for the same global
+    batch.
+
+    Args:
+        segmenter: a `CENRefineNet` (or any model with the same outputs).
+        encoder_optimizer, decoder_optimizer: Keras optimizers.
+        num_classes: number of classes.
+        ignore_label: label excluded from losses and metrics.
+        weight_decay: L2 coefficient added to every gradient.
+
+    Example:
+    >>> trainer = SegmentationTrainer(model, keras.optimizers.SGD(5e-4, momentum=0.9),
+    ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=40)
+    >>> trainer.compile(optimizer=trainer.encoder_optimizer)
+    >>> trainer.fit(train_batches, validation_data=val_batches, epochs=10)
+    """
+
+    def __init__(
+        self,
+        segmenter,
+        encoder_optimizer,
+        decoder_optimizer,
+        num_classes,
+        ignore_label=255,
+        weight_decay=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.segmenter = segmenter
+        self.encoder_optimizer = encoder_optimizer
+        self.decoder_optimizer = decoder_optimizer
+        self.num_classes = int(num_classes)
+        self.ignore_label = int(ignore_label)
+        self.weight_decay = float(weight_decay)
+        self.output_names_ = list(segmenter.modalities) + ["ensemble"]
+        self.encoder_variables, self.decoder_variables = split_encoder_decoder(segmenter)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.sparsity_tracker = keras.metrics.Mean(name="sparsity")
+        self.output_loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in self.output_names_]
+        self.confusions = [
+            ConfusionMatrix(self.num_classes, self.ignore_label, name=f"{n}_miou")
+            for n in self.output_names_
+        ]
+        # The wrapped segmenter is a built functional model, so this one is built too.
+        self.built = True
+
+    def build_optimizers(self):
+        """Create the optimizer slots now (needed before restoring a backup)."""
+        self.encoder_optimizer.build(self.encoder_variables)
+        self.decoder_optimizer.build(self.decoder_variables)
+
+    def call(self, inputs, training=False):
+        return self.segmenter(inputs, training=training)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions]
+
+    def _loss_terms(self, labels, outputs):
+        """Per-output cross-entropy shares of this replica, and the sparsity share."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        sums, counts = [], []
+        for name in self.output_names_:
+            total, count = cross_entropy_sum(labels, outputs[name], self.num_classes, self.ignore_label)
+            sums.append(total)
+            counts.append(count)
+        count = counts[0]
+        context = tf.distribute.get_replica_context()
+        if replicas > 1 and context is not None:
+            count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+        shares = [total / tf.maximum(count, 1.0) for total in sums]
+        regularization = self.segmenter.losses
+        sparsity = tf.add_n([tf.cast(v, tf.float32) for v in regularization]) if regularization else 0.0
+        return shares, tf.cast(sparsity, tf.float32) / replicas, replicas
+
+    def train_step(self, data):
+        inputs, labels = data
+        variables = self.encoder_variables + self.decoder_variables
+        with tf.GradientTape() as tape:
+            outputs = self.segmenter(inputs, training=True)
+            shares, sparsity_share, replicas = self._loss_terms(labels, outputs)
+            loss = tf.add_n(shares) + sparsity_share
+        gradients = tape.gradient(loss, variables)
+        if self.weight_decay:
+            decay = self.weight_decay / replicas
+            gradients = [g + decay * tf.cast(v, g.dtype) for g, v in zip(gradients, variables)]
+        split = len(self.encoder_variables)
+        self.encoder_optimizer.apply(gradients[:split], self.encoder_variables)
+        self.decoder_optimizer.apply(gradients[split:], self.decoder_variables)
+
+        self.loss_tracker.update_state(loss * replicas)
+        self.sparsity_tracker.update_state(sparsity_share * replicas)
+        for tracker, share in zip(self.output_loss_trackers, shares):
+            tracker.update_state(share * replicas)
+        return {m.name: m.result() for m in self.metrics[: 2 + len(shares)]}
+
+    def test_step(self, data):
+        inputs, labels = data
+        outputs = self.segmenter(inputs, training=False)
+        shares, sparsity_share, replicas = self._loss_terms(labels, outputs)
+        self.loss_tracker.update_state((tf.add_n(shares) + sparsity_share) * replicas)
+        self.sparsity_tracker.update_state(sparsity_share * replicas)
+        size = tf.shape(labels)[1:3]
+        for name, tracker, share, confusion in zip(
+            self.output_names_, self.output_loss_trackers, shares, self.confusions
+        ):
+            tracker.update_state(share * replicas)
+            predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
+            confusion.update_state(labels, predicted)
+        return {m.name: m.result() for m in self.metrics}
+
+    def output_scores(self):
+        """`{output: scores_from_confusion(...)}` of the last evaluation."""
+        return {name: c.scores() for name, c in zip(self.output_names_, self.confusions)}
+
+
+def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):
+    """Class probabilities at `size`, averaged over input scales (and horizontal flips).
+
+    Images are resized bilinearly per scale (nearest for `depth_inputs`), the
+    logits of every output are upsampled to `size` and turned into softmax
+    probabilities, and those are averaged: the multi-scale + flip protocol
+    used to report the paper's numbers. Returns `{output: (B, H, W, C)}`.
+    """
+    height, width = tf.shape(next(iter(inputs.values())))[1], tf.shape(next(iter(inputs.values())))[2]
+    total = None
+    views = 0
+    for scale in scales:
+        scaled_size = tf.cast(
+            tf.round(tf.cast(tf.stack([height, width]), tf.float32) * float(scale)), tf.int32
+        )
+        scaled = {
+            name: tf.image.resize(x, scaled_size, method="nearest" if name in depth_inputs else "bilinear")
+            for name, x in inputs.items()
+        }
+        for mirrored in (False, True) if flip else (False,):
+            view = {n: tf.reverse(x, [2]) for n, x in scaled.items()} if mirrored else scaled
+            outputs = segmenter(view, training=False)
+            probabilities = {}
+            for name, logits in outputs.items():
+                probs = tf.nn.softmax(upsample_logits(logits, size), axis=-1)
+                probabilities[name] = tf.reverse(probs, [2]) if mirrored else probs
+            total = probabilities if total is None else {n: total[n] + probabilities[n] for n in total}
+            views += 1
+    return {name: value / views for name, value in total.items()}
+
+
+def evaluate_segmenter(segmenter, dataset, num_classes, ignore_label=255, scales=(1.0,), flip=False,
+                       depth_inputs=(), steps=None, verbose=1):
+    """Confusion-matrix scores of every output over `dataset` (batches of (inputs, labels)).
+
+    Returns `{output: {"pixel_accuracy", "mean_accuracy", "mean_iou", "class_iou"}}`.
+    """
+    names = list(segmenter.modalities) + ["ensemble"]
+    confusions = {name: ConfusionMatrix(num_classes, ignore_label) for name in names}
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, labels):
+        probabilities = predict_probabilities(
+            segmenter, inputs, tf.shape(labels)[1:3], scales, flip, depth_inputs
+        )
+        return {name: tf.argmax(p, axis=-1) for name, p in probabilities.items()}
+
+    progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
+    for index, (inputs, labels) in enumerate(dataset):
+        predictions = step(inputs, labels)
+        for name in names:
+            confusions[name].update_state(labels, predictions[name])
+        progress.update(index + 1, [("ensemble_miou", float(confusions["ensemble"].result()))])
+    return {name: confusion.scores() for name, confusion in confusions.items()}
+
+
+def format_scores_table(scores):
+    """A Markdown table of pixel acc / mean acc / mIoU (percent) per output."""
+    lines = ["| output | pixel acc | mean acc | mIoU |", "|---|---|---|---|"]
+    for name, s in scores.items():
+        lines.append(
+            f"| {name} | {100 * s['pixel_accuracy']:.2f} | {100 * s['mean_accuracy']:.2f} | "
+            f"{100 * s['mean_iou']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def class_iou_table(scores, class_names=None):
+    """Per-class IoU (percent) per output, one row per class."""
+    outputs = list(scores)
+    count = len(next(iter(scores.values()))["class_iou"])
+    class_names = class_names or [str(i) for i in range(count)]
+    lines = ["| class | " + " | ".join(outputs) + " |", "|---|" + "---|" * len(outputs)]
+    for index in range(count):
+        values = [scores[o]["class_iou"][index] for o in outputs]
+        cells = ["-" if np.isnan(v) else f"{100 * v:.1f}" for v in values]
+        lines.append(f"| {class_names[index]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

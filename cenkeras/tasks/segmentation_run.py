@@ -1,0 +1,214 @@
+"""Running segmentation experiments from a recipe: build, train into a run directory, evaluate."""
+
+import contextlib
+import copy
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+from cenkeras import config as config_lib
+from cenkeras.callbacks import (
+    BestAndLastWeights,
+    MetricsLog,
+    StagedLearningRates,
+    best_value_from_log,
+    write_json,
+)
+from cenkeras.data.pipeline import evaluation_dataset, raw_dataset, training_dataset
+from cenkeras.distribute import is_chief, make_strategy
+from cenkeras.models import build_refinenet
+from cenkeras.runs import RunDirectory
+from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
+
+MONITOR = "val_ensemble_miou"
+
+
+def build_segmenter(recipe):
+    """The `CENRefineNet` a recipe describes.
+
+    The recipe's `train.sparsity` is the official lambda, which the official
+    code adds once per output (M + 1 times): the layer penalty is lambda x (M + 1).
+    """
+    model, train = recipe.model, recipe.train
+    names = list(recipe.data.modalities)
+    return build_refinenet(
+        model.depth,
+        model.num_classes,
+        names,
+        threshold=model.threshold,
+        exchange=model.exchange,
+        sparsity=train.sparsity * (len(names) + 1),
+        sparsity_scope=model.sparsity_scope,
+        share_convs=model.share_convs,
+        share_norms=model.share_norms,
+        freeze_norm_statistics=train.freeze_bn,
+        synchronized_bn=train.sync_bn,
+        dropout=model.dropout,
+        stage_blocks=model.stage_blocks,
+        base_width=model.base_width,
+        decoder_width=model.decoder_width,
+    )
+
+
+def resolve_data(data_config, data_dir=None):
+    """A copy of the data config with `--data-dir` applied and list paths made absolute.
+
+    For list datasets `data_dir` is the dataset root (relative list files are
+    looked up there); for the synthetic scenes it is where they are prepared.
+    """
+    data = copy.deepcopy(data_config)
+    if data.source == "list":
+        if data_dir:
+            data.root = str(data_dir)
+        if not data.root:
+            raise config_lib.ConfigError("data.root is not set: pass --data-dir DATASET_ROOT.")
+        root = Path(os.path.expanduser(data.root))
+        data.root = str(root)
+        for key in ("train_list", "val_list"):
+            value = getattr(data, key)
+            if value and not os.path.isabs(os.path.expanduser(value)):
+                setattr(data, key, str(root / value))
+    return data
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def depth_inputs(data_config):
+    return tuple(name for name, m in data_config.modalities.items() if m.kind == "depth")
+
+
+def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
+    """Train the recipe's segmenter into `run_dir`; returns `(segmenter, history)`.
+
+    `resume=True` continues an interrupted (or finished, with more epochs)
+    run from its backup. Checkpoints, logs and the recipe are written by the
+    chief worker only. Extra Keras `callbacks` run after cenkeras' own.
+    """
+    config_lib.validate(recipe)
+    strategy = make_strategy(recipe.train.strategy)
+    chief = is_chief(strategy)
+    run = RunDirectory(run_dir)
+    if chief:
+        recipe = run.create(recipe, resume=resume)
+    train_cfg = recipe.train
+    keras.utils.set_random_seed(train_cfg.seed)
+    data = resolve_data(recipe.data, data_dir)
+    synthetic_dir = data_dir if data.source == "synthetic" else None
+
+    raw_train, train_count = raw_dataset("train", data, recipe.model.num_classes, synthetic_dir)
+    raw_val, val_count = raw_dataset("validation", data, recipe.model.num_classes, synthetic_dir)
+    steps = train_cfg.steps_per_epoch or max(train_count // train_cfg.batch_size, 1)
+    if train_count < train_cfg.batch_size:
+        raise config_lib.ConfigError(
+            f"train.batch_size ({train_cfg.batch_size}) is larger than the training set ({train_count})."
+        )
+    train_batches = training_dataset(raw_train, data, train_cfg.batch_size, train_cfg.seed).repeat()
+    val_batches = evaluation_dataset(raw_val, data, recipe.eval.batch_size)
+
+    with dtype_policy(train_cfg.precision), strategy.scope():
+        segmenter = build_segmenter(recipe)
+        encoder_optimizer = keras.optimizers.SGD(train_cfg.lr_encoder[0], momentum=train_cfg.momentum)
+        decoder_optimizer = keras.optimizers.SGD(train_cfg.lr_decoder[0], momentum=train_cfg.momentum)
+        trainer = SegmentationTrainer(
+            segmenter,
+            encoder_optimizer,
+            decoder_optimizer,
+            num_classes=recipe.model.num_classes,
+            ignore_label=data.ignore_label,
+            weight_decay=train_cfg.weight_decay,
+        )
+        trainer.compile(optimizer=encoder_optimizer, jit_compile=train_cfg.jit_compile)
+        trainer.build_optimizers()
+
+    schedule = StagedLearningRates(
+        {"encoder": encoder_optimizer, "decoder": decoder_optimizer},
+        train_cfg.epochs,
+        {"encoder": train_cfg.lr_encoder, "decoder": train_cfg.lr_decoder},
+    )
+    # Non-chief workers keep their backups apart so they never overwrite the chief's files.
+    backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
+    extra_callbacks = list(callbacks)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+        schedule,
+        BestAndLastWeights(
+            segmenter, run.last_weights, run.best_weights, MONITOR,
+            best_value=best_value_from_log(run.metrics_file, MONITOR), enabled=chief,
+        ),
+        MetricsLog(run.metrics_file, segmenter, schedule, log_dir=run.logs / "cen", enabled=chief),
+    ]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
+    callbacks += extra_callbacks
+    history = trainer.fit(
+        train_batches,
+        epochs=sum(train_cfg.epochs),
+        steps_per_epoch=steps,
+        validation_data=val_batches,
+        validation_freq=train_cfg.val_every,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles
+    )
+    return segmenter, history
+
+
+def evaluate_run(run_dir, data_dir=None, multi_scale=False, flip=None, weights=None, verbose=1):
+    """Evaluate a run's best (else last) weights on its validation data; writes eval.json.
+
+    Returns `{output: scores}` (see `cenkeras.metrics.scores_from_confusion`).
+    """
+    run = RunDirectory(run_dir)
+    recipe = run.load_recipe()
+    data = resolve_data(recipe.data, data_dir)
+    weights = Path(weights) if weights else run.weights_for_eval()
+    segmenter = build_segmenter(recipe)
+    segmenter.load_weights(str(weights))
+    raw_val, count = raw_dataset(
+        "validation", data, recipe.model.num_classes, data_dir if data.source == "synthetic" else None
+    )
+    batch = recipe.eval.batch_size
+    scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
+    flip = recipe.eval.flip if flip is None else flip
+    scores = evaluate_segmenter(
+        segmenter,
+        evaluation_dataset(raw_val, data, batch),
+        recipe.model.num_classes,
+        data.ignore_label,
+        scales=tuple(scales),
+        flip=flip,
+        depth_inputs=depth_inputs(data),
+        steps=-(-count // batch),
+        verbose=verbose,
+    )
+    write_json(
+        run.eval_file,
+        {"weights": str(weights), "scales": list(scales), "flip": flip, "samples": count, "scores": scores},
+    )
+    return scores
+
+
+def recipe_summary(recipe):
+    """One dict of the values a user most often checks before a long run."""
+    return {
+        "model": f"RefineNet-{recipe.model.depth}" if not recipe.model.stage_blocks
+        else f"RefineNet (blocks {list(recipe.model.stage_blocks)}, width {recipe.model.base_width})",
+        "modalities": list(recipe.data.modalities),
+        "classes": recipe.model.num_classes,
+        "data": recipe.data.source,
+        "epochs": sum(recipe.train.epochs),
+        "batch": recipe.train.batch_size,
+        "precision": recipe.train.precision,
+        "exchange": recipe.model.exchange,
+        "threshold": recipe.model.threshold,
+    }

@@ -1,0 +1,159 @@
+"""Training runs end to end on tiny synthetic data: run directory, resume, CLI, errors."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cenkeras.cli.main import cli
+from cenkeras.runs import RunDirectory, RunError
+from cenkeras.tasks.segmentation_run import evaluate_run, train
+from tiny_recipe import tiny_recipe
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Stops training with an exception in the middle of `epoch` (0-based), like a kill."""
+
+    def __init__(self, epoch, batch=1):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise Interrupt()
+
+
+def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    segmenter, history = train(tiny_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    run = RunDirectory(run_dir)
+    assert run.load_recipe().name == "tiny"
+    assert run.last_weights.exists() and run.best_weights.exists()
+    assert any(run.logs.rglob("events.out.tfevents.*"))
+    records = run.read_metrics()
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    first = records[0]
+    for key in ("loss", "rgb_loss", "ensemble_loss", "sparsity", "val_ensemble_miou", "val_rgb_miou",
+                "lr_encoder", "lr_decoder"):
+        assert key in first, key
+    assert set(first["alpha"]) == {"rgb", "depth"}
+    assert "layer1.0.bn2/rgb" in first["below_threshold"]
+    # Staged learning rates: stage 2 (epoch 3) uses its own rate.
+    assert records[2]["lr_encoder"] == pytest.approx(1e-2)
+
+    scores = evaluate_run(run_dir, data_dir=data_dir, verbose=0)
+    assert set(scores) == {"rgb", "depth", "ensemble"}
+    saved = json.loads(run.eval_file.read_text())
+    assert saved["scores"]["ensemble"]["mean_iou"] == pytest.approx(scores["ensemble"]["mean_iou"])
+    assert 0.0 <= scores["ensemble"]["mean_iou"] <= 1.0
+
+
+def test_multi_scale_flip_evaluation_runs(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    train(tiny_recipe(epochs=(1,)), run_dir, data_dir=data_dir, verbose=0)
+    single = evaluate_run(run_dir, data_dir=data_dir, verbose=0)
+    multi = evaluate_run(run_dir, data_dir=data_dir, multi_scale=True, flip=True, verbose=0)
+    saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
+    assert saved["flip"] is True and len(saved["scales"]) == 6
+    assert single["ensemble"]["mean_iou"] != multi["ensemble"]["mean_iou"]
+
+
+def test_interrupted_run_resumes_from_its_backup(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        train(tiny_recipe(epochs=(2, 2)), run_dir, data_dir=data_dir, verbose=0, callbacks=[InterruptAt(2)])
+    run = RunDirectory(run_dir)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    with pytest.raises(RunError, match="already holds a run"):
+        train(tiny_recipe(epochs=(2, 2)), run_dir, data_dir=data_dir, verbose=0)
+
+    _, history = train(tiny_recipe(epochs=(2, 2)), run_dir, data_dir=data_dir, verbose=0, resume=True)
+    assert history.epoch == [2, 3]  # continued after the last finished epoch
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4]
+
+
+def test_resume_needs_an_existing_run(tmp_path, data_dir):
+    with pytest.raises(RunError, match="holds no run"):
+        train(tiny_recipe(), tmp_path / "nothing", data_dir=data_dir, verbose=0, resume=True)
+
+
+def test_cli_train_and_eval(tmp_path, data_dir):
+    run_dir = tmp_path / "cli_run"
+    runner = CliRunner()
+    recipe_file = tmp_path / "tiny.py"
+    recipe_file.write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom tiny_recipe import tiny_recipe\n"
+        "def recipe():\n    return tiny_recipe(epochs=(1,))\n" % str(__import__("pathlib").Path(__file__).parent)
+    )
+    result = runner.invoke(
+        cli, ["train", str(recipe_file), "--run-dir", str(run_dir), "--data-dir", data_dir,
+              "--set", "train.batch_size=2", "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| ensemble |" in result.output and "| poster |" in result.output
+    assert RunDirectory(run_dir).load_recipe().train.batch_size == 2
+
+    result = runner.invoke(cli, ["eval", str(run_dir), "--data-dir", data_dir, "--flip", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "| rgb |" in result.output
+
+    again = runner.invoke(cli, ["train", str(recipe_file), "--run-dir", str(run_dir), "--data-dir", data_dir])
+    assert again.exit_code == 1 and "already holds a run" in again.output
+
+
+def test_cli_errors_are_one_line_messages(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--set", "train.epoch=3"])
+    assert result.exit_code == 1 and "Unknown key 'train.epoch'" in result.output
+    result = runner.invoke(cli, ["train", "no_such_recipe"])
+    assert result.exit_code == 1 and "unknown recipe 'no_such_recipe'" in result.output
+    result = runner.invoke(cli, ["recipes"])
+    assert result.exit_code == 0 and "synthetic_rgbd" in result.output
+
+
+def test_cli_names_a_corrupt_image_met_during_training(tmp_path):
+    """A list dataset whose file turns out unreadable mid-training: a message naming it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from nyud_helpers import write_list, write_sample
+
+    root = tmp_path / "nyud"
+    for i in range(4):
+        write_sample(root, i, size=(32, 48))
+    write_list(root, "train.txt", range(4))
+    write_list(root, "val.txt", [0])
+    (root / "rgb" / "000002.png").write_bytes(b"not a png at all")
+    recipe_file = tmp_path / "nyud_tiny.py"
+    recipe_file.write_text(
+        "from cenkeras.recipes.nyudv2_refinenet101 import recipe as base\n"
+        "def recipe():\n"
+        "    r = base()\n"
+        "    r.model.num_classes = 5\n    r.model.stage_blocks = (1, 1, 1, 1)\n"
+        "    r.model.base_width = 4\n    r.model.decoder_width = 8\n"
+        "    r.data.crop_size = 32\n    r.data.shorter_side = 24\n"
+        "    r.train.epochs = (1,)\n    r.train.lr_encoder = (1e-3,)\n    r.train.lr_decoder = (1e-3,)\n"
+        "    r.train.batch_size = 2\n    r.train.val_every = 1\n"
+        "    return r\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["train", str(recipe_file), "--data-dir", str(root), "--run-dir", str(tmp_path / "r"), "--quiet"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "cannot read image" in result.output and "rgb/000002.png" in result.output
+    assert "Traceback" not in result.output

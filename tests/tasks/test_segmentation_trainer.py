@@ -1,0 +1,62 @@
+"""The trainer against the official training fixture: loss composition and one SGD update."""
+
+import keras
+import numpy as np
+import pytest
+
+from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_variable_map
+from cenkeras.interop.torch_state_dict import kernel_to_torch
+from cenkeras.models import build_refinenet
+from cenkeras.tasks.segmentation import SegmentationTrainer, split_encoder_decoder
+from conftest import fixture_weights_module, load_reference, nhwc, relative_error
+
+ENCODER_PREFIXES = ("conv1.", "bn1.", "layer")
+
+
+def test_encoder_decoder_split_follows_the_official_rule():
+    model = build_refinenet(50, 5, ["rgb", "depth"], stage_blocks=(1, 1, 1, 1), base_width=4, decoder_width=8)
+    encoder, decoder = split_encoder_decoder(model)
+    assert len(encoder) + len(decoder) == len(model.trainable_variables)
+    assert all(v.path.startswith(("conv1", "bn1", "layer")) for v in encoder)
+    assert any(v.path.startswith("clf_conv") for v in decoder)
+    assert any("alpha" in v.path for v in decoder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["frozen", "batchstats"])
+def test_loss_and_one_sgd_step_match_the_official_training_fixture(mode):
+    weights = fixture_weights_module()
+    data, _ = load_reference("fixture_compact_refinenet50_M2_train.npz")
+    _, meta = load_reference("fixture_compact_refinenet50_M2.npz")
+    state = weights.refinenet_gamma_edits(weights.make_state_dict(meta["keys_shapes"], seed=2020))
+    # Official: lambda 2e-4 added once per output (3 outputs).
+    model = build_refinenet(
+        50, 40, ["rgb", "depth"], dropout=0.0, sparsity=3 * 2e-4, freeze_norm_statistics=mode == "frozen"
+    )
+    load_torch_state_dict(model, state)
+    # Plain SGD with lr 1: the update is minus the gradient, comparable to the fixture's.
+    trainer = SegmentationTrainer(
+        model, keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0), num_classes=40, weight_decay=0.0
+    )
+    trainer.compile(optimizer=trainer.encoder_optimizer)
+    variables = torch_variable_map(model)
+    keys = [k.split(".", 1)[1] for k in data.files if k.startswith(f"{mode}_grad.")]
+    targets = [variables[normalize_torch_key(k)][0][0] for k in keys]
+    before = [v.numpy().copy() for v in targets]
+
+    batch = ({"rgb": nhwc(data["input_0"]), "depth": nhwc(data["input_1"])}, data["target"].astype(np.int32))
+    logs = trainer.train_step(batch)
+
+    assert relative_error(float(logs["loss"]), data[f"{mode}_loss"]) < 1e-4
+    losses = [float(logs[f"{name}_loss"]) for name in ("rgb", "depth", "ensemble")]
+    assert relative_error(losses, data[f"{mode}_ce"]) < 1e-4
+    assert relative_error(float(logs["sparsity"]) / (3 * 2e-4), data[f"{mode}_l1"]) < 1e-4
+    for key, variable, old in zip(keys, targets, before):
+        step = old - variable.numpy()
+        if step.ndim == 4:
+            step = kernel_to_torch(step)
+        encoder = key.startswith(ENCODER_PREFIXES)
+        if mode == "batchstats" and encoder:
+            continue  # not reproducible in float32 (see the fixture README)
+        tolerance = {"frozen": 5e-3 if encoder else 1e-4, "batchstats": 1e-3}[mode]
+        assert relative_error(step, data[f"{mode}_grad.{key}"]) < tolerance, key

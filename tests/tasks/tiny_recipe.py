@@ -1,0 +1,26 @@
+"""A synthetic recipe small enough to train in seconds in tests."""
+
+from cenkeras.recipe_files import load_recipe
+
+
+def tiny_recipe(epochs=(2, 1), **train):
+    recipe = load_recipe("synthetic_rgbd")
+    recipe.name = "tiny"
+    recipe.data.synthetic.num_train = 16
+    recipe.data.synthetic.num_val = 4
+    recipe.data.synthetic.height = 32
+    recipe.data.synthetic.width = 48
+    recipe.data.crop_size = 32
+    recipe.data.shorter_side = 24
+    recipe.data.cache = False
+    recipe.model.base_width = 4
+    recipe.model.decoder_width = 8
+    recipe.train.epochs = tuple(epochs)
+    recipe.train.lr_encoder = (1e-2,) * len(epochs)
+    recipe.train.lr_decoder = (1e-2,) * len(epochs)
+    recipe.train.batch_size = 4
+    recipe.train.val_every = 1
+    recipe.eval.batch_size = 4
+    for key, value in train.items():
+        setattr(recipe.train, key, value)
+    return recipe

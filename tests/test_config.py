@@ -1,0 +1,115 @@
+"""Recipes, `--set` overrides and their errors."""
+
+import json
+
+import pytest
+
+from cenkeras import config as config_lib
+from cenkeras.config import ConfigError, Recipe, apply_overrides, recipe_from_dict, to_dict
+from cenkeras.recipe_files import builtin_recipes, load_recipe
+
+
+def test_builtin_recipes_are_listed_and_load():
+    names = builtin_recipes()
+    assert set(names) >= {"synthetic_rgbd", "nyudv2_refinenet101", "nyudv2_refinenet152", "sunrgbd_refinenet101"}
+    for name in names:
+        recipe = load_recipe(name)
+        assert isinstance(recipe, Recipe) and recipe.name == name
+
+
+def test_official_hyperparameters_in_the_nyudv2_recipe():
+    recipe = load_recipe("nyudv2_refinenet101")
+    assert recipe.train.epochs == (100, 100, 100)
+    assert recipe.train.lr_encoder == (5e-4, 2.5e-4, 1e-4)
+    assert recipe.train.lr_decoder == (3e-3, 1.5e-3, 7e-4)
+    assert recipe.train.batch_size == 6 and recipe.train.freeze_bn
+    assert recipe.model.threshold == 2e-2 and recipe.train.sparsity == 2e-4
+    assert load_recipe("nyudv2_refinenet152").train.epochs == (150, 150, 150)
+
+
+def test_overrides_parse_each_type():
+    recipe = apply_overrides(
+        load_recipe("synthetic_rgbd"),
+        [
+            "train.epochs=3,2",
+            "train.lr_encoder=[0.1, 0.01]",
+            "train.lr_decoder=0.2,0.02",
+            "train.freeze_bn=true",
+            "train.batch_size=4",
+            "model.exchange=none",
+            "model.stage_blocks=2,1,1,1",
+            "data.modalities.depth.scale=0.001",
+            "eval.flip=no",
+        ],
+    )
+    assert recipe.train.epochs == (3, 2) and recipe.train.lr_encoder == (0.1, 0.01)
+    assert recipe.train.freeze_bn is True and recipe.train.batch_size == 4
+    assert recipe.model.exchange is None and recipe.model.stage_blocks == (2, 1, 1, 1)
+    assert recipe.data.modalities["depth"].scale == 0.001 and recipe.eval.flip is False
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("train.epoch=3", "Unknown key 'train.epoch'"),
+        ("trian.epochs=3", "recipe has no 'trian'"),
+        ("data.modalities.thermal.scale=2", "no 'data.modalities.thermal'"),
+        ("train.batch_size=big", "train.batch_size: expected an integer"),
+        ("train.momentum=fast", "train.momentum: expected a number"),
+        ("train.freeze_bn=maybe", "train.freeze_bn: expected true/false"),
+        ("train.precision=float8", "train.precision must be one of"),
+        ("model.exchange=half", "model.exchange must be one of"),
+        ("train.epochs=3", "one value per stage"),
+        ("train", "must look like key=value"),
+        ("data.synthetic=1", "is a section"),
+        ("model.num_classes=300", "num_classes"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(load_recipe("synthetic_rgbd"), [override])
+
+
+def test_unknown_recipe_and_bad_recipe_files(tmp_path):
+    with pytest.raises(ConfigError, match="unknown recipe 'nyud'"):
+        load_recipe("nyud")
+    with pytest.raises(ConfigError, match="recipe file not found"):
+        load_recipe(str(tmp_path / "missing.py"))
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(ConfigError, match="broken.py failed to run: RuntimeError: boom"):
+        load_recipe(str(broken))
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    with pytest.raises(ConfigError, match="must define a function recipe"):
+        load_recipe(str(empty))
+
+
+def test_user_recipe_file_copied_and_edited(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "from cenkeras.recipes.synthetic_rgbd import recipe as base\n"
+        "def recipe():\n"
+        "    r = base()\n"
+        "    r.name = 'mine'\n"
+        "    r.train.epochs = (1,)\n    r.train.lr_encoder = (0.1,)\n    r.train.lr_decoder = (0.1,)\n"
+        "    return r\n"
+    )
+    assert load_recipe(str(path)).name == "mine"
+
+
+def test_json_round_trip():
+    recipe = load_recipe("sunrgbd_refinenet101")
+    data = json.loads(json.dumps(to_dict(recipe)))
+    again = recipe_from_dict(data)
+    assert again == recipe
+    data["train"]["surprise"] = 1
+    with pytest.raises(ConfigError, match="surprise"):
+        recipe_from_dict(data)
+
+
+def test_list_source_needs_paths():
+    recipe = load_recipe("synthetic_rgbd")
+    recipe.data.source = "list"
+    with pytest.raises(ConfigError, match="data.train_list is required"):
+        config_lib.validate(recipe)
