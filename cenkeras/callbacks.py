@@ -32,21 +32,37 @@ class StagedLearningRates(keras.callbacks.Callback):
         optimizers: `{name: optimizer}`.
         stage_epochs: epochs of each stage.
         learning_rates: `{name: [lr per stage]}`.
+        warmup_steps: the first steps of training ramp the rates up linearly
+            (0: none, as the official code; helps training from scratch).
+        step_counter: optimizer whose `iterations` counts the training steps.
     """
 
-    def __init__(self, optimizers, stage_epochs, learning_rates):
+    def __init__(self, optimizers, stage_epochs, learning_rates, warmup_steps=0, step_counter=None):
         super().__init__()
         self.optimizers = optimizers
         self.stage_epochs = list(stage_epochs)
         self.learning_rates = learning_rates
+        self.warmup_steps = int(warmup_steps)
+        self.step_counter = step_counter or next(iter(optimizers.values()))
+        self._rates = {}
 
     def on_epoch_begin(self, epoch, logs=None):
         stage, first = stage_of(epoch, self.stage_epochs)
         for name, optimizer in self.optimizers.items():
-            optimizer.learning_rate = float(self.learning_rates[name][stage])
+            self._rates[name] = float(self.learning_rates[name][stage])
+            optimizer.learning_rate = self._rates[name]
             if epoch == first and stage > 0:
                 for slot in getattr(optimizer, "momentums", []) or []:
                     slot.assign(tf.zeros_like(slot))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.warmup_steps:
+            return
+        step = int(keras.ops.convert_to_numpy(self.step_counter.iterations))
+        if step <= self.warmup_steps:
+            fraction = min((step + 1) / self.warmup_steps, 1.0)
+            for name, optimizer in self.optimizers.items():
+                optimizer.learning_rate = self._rates[name] * fraction
 
     def current(self):
         return {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))

@@ -114,6 +114,8 @@ class TrainConfig:
     lr_decoder: tuple = (3e-3, 1.5e-3, 7e-4)
     momentum: float = 0.9
     weight_decay: float = 1e-5
+    # Linear learning-rate warm-up over the first steps (0 = none, as the official code).
+    warmup_steps: int = 0
     # lambda of the L1 sparsity term, added once per output as the official code does.
     sparsity: float = 2e-4
     batch_size: int = 6
@@ -218,6 +220,8 @@ def validate(recipe):
         value = getattr(train, key)
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}.")
+    if train.warmup_steps < 0:
+        raise ConfigError(f"train.warmup_steps must be >= 0, got {train.warmup_steps}.")
     if train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1, got {train.batch_size}.")
     if model.num_classes < 1 or model.num_classes > 255:

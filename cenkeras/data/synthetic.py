@@ -53,9 +53,15 @@ def _intersect_box(origin_free_dirs, low, high):
     return np.where(hit, t_enter, np.inf)
 
 
-def render_scene(seed, height=96, width=128):
-    """Render one scene. Returns `{"rgb": uint8 (H, W, 3), "depth": uint16 (H, W), "mask": uint8 (H, W)}`."""
-    rng = np.random.default_rng(seed)
+def render_scene(seed, height=96, width=128, noise=True, with_boxes=True):
+    """Render one scene. Returns `{"rgb": uint8 (H, W, 3), "depth": uint16 (H, W), "mask": uint8 (H, W)}`.
+
+    `noise=False` gives clean images and depth without holes, and
+    `with_boxes=False` the same scene without its boxes; both exist to check
+    the scenes' properties (the boxes leave the colour image unchanged).
+    """
+    # One random stream per part, so leaving a part out does not change the others.
+    rng, box_rng, noise_rng = np.random.default_rng(seed).spawn(3)
     focal = width * rng.uniform(0.55, 0.7)
     cy, cx = height / 2 + rng.uniform(-3, 3), width / 2 + rng.uniform(-3, 3)
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
@@ -116,10 +122,10 @@ def render_scene(seed, height=96, width=128):
     image = shade(albedo, normal)
 
     # Boxes on the floor, painted with exactly what the camera sees behind them.
-    for _ in range(rng.integers(1, 4)):
-        bx = rng.uniform(-half_width + 0.3, half_width - 1.0)
-        bz = rng.uniform(2.0, room_depth - 0.8)
-        size = rng.uniform([0.4, 0.4, 0.4], [1.0, 1.2, 0.8])
+    for _ in range(box_rng.integers(1, 4) if with_boxes else 0):
+        bx = box_rng.uniform(-half_width + 0.3, half_width - 1.0)
+        bz = box_rng.uniform(2.0, room_depth - 0.8)
+        size = box_rng.uniform([0.4, 0.4, 0.4], [1.0, 1.2, 0.8])
         low = np.array([bx, -camera_height, bz])
         candidate = _intersect_box(dirs, low, low + size)
         closer = candidate < t
@@ -147,16 +153,18 @@ def render_scene(seed, height=96, width=128):
         colour = np.broadcast_to(_random_colour(rng, 0.9), image.shape)
         image[closer] = shade(colour, normals)[closer]
 
-    image = image + rng.normal(0, 0.02, image.shape)
+    if noise:
+        image = image + noise_rng.normal(0, 0.02, image.shape)
     rgb = np.clip(image * 255.0, 0, 255).astype(np.uint8)
 
     z = t * dirs[..., 2]
-    z = z * (1.0 + rng.normal(0, 0.01, z.shape))
     holes = np.zeros((height, width), bool)
-    for _ in range(rng.integers(1, 4)):  # blobs with no depth reading (reflections, range)
-        hy, hx, hr = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(2, 7)
-        holes |= (v - hy) ** 2 + (u - hx) ** 2 < hr**2
-    holes |= rng.uniform(size=z.shape) < 0.01
+    if noise:
+        z = z * (1.0 + noise_rng.normal(0, 0.01, z.shape))
+        for _ in range(noise_rng.integers(1, 4)):  # blobs with no depth reading (reflections, range)
+            hy, hx, hr = noise_rng.uniform(0, height), noise_rng.uniform(0, width), noise_rng.uniform(2, 7)
+            holes |= (v - hy) ** 2 + (u - hx) ** 2 < hr**2
+        holes |= noise_rng.uniform(size=z.shape) < 0.01
     depth = np.clip(np.round(z * DEPTH_UNITS_PER_METRE), 0, 65535).astype(np.uint16)
     depth[holes] = 0
     return {"rgb": rgb, "depth": depth, "mask": label}

@@ -22,6 +22,7 @@ class SyntheticRgbd(tfds.core.GeneratorBasedBuilder):
     by side in the same data directory and are generated only once.
     """
 
+    # Bump with every change to the renderer: prepared copies are reused by version.
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
 

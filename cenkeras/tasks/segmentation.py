@@ -103,6 +103,13 @@ class SegmentationTrainer(keras.Model):
     def call(self, inputs, training=False):
         return self.segmenter(inputs, training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) reduces one input batch across replicas here to build compiled losses
+        # and metrics; MultiWorkerMirroredStrategy cannot reduce a dict of images and fails.
+        # Nothing needs that build: the segmenter and both optimizers are built already, and
+        # the losses and metrics are this class's own.
+        return
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions]
@@ -143,7 +150,7 @@ class SegmentationTrainer(keras.Model):
         self.sparsity_tracker.update_state(sparsity_share * replicas)
         for tracker, share in zip(self.output_loss_trackers, shares):
             tracker.update_state(share * replicas)
-        return {m.name: m.result() for m in self.metrics[: 2 + len(shares)]}
+        return _logs(self.metrics[: 2 + len(shares)])
 
     def test_step(self, data):
         inputs, labels = data
@@ -158,11 +165,25 @@ class SegmentationTrainer(keras.Model):
             tracker.update_state(share * replicas)
             predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
             confusion.update_state(labels, predicted)
-        return {m.name: m.result() for m in self.metrics}
+        return _logs(self.metrics)
 
     def output_scores(self):
         """`{output: scores_from_confusion(...)}` of the last evaluation."""
         return {name: c.scores() for name, c in zip(self.output_names_, self.confusions)}
+
+
+def _logs(metrics):
+    """`{name: result}`; shaped [1] across several workers.
+
+    Keras (3.15) averages per-replica logs with `strategy.reduce("MEAN", v, axis=0)`
+    under MultiWorkerMirroredStrategy, which needs a batch axis. The results are
+    already global (sum-aggregated metric variables), so the mean returns them unchanged.
+    """
+    strategy = tf.distribute.get_strategy()
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and getattr(
+        strategy.extended, "_in_multi_worker_mode", lambda: False
+    )()
+    return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result() for m in metrics}
 
 
 def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):

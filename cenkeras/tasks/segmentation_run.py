@@ -134,6 +134,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         {"encoder": encoder_optimizer, "decoder": decoder_optimizer},
         train_cfg.epochs,
         {"encoder": train_cfg.lr_encoder, "decoder": train_cfg.lr_decoder},
+        warmup_steps=train_cfg.warmup_steps,
     )
     # Non-chief workers keep their backups apart so they never overwrite the chief's files.
     backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
@@ -141,6 +142,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         schedule,
+        keras.callbacks.TerminateOnNaN(),
         BestAndLastWeights(
             segmenter, run.last_weights, run.best_weights, MONITOR,
             best_value=best_value_from_log(run.metrics_file, MONITOR), enabled=chief,

@@ -1,0 +1,91 @@
+"""Helper run in subprocesses by test_distribution.py (not collected by pytest).
+
+    python distributed_worker.py mirrored OUT.json frozen_bn|sync_bn
+    python distributed_worker.py multiworker OUT.npz DATA_DIR RUN_DIR   (TF_CONFIG set by the caller)
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def mirrored(out_path, label):
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import numpy as np
+
+    from cenkeras.models import build_refinenet
+    from cenkeras.tasks.segmentation import SegmentationTrainer
+
+    rng = np.random.default_rng(0)
+    x = {k: rng.normal(size=(4, 32, 32, 3)).astype("float32") for k in ("rgb", "depth")}
+    y = rng.integers(0, 5, size=(4, 32, 32)).astype("int32")
+    y[0, :20] = 255  # replicas see different numbers of valid pixels
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat(2)
+
+    def make(strategy, **norm):
+        with strategy.scope():
+            model = build_refinenet(
+                50, 5, ["rgb", "depth"], stage_blocks=(1, 1, 1, 1), base_width=4, decoder_width=8,
+                dropout=0.0, sparsity=1e-3, **norm,
+            )
+            encoder = keras.optimizers.SGD(0.05, momentum=0.9)
+            decoder = keras.optimizers.SGD(0.05, momentum=0.9)
+            trainer = SegmentationTrainer(model, encoder, decoder, 5, weight_decay=1e-3)
+            trainer.compile(optimizer=encoder)
+            trainer.build_optimizers()
+        return trainer
+
+    # One strategy per process: a second MirroredStrategy in the same process reuses
+    # collective instance keys and aborts.
+    norm = {"frozen_bn": {"freeze_norm_statistics": True}, "sync_bn": {"synchronized_bn": True}}[label]
+    keras.utils.set_random_seed(1)
+    single = make(tf.distribute.get_strategy(), **norm)
+    initial = single.segmenter.get_weights()
+    mirrored = make(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **norm)
+    mirrored.segmenter.set_weights(initial)
+    history_single = single.fit(dataset, epochs=1, verbose=0).history
+    history_mirrored = mirrored.fit(dataset, epochs=1, verbose=0).history
+    first_single = single.segmenter.get_weights()
+    diffs = [
+        float(np.abs(a - b).max() / (np.abs(a).max() + 1e-12))
+        for a, b in zip(first_single, mirrored.segmenter.get_weights())
+    ]
+    changed = max(float(np.abs(a - b).max()) for a, b in zip(initial, first_single))
+    results = {label: {
+        "loss_single": history_single["loss"][0],
+        "loss_mirrored": history_mirrored["loss"][0],
+        "max_relative_weight_difference": max(diffs),
+        "max_weight_change": changed,
+        "replicas": 2,
+    }}
+    with open(out_path, "w") as stream:
+        json.dump(results, stream)
+
+
+def multiworker(out_path, data_dir, run_dir):
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tiny_recipe import tiny_recipe
+
+    from cenkeras.tasks.segmentation_run import train
+
+    recipe = tiny_recipe(epochs=(1,))
+    recipe.train.strategy = "multiworker"
+    recipe.train.freeze_bn = True
+    recipe.train.val_every = 1
+    segmenter, history = train(recipe, run_dir, data_dir=data_dir, verbose=0)
+    np.savez(out_path, *segmenter.get_weights(), loss=np.array(history.history["loss"]))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "mirrored":
+        mirrored(sys.argv[2], sys.argv[3])
+    else:
+        multiworker(*sys.argv[2:5])

@@ -1,0 +1,84 @@
+"""tf.distribute: MirroredStrategy over 2 logical CPUs and a 2-process MultiWorkerMirroredStrategy."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cenkeras.data.synthetic_tfds import load_synthetic
+from tiny_recipe import tiny_recipe
+
+WORKER = str(Path(__file__).parent / "distributed_worker.py")
+TIMEOUT = 600  # seconds: a hung collective must fail the test, not the whole CI run
+
+
+def run(args, env=None):
+    return subprocess.Popen(
+        [sys.executable, WORKER, *args], env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def finish(process):
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"worker hung for {TIMEOUT}s:\n{output[-3000:]}")
+    assert process.returncode == 0, output[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("norms", ["frozen_bn", "sync_bn"])
+def test_mirrored_strategy_matches_one_device_for_the_same_global_batch(tmp_path, norms):
+    """Same first-epoch loss and weights after 2 SGD steps: relative tolerance 1e-4
+    (float32 reductions differ in order between one device and two replicas). BatchNorm
+    either frozen (the official training) or synchronized across replicas."""
+    out = tmp_path / "mirrored.json"
+    finish(run(["mirrored", str(out), norms]))
+    results = json.loads(out.read_text())
+    for label, result in results.items():
+        assert result["max_weight_change"] > 1e-3, label  # the steps really trained
+        assert result["loss_mirrored"] == pytest.approx(result["loss_single"], rel=1e-5), label
+        assert result["max_relative_weight_difference"] < 1e-4, label
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_process_multiworker_run_ends_with_identical_weights(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    load_synthetic("train", tiny_recipe().data.synthetic, data_dir)  # prepare once, before the workers
+    ports = free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        processes.append(
+            run(["multiworker", str(tmp_path / f"w{index}.npz"), data_dir, str(tmp_path / "run")],
+                env={"TF_CONFIG": json.dumps(config)})
+        )
+    for process in processes:
+        finish(process)
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    names = [k for k in first.files if k.startswith("arr_")]
+    assert len(names) > 10
+    for name in names:
+        np.testing.assert_array_equal(first[name], second[name])
+    assert np.isfinite(first["loss"]).all()
+    # Only the chief (worker 0) wrote the run directory.
+    assert (tmp_path / "run" / "checkpoints" / "last.weights.h5").exists()
