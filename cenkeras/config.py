@@ -103,6 +103,9 @@ class ModelConfig:
     stage_blocks: Optional[tuple] = None
     base_width: int = 64
     decoder_width: int = 256
+    # Encoder initialisation: a torchvision ImageNet ResNet (.pth, needs torch) or its .npz
+    # export; each BatchNorm is copied into every modality's private norm.
+    backbone_weights: Optional[str] = None
 
 
 @dataclasses.dataclass

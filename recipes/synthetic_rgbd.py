@@ -41,16 +41,22 @@ def recipe():
             cache=True,
         ),
         train=TrainConfig(
-            # From scratch (no ImageNet encoder), so larger rates than the official ones.
-            epochs=(10, 4),
-            lr_encoder=(2e-2, 5e-3),
-            lr_decoder=(2e-2, 5e-3),
+            # From scratch (no ImageNet encoder): larger rates than the official ones, with a
+            # short warm-up, in two stages like the official schedule.
+            epochs=(40, 20),
+            lr_encoder=(1e-2, 2e-3),
+            lr_decoder=(1e-2, 2e-3),
+            warmup_steps=150,
             momentum=0.9,
             weight_decay=1e-5,
-            sparsity=2e-4,
+            # 100x the official lambda (2e-4), so that the L1 term drives half of each
+            # modality's bn2 scales under the threshold within the first ~20 epochs and the
+            # channel exchange starts during a short demo. Before it does, the ensemble
+            # trails the RGB branch; once it does, both branches and the ensemble jump.
+            sparsity=2e-2,
             batch_size=8,
             freeze_bn=False,  # batch statistics: nothing pretrained to freeze
-            val_every=2,
+            val_every=10,
         ),
         eval=EvalConfig(batch_size=10),
     )

@@ -1,5 +1,6 @@
 """Reading weights trained by other frameworks (the official PyTorch CEN code, torchvision)."""
 
+from cenkeras.interop.checkpoint_files import read_state_dict
 from cenkeras.interop.torch_state_dict import (
     LoadReport,
     StateDictError,
@@ -15,5 +16,6 @@ __all__ = [
     "export_torch_state_dict",
     "load_torch_state_dict",
     "normalize_torch_key",
+    "read_state_dict",
     "torch_variable_map",
 ]

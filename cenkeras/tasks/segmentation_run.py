@@ -18,11 +18,13 @@ from cenkeras.callbacks import (
 )
 from cenkeras.data.pipeline import evaluation_dataset, raw_dataset, training_dataset
 from cenkeras.distribute import is_chief, make_strategy
+from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
 
 MONITOR = "val_ensemble_miou"
+ENCODER_KEY_PREFIXES = ("conv1.", "bn1.", "layer")
 
 
 def build_segmenter(recipe):
@@ -87,6 +89,26 @@ def depth_inputs(data_config):
     return tuple(name for name, m in data_config.modalities.items() if m.kind == "depth")
 
 
+def load_backbone(segmenter, path, verbose=1):
+    """Initialise the encoder from an ImageNet ResNet state dict (decoder left as is).
+
+    Only encoder keys may be missing from the file and only classifier (`fc.`)
+    keys may be left over; anything else means the file is not a ResNet of
+    the recipe's depth and is an error listing the keys.
+    """
+    report = load_torch_state_dict(segmenter, read_state_dict(path), strict=False)
+    wrong_missing = [k for k in report.missing if k.startswith(ENCODER_KEY_PREFIXES)]
+    wrong_extra = [k for k in report.unexpected if not k.startswith("fc.")]
+    if wrong_missing or wrong_extra or not report.loaded:
+        raise StateDictError(
+            f"{path} does not fit the encoder: missing encoder keys {wrong_missing[:10]}, "
+            f"unexpected keys {wrong_extra[:10]}, {len(report.loaded)} loaded."
+        )
+    if verbose:
+        print(f"Encoder initialised from {path}: {report.summary()}")
+    return report
+
+
 def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
     """Train the recipe's segmenter into `run_dir`; returns `(segmenter, history)`.
 
@@ -117,6 +139,8 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
 
     with dtype_policy(train_cfg.precision), strategy.scope():
         segmenter = build_segmenter(recipe)
+        if recipe.model.backbone_weights and not resume:
+            load_backbone(segmenter, recipe.model.backbone_weights, verbose)
         encoder_optimizer = keras.optimizers.SGD(train_cfg.lr_encoder[0], momentum=train_cfg.momentum)
         decoder_optimizer = keras.optimizers.SGD(train_cfg.lr_decoder[0], momentum=train_cfg.momentum)
         trainer = SegmentationTrainer(

@@ -157,3 +157,48 @@ def test_cli_names_a_corrupt_image_met_during_training(tmp_path):
     assert result.exit_code == 1, result.output
     assert "cannot read image" in result.output and "rgb/000002.png" in result.output
     assert "Traceback" not in result.output
+
+
+def test_backbone_weights_initialise_the_encoder_from_a_single_modality_state_dict(tmp_path, data_dir):
+    """A torchvision-style ResNet state dict (.npz export here) fills every private norm."""
+    from cenkeras.interop import StateDictError, export_torch_state_dict
+    from cenkeras.tasks.segmentation_run import build_segmenter, load_backbone
+
+    recipe = tiny_recipe(epochs=(1,))
+    source = build_segmenter(recipe)
+    for variable in source.weights:
+        variable.assign(np.random.default_rng(0).normal(size=variable.shape).astype("float32") * 0.1)
+    state = {}
+    for key, value in export_torch_state_dict(source).items():
+        if key.startswith(("conv1.", "bn1.", "layer")) and ".bn_1." not in key and "bn1.bn_1" not in key:
+            state[key.replace(".bn_0", "")] = value
+    state["fc.weight"] = np.zeros((10, 4), "float32")
+    path = tmp_path / "resnet.npz"
+    np.savez(path, **state)
+
+    target = build_segmenter(recipe)
+    report = load_backbone(target, path, verbose=0)
+    assert report.unexpected == ["fc.weight"]
+    site = target.get_layer("layer2.0.bn2")
+    for norm in site.norms:
+        np.testing.assert_array_equal(norm.gamma.numpy(), state["layer2.0.bn2.weight"])
+
+    broken = dict(state)
+    broken["layer9.weight"] = np.zeros(3, "float32")
+    np.savez(tmp_path / "wrong.npz", **broken)
+    with pytest.raises(StateDictError, match="layer9.weight"):
+        load_backbone(build_segmenter(recipe), tmp_path / "wrong.npz", verbose=0)
+    with pytest.raises(StateDictError, match="not found"):
+        load_backbone(build_segmenter(recipe), tmp_path / "missing.npz", verbose=0)
+
+    recipe.model.backbone_weights = str(path)
+    segmenter, _ = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    assert RunDirectory(tmp_path / "run").load_recipe().model.backbone_weights == str(path)
+
+
+def test_mixed_bfloat16_training_runs_and_restores_the_policy(tmp_path, data_dir):
+    recipe = tiny_recipe(epochs=(1,), precision="mixed_bfloat16")
+    segmenter, history = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert segmenter.get_layer("layer1.0.conv2").compute_dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
