@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cenkeras.models import build_patchgan_discriminator, build_refinenet, build_unet_generator
-from conftest import reference_path, trainable_count
+from cen_testing import reference_path, trainable_count
 
 pytestmark = pytest.mark.slow
 NAMES = ("rgb", "depth", "hha")

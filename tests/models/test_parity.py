@@ -16,7 +16,7 @@ import keras
 from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_variable_map
 from cenkeras.interop.torch_state_dict import kernel_to_torch
 from cenkeras.models import build_refinenet, build_unet_generator
-from conftest import fixture_weights_module, load_reference, nhwc, relative_error
+from cen_testing import fixture_weights_module, load_reference, nhwc, relative_error
 
 pytestmark = pytest.mark.slow
 SEGMENTER = ("rgb", "depth")

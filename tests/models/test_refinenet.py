@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
-from conftest import trainable_count
+from cen_testing import trainable_count
 
 MODALITIES = ("rgb", "depth")
 

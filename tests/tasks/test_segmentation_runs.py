@@ -62,6 +62,14 @@ def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_
     assert 0.0 <= scores["ensemble"]["mean_iou"] <= 1.0
 
 
+def test_learning_rate_warms_up_linearly(tmp_path, data_dir):
+    recipe = tiny_recipe(epochs=(2,), warmup_steps=8)  # 4 steps per epoch
+    train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    rates = [r["lr_encoder"] for r in RunDirectory(tmp_path / "run").read_metrics()]
+    # Logged after each epoch: the rate of its last step, 4/8 and then 8/8 of the base rate.
+    assert rates == pytest.approx([0.5e-2, 1e-2])
+
+
 def test_multi_scale_flip_evaluation_runs(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     train(tiny_recipe(epochs=(1,)), run_dir, data_dir=data_dir, verbose=0)

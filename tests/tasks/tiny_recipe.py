@@ -19,6 +19,7 @@ def tiny_recipe(epochs=(2, 1), **train):
     recipe.train.lr_encoder = (1e-2,) * len(epochs)
     recipe.train.lr_decoder = (1e-2,) * len(epochs)
     recipe.train.batch_size = 4
+    recipe.train.warmup_steps = 0
     recipe.train.val_every = 1
     recipe.eval.batch_size = 4
     for key, value in train.items():

@@ -1,0 +1,54 @@
+"""Shared test helpers: reference-fixture locations, layout conversion, error measures."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "cen_reference"
+
+
+def reference_path(name):
+    path = REFERENCE_DIR / name
+    if not path.exists():
+        pytest.fail(f"Reference fixture {path} is missing: the tests expect ../shared next to the repo.")
+    return path
+
+
+def load_reference(name):
+    """A fixture .npz and its decoded `meta`."""
+    data = np.load(reference_path(name))
+    return data, json.loads(str(data["meta"]))
+
+
+def fixture_weights_module():
+    """The NumPy weight recipe shipped with the fixtures (cen_fixture_weights.py)."""
+    reference_path("cen_fixture_weights.py")
+    if str(REFERENCE_DIR) not in sys.path:
+        sys.path.insert(0, str(REFERENCE_DIR))
+    import cen_fixture_weights
+
+    return cen_fixture_weights
+
+
+def nhwc(array):
+    return np.transpose(np.asarray(array), (0, 2, 3, 1))
+
+
+def relative_error(actual, reference):
+    """max |actual - reference| / max |reference|, the fixtures' tolerance measure."""
+    actual = np.asarray(actual, np.float64)
+    reference = np.asarray(reference, np.float64)
+    assert actual.shape == reference.shape, (actual.shape, reference.shape)
+    return float(np.abs(actual - reference).max() / np.abs(reference).max())
+
+
+def trainable_count(model):
+    """Trainable parameters, the official counts' measure (running statistics excluded)."""
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
