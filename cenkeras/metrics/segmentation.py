@@ -67,12 +67,13 @@ class ConfusionMatrix(keras.metrics.Metric):
         labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
         predictions = tf.reshape(tf.cast(predictions, tf.int64), [-1])
         valid = (labels >= 0) & (labels < self.num_classes) & (labels != self.ignore_label)
-        index = tf.boolean_mask(labels, valid) * self.num_classes + tf.boolean_mask(predictions, valid)
-        counts = tf.math.bincount(
-            tf.cast(index, tf.int32), minlength=self.num_classes**2, maxlength=self.num_classes**2,
-            dtype=tf.float64,
+        cells = self.num_classes**2
+        # Skipped pixels go to an extra bucket: fixed shapes, so this also compiles with XLA.
+        index = tf.where(valid, labels * self.num_classes + predictions, cells)
+        counts = tf.math.unsorted_segment_sum(
+            tf.ones_like(index, dtype=tf.float64), tf.cast(index, tf.int32), cells + 1
         )
-        self.matrix.assign_add(tf.reshape(counts, (self.num_classes, self.num_classes)))
+        self.matrix.assign_add(tf.reshape(counts[:cells], (self.num_classes, self.num_classes)))
 
     def result(self):
         matrix = tf.convert_to_tensor(self.matrix)

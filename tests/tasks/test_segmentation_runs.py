@@ -210,3 +210,9 @@ def test_mixed_bfloat16_training_runs_and_restores_the_policy(tmp_path, data_dir
     assert np.isfinite(history.history["loss"]).all()
     assert segmenter.get_layer("layer1.0.conv2").compute_dtype == "bfloat16"
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_xla_compiled_training_runs(tmp_path, data_dir):
+    recipe = tiny_recipe(epochs=(1,), jit_compile=True)
+    _, history = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
