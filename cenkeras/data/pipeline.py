@@ -155,6 +155,11 @@ def _shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def depth_modalities(data_config):
+    """Names of the depth inputs: resized with nearest neighbour, never interpolated."""
+    return tuple(name for name, m in data_config.modalities.items() if m.kind == "depth")
+
+
 def _normalize_all(raw, modalities):
     return {name: normalize(raw[name], modalities[name]) for name in raw}
 
@@ -170,7 +175,7 @@ def training_dataset(raw, data_config, batch_size, seed, cache=None):
         mirror=data_config.mirror,
         ignore_label=data_config.ignore_label,
     )
-    nearest = tuple(name for name, m in modalities.items() if m.kind == "depth")
+    nearest = depth_modalities(data_config)
     if data_config.cache if cache is None else cache:
         raw = raw.cache()
     raw = raw.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

@@ -16,7 +16,12 @@ from cenkeras.callbacks import (
     best_value_from_log,
     write_json,
 )
-from cenkeras.data.pipeline import evaluation_dataset, raw_dataset, training_dataset
+from cenkeras.data.pipeline import (
+    depth_modalities,
+    evaluation_dataset,
+    raw_dataset,
+    training_dataset,
+)
 from cenkeras.distribute import is_chief, make_strategy
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
@@ -83,10 +88,6 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def depth_inputs(data_config):
-    return tuple(name for name, m in data_config.modalities.items() if m.kind == "depth")
 
 
 def load_backbone(segmenter, path, verbose=1):
@@ -213,7 +214,7 @@ def evaluate_run(run_dir, data_dir=None, multi_scale=False, flip=None, weights=N
         data.ignore_label,
         scales=tuple(scales),
         flip=flip,
-        depth_inputs=depth_inputs(data),
+        depth_inputs=depth_modalities(data),
         steps=-(-count // batch),
         verbose=verbose,
     )
