@@ -156,6 +156,113 @@ class Recipe:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
 
+# --- Translation (pix2pix CEN) ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TranslationSyntheticConfig:
+    """The embedded synthetic multi-domain scenes (generated locally, no download)."""
+
+    num_train: int = 200
+    num_val: int = 24
+    size: int = 64
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TranslationDataConfig:
+    """Input domains and the target domain (the last of `domains`).
+
+    `source="list"` reads the official Taskonomy layout: `root` plus list files
+    whose lines are path templates such as
+    `{domain}/point_407_view_2_domain_{domain}.png`; `{domain}` is replaced by
+    each domain name. Decoding follows the official code per domain name
+    (16-bit depth through log(1 + v), edges by their maxima, grayscale to 3
+    channels), then everything maps to [-1, 1].
+    """
+
+    source: str = "synthetic"
+    root: Optional[str] = None
+    train_list: Optional[str] = None
+    val_list: Optional[str] = None
+    domains: tuple = ("shade", "texture", "rgb")
+    resize: int = 286
+    crop_size: int = 256
+    mirror: bool = True
+    allow_outside_root: bool = False
+    cache: bool = False
+    shuffle_buffer: int = 1000
+    synthetic: TranslationSyntheticConfig = dataclasses.field(default_factory=TranslationSyntheticConfig)
+
+
+@dataclasses.dataclass
+class GeneratorConfig:
+    """Arguments of `cenkeras.models.build_unet_generator` and the discriminator's width."""
+
+    filters: int = 64
+    levels: int = 8
+    threshold: float = 1e-2
+    exchange: Optional[str] = "all"
+    sparsity_scope: str = "part"
+    decoder_norms: str = "private"
+    share_convs: bool = True
+    share_norms: bool = False
+    dropout: float = 0.5
+    discriminator_filters: int = 64
+
+
+@dataclasses.dataclass
+class GanTrainConfig:
+    """Conditional GAN training as the official code does it (Adam 2e-4, betas 0.5/0.999)."""
+
+    epochs: int = 200
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    l1_weight: float = 100.0
+    sparsity: float = 1e-3
+    batch_size: int = 1
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_epoch: Optional[int] = None
+    val_every: int = 10
+    seed: int = 42
+    strategy: str = "auto"
+
+
+@dataclasses.dataclass
+class TranslationEvalConfig:
+    """Evaluation: L1 / PSNR / SSIM always; FID / KID when InceptionV3 weights are available.
+
+    `inception_weights` is a Keras InceptionV3 no-top weights file (.h5); when
+    unset, Keras' cache (~/.keras/models) is used if the file is there, and
+    FID/KID are skipped otherwise (nothing is downloaded).
+    """
+
+    batch_size: int = 4
+    inception_weights: Optional[str] = None
+    kid_subsets: int = 50
+    kid_subset_size: int = 1000
+    save_images: bool = True
+
+
+@dataclasses.dataclass
+class TranslationRecipe:
+    """A whole translation experiment."""
+
+    name: str = "translation"
+    description: str = ""
+    task: str = "translation"
+    model: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    data: TranslationDataConfig = dataclasses.field(default_factory=TranslationDataConfig)
+    train: GanTrainConfig = dataclasses.field(default_factory=GanTrainConfig)
+    eval: TranslationEvalConfig = dataclasses.field(default_factory=TranslationEvalConfig)
+
+
+RECIPE_TYPES = (Recipe, TranslationRecipe)
+
+
 # --- Validation --------------------------------------------------------------------------
 
 _CHOICES = {
@@ -180,6 +287,8 @@ def _check_choice(section, key, value):
 
 def validate(recipe):
     """Check values that types alone do not constrain; raises ConfigError naming the key."""
+    if isinstance(recipe, TranslationRecipe):
+        return _validate_translation(recipe)
     data, model, train = recipe.data, recipe.model, recipe.train
     for name, modality in data.modalities.items():
         if not isinstance(modality, ModalityConfig):
@@ -240,6 +349,43 @@ def validate(recipe):
             raise ConfigError(f"eval.{key} must be positive numbers, got {list(values)}.")
     if recipe.eval.batch_size < 1:
         raise ConfigError(f"eval.batch_size must be >= 1, got {recipe.eval.batch_size}.")
+    return recipe
+
+
+def _validate_translation(recipe):
+    data, model, train = recipe.data, recipe.model, recipe.train
+    _check_choice("data", "source", data.source)
+    _check_choice("model", "exchange", model.exchange)
+    _check_choice("model", "sparsity_scope", model.sparsity_scope)
+    _check_choice("train", "precision", train.precision)
+    _check_choice("train", "strategy", train.strategy)
+    if model.decoder_norms not in ("private", "shared"):
+        raise ConfigError(f"model.decoder_norms must be 'private' or 'shared', got {model.decoder_norms!r}.")
+    if len(data.domains) < 2 or len(set(data.domains)) != len(data.domains):
+        raise ConfigError(
+            f"data.domains needs distinct input domains and a target (last), got {list(data.domains)}."
+        )
+    if data.source == "list":
+        for key in ("train_list", "val_list"):
+            if not getattr(data, key):
+                raise ConfigError(f"data.{key} is required when data.source is 'list'.")
+    multiple = 2**model.levels
+    if data.crop_size % multiple:
+        raise ConfigError(
+            f"data.crop_size ({data.crop_size}) must be a multiple of 2**model.levels ({multiple})."
+        )
+    if data.resize < data.crop_size:
+        raise ConfigError(f"data.resize ({data.resize}) must be >= data.crop_size ({data.crop_size}).")
+    for key in ("lr_generator", "lr_discriminator", "l1_weight", "sparsity"):
+        value = getattr(train, key)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}.")
+    if train.epochs < 1 or train.batch_size < 1:
+        raise ConfigError("train.epochs and train.batch_size must be >= 1.")
+    if data.source == "synthetic" and data.synthetic.size % multiple:
+        raise ConfigError(
+            f"data.synthetic.size ({data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."
+        )
     return recipe
 
 
@@ -368,7 +514,7 @@ def recipe_from_dict(data):
             hint = hints[field.name]
             if dataclasses.is_dataclass(hint):
                 value = build(hint, value)
-            elif field.name == "modalities":
+            elif field.name == "modalities" and isinstance(value, dict):
                 value = {name: build(ModalityConfig, v) for name, v in value.items()}
             elif (hint is tuple or typing.get_origin(hint) is tuple) and value is not None:
                 value = tuple(value)
@@ -380,4 +526,5 @@ def recipe_from_dict(data):
             raise ConfigError(f"Unknown keys {sorted(unknown)} in a saved {cls.__name__}.")
         return cls(**kwargs)
 
-    return validate(build(Recipe, data))
+    recipe_type = TranslationRecipe if data.get("task") == "translation" else Recipe
+    return validate(build(recipe_type, data))

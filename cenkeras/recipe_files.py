@@ -56,6 +56,6 @@ def load_recipe(name_or_path):
     if not callable(factory):
         raise config_lib.ConfigError(f"{where} must define a function recipe() returning a Recipe.")
     recipe = factory()
-    if not isinstance(recipe, config_lib.Recipe):
+    if not isinstance(recipe, config_lib.RECIPE_TYPES):
         raise config_lib.ConfigError(f"{where}: recipe() returned {type(recipe).__name__}, not a Recipe.")
     return config_lib.validate(recipe)

@@ -8,9 +8,11 @@ from cenkeras.models.streams import PIX2PIX_INIT, Streams
 
 DECODER_NORMS = ("private", "shared")
 
-# Encoder blocks 1 and 8 and decoder block 8 build instance norms in the
-# official code that forward() never uses; their checkpoint keys are skipped.
-UNUSED_TORCH_MODULES = ("conv1.insnorm_conv", "conv8.insnorm_conv", "deconv8.insnorm_deconv")
+
+def unused_torch_modules(levels=8):
+    """Norms the official code builds but forward() never uses (first and last encoder
+    blocks, last decoder block); their checkpoint keys are skipped on import."""
+    return ("conv1.insnorm_conv", f"conv{levels}.insnorm_conv", f"deconv{levels}.insnorm_deconv")
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
@@ -20,8 +22,8 @@ class CENUNetGenerator(MultimodalModel):
     Eight stride-2 encoder blocks (LeakyReLU 0.2, conv 4x4, instance norm)
     and eight decoder blocks (ReLU, transposed conv 4x4, instance norm,
     dropout on the first three) with skip connections, shared by every
-    input stream. Encoder blocks 2-7 have private instance norms that
-    exchange channels below `threshold`. Each stream ends in tanh; a learned
+    input stream. Encoder blocks 2-7 (all but the first and last) have
+    private instance norms that exchange channels below `threshold`. Each stream ends in tanh; a learned
     ensemble of the (detached) branch images is the fused output. The
     instance norms track running statistics and use them at inference, as
     the official model does.
@@ -42,10 +44,12 @@ class CENUNetGenerator(MultimodalModel):
         filters: width of the first block (64).
         input_channels: channels of every input domain (3).
         output_channels: channels of the generated image (3).
+        levels: stride-2 levels (8, the official U-Net-256; fewer for small
+            images and fast experiments: H and W must be multiples of 2**levels).
 
     Outputs a dict with one image per input domain and `"ensemble"`, each
-    `(batch, H, W, output_channels)` in [-1, 1]. The eight stride-2 levels
-    need H and W to be multiples of 256.
+    `(batch, H, W, output_channels)` in [-1, 1]. The stride-2 levels need H
+    and W to be multiples of 2**levels (256 for the official eight).
 
     Example:
     >>> generator = CENUNetGenerator(modalities=("shade", "texture"), filters=8)
@@ -54,7 +58,9 @@ class CENUNetGenerator(MultimodalModel):
     TensorShape([1, 256, 256, 3])
     """
 
-    unused_torch_modules = UNUSED_TORCH_MODULES
+    @property
+    def unused_torch_modules(self):
+        return unused_torch_modules(self.levels)
 
     def __init__(
         self,
@@ -70,9 +76,13 @@ class CENUNetGenerator(MultimodalModel):
         filters=64,
         input_channels=3,
         output_channels=3,
+        levels=8,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
+        if not 3 <= int(levels) <= 8:
+            raise ValueError(f"levels must be in [3, 8] (8 is the official U-Net-256), got {levels}.")
+        levels = int(levels)
         if decoder_norms not in DECODER_NORMS:
             raise ValueError(f"decoder_norms must be one of {DECODER_NORMS}, got {decoder_norms!r}.")
         if not 0.0 <= float(dropout) < 1.0:
@@ -97,8 +107,11 @@ class CENUNetGenerator(MultimodalModel):
 
         encoder = make_streams(share_norms)
         decoder = make_streams(decoder_norms == "shared")
-        encoder_widths = [filters * k for k in (1, 2, 4, 8, 8, 8, 8, 8)]
-        decoder_widths = [filters * k for k in (8, 8, 8, 8, 4, 2, 1)] + [output_channels]
+        # Official U-Net-256: 8 levels. Fewer levels keep the same pattern for smaller images.
+        multipliers = (1, 2, 4, 8, 8, 8, 8, 8)[:levels]
+        encoder_widths = [filters * k for k in multipliers]
+        decoder_widths = [filters * k for k in reversed(multipliers[:-1])] + [output_channels]
+        dropout_blocks = levels - 5  # decoder blocks 1-3 of the official 8-level network
         leaky = keras.layers.LeakyReLU(0.2, name="leaky_relu")
 
         # === Functional Model ===
@@ -110,7 +123,7 @@ class CENUNetGenerator(MultimodalModel):
                 x = encoder.map(leaky, x)
                 skips.append(x)
             x = encoder.conv(x, f"conv{block}.conv", width, 4, stride=2, padding=1, use_bias=True)
-            if 1 < block < 8:
+            if 1 < block < levels:
                 x = encoder.norm(x, f"conv{block}.insnorm_conv", exchange=True)
         drop = keras.layers.Dropout(float(dropout), name="dropout")
         for block, width in enumerate(decoder_widths, start=1):
@@ -118,11 +131,11 @@ class CENUNetGenerator(MultimodalModel):
             x = decoder.conv(
                 x, f"deconv{block}.deconv", width, 4, stride=2, padding=1, use_bias=True, transpose=True
             )
-            if block < 8:
+            if block < levels:
                 x = decoder.norm(x, f"deconv{block}.insnorm_deconv")
-            if block <= 3:
+            if block <= dropout_blocks:
                 x = decoder.map(drop, x)
-            if block < 8:
+            if block < levels:
                 concat = keras.layers.Concatenate(name=f"skip{block}")
                 x = [concat([d, s]) for d, s in zip(x, skips[-block])]
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
@@ -145,6 +158,7 @@ class CENUNetGenerator(MultimodalModel):
         self.filters = filters
         self.input_channels = input_channels
         self.output_channels = output_channels
+        self.levels = levels
 
     def get_config(self):
         return {
@@ -161,6 +175,7 @@ class CENUNetGenerator(MultimodalModel):
             "filters": self.filters,
             "input_channels": self.input_channels,
             "output_channels": self.output_channels,
+            "levels": self.levels,
         }
 
 

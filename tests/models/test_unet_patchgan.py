@@ -130,3 +130,13 @@ def test_discriminator_logits_option():
     assert float(tf.reduce_min(out)) < 0.0
     with pytest.raises(ValueError, match="activation"):
         build_patchgan_discriminator(activation="tanh")
+
+
+def test_fewer_levels_for_small_images_keep_the_official_pattern():
+    model = tiny(levels=6)
+    out = model(images(size=64), training=True)
+    assert out["ensemble"].shape == (1, 64, 64, 3)
+    assert [layer.name for layer in model.exchange_layers()] == [f"conv{b}.insnorm_conv" for b in range(2, 6)]
+    assert model.get_config()["levels"] == 6
+    with pytest.raises(ValueError, match="levels"):
+        tiny(levels=9)

@@ -73,11 +73,36 @@ def test_learning_rate_warms_up_linearly(tmp_path, data_dir):
 def test_multi_scale_flip_evaluation_runs(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     train(tiny_recipe(epochs=(1,)), run_dir, data_dir=data_dir, verbose=0)
-    single = evaluate_run(run_dir, data_dir=data_dir, verbose=0)
     multi = evaluate_run(run_dir, data_dir=data_dir, multi_scale=True, flip=True, verbose=0)
     saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
-    assert saved["flip"] is True and len(saved["scales"]) == 6
-    assert single["ensemble"]["mean_iou"] != multi["ensemble"]["mean_iou"]
+    assert saved["flip"] is True and saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    assert saved["samples"] == 4 and set(multi) == {"rgb", "depth", "ensemble"}
+
+
+def test_multi_scale_and_flip_average_the_probabilities_of_each_view():
+    import tensorflow as tf
+
+    from cenkeras.tasks.segmentation import predict_probabilities
+    from cenkeras.tasks.segmentation_run import build_segmenter
+
+    segmenter = build_segmenter(tiny_recipe())
+    rng = np.random.default_rng(0)
+    x = {k: tf.constant(rng.normal(size=(1, 32, 48, 3)), tf.float32) for k in ("rgb", "depth")}
+    size = (32, 48)
+
+    def single(inputs, flip):
+        view = {k: tf.reverse(v, [2]) for k, v in inputs.items()} if flip else inputs
+        probs = predict_probabilities(segmenter, view, size)["ensemble"]
+        return tf.reverse(probs, [2]) if flip else probs
+
+    flipped = predict_probabilities(segmenter, x, size, flip=True)["ensemble"]
+    expected = (single(x, False) + single(x, True)) / 2
+    np.testing.assert_allclose(flipped.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    scaled = predict_probabilities(segmenter, x, size, scales=(0.5, 1.0), depth_inputs=("depth",))["ensemble"]
+    half = {k: tf.image.resize(v, (16, 24), method="nearest" if k == "depth" else "bilinear") for k, v in x.items()}
+    expected = (predict_probabilities(segmenter, half, size)["ensemble"] + single(x, False)) / 2
+    np.testing.assert_allclose(scaled.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scaled.numpy().sum(-1), 1.0, rtol=1e-5)
 
 
 def test_interrupted_run_resumes_from_its_backup(tmp_path, data_dir):
