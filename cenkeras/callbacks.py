@@ -64,10 +64,6 @@ class StagedLearningRates(keras.callbacks.Callback):
             for name, optimizer in self.optimizers.items():
                 optimizer.learning_rate = self._rates[name] * fraction
 
-    def current(self):
-        return {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))
-                for name, o in self.optimizers.items()}
-
 
 class BestAndLastWeights(keras.callbacks.Callback):
     """Save `model`'s weights after every epoch (last) and when `monitor` improves (best).
@@ -77,12 +73,16 @@ class BestAndLastWeights(keras.callbacks.Callback):
     (it is read back from the run's metrics log).
     """
 
-    def __init__(self, model_to_save, last_path, best_path, monitor, best_value=-np.inf, enabled=True):
+    def __init__(self, model_to_save, last_path, best_path, monitor, best_value=None, mode="max",
+                 enabled=True):
         super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
         self.model_to_save = model_to_save
         self.last_path, self.best_path = str(last_path), str(best_path)
         self.monitor = monitor
-        self.best_value = best_value
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best_value = -np.inf if best_value is None else self.sign * float(best_value)
         self.enabled = enabled
 
     def _save(self, path):
@@ -95,24 +95,25 @@ class BestAndLastWeights(keras.callbacks.Callback):
             return
         self._save(self.last_path)
         value = (logs or {}).get(self.monitor)
-        if value is not None and float(value) > self.best_value:
-            self.best_value = float(value)
+        if value is not None and self.sign * float(value) > self.best_value:
+            self.best_value = self.sign * float(value)
             self._save(self.best_path)
 
 
 class MetricsLog(keras.callbacks.Callback):
     """Append one JSON line per epoch to metrics.jsonl and write CEN scalars to TensorBoard.
 
-    Besides Keras' logs (losses, metrics), each line holds the learning rates,
-    softmax(alpha) and, per exchange layer and modality, the fraction of
-    channels whose |gamma| is below the threshold.
+    Besides Keras' logs (losses, metrics), each line holds the learning rates
+    of `optimizers` ({name: optimizer}), softmax(alpha) of the CEN `model` and,
+    per exchange layer and modality, the fraction of channels whose |gamma|
+    is below the threshold.
     """
 
-    def __init__(self, path, segmenter, schedule, log_dir=None, enabled=True):
+    def __init__(self, path, model, optimizers, log_dir=None, enabled=True):
         super().__init__()
         self.path = str(path)
-        self.segmenter = segmenter
-        self.schedule = schedule
+        self.model_ = model
+        self.optimizers = optimizers
         self.enabled = enabled
         self.writer = tf.summary.create_file_writer(str(log_dir)) if (log_dir and enabled) else None
         self._start = None
@@ -122,8 +123,8 @@ class MetricsLog(keras.callbacks.Callback):
 
     def exchange_fractions(self):
         fractions = {}
-        for layer_name, per_modality in self.segmenter.exchange_statistics().items():
-            for modality, stats in zip(self.segmenter.modalities, per_modality):
+        for layer_name, per_modality in self.model_.exchange_statistics().items():
+            for modality, stats in zip(self.model_.modalities, per_modality):
                 fractions[f"{layer_name}/{modality}"] = stats["below_threshold"] / stats["channels"]
         return fractions
 
@@ -132,16 +133,18 @@ class MetricsLog(keras.callbacks.Callback):
             return
         record = {"epoch": epoch + 1, "seconds": round(time.time() - (self._start or time.time()), 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
-        record.update(self.schedule.current())
-        alpha = [float(a) for a in self.segmenter.ensemble_weights()]
-        record["alpha"] = dict(zip(self.segmenter.modalities, alpha))
+        rates = {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))
+                 for name, o in self.optimizers.items()}
+        record.update(rates)
+        alpha = [float(a) for a in self.model_.ensemble_weights()]
+        record["alpha"] = dict(zip(self.model_.modalities, alpha))
         fractions = self.exchange_fractions()
         record["below_threshold"] = fractions
         with open(self.path, "a", encoding="utf-8") as stream:
             stream.write(json.dumps(record) + "\n")
         if self.writer is not None:
             with self.writer.as_default(step=epoch + 1):
-                for key, value in self.schedule.current().items():
+                for key, value in rates.items():
                     tf.summary.scalar(f"learning_rate/{key[3:]}", value)
                 for modality, value in record["alpha"].items():
                     tf.summary.scalar(f"alpha/{modality}", value)
@@ -150,10 +153,10 @@ class MetricsLog(keras.callbacks.Callback):
             self.writer.flush()
 
 
-def best_value_from_log(path, monitor):
-    """Largest `monitor` value recorded in a metrics.jsonl (for resuming), -inf if none."""
+def best_value_from_log(path, monitor, mode="max"):
+    """Best (largest, or smallest with mode="min") `monitor` value in a metrics.jsonl, None if none."""
     if not os.path.exists(path):
-        return -np.inf
+        return None
     values = []
     with open(path, encoding="utf-8") as stream:
         for line in stream:
@@ -161,7 +164,9 @@ def best_value_from_log(path, monitor):
                 value = json.loads(line).get(monitor)
                 if value is not None:
                     values.append(float(value))
-    return max(values) if values else -np.inf
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
 
 
 def write_json(path, data):

@@ -148,7 +148,7 @@ def raw_dataset(split, data_config, num_classes, data_dir=None):
 # --- Batched pipelines -------------------------------------------------------------------------
 
 
-def _shard_by_data(dataset):
+def shard_by_data(dataset):
     """Multi-worker training shards batches, not files: TFDS splits and list files are single files."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -187,7 +187,7 @@ def training_dataset(raw, data_config, batch_size, seed, cache=None):
         return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
 
     dataset = tf.data.Dataset.zip((raw, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return _shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(raw, data_config, batch_size=1, cache=None):
@@ -199,4 +199,4 @@ def evaluation_dataset(raw, data_config, batch_size=1, cache=None):
         lambda inputs, mask: (_normalize_all(inputs, modalities), mask),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return _shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -53,6 +53,9 @@ class InstanceNormalization(keras.layers.Layer):
         self.track_running_stats = track_running_stats
         self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
         self.supports_masking = True
+        # Run-time switch, not part of the config: the official pix2pix evaluation runs the
+        # generator in training mode, i.e. with instance statistics (see `use_instance_statistics`).
+        self.instance_statistics_at_inference = False
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -86,7 +89,7 @@ class InstanceNormalization(keras.layers.Layer):
         # Statistics in float32 even under a bfloat16 policy, as BatchNormalization does
         # (its variables are created with autocast=False for the same reason).
         x = ops.cast(inputs, "float32")
-        use_running = self.track_running_stats and not training
+        use_running = self.track_running_stats and not training and not self.instance_statistics_at_inference
         if use_running:
             mean = self.moving_mean
             variance = self.moving_variance
@@ -131,3 +134,18 @@ class InstanceNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+def use_instance_statistics(model, enabled=True):
+    """Make every InstanceNormalization in `model` normalise with instance statistics at inference.
+
+    The official CEN translation code evaluates its generator in training
+    mode: instance statistics, not the running ones. Call this before the
+    model's inference function is traced.
+    """
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, InstanceNormalization):
+            layer.instance_statistics_at_inference = enabled
+            count += 1
+    return count

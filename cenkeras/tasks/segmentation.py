@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from cenkeras.metrics import ConfusionMatrix
+from cenkeras.tasks.logs import step_logs
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
 ENCODER_LAYER_PREFIXES = ("conv1", "bn1", "layer")
@@ -150,7 +151,7 @@ class SegmentationTrainer(keras.Model):
         self.sparsity_tracker.update_state(sparsity_share * replicas)
         for tracker, share in zip(self.output_loss_trackers, shares):
             tracker.update_state(share * replicas)
-        return _logs(self.metrics[: 2 + len(shares)])
+        return step_logs(self.metrics[: 2 + len(shares)])
 
     def test_step(self, data):
         inputs, labels = data
@@ -165,25 +166,11 @@ class SegmentationTrainer(keras.Model):
             tracker.update_state(share * replicas)
             predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
             confusion.update_state(labels, predicted)
-        return _logs(self.metrics)
+        return step_logs(self.metrics)
 
     def output_scores(self):
         """`{output: scores_from_confusion(...)}` of the last evaluation."""
         return {name: c.scores() for name, c in zip(self.output_names_, self.confusions)}
-
-
-def _logs(metrics):
-    """`{name: result}`; shaped [1] across several workers.
-
-    Keras (3.15) averages per-replica logs with `strategy.reduce("MEAN", v, axis=0)`
-    under MultiWorkerMirroredStrategy, which needs a batch axis. The results are
-    already global (sum-aggregated metric variables), so the mean returns them unchanged.
-    """
-    strategy = tf.distribute.get_strategy()
-    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and getattr(
-        strategy.extended, "_in_multi_worker_mode", lambda: False
-    )()
-    return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result() for m in metrics}
 
 
 def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):

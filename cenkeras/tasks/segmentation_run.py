@@ -172,7 +172,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
             segmenter, run.last_weights, run.best_weights, MONITOR,
             best_value=best_value_from_log(run.metrics_file, MONITOR), enabled=chief,
         ),
-        MetricsLog(run.metrics_file, segmenter, schedule, log_dir=run.logs / "cen", enabled=chief),
+        MetricsLog(run.metrics_file, segmenter, schedule.optimizers, log_dir=run.logs / "cen", enabled=chief),
     ]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))

@@ -1,0 +1,127 @@
+"""tf.data pipelines for translation: every domain decoded, jointly augmented, in [-1, 1].
+
+Batches are `({input domain: (B, S, S, 3)}, target (B, S, S, 3))`, float32 in [-1, 1].
+"""
+
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from cenkeras.data.domains import decode_domain, expand_template
+from cenkeras.data.modalities import DataError
+from cenkeras.data.pipeline import shard_by_data
+
+
+def read_template_list(list_file, root, domains, allow_outside_root=False):
+    """Path templates from a Taskonomy list file, checked: every domain's file must exist."""
+    list_path = Path(list_file)
+    if not list_path.is_file():
+        raise DataError(f"list file not found: {list_file}")
+    if not Path(root).is_dir():
+        raise DataError(f"dataset root is not a folder: {root}")
+    templates = []
+    for number, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{list_file}:{number}"
+        if "{domain}" not in text:
+            raise DataError(f"{where}: {text!r} has no '{{domain}}' placeholder.")
+        if not allow_outside_root and (os.path.isabs(text) or ".." in Path(text).parts):
+            raise DataError(f"{where}: path {text!r} leaves the dataset root.")
+        template = str(Path(root) / text)
+        for domain in domains:
+            path = expand_template(template, domain)
+            if not os.path.isfile(path):
+                raise DataError(f"{where}: {domain} file not found: {path}")
+        templates.append(template)
+    if not templates:
+        raise DataError(f"list file {list_file} holds no samples.")
+    return templates
+
+
+def list_translation_dataset(list_file, data_config):
+    """Raw uint8 domain images `{domain: (H, W, 3)}` from a Taskonomy list file, and the count."""
+    domains = list(data_config.domains)
+    templates = read_template_list(list_file, data_config.root, domains, data_config.allow_outside_root)
+
+    def read(template):
+        template = template.decode("utf-8")
+        return tuple(decode_domain(expand_template(template, d), d) for d in domains)
+
+    def load(template):
+        images = tf.numpy_function(read, [template], [tf.uint8] * len(domains), stateful=False)
+        for image in images:
+            image.set_shape([None, None, 3])
+        return dict(zip(domains, images))
+
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(templates))
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE), len(templates)
+
+
+def synthetic_translation_dataset(split, data_config, data_dir=None):
+    from cenkeras.data.synthetic_translation import DOMAINS
+    from cenkeras.data.synthetic_translation_tfds import load_synthetic_translation
+
+    unknown = [d for d in data_config.domains if d not in DOMAINS]
+    if unknown:
+        raise DataError(f"the synthetic scenes provide domains {list(DOMAINS)}; unknown {unknown}.")
+    dataset = load_synthetic_translation(split, data_config.synthetic, data_dir)
+    domains = list(data_config.domains)
+    count = data_config.synthetic.num_train if split == "train" else data_config.synthetic.num_val
+    return dataset.map(lambda example: {d: example[d] for d in domains}), count
+
+
+def raw_translation_dataset(split, data_config, data_dir=None):
+    if data_config.source == "synthetic":
+        return synthetic_translation_dataset(split, data_config, data_dir)
+    list_file = data_config.train_list if split == "train" else data_config.val_list
+    return list_translation_dataset(list_file, data_config)
+
+
+def _to_unit_range(image):
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def _split(images, domains):
+    return {d: images[d] for d in domains[:-1]}, images[domains[-1]]
+
+
+def translation_training_dataset(raw, data_config, batch_size, seed):
+    """Resize to `resize` (bilinear), one random `crop_size` crop and mirror for all domains."""
+    domains = list(data_config.domains)
+    size, crop = data_config.resize, data_config.crop_size
+    if data_config.cache:
+        raw = raw.cache()
+    raw = raw.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def prepare(images, sample_seed):
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(sample_seed, 2))
+        stacked = tf.concat(
+            [tf.image.resize(_to_unit_range(images[d]), (size, size), antialias=True) for d in domains], -1
+        )
+        stacked = tf.image.stateless_random_crop(stacked, (crop, crop, 3 * len(domains)), crop_seed)
+        if data_config.mirror:
+            stacked = tf.image.stateless_random_flip_left_right(stacked, flip_seed)
+        parts = tf.split(stacked, len(domains), axis=-1)
+        return _split(dict(zip(domains, parts)), domains)
+
+    dataset = tf.data.Dataset.zip((raw, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+
+def translation_evaluation_dataset(raw, data_config, batch_size):
+    """Every domain resized to `crop_size` (no randomness)."""
+    domains = list(data_config.domains)
+    crop = data_config.crop_size
+
+    def prepare(images):
+        resized = {
+            d: tf.image.resize(_to_unit_range(images[d]), (crop, crop), antialias=True) for d in domains
+        }
+        return _split(resized, domains)
+
+    dataset = raw.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,139 @@
+"""The translation trainer: conditional GAN training of a CEN pix2pix generator."""
+
+import keras
+import tensorflow as tf
+
+from cenkeras.metrics.image_quality import l1_error, psnr
+from cenkeras.tasks.logs import step_logs
+
+# PyTorch's BCELoss clamps log terms at -100; so does this, for the same losses.
+_LOG_FLOOR = -100.0
+
+
+def binary_cross_entropy(target, probabilities):
+    """Mean BCE of probabilities against a constant target (1 real, 0 fake), PyTorch-style."""
+    p = tf.cast(probabilities, tf.float32)
+    if target:
+        return -tf.reduce_mean(tf.maximum(tf.math.log(p), _LOG_FLOOR))
+    return -tf.reduce_mean(tf.maximum(tf.math.log(1.0 - p), _LOG_FLOOR))
+
+
+class TranslationTrainer(keras.Model):
+    """Trains a CEN generator against a PatchGAN discriminator as the official code does.
+
+    Each step, on a batch `({domain: image}, target)` in [-1, 1]:
+
+    1. Discriminator: for every input domain m, D(x_m, target) is pushed to 1
+       and D(x_m, G(x)_m) to 0 (the generated branch of that domain);
+       `loss_D = sum_m (BCE_real_m + BCE_fake_m) / 2`.
+    2. Generator (a fresh forward pass): `loss_G = sum_m BCE(D(x_m, G(x)_m), 1)
+       + l1_weight * sum over every output (each branch and the ensemble) of
+       mean |G(x) - target| + the sparsity losses of the exchanging norms`.
+
+    Both use Adam (the optimizers given). The discriminator runs in training
+    mode throughout, as in the official code.
+
+    Args:
+        generator: a `CENUNetGenerator`.
+        discriminator: a `PatchGANDiscriminator` (sigmoid outputs).
+        generator_optimizer, discriminator_optimizer: Keras optimizers.
+        l1_weight: weight of the L1 term (100).
+
+    Example:
+    >>> trainer = TranslationTrainer(generator, discriminator,
+    ...     keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    >>> trainer.compile(optimizer=trainer.generator_optimizer)
+    >>> trainer.fit(batches, epochs=200)
+    """
+
+    def __init__(self, generator, discriminator, generator_optimizer, discriminator_optimizer,
+                 l1_weight=100.0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.l1_weight = float(l1_weight)
+        self.domains = list(generator.modalities)
+        self.output_names_ = self.domains + ["ensemble"]
+        names = ["d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"]
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.l1_trackers = [keras.metrics.Mean(name=f"{n}_l1") for n in self.output_names_]
+        self.psnr_trackers = [keras.metrics.Mean(name=f"{n}_psnr") for n in self.output_names_]
+        self.built = True  # both wrapped models are built functional models
+
+    def build_optimizers(self):
+        """Create the optimizer slots now (needed before restoring a backup)."""
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # See SegmentationTrainer: nothing to build, and Keras' sample reduction fails on dicts.
+        return
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), *self.l1_trackers, *self.psnr_trackers]
+
+    def _judge(self, inputs, images):
+        """D on (input domain m, image of branch m) for every input domain."""
+        return [
+            self.discriminator({"condition": inputs[name], "image": images[name]}, training=True)
+            for name in self.domains
+        ]
+
+    def generator_losses(self, inputs, target, generated):
+        """(adversarial, weighted L1, sparsity) of the generator step."""
+        judged = self._judge(inputs, generated)
+        adversarial = tf.add_n([binary_cross_entropy(1, d) for d in judged])
+        l1 = self.l1_weight * tf.add_n(
+            [tf.reduce_mean(tf.abs(tf.cast(generated[n], tf.float32) - target)) for n in self.output_names_]
+        )
+        regularization = self.generator.losses
+        sparsity = tf.add_n([tf.cast(v, tf.float32) for v in regularization]) if regularization else 0.0
+        return adversarial, l1, tf.cast(sparsity, tf.float32)
+
+    def train_step(self, data):
+        inputs, target = data
+        target = tf.cast(target, tf.float32)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+        generated = self.generator(inputs, training=True)
+        fakes = {n: tf.stop_gradient(generated[n]) for n in self.domains}
+        reals = {n: target for n in self.domains}
+        with tf.GradientTape() as tape:
+            real_scores = self._judge(inputs, reals)
+            fake_scores = self._judge(inputs, fakes)
+            d_loss = tf.add_n(
+                [
+                    0.5 * (binary_cross_entropy(1, r) + binary_cross_entropy(0, f))
+                    for r, f in zip(real_scores, fake_scores)
+                ]
+            )
+            scaled = d_loss / replicas
+        variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
+
+        with tf.GradientTape() as tape:
+            generated = self.generator(inputs, training=True)
+            adversarial, l1, sparsity = self.generator_losses(inputs, target, generated)
+            g_loss = adversarial + l1 + sparsity
+            scaled = g_loss / replicas
+        variables = self.generator.trainable_variables
+        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
+
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("g_adversarial", adversarial),
+                            ("g_l1", l1), ("sparsity", sparsity)):
+            self.trackers[name].update_state(value)
+        return step_logs(list(self.trackers.values()))
+
+    def test_step(self, data):
+        inputs, target = data
+        generated = self.generator(inputs, training=False)
+        for name, l1_tracker, psnr_tracker in zip(self.output_names_, self.l1_trackers, self.psnr_trackers):
+            l1_tracker.update_state(l1_error(generated[name], target))
+            psnr_tracker.update_state(psnr(generated[name], target))
+        return step_logs([*self.l1_trackers, *self.psnr_trackers])
