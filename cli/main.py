@@ -80,12 +80,52 @@ def list_recipes():
         click.echo(f"{name:<24} {summary}")
 
 
-def _print_scores(scores, class_names=None):
+def _task_module(experiment):
+    """The job module of a recipe's task."""
+    from cenkeras.config import TranslationRecipe
+
+    if isinstance(experiment, TranslationRecipe):
+        from cenkeras.tasks import translation_run
+
+        return translation_run
+    from cenkeras.tasks import segmentation_run
+
+    return segmentation_run
+
+
+def _print_results(experiment, scores):
+    from cenkeras.config import TranslationRecipe
+
+    if isinstance(experiment, TranslationRecipe):
+        from cenkeras.tasks.translation_run import format_translation_table
+
+        click.echo(format_translation_table(scores))
+        if "fid" not in next(iter(scores.values())):
+            click.echo("(FID/KID skipped: no InceptionV3 weights; set eval.inception_weights=FILE.h5)")
+        return
     from cenkeras.tasks.segmentation import class_iou_table, format_scores_table
 
     click.echo(format_scores_table(scores))
     click.echo()
-    click.echo(class_iou_table(scores, class_names))
+    click.echo(class_iou_table(scores, _class_names(experiment)))
+
+
+def _summary(experiment):
+    from cenkeras.config import TranslationRecipe
+
+    if isinstance(experiment, TranslationRecipe):
+        domains = list(experiment.data.domains)
+        return {
+            "task": "translation",
+            "domains": f"{' + '.join(domains[:-1])} -> {domains[-1]}",
+            "generator": f"U-Net ({experiment.model.levels} levels, width {experiment.model.filters})",
+            "data": experiment.data.source,
+            "epochs": experiment.train.epochs,
+            "batch": experiment.train.batch_size,
+        }
+    from cenkeras.tasks.segmentation_run import recipe_summary
+
+    return recipe_summary(experiment)
 
 
 @cli.command()
@@ -104,21 +144,20 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
     """Train RECIPE (a built-in name or a .py file; default synthetic_rgbd)."""
     from cenkeras import config as config_lib
     from cenkeras.recipe_files import load_recipe
-    from cenkeras.tasks.segmentation_run import evaluate_run, recipe_summary
-    from cenkeras.tasks.segmentation_run import train as train_run
 
     experiment = load_recipe(recipe)
     overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
     experiment = config_lib.apply_overrides(experiment, overrides)
     run_dir = run_dir or f"runs/{experiment.name}"
     click.echo(f"Run directory: {run_dir}")
-    for key, value in recipe_summary(experiment).items():
+    for key, value in _summary(experiment).items():
         click.echo(f"  {key:<11} {value}")
     verbose = 0 if quiet else 1
-    train_run(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
+    job = _task_module(experiment)
+    job.train(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
     click.echo("\nValidation of the best checkpoint:")
-    scores = evaluate_run(run_dir, data_dir=data_dir, verbose=verbose)
-    _print_scores(scores, _class_names(experiment))
+    scores = job.evaluate_run(run_dir, data_dir=data_dir, verbose=verbose)
+    _print_results(experiment, scores)
     click.echo(f"\nWrote {run_dir}/eval.json")
 
 
@@ -133,24 +172,62 @@ def _class_names(experiment):
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")
-@click.option("--multi-scale", is_flag=True, help="Average over the recipe's eval.multi_scales.")
-@click.option("--flip/--no-flip", default=None, help="Also average over horizontal flips.")
+@click.option("--multi-scale", is_flag=True, help="Segmentation: average over eval.multi_scales.")
+@click.option("--flip/--no-flip", default=None, help="Segmentation: also average over horizontal flips.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="A weights file (default: the run's best, else last).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def evaluate(run_dir, data_dir, multi_scale, flip, weights, quiet):
-    """Evaluate a run: pixel acc / mean acc / mIoU per output; writes RUN_DIR/eval.json."""
+    """Evaluate a run and print its table; writes RUN_DIR/eval.json.
+
+    Segmentation: pixel acc / mean acc / mIoU per output. Translation: L1 /
+    PSNR / SSIM (and FID / KID given InceptionV3 weights) per output, with
+    the images saved under RUN_DIR/eval_images like the official code.
+    """
+    from cenkeras.config import TranslationRecipe
     from cenkeras.runs import RunDirectory
-    from cenkeras.tasks.segmentation_run import evaluate_run
 
     experiment = RunDirectory(run_dir).load_recipe()
-    scores = evaluate_run(
-        run_dir, data_dir=data_dir, multi_scale=multi_scale, flip=flip, weights=weights,
-        verbose=0 if quiet else 1,
-    )
-    _print_scores(scores, _class_names(experiment))
+    job = _task_module(experiment)
+    if isinstance(experiment, TranslationRecipe):
+        scores = job.evaluate_run(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1)
+    else:
+        scores = job.evaluate_run(
+            run_dir, data_dir=data_dir, multi_scale=multi_scale, flip=flip, weights=weights,
+            verbose=0 if quiet else 1,
+        )
+    _print_results(experiment, scores)
     click.echo(f"\nWrote {run_dir}/eval.json")
+
+
+def _parse_inputs(values):
+    inputs = {}
+    for value in values:
+        if "=" not in value:
+            raise click.UsageError(f"--input {value!r} must look like DOMAIN=PATH (e.g. shade=a.png).")
+        name, path = value.split("=", 1)
+        inputs[name.strip()] = path
+    return inputs
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--input", "inputs", multiple=True, required=True, metavar="DOMAIN=PATH",
+              help="One image per input domain, e.g. --input shade=a.png --input texture=b.png.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
+@friendly_errors
+def translate(run_dir, inputs, out_path, weights):
+    """Translate input-domain images with a trained translation run (writes the ensemble output)."""
+    from cenkeras.config import TranslationRecipe
+    from cenkeras.runs import RunDirectory
+    from cenkeras.tasks.translation_run import translate_files
+
+    if not isinstance(RunDirectory(run_dir).load_recipe(), TranslationRecipe):
+        raise click.UsageError(f"{run_dir} is not a translation run.")
+    written = translate_files(run_dir, _parse_inputs(inputs), out_path, weights=weights)
+    click.echo(f"Wrote {written}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def build_segmenter(recipe):
     )
 
 
-def resolve_data(data_config, data_dir=None):
+def resolve_list_paths(data_config, data_dir=None):
     """A copy of the data config with `--data-dir` applied and list paths made absolute.
 
     For list datasets `data_dir` is the dataset root (relative list files are
@@ -125,7 +125,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         recipe = run.create(recipe, resume=resume)
     train_cfg = recipe.train
     keras.utils.set_random_seed(train_cfg.seed)
-    data = resolve_data(recipe.data, data_dir)
+    data = resolve_list_paths(recipe.data, data_dir)
     synthetic_dir = data_dir if data.source == "synthetic" else None
 
     raw_train, train_count = raw_dataset("train", data, recipe.model.num_classes, synthetic_dir)
@@ -197,7 +197,7 @@ def evaluate_run(run_dir, data_dir=None, multi_scale=False, flip=None, weights=N
     """
     run = RunDirectory(run_dir)
     recipe = run.load_recipe()
-    data = resolve_data(recipe.data, data_dir)
+    data = resolve_list_paths(recipe.data, data_dir)
     weights = Path(weights) if weights else run.weights_for_eval()
     segmenter = build_segmenter(recipe)
     segmenter.load_weights(str(weights))

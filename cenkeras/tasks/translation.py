@@ -81,7 +81,10 @@ class TranslationTrainer(keras.Model):
     def _judge(self, inputs, images):
         """D on (input domain m, image of branch m) for every input domain."""
         return [
-            self.discriminator({"condition": inputs[name], "image": images[name]}, training=True)
+            self.discriminator(
+                {"condition": tf.convert_to_tensor(inputs[name]), "image": tf.convert_to_tensor(images[name])},
+                training=True,
+            )
             for name in self.domains
         ]
 

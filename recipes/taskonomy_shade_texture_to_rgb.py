@@ -1,0 +1,47 @@
+"""CEN pix2pix on Taskonomy: shade (reshading) + texture (edge_texture) -> RGB, official settings."""
+
+from cenkeras.config import GanTrainConfig, GeneratorConfig, TranslationDataConfig, TranslationRecipe
+
+
+def taskonomy_recipe(name, description, domains):
+    """The official translation settings for any choice of Taskonomy domains (last = target)."""
+    return TranslationRecipe(
+        name=name,
+        description=description,
+        model=GeneratorConfig(
+            filters=64,  # official ngf / ndf
+            levels=8,  # U-Net-256
+            discriminator_filters=64,
+            threshold=1e-2,  # official insnorm_threshold
+            exchange="all",
+            decoder_norms="private",  # official code; the paper's text says shared
+            dropout=0.5,
+        ),
+        data=TranslationDataConfig(
+            source="list",
+            root=None,  # pass --data-dir /path/to/taskonomy
+            train_list="train_domain.txt",  # lines like {domain}/point_407_view_2_domain_{domain}.png
+            val_list="val_domain.txt",
+            domains=domains,
+            resize=286,  # official resize_scale
+            crop_size=256,  # official crop_size
+            mirror=True,  # official fliplr
+        ),
+        train=GanTrainConfig(
+            epochs=300,  # official num_epochs
+            lr_generator=2e-4,
+            lr_discriminator=2e-4,
+            beta_1=0.5,
+            beta_2=0.999,
+            l1_weight=100.0,  # official gama (L1 weight)
+            sparsity=1e-3,  # official lamda
+            batch_size=1,  # official batch_size
+            val_every=5,  # official val_every
+        ),
+    )
+
+
+def recipe():
+    return taskonomy_recipe(
+        "taskonomy_shade_texture_to_rgb", __doc__, ("reshading", "edge_texture", "rgb")
+    )

@@ -1,0 +1,113 @@
+"""The translation trainer: generator loss with the official generator fixture's weights, and runs."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cenkeras.cli.main import cli
+from cenkeras.interop import load_torch_state_dict
+from cenkeras.models import build_patchgan_discriminator, build_unet_generator
+from cenkeras.recipe_files import load_recipe
+from cenkeras.runs import RunDirectory
+from cenkeras.tasks import translation_run
+from cenkeras.tasks.translation import TranslationTrainer
+from cen_testing import fixture_weights_module, load_reference, nhwc
+
+
+@pytest.mark.slow
+def test_generator_loss_composition_with_the_fixture_weights():
+    weights = fixture_weights_module()
+    data, meta = load_reference("fixture_compact_generator_M2.npz")
+    state = weights.generator_gamma_edits(weights.make_state_dict(meta["keys_shapes"], seed=2021))
+    generator = build_unet_generator(["shade", "texture"], dropout=0.0, sparsity=1e-3)
+    load_torch_state_dict(generator, state)
+    keras.utils.set_random_seed(0)
+    discriminator = build_patchgan_discriminator()
+    trainer = TranslationTrainer(
+        generator, discriminator, keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    )
+    x = {"shade": nhwc(data["input_0"]), "texture": nhwc(data["input_1"])}
+    target = np.random.default_rng(1).uniform(-1, 1, (1, 256, 256, 3)).astype(np.float32)
+    generated = generator(x, training=True)
+    adversarial, l1, sparsity = (float(v) for v in trainer.generator_losses(x, target, generated))
+
+    # By hand, from the official outputs (training mode, no dropout) and the state dict.
+    official = {name: nhwc(data[f"trainmode_nodropout_output_{k}"]) for name, k in
+                (("shade", "0"), ("texture", "1"), ("ensemble", "ens"))}
+    hand_l1 = 100.0 * sum(np.abs(official[n] - target).mean() for n in official)
+    hand_adv = 0.0
+    for name in ("shade", "texture"):
+        scores = discriminator({"condition": x[name], "image": official[name]}, training=True).numpy()
+        hand_adv += -np.mean(np.maximum(np.log(scores), -100.0))
+    hand_sparsity = 0.0  # official: first half of modality 0's gammas, second half of modality 1's
+    for block in range(2, 8):
+        gamma_0 = state[f"conv{block}.insnorm_conv.insnorm_0.weight"]
+        gamma_1 = state[f"conv{block}.insnorm_conv.insnorm_1.weight"]
+        half = len(gamma_0) // 2
+        hand_sparsity += 1e-3 * (np.abs(gamma_0[:half]).sum() + np.abs(gamma_1[half:]).sum())
+    assert l1 == pytest.approx(hand_l1, rel=1e-4)
+    assert adversarial == pytest.approx(hand_adv, rel=1e-4)
+    assert sparsity == pytest.approx(hand_sparsity, rel=1e-5)
+
+    before_g = [w.copy() for w in generator.get_weights()]
+    before_d = [w.copy() for w in discriminator.get_weights()]
+    trainer.compile(optimizer=trainer.generator_optimizer)
+    logs = trainer.train_step((x, target))
+    assert float(logs["g_loss"]) > 0 and float(logs["d_loss"]) > 0
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before_g, generator.get_weights()))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before_d, discriminator.get_weights()))
+
+
+def tiny_translation_recipe():
+    recipe = load_recipe("synthetic_translation")
+    recipe.name = "tiny_translation"
+    recipe.data.synthetic.num_train = 8
+    recipe.data.synthetic.num_val = 4
+    recipe.data.synthetic.size = 32
+    recipe.data.resize = 36
+    recipe.data.crop_size = 32
+    recipe.model.levels = 5
+    recipe.model.filters = 4
+    recipe.model.discriminator_filters = 4
+    recipe.train.epochs = 1
+    recipe.train.steps_per_epoch = 2
+    recipe.train.val_every = 1
+    return recipe
+
+
+def test_two_step_training_run_evaluation_and_translate(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    run_dir = tmp_path / "run"
+    generator, history = translation_run.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    assert np.isfinite(history.history["g_loss"]).all() and "val_ensemble_l1" in history.history
+    run = RunDirectory(run_dir)
+    assert run.best_weights.exists() and run.load_recipe().task == "translation"
+    record = run.read_metrics()[0]
+    assert {"d_loss", "g_loss", "g_l1", "lr_generator", "alpha"} <= set(record)
+
+    scores = translation_run.evaluate_run(run_dir, data_dir=data_dir, verbose=0)
+    assert set(scores) == {"shade", "texture", "ensemble"}
+    assert {"l1", "psnr", "ssim"} <= set(scores["ensemble"])
+    images = run.path / "eval_images"
+    for folder in ("fake0", "fake1", "fake2", "input0", "input1", "real"):
+        assert len(list((images / folder).glob("*.png"))) == 4, folder
+    assert json.loads(run.eval_file.read_text())["samples"] == 4
+
+    shade = images / "input0" / "000.png"
+    texture = images / "input1" / "000.png"
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(
+        cli, ["translate", str(run_dir), "--input", f"shade={shade}", "--input", f"texture={texture}",
+              "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (32, 32)
+    result = CliRunner().invoke(cli, ["translate", str(run_dir), "--input", f"shade={shade}", "--out", str(out)])
+    assert result.exit_code == 1 and "missing inputs ['texture']" in result.output
+
+    result = CliRunner().invoke(cli, ["eval", str(run_dir), "--data-dir", data_dir, "--quiet"])
+    assert result.exit_code == 0 and "| ensemble |" in result.output and "PSNR" in result.output
