@@ -101,7 +101,7 @@ def _print_results(experiment, scores):
 
         click.echo(format_translation_table(scores))
         if "fid" not in next(iter(scores.values())):
-            click.echo("(FID/KID skipped: no InceptionV3 weights; set eval.inception_weights=FILE.h5)")
+            click.echo("(FID/KID skipped: no InceptionV3 weights; pass --inception-weights FILE.h5)")
         return
     from cenkeras.tasks.segmentation import class_iou_table, format_scores_table
 
@@ -176,9 +176,11 @@ def _class_names(experiment):
 @click.option("--flip/--no-flip", default=None, help="Segmentation: also average over horizontal flips.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="A weights file (default: the run's best, else last).")
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
+              help="Translation: Keras InceptionV3 no-top weights (.h5) for FID / KID.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def evaluate(run_dir, data_dir, multi_scale, flip, weights, quiet):
+def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, quiet):
     """Evaluate a run and print its table; writes RUN_DIR/eval.json.
 
     Segmentation: pixel acc / mean acc / mIoU per output. Translation: L1 /
@@ -191,7 +193,10 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, quiet):
     experiment = RunDirectory(run_dir).load_recipe()
     job = _task_module(experiment)
     if isinstance(experiment, TranslationRecipe):
-        scores = job.evaluate_run(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1)
+        scores = job.evaluate_run(
+            run_dir, data_dir=data_dir, weights=weights, inception_weights=inception_weights,
+            verbose=0 if quiet else 1,
+        )
     else:
         scores = job.evaluate_run(
             run_dir, data_dir=data_dir, multi_scale=multi_scale, flip=flip, weights=weights,

@@ -128,7 +128,7 @@ def _save_png(path, image):
     Image.fromarray(array).save(path)
 
 
-def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, verbose=1):
+def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, inception_weights=None, verbose=1):
     """L1 / PSNR / SSIM (and FID / KID with InceptionV3 weights) of every output; writes eval.json.
 
     Images are saved like the official code: `eval_images/fake0..fake{M}`
@@ -168,7 +168,7 @@ def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, verbose
         name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()}
         for name in names
     }
-    weights_file = find_inception_weights(recipe.eval.inception_weights)
+    weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
     if weights_file:
         features = InceptionFeatures(weights_file)
         real = features(np.concatenate(images["real"]))

@@ -111,3 +111,24 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
 
     result = CliRunner().invoke(cli, ["eval", str(run_dir), "--data-dir", data_dir, "--quiet"])
     assert result.exit_code == 0 and "| ensemble |" in result.output and "PSNR" in result.output
+
+
+@pytest.mark.slow
+def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
+    """The FID/KID path end to end with a weights file made here (random weights: plumbing only)."""
+    inception = keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    )
+    weights_file = tmp_path / "inception_notop.weights.h5"
+    inception.save_weights(weights_file)
+    data_dir = str(tmp_path / "tfds")
+    run_dir = tmp_path / "run"
+    translation_run.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    scores = translation_run.evaluate_run(
+        run_dir, data_dir=data_dir, inception_weights=weights_file, save_images=False, verbose=0
+    )
+    for name in ("shade", "texture", "ensemble"):
+        assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid"])
+    with pytest.raises(FileNotFoundError, match="InceptionV3 weights file not found"):
+        translation_run.evaluate_run(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5",
+                                     verbose=0)
