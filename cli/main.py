@@ -7,10 +7,14 @@ one-line message naming the culprit, not a traceback.
 """
 
 import functools
+import os
 import platform
 import re
 
 import click
+
+# TensorFlow's C++ INFO/WARNING start-up lines drown the command's own output; set it to 0 to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cenkeras.version import __version__
 
