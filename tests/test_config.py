@@ -5,16 +5,38 @@ import json
 import pytest
 
 from cenkeras import config as config_lib
-from cenkeras.config import ConfigError, Recipe, apply_overrides, recipe_from_dict, to_dict
+from cenkeras.config import (
+    RECIPE_TYPES,
+    ConfigError,
+    TranslationRecipe,
+    apply_overrides,
+    recipe_from_dict,
+    to_dict,
+)
 from cenkeras.recipe_files import builtin_recipes, load_recipe
 
 
 def test_builtin_recipes_are_listed_and_load():
     names = builtin_recipes()
     assert set(names) >= {"synthetic_rgbd", "nyudv2_refinenet101", "nyudv2_refinenet152", "sunrgbd_refinenet101"}
+    assert {"synthetic_translation", "taskonomy_shade_texture_to_rgb", "taskonomy_depth_normal_to_rgb",
+            "taskonomy_four_to_rgb"} <= set(names)
     for name in names:
         recipe = load_recipe(name)
-        assert isinstance(recipe, Recipe) and recipe.name == name
+        assert isinstance(recipe, RECIPE_TYPES) and recipe.name == name
+    assert len(load_recipe("taskonomy_four_to_rgb").data.domains) == 5
+
+
+def test_translation_recipe_overrides_and_json_round_trip():
+    recipe = apply_overrides(load_recipe("taskonomy_shade_texture_to_rgb"),
+                             ["data.domains=reshading,normal,rgb", "train.lr_generator=1e-4"])
+    assert recipe.data.domains == ("reshading", "normal", "rgb") and recipe.train.lr_generator == 1e-4
+    again = recipe_from_dict(json.loads(json.dumps(to_dict(recipe))))
+    assert isinstance(again, TranslationRecipe) and again == recipe
+    with pytest.raises(ConfigError, match="multiple of 2\\*\\*model.levels"):
+        apply_overrides(load_recipe("synthetic_translation"), ["data.crop_size=48"])
+    with pytest.raises(ConfigError, match="distinct input domains"):
+        apply_overrides(load_recipe("synthetic_translation"), ["data.domains=rgb"])
 
 
 def test_official_hyperparameters_in_the_nyudv2_recipe():

@@ -1,0 +1,213 @@
+"""Export trained runs as TensorFlow SavedModels for TF Serving.
+
+The `serving_default` signature takes one raw image per modality (uint8
+colour/gray images, uint16 depth; batch, any height and width), does the
+training preprocessing inside the graph and returns, for segmentation, the
+per-pixel labels and class probabilities of the ensemble and of each
+modality at input resolution; for translation the generated images as uint8.
+A second signature, `metadata`, returns the input names, dtypes and the
+preprocessing as JSON, so `saved_model_cli show --all` shows them too.
+"""
+
+import json
+from pathlib import Path
+
+import tensorflow as tf
+
+from cenkeras.config import TranslationRecipe
+from cenkeras.data.modalities import normalize
+from cenkeras.runs import RunDirectory
+
+DEFAULT_ROOT = "saved_models"
+
+
+def next_version(model_dir):
+    """1 + the largest numeric version folder in `model_dir` (1 if none)."""
+    model_dir = Path(model_dir)
+    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _input_spec(name, kind):
+    """The raw input of one modality; the spec's name is the signature's input name."""
+    if kind == "depth":
+        return tf.TensorSpec([None, None, None, 1], tf.uint16, name=name), "uint16, 1 channel (PNG units)"
+    channels = 1 if kind == "gray" else 3
+    return tf.TensorSpec([None, None, None, channels], tf.uint8, name=name), f"uint8, {channels} channels"
+
+
+class SegmentationServing(tf.Module):
+    """Raw images in, labels and probabilities at input resolution out."""
+
+    def __init__(self, segmenter, recipe):
+        super().__init__()
+        self.segmenter = segmenter
+        self.modalities = dict(recipe.data.modalities)
+        self.names = list(self.modalities)
+        self.outputs = self.names + ["ensemble"]
+        specs = {}
+        description = {"task": "segmentation", "inputs": {}, "outputs": {}}
+        for name, modality in self.modalities.items():
+            spec, text = _input_spec(name, modality.kind)
+            specs[name] = spec
+            description["inputs"][name] = {"dtype": text, "preprocessing": _preprocessing_text(modality)}
+        for name in self.outputs:
+            description["outputs"][f"{name}_labels"] = "int32 (batch, H, W): argmax class per pixel"
+            description["outputs"][f"{name}_probabilities"] = (
+                f"float32 (batch, H, W, {recipe.model.num_classes}): softmax of the bilinearly "
+                "upsampled logits"
+            )
+        # A JSON string: a dict attribute would become a tracked TensorFlow container.
+        self.description_json = json.dumps(description, indent=2)
+        self.serve = tf.function(self._serve, input_signature=[specs])
+        self.metadata = tf.function(self._metadata, input_signature=[])
+
+    def _serve(self, images):
+        _check_images(images, {n: _input_spec(n, m.kind)[0] for n, m in self.modalities.items()})
+        inputs = {}
+        for name, modality in self.modalities.items():
+            raw = tf.cast(images[name], tf.float32)
+            if modality.kind == "gray":
+                raw = tf.repeat(raw, 3, axis=-1)
+            if modality.kind == "depth" and modality.depth_mode == "minmax":
+                inputs[name] = tf.map_fn(lambda r, m=modality: normalize(r, m), raw)  # per image
+            else:
+                inputs[name] = normalize(raw, modality)
+        size = tf.shape(images[self.names[0]])[1:3]
+        logits = self.segmenter(inputs, training=False)
+        result = {}
+        for name in self.outputs:
+            up = tf.image.resize(tf.cast(logits[name], tf.float32), size, method="bilinear")
+            probabilities = tf.nn.softmax(up, axis=-1)
+            result[f"{name}_probabilities"] = probabilities
+            result[f"{name}_labels"] = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return result
+
+    def _metadata(self):
+        return {"cenkeras": tf.constant(self.description_json)}
+
+
+class TranslationServing(tf.Module):
+    """Raw uint8 domain images in, generated uint8 images (each branch and the ensemble) out."""
+
+    def __init__(self, generator, recipe):
+        super().__init__()
+        self.generator = generator
+        self.domains = list(recipe.data.domains[:-1])
+        self.size = recipe.data.crop_size
+        self.outputs = self.domains + ["ensemble"]
+        specs = {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains}
+        description = {
+            "task": "translation",
+            "inputs": {
+                d: {"dtype": "uint8, 3 channels",
+                    "preprocessing": f"x / 127.5 - 1, resized to {self.size}x{self.size} (bilinear)"}
+                for d in self.domains
+            },
+            "outputs": {n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size"
+                        for n in self.outputs},
+        }
+        self.description_json = json.dumps(description, indent=2)
+        self.serve = tf.function(self._serve, input_signature=[specs])
+        self.metadata = tf.function(self._metadata, input_signature=[])
+
+    def _serve(self, images):
+        _check_images(images, {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains})
+        size = tf.shape(images[self.domains[0]])[1:3]
+        inputs = {
+            d: tf.image.resize(tf.cast(images[d], tf.float32) / 127.5 - 1.0, (self.size, self.size),
+                               antialias=True)
+            for d in self.domains
+        }
+        generated = self.generator(inputs, training=False)
+        result = {}
+        for name in self.outputs:
+            image = tf.image.resize(tf.cast(generated[name], tf.float32), size, method="bilinear")
+            result[name] = tf.cast(tf.clip_by_value(tf.round((image + 1.0) * 127.5), 0, 255), tf.uint8)
+        return result
+
+    def _metadata(self):
+        return {"cenkeras": tf.constant(self.description_json)}
+
+
+def _check_images(images, specs):
+    """In-graph checks that name the input: signatures do not check shapes at call time."""
+    first = next(iter(specs))
+    for name, spec in specs.items():
+        shape = tf.shape(images[name])
+        tf.debugging.assert_equal(
+            shape[-1], spec.shape[-1], message=f"input '{name}' must have {spec.shape[-1]} channels"
+        )
+        tf.debugging.assert_positive(shape[1] * shape[2], message=f"input '{name}' is empty")
+        tf.debugging.assert_equal(
+            shape[:3], tf.shape(images[first])[:3],
+            message=f"input '{name}' must have the batch size, height and width of '{first}'",
+        )
+
+
+def serving_call(signature, **images):
+    """Call a loaded `serving_default` signature after checking names, dtypes and channels.
+
+    Raises ValueError naming the offending input (TensorFlow's own dtype
+    error only gives its position).
+    """
+    expected = signature.structured_input_signature[1]
+    missing = sorted(set(expected) - set(images))
+    unexpected = sorted(set(images) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"the model takes inputs {sorted(expected)}; missing {missing}, unexpected {unexpected}.")
+    tensors = {}
+    for name, spec in expected.items():
+        value = tf.convert_to_tensor(images[name])
+        if value.dtype != spec.dtype:
+            raise ValueError(f"input '{name}' must be {spec.dtype.name}, got {value.dtype.name}.")
+        if value.shape.rank != 4 or value.shape[-1] != spec.shape[-1]:
+            raise ValueError(
+                f"input '{name}' must have shape (batch, height, width, {spec.shape[-1]}), got {tuple(value.shape)}."
+            )
+        tensors[name] = value
+    return signature(**tensors)
+
+
+def _preprocessing_text(modality):
+    if modality.kind == "depth":
+        if modality.depth_mode == "minmax":
+            return "(x - min) * 255 / (max - min) per image, replicated to 3 channels"
+        return f"x * {modality.scale:g}, replicated to 3 channels (0 = missing)"
+    prefix = "gray replicated to 3 channels, then " if modality.kind == "gray" else ""
+    return f"{prefix}(x / 255 - mean {list(modality.mean)}) / std {list(modality.std)}"
+
+
+def load_run_model(run_dir, weights=None):
+    """(recipe, model with the run's best else last weights) for a segmentation or translation run."""
+    run = RunDirectory(run_dir)
+    recipe = run.load_recipe()
+    if isinstance(recipe, TranslationRecipe):
+        from cenkeras.tasks.translation_run import load_generator
+
+        return load_generator(run, weights)
+    from cenkeras.tasks.segmentation_run import build_segmenter
+
+    model = build_segmenter(recipe)
+    model.load_weights(str(weights or run.weights_for_eval()))
+    return recipe, model
+
+
+def export_run(run_dir, out=None, weights=None):
+    """Write the run's model as `saved_models/<name>/<version>/` (+ `model.keras`); returns the path."""
+    recipe, model = load_run_model(run_dir, weights)
+    if out is None:
+        model_dir = Path(DEFAULT_ROOT) / recipe.name
+        out = model_dir / str(next_version(model_dir))
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or version.")
+    serving = TranslationServing(model, recipe) if isinstance(recipe, TranslationRecipe) \
+        else SegmentationServing(model, recipe)
+    tf.saved_model.save(
+        serving, str(out), signatures={"serving_default": serving.serve, "metadata": serving.metadata}
+    )
+    model.save(out / "model.keras")
+    (out / "assets.extra").mkdir(exist_ok=True)
+    (out / "assets.extra" / "cenkeras.json").write_text(serving.description_json + "\n")
+    return out
