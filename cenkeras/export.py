@@ -131,17 +131,18 @@ class TranslationServing(tf.Module):
 
 
 def _check_images(images, specs):
-    """In-graph checks that name the input: signatures do not check shapes at call time."""
+    """In-graph checks that name the input: signatures do not check shapes at call time.
+    (No quotes in the messages: TensorFlow escapes them in the error text.)"""
     first = next(iter(specs))
     for name, spec in specs.items():
         shape = tf.shape(images[name])
         tf.debugging.assert_equal(
-            shape[-1], spec.shape[-1], message=f"input '{name}' must have {spec.shape[-1]} channels"
+            shape[-1], spec.shape[-1], message=f"input {name} must have {spec.shape[-1]} channels"
         )
-        tf.debugging.assert_positive(shape[1] * shape[2], message=f"input '{name}' is empty")
+        tf.debugging.assert_positive(shape[1] * shape[2], message=f"input {name} is empty")
         tf.debugging.assert_equal(
             shape[:3], tf.shape(images[first])[:3],
-            message=f"input '{name}' must have the batch size, height and width of '{first}'",
+            message=f"input {name} must have the batch size, height and width of input {first}",
         )
 
 

@@ -239,5 +239,23 @@ def translate(run_dir, inputs, out_path, weights):
     click.echo(f"Wrote {written}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Version folder to write (default saved_models/<recipe name>/<next version>).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
+@friendly_errors
+def export(run_dir, out, weights):
+    """Export a run as a TF Serving SavedModel (plus model.keras), preprocessing inside."""
+    from cenkeras.export import export_run
+
+    try:
+        path = export_run(run_dir, out=out, weights=weights)
+    except FileExistsError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"Wrote {path}")
+    click.echo(f"Inspect it with: saved_model_cli show --dir {path} --all")
+
+
 if __name__ == "__main__":
     cli()

@@ -11,11 +11,11 @@ from PIL import Image
 from cenkeras.cli.main import cli
 from cenkeras.interop import load_torch_state_dict
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
-from cenkeras.recipe_files import load_recipe
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks import translation_run
 from cenkeras.tasks.translation import TranslationTrainer
 from cen_testing import fixture_weights_module, load_reference, nhwc
+from tiny_recipe import tiny_translation_recipe
 
 
 @pytest.mark.slow
@@ -60,23 +60,6 @@ def test_generator_loss_composition_with_the_fixture_weights():
     assert float(logs["g_loss"]) > 0 and float(logs["d_loss"]) > 0
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before_g, generator.get_weights()))
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before_d, discriminator.get_weights()))
-
-
-def tiny_translation_recipe():
-    recipe = load_recipe("synthetic_translation")
-    recipe.name = "tiny_translation"
-    recipe.data.synthetic.num_train = 8
-    recipe.data.synthetic.num_val = 4
-    recipe.data.synthetic.size = 32
-    recipe.data.resize = 36
-    recipe.data.crop_size = 32
-    recipe.model.levels = 5
-    recipe.model.filters = 4
-    recipe.model.discriminator_filters = 4
-    recipe.train.epochs = 1
-    recipe.train.steps_per_epoch = 2
-    recipe.train.val_every = 1
-    return recipe
 
 
 def test_two_step_training_run_evaluation_and_translate(tmp_path):

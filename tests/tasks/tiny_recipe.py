@@ -25,3 +25,20 @@ def tiny_recipe(epochs=(2, 1), **train):
     for key, value in train.items():
         setattr(recipe.train, key, value)
     return recipe
+
+
+def tiny_translation_recipe():
+    recipe = load_recipe("synthetic_translation")
+    recipe.name = "tiny_translation"
+    recipe.data.synthetic.num_train = 8
+    recipe.data.synthetic.num_val = 4
+    recipe.data.synthetic.size = 32
+    recipe.data.resize = 36
+    recipe.data.crop_size = 32
+    recipe.model.levels = 5
+    recipe.model.filters = 4
+    recipe.model.discriminator_filters = 4
+    recipe.train.epochs = 1
+    recipe.train.steps_per_epoch = 2
+    recipe.train.val_every = 1
+    return recipe

@@ -1,0 +1,105 @@
+"""SavedModel export: a fresh process loads it and reproduces the Keras model's predictions."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from cenkeras.cli.main import cli
+from cenkeras.data.modalities import normalize
+from cenkeras.export import export_run, load_run_model, next_version, serving_call
+from cenkeras.tasks import segmentation_run, translation_run
+from tiny_recipe import tiny_recipe, tiny_translation_recipe
+
+CHECK_IN_FRESH_PROCESS = r"""
+import json, sys
+import numpy as np, tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+serve = model.signatures["serving_default"]
+data = np.load(sys.argv[2])
+outputs = serve(**{name: tf.constant(data[name]) for name in data.files})
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in outputs.items()})
+print(model.signatures["metadata"]()["cenkeras"].numpy().decode())
+"""
+
+
+@pytest.fixture(scope="module")
+def segmentation_run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    segmentation_run.train(tiny_recipe(epochs=(1,)), root / "run", data_dir=str(root / "tfds"), verbose=0)
+    return root / "run"
+
+
+def raw_images(seed=0, height=37, width=53):
+    rng = np.random.default_rng(seed)
+    return {
+        "rgb": rng.integers(0, 256, (2, height, width, 3), dtype=np.uint8),
+        "depth": rng.integers(0, 40000, (2, height, width, 1), dtype=np.uint16),
+    }
+
+
+def test_export_loads_in_a_fresh_process_and_matches_keras(segmentation_run_dir, tmp_path):
+    out = export_run(segmentation_run_dir, out=tmp_path / "saved" / "1")
+    assert (out / "saved_model.pb").exists() and (out / "model.keras").exists()
+    images = raw_images()
+    np.savez(tmp_path / "in.npz", **images)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, str(out), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metadata = json.loads(result.stdout)
+    assert metadata["inputs"]["depth"]["dtype"].startswith("uint16")
+    served = np.load(tmp_path / "out.npz")
+
+    recipe, model = load_run_model(segmentation_run_dir)
+    inputs = {name: normalize(tf.cast(images[name], tf.float32), recipe.data.modalities[name]) for name in images}
+    logits = model(inputs, training=False)
+    for name in ("rgb", "depth", "ensemble"):
+        up = tf.image.resize(logits[name], (37, 53), method="bilinear")
+        probabilities = tf.nn.softmax(up, axis=-1).numpy()
+        np.testing.assert_allclose(served[f"{name}_probabilities"], probabilities, atol=1e-5)
+        np.testing.assert_array_equal(served[f"{name}_labels"], probabilities.argmax(-1))
+
+
+def test_bad_requests_name_the_input(segmentation_run_dir, tmp_path):
+    out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
+    serve = tf.saved_model.load(str(out)).signatures["serving_default"]
+    images = raw_images()
+    with pytest.raises(ValueError, match="input 'rgb' must be uint8, got float32"):
+        serving_call(serve, rgb=images["rgb"].astype(np.float32), depth=images["depth"])
+    with pytest.raises(ValueError, match=r"missing \['depth'\]"):
+        serving_call(serve, rgb=images["rgb"])
+    with pytest.raises(ValueError, match="input 'depth' must have shape"):
+        serving_call(serve, rgb=images["rgb"], depth=images["depth"][..., 0])
+    # Straight to the signature (as TF Serving does): the in-graph check names the input.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input rgb must have 3 channels"):
+        serve(rgb=tf.constant(images["rgb"][..., :1]), depth=tf.constant(images["depth"]))
+    assert set(serving_call(serve, **images)) >= {"ensemble_labels", "rgb_probabilities"}
+
+
+def test_versions_and_cli(segmentation_run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    first = runner.invoke(cli, ["export", str(segmentation_run_dir)])
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "saved_models" / "tiny" / "1" / "saved_model.pb").exists()
+    assert next_version(tmp_path / "saved_models" / "tiny") == 2
+    second = runner.invoke(cli, ["export", str(segmentation_run_dir), "--out", "saved_models/tiny/1"])
+    assert second.exit_code == 1 and "already exists" in second.output
+
+
+def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
+    run_dir = tmp_path / "run"
+    translation_run.train(tiny_translation_recipe(), run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
+    out = export_run(run_dir, out=tmp_path / "gen" / "1")
+    serve = tf.saved_model.load(str(out)).signatures["serving_default"]
+    rng = np.random.default_rng(0)
+    images = {d: rng.integers(0, 256, (1, 40, 50, 3), dtype=np.uint8) for d in ("shade", "texture")}
+    outputs = serving_call(serve, **images)
+    assert set(outputs) == {"shade", "texture", "ensemble"}
+    assert outputs["ensemble"].dtype == tf.uint8 and outputs["ensemble"].shape == (1, 40, 50, 3)
