@@ -257,5 +257,39 @@ def export(run_dir, out, weights):
     click.echo(f"Inspect it with: saved_model_cli show --dir {path} --all")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--input", "inputs", multiple=True, required=True, metavar="MODALITY=PATH",
+              help="An image, a folder (matched by file name) or a .txt list, per modality.")
+@click.option("--out", "out_dir", default="predictions", show_default=True, type=click.Path(file_okay=False))
+@click.option("--output", default="ensemble", show_default=True, help="Which prediction to write.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def predict(model, inputs, out_dir, output, quiet):
+    """Segment images with MODEL (a run directory, a SavedModel or a .keras file)."""
+    from cenkeras.predict import predict as run_predict
+
+    written = run_predict(model, _parse_inputs(inputs), out_dir, output=output, verbose=0 if quiet else 1)
+    click.echo(f"Wrote {len(written)} label maps (+ colour masks and overlays) to {out_dir}")
+
+
+@cli.command("import-torch")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--recipe", "recipe_name", required=True, help="Recipe describing the network (name or .py).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory to create (then usable by eval, export and predict).")
+@friendly_errors
+def import_torch(checkpoint, recipe_name, overrides, out_dir):
+    """Import an official CEN checkpoint (.pth, needs torch; or .npz) into a run directory."""
+    from cenkeras import config as config_lib
+    from cenkeras.interop.import_run import import_checkpoint
+    from cenkeras.recipe_files import load_recipe
+
+    experiment = config_lib.apply_overrides(load_recipe(recipe_name), list(overrides))
+    _, report = import_checkpoint(checkpoint, experiment, out_dir)
+    click.echo(f"{report.summary()}; wrote {out_dir}")
+
+
 if __name__ == "__main__":
     cli()

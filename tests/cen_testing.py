@@ -52,3 +52,16 @@ def relative_error(actual, reference):
 def trainable_count(model):
     """Trainable parameters, the official counts' measure (running statistics excluded)."""
     return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def official_layout(state):
+    """Wrap names as the official code saves them: DataParallel's `module.` in front and
+    ModuleParallel's `.module.` before the parameter name of every shared layer."""
+    wrapped = {}
+    for key, value in state.items():
+        if key == "alpha" or ".bn_" in key:
+            wrapped[f"module.{key}"] = value
+            continue
+        module, param = key.rsplit(".", 1)
+        wrapped[f"module.{module}.module.{param}"] = value
+    return wrapped

@@ -10,6 +10,7 @@ from cenkeras.interop import (
     normalize_torch_key,
 )
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
+from cen_testing import official_layout
 
 MODALITIES = ["rgb", "depth"]
 
@@ -21,19 +22,6 @@ def tiny(modalities=MODALITIES, **options):
 def images(seed=0, modalities=MODALITIES):
     rng = np.random.default_rng(seed)
     return {name: rng.normal(size=(1, 32, 32, 3)).astype(np.float32) for name in modalities}
-
-
-def official_layout(state):
-    """Wrap names as the official code saves them: DataParallel's `module.` in front and
-    ModuleParallel's `.module.` before the parameter name of every shared layer."""
-    wrapped = {}
-    for key, value in state.items():
-        if key == "alpha" or ".bn_" in key:
-            wrapped[f"module.{key}"] = value
-            continue
-        module, param = key.rsplit(".", 1)
-        wrapped[f"module.{module}.module.{param}"] = value
-    return wrapped
 
 
 def randomized(model, seed):

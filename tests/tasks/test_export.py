@@ -103,3 +103,39 @@ def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
     outputs = serving_call(serve, **images)
     assert set(outputs) == {"shade", "texture", "ensemble"}
     assert outputs["ensemble"].dtype == tf.uint8 and outputs["ensemble"].shape == (1, 40, 50, 3)
+
+
+def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path):
+    from PIL import Image
+
+    from cenkeras.predict import colorize
+
+    rng = np.random.default_rng(3)
+    for folder in ("rgb", "depth"):
+        (tmp_path / folder).mkdir()
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "rgb" / f"{index}.png")
+        Image.fromarray(rng.integers(0, 30000, (30, 40), dtype=np.uint16)).save(tmp_path / "depth" / f"{index}.png")
+    saved = export_run(segmentation_run_dir, out=tmp_path / "sm" / "1")
+    runner = CliRunner()
+    results = {}
+    for label, model in (("run", segmentation_run_dir), ("savedmodel", saved)):
+        out = tmp_path / f"pred_{label}"
+        result = runner.invoke(cli, ["predict", str(model), "--input", f"rgb={tmp_path / 'rgb'}",
+                                     "--input", f"depth={tmp_path / 'depth'}", "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in out.glob("*_labels.png")) == ["0_labels.png", "1_labels.png", "2_labels.png"]
+        labels = np.asarray(Image.open(out / "1_labels.png"))
+        assert labels.shape == (30, 40) and labels.max() < 6
+        np.testing.assert_array_equal(np.asarray(Image.open(out / "1_color.png")), colorize(labels))
+        assert Image.open(out / "1_overlay.png").size == (120, 30)
+        results[label] = labels
+    np.testing.assert_array_equal(results["run"], results["savedmodel"])
+
+    single = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb' / '0.png'}",
+                                 "--out", str(tmp_path / "x"), "--quiet"])
+    assert single.exit_code == 1 and "missing ['depth']" in single.output
+    (tmp_path / "depth" / "2.png").unlink()
+    unpaired = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb'}",
+                                   "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "y")])
+    assert unpaired.exit_code == 1 and "do not pair up" in unpaired.output

@@ -1,0 +1,150 @@
+"""Segment your own images with a run, an exported SavedModel or a .keras file.
+
+Writes per sample `<stem>_labels.png` (class ids), `<stem>_color.png` (the
+colour-coded mask) and `<stem>_overlay.png` (first image | mask | blend).
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from cenkeras.data.modalities import DataError, read_raw
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def color_palette(count=256):
+    """The PASCAL-VOC bit-interleaved palette used for NYUDv2's 40 classes (class c -> colour c + 1)."""
+    palette = np.zeros((count, 3), np.uint8)
+    for index in range(count):
+        value, red, green, blue = index, 0, 0, 0
+        for bit in range(8):
+            red |= ((value >> 0) & 1) << (7 - bit)
+            green |= ((value >> 1) & 1) << (7 - bit)
+            blue |= ((value >> 2) & 1) << (7 - bit)
+            value >>= 3
+        palette[index] = (red, green, blue)
+    return palette
+
+
+def colorize(labels, ignore_label=255):
+    """Labels (H, W) -> RGB colours; the ignore label is black."""
+    palette = color_palette()
+    colours = palette[(labels.astype(np.int64) + 1) % 256]
+    colours[labels == ignore_label] = 0
+    return colours
+
+
+class Predictor:
+    """Raw images `{modality: (B, H, W, C) uint8/uint16}` -> the serving outputs.
+
+    Built from a run directory (best weights), an exported SavedModel folder,
+    or a `.keras` file (its modalities are read by name: `depth` as 16-bit
+    depth, others as 8-bit colour images, with the default preprocessing).
+    """
+
+    def __init__(self, model_path):
+        from cenkeras.export import SegmentationServing, load_run_model, serving_call
+
+        path = Path(model_path)
+        if (path / "recipe.json").exists():
+            recipe, model = load_run_model(path)
+            module = SegmentationServing(model, recipe)
+            self.kinds = {n: m.kind for n, m in recipe.data.modalities.items()}
+            self._call = lambda images: module.serve(
+                {n: tf.convert_to_tensor(v) for n, v in images.items()}
+            )
+        elif (path / "saved_model.pb").exists():
+            loaded = tf.saved_model.load(str(path))
+            signature = loaded.signatures["serving_default"]
+            description = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy().decode())
+            if description.get("task") != "segmentation":
+                raise DataError(f"{path} is not a segmentation model (task {description.get('task')!r}).")
+            self.kinds = {
+                n: ("depth" if spec["dtype"].startswith("uint16") else "rgb")
+                for n, spec in description["inputs"].items()
+            }
+            self._loaded = loaded  # keeps the signature's variables alive
+            self._call = lambda images: serving_call(signature, **images)
+        elif path.suffix == ".keras" and path.is_file():
+            from cenkeras.config import DataConfig, ModalityConfig, Recipe
+
+            model = keras.saving.load_model(path, safe_mode=True)
+            self.kinds = {n: ("depth" if n == "depth" else "rgb") for n in model.modalities}
+            recipe = Recipe(data=DataConfig(modalities={
+                n: ModalityConfig(kind=k) for n, k in self.kinds.items()}))
+            recipe.model.num_classes = model.num_classes
+            module = SegmentationServing(model, recipe)
+            self._call = lambda images: module.serve({n: tf.convert_to_tensor(v) for n, v in images.items()})
+        else:
+            raise DataError(f"{path} is neither a run directory, a SavedModel folder nor a .keras file.")
+
+    def read(self, name, path):
+        """One raw image of modality `name` with a batch axis, in the dtype the model takes."""
+        kind = self.kinds[name]
+        raw = read_raw(path, "depth" if kind == "depth" else "rgb")
+        dtype = np.uint16 if kind == "depth" else np.uint8
+        return raw.astype(dtype)[None]
+
+    def __call__(self, images):
+        return {k: v.numpy() for k, v in self._call(images).items()}
+
+
+def expand_inputs(inputs):
+    """`{modality: file | folder | .txt list}` -> list of `{modality: path}` samples.
+
+    Folders are matched by file name (stem); list files by line order.
+    """
+    listings = {}
+    for name, value in inputs.items():
+        path = Path(value)
+        if path.is_dir():
+            listings[name] = {p.stem: p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        elif path.suffix == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            listings[name] = {f"{i:06d}": Path(line) for i, line in enumerate(lines)}
+        elif path.is_file():
+            listings[name] = {path.stem: path}
+        else:
+            raise DataError(f"input {name}: no such file or folder: {path}")
+    names = list(listings)
+    if all(len(v) == 1 for v in listings.values()):
+        return [{n: next(iter(listings[n].values())) for n in names}]
+    common = set.intersection(*(set(v) for v in listings.values()))
+    lonely = sorted(set.union(*(set(v) for v in listings.values())) - common)
+    if lonely:
+        raise DataError(f"inputs do not pair up: {lonely[:5]} missing in some of {names}.")
+    return [{n: listings[n][key] for n in names} for key in sorted(common)]
+
+
+def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
+    """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`."""
+    predictor = Predictor(model_path)
+    missing = [n for n in predictor.kinds if n not in inputs]
+    unexpected = [n for n in inputs if n not in predictor.kinds]
+    if missing or unexpected:
+        raise DataError(f"the model takes {list(predictor.kinds)}; missing {missing}, unexpected {unexpected}.")
+    samples = expand_inputs(inputs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = keras.utils.Progbar(len(samples), verbose=verbose, unit_name="image")
+    written = []
+    for index, sample in enumerate(samples):
+        images = {n: predictor.read(n, p) for n, p in sample.items()}
+        labels = predictor(images)[f"{output}_labels"][0].astype(np.uint8)
+        stem = Path(next(iter(sample.values()))).stem
+        colours = colorize(labels)
+        first = next(n for n in predictor.kinds if predictor.kinds[n] != "depth") if any(
+            k != "depth" for k in predictor.kinds.values()) else None
+        base = images[first][0] if first else np.repeat((labels * 0)[..., None], 3, -1)
+        overlay = np.concatenate([base, colours, (0.5 * base + 0.5 * colours).astype(np.uint8)], axis=1)
+        Image.fromarray(labels).save(out_dir / f"{stem}_labels.png")
+        Image.fromarray(colours).save(out_dir / f"{stem}_color.png")
+        Image.fromarray(overlay).save(out_dir / f"{stem}_overlay.png")
+        written.append(out_dir / f"{stem}_labels.png")
+        progress.update(index + 1)
+    return written
