@@ -291,5 +291,52 @@ def import_torch(checkpoint, recipe_name, overrides, out_dir):
     click.echo(f"{report.summary()}; wrote {out_dir}")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--input", "inputs", multiple=True, metavar="MODALITY=PATH",
+              help="Images for the feature-map figure (two modalities).")
+@click.option("--layer", help="Exchange layer of the figure (default: the one exchanging most).")
+@click.option("--out", "out_dir", default="inspect", show_default=True, type=click.Path(file_okay=False))
+@friendly_errors
+def inspect(model, inputs, layer, out_dir):
+    """Exchange statistics of MODEL (run directory or .keras): table, bar chart, alpha, feature maps."""
+    from pathlib import Path
+
+    import keras
+
+    from cenkeras import visualize
+
+    path = Path(model)
+    if (path / "recipe.json").exists():
+        from cenkeras.export import load_run_model
+
+        _, network = load_run_model(path)
+    else:
+        network = keras.saving.load_model(path, safe_mode=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = visualize.exchange_rows(network)
+    click.echo(visualize.format_exchange_table(rows))
+    alpha = dict(zip(network.modalities, (round(float(a), 4) for a in network.ensemble_weights())))
+    click.echo(f"\nsoftmax(alpha): {alpha}")
+    chart = visualize.plot_exchange_fractions(network, out / "exchange_fractions.png")
+    click.echo(f"Wrote {chart}")
+    if inputs:
+        if not (path / "recipe.json").exists():
+            raise click.UsageError("feature maps need a run directory (its recipe gives the preprocessing).")
+        from cenkeras.data.modalities import normalize, read_raw
+        from cenkeras.runs import RunDirectory
+
+        modalities = RunDirectory(path).load_recipe().data.modalities
+        chosen = layer or max(rows, key=lambda r: r["exchanged"])["layer"]
+        batch = {
+            name: normalize(read_raw(image, modalities[name].kind)[None], modalities[name])
+            for name, image in _parse_inputs(inputs).items()
+        }
+        maps = visualize.exchange_feature_maps(network, batch, chosen)
+        figure = visualize.plot_feature_maps(maps, out / f"feature_maps_{chosen}.png", title=chosen)
+        click.echo(f"Wrote {figure}")
+
+
 if __name__ == "__main__":
     cli()

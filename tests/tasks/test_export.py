@@ -139,3 +139,40 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
     unpaired = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb'}",
                                    "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "y")])
     assert unpaired.exit_code == 1 and "do not pair up" in unpaired.output
+
+
+def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_path):
+    from PIL import Image
+
+    from cenkeras.export import load_run_model
+    from cenkeras.visualize import exchange_feature_maps
+
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    Image.fromarray(rng.integers(0, 30000, (32, 48), dtype=np.uint16)).save(tmp_path / "depth.png")
+    out = tmp_path / "inspect"
+    result = CliRunner().invoke(cli, ["inspect", str(segmentation_run_dir), "--input", f"rgb={tmp_path / 'rgb.png'}",
+                                      "--input", f"depth={tmp_path / 'depth.png'}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| layer1.0.bn2 | rgb |" in result.output and "softmax(alpha)" in result.output
+    assert (out / "exchange_fractions.png").stat().st_size > 1000
+    assert len(list(out.glob("feature_maps_*.png"))) == 1
+
+    # The figure's groups follow the masks: force an exchange and check the maps.
+    _, model = load_run_model(segmentation_run_dir)
+    layer = model.get_layer("layer2.0.bn2")
+    gamma = layer.norms[0].gamma.numpy()
+    gamma[:3] = 0.0  # rgb receives channels 0-2 from depth
+    layer.norms[0].gamma.assign(gamma)
+    x = {"rgb": rng.normal(size=(1, 32, 48, 3)).astype("float32"),
+         "depth": rng.normal(size=(1, 32, 48, 3)).astype("float32")}
+    maps = exchange_feature_maps(model, x, "layer2.0.bn2")
+    probe = keras_outputs(model, x, "layer2.0.bn2")
+    np.testing.assert_allclose(maps["rgb"]["received"], probe[0][0][..., :3].mean(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps["depth"]["given"], probe[1][0][..., :3].mean(-1), rtol=1e-5, atol=1e-6)
+
+
+def keras_outputs(model, x, layer_name):
+    import keras
+
+    return [o.numpy() for o in keras.Model(model.inputs, model.get_layer(layer_name).output)(x, training=False)]
