@@ -28,6 +28,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_models.py --precision float32
 	$(PY) bench/bench_models.py --precision mixed_bfloat16
+	$(PY) bench/bench_export.py --precision float32
+	$(PY) bench/bench_export.py --precision mixed_bfloat16
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
