@@ -1,31 +1,21 @@
 """Running segmentation experiments from a recipe: build, train into a run directory, evaluate."""
 
-import contextlib
-import copy
-import os
-import tempfile
 from pathlib import Path
 
 import keras
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import (
-    BestAndLastWeights,
-    MetricsLog,
-    StagedLearningRates,
-    best_value_from_log,
-    write_json,
-)
+from cenkeras.callbacks import StagedLearningRates, write_json
 from cenkeras.data.pipeline import (
     depth_modalities,
     evaluation_dataset,
     raw_dataset,
     training_dataset,
 )
-from cenkeras.distribute import is_chief, make_strategy
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
 from cenkeras.runs import RunDirectory
+from cenkeras.tasks.jobs import dtype_policy, resolve_list_paths, run_callbacks, start_run
 from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
 
 MONITOR = "val_ensemble_miou"
@@ -59,37 +49,6 @@ def build_segmenter(recipe):
     )
 
 
-def resolve_list_paths(data_config, data_dir=None):
-    """A copy of the data config with `--data-dir` applied and list paths made absolute.
-
-    For list datasets `data_dir` is the dataset root (relative list files are
-    looked up there); for the synthetic scenes it is where they are prepared.
-    """
-    data = copy.deepcopy(data_config)
-    if data.source == "list":
-        if data_dir:
-            data.root = str(data_dir)
-        if not data.root:
-            raise config_lib.ConfigError("data.root is not set: pass --data-dir DATASET_ROOT.")
-        root = Path(os.path.expanduser(data.root))
-        data.root = str(root)
-        for key in ("train_list", "val_list"):
-            value = getattr(data, key)
-            if value and not os.path.isabs(os.path.expanduser(value)):
-                setattr(data, key, str(root / value))
-    return data
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def load_backbone(segmenter, path, verbose=1):
     """Initialise the encoder from an ImageNet ResNet state dict (decoder left as is).
 
@@ -117,14 +76,8 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
     run from its backup. Checkpoints, logs and the recipe are written by the
     chief worker only. Extra Keras `callbacks` run after cenkeras' own.
     """
-    config_lib.validate(recipe)
-    strategy = make_strategy(recipe.train.strategy)
-    chief = is_chief(strategy)
-    run = RunDirectory(run_dir)
-    if chief:
-        recipe = run.create(recipe, resume=resume)
+    recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
     train_cfg = recipe.train
-    keras.utils.set_random_seed(train_cfg.seed)
     data = resolve_list_paths(recipe.data, data_dir)
     synthetic_dir = data_dir if data.source == "synthetic" else None
 
@@ -161,22 +114,9 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         {"encoder": train_cfg.lr_encoder, "decoder": train_cfg.lr_decoder},
         warmup_steps=train_cfg.warmup_steps,
     )
-    # Non-chief workers keep their backups apart so they never overwrite the chief's files.
-    backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
-    extra_callbacks = list(callbacks)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-        schedule,
-        keras.callbacks.TerminateOnNaN(),
-        BestAndLastWeights(
-            segmenter, run.last_weights, run.best_weights, MONITOR,
-            best_value=best_value_from_log(run.metrics_file, MONITOR), enabled=chief,
-        ),
-        MetricsLog(run.metrics_file, segmenter, schedule.optimizers, log_dir=run.logs / "cen", enabled=chief),
-    ]
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
-    callbacks += extra_callbacks
+    callbacks = run_callbacks(
+        run, chief, segmenter, schedule.optimizers, MONITOR, "max", schedule=schedule
+    ) + list(callbacks)
     history = trainer.fit(
         train_batches,
         epochs=sum(train_cfg.epochs),

@@ -1,6 +1,5 @@
 """Running translation experiments from a recipe: build, train, evaluate, translate files."""
 
-import tempfile
 from pathlib import Path
 
 import keras
@@ -9,14 +8,13 @@ import tensorflow as tf
 from PIL import Image
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import BestAndLastWeights, MetricsLog, best_value_from_log, write_json
+from cenkeras.callbacks import write_json
 from cenkeras.data.domains import decode_domain
 from cenkeras.data.translation_pipeline import (
     raw_translation_dataset,
     translation_evaluation_dataset,
     translation_training_dataset,
 )
-from cenkeras.distribute import is_chief, make_strategy
 from cenkeras.layers.instance_norm import use_instance_statistics
 from cenkeras.metrics.fid import (
     InceptionFeatures,
@@ -27,7 +25,7 @@ from cenkeras.metrics.fid import (
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.segmentation_run import dtype_policy, resolve_list_paths
+from cenkeras.tasks.jobs import dtype_policy, resolve_list_paths, run_callbacks, start_run
 from cenkeras.tasks.translation import TranslationTrainer
 
 MONITOR = "val_ensemble_l1"
@@ -58,14 +56,8 @@ def _data(recipe, data_dir):
 
 def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
     """Train the recipe's generator and discriminator into `run_dir`; returns `(generator, history)`."""
-    config_lib.validate(recipe)
-    strategy = make_strategy(recipe.train.strategy)
-    chief = is_chief(strategy)
-    run = RunDirectory(run_dir)
-    if chief:
-        recipe = run.create(recipe, resume=resume)
+    recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
     cfg = recipe.train
-    keras.utils.set_random_seed(cfg.seed)
     data, synthetic_dir = _data(recipe, data_dir)
     raw_train, count = raw_translation_dataset("train", data, synthetic_dir)
     raw_val, _ = raw_translation_dataset("validation", data, synthetic_dir)
@@ -86,19 +78,9 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()
 
-    backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
-    all_callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-        keras.callbacks.TerminateOnNaN(),
-        BestAndLastWeights(
-            generator, run.last_weights, run.best_weights, MONITOR, mode="min",
-            best_value=best_value_from_log(run.metrics_file, MONITOR, mode="min"), enabled=chief,
-        ),
-        MetricsLog(run.metrics_file, generator, {"generator": g_opt, "discriminator": d_opt},
-                   log_dir=run.logs / "cen", enabled=chief),
-    ]
-    if chief:
-        all_callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
+    all_callbacks = run_callbacks(
+        run, chief, generator, {"generator": g_opt, "discriminator": d_opt}, MONITOR, "min"
+    )
     history = trainer.fit(
         train_batches,
         epochs=cfg.epochs,

@@ -1,0 +1,83 @@
+"""What every training job does the same way: starting a run, its callbacks, data paths."""
+
+import contextlib
+import copy
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+from cenkeras import config as config_lib
+from cenkeras.callbacks import BestAndLastWeights, MetricsLog, best_value_from_log
+from cenkeras.distribute import is_chief, make_strategy
+from cenkeras.runs import RunDirectory
+
+
+def start_run(recipe, run_dir, resume):
+    """Validate, pick the strategy, create (or reopen) the run folder on the chief, seed.
+
+    Returns `(recipe, run, strategy, chief)`; the recipe is the run's own when resuming.
+    """
+    config_lib.validate(recipe)
+    strategy = make_strategy(recipe.train.strategy)
+    chief = is_chief(strategy)
+    run = RunDirectory(run_dir)
+    if chief:
+        recipe = run.create(recipe, resume=resume)
+    keras.utils.set_random_seed(recipe.train.seed)
+    return recipe, run, strategy, chief
+
+
+def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
+    """Backup/resume, NaN stop, best/last weights, metrics log and TensorBoard for `run`.
+
+    Non-chief workers keep their backups apart and write nothing else, so they
+    never overwrite the chief's files.
+    """
+    backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)]
+    if schedule is not None:
+        callbacks.append(schedule)
+    callbacks += [
+        keras.callbacks.TerminateOnNaN(),
+        BestAndLastWeights(
+            model, run.last_weights, run.best_weights, monitor, mode=mode,
+            best_value=best_value_from_log(run.metrics_file, monitor, mode=mode), enabled=chief,
+        ),
+        MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief),
+    ]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
+    return callbacks
+
+
+def resolve_list_paths(data_config, data_dir=None):
+    """A copy of the data config with `--data-dir` applied and list paths made absolute.
+
+    For list datasets `data_dir` is the dataset root (relative list files are
+    looked up there); for the synthetic scenes it is where they are prepared.
+    """
+    data = copy.deepcopy(data_config)
+    if data.source == "list":
+        if data_dir:
+            data.root = str(data_dir)
+        if not data.root:
+            raise config_lib.ConfigError("data.root is not set: pass --data-dir DATASET_ROOT.")
+        root = Path(os.path.expanduser(data.root))
+        data.root = str(root)
+        for key in ("train_list", "val_list"):
+            value = getattr(data, key)
+            if value and not os.path.isabs(os.path.expanduser(value)):
+                setattr(data, key, str(root / value))
+    return data
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
