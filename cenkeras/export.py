@@ -6,7 +6,9 @@ training preprocessing inside the graph and returns, for segmentation, the
 per-pixel labels and class probabilities of the ensemble and of each
 modality at input resolution; for translation the generated images as uint8.
 A second signature, `metadata`, returns the input names, dtypes and the
-preprocessing as JSON, so `saved_model_cli show --all` shows them too.
+preprocessing (as JSON and one `<input>_preprocessing` text per input);
+`saved_model_cli show --all` shows the named inputs with their dtypes and
+these outputs, and `assets.extra/cenkeras.json` holds the same description.
 """
 
 import json
@@ -84,7 +86,7 @@ class SegmentationServing(tf.Module):
         return result
 
     def _metadata(self):
-        return {"cenkeras": tf.constant(self.description_json)}
+        return _metadata_outputs(self.description_json)
 
 
 class TranslationServing(tf.Module):
@@ -127,7 +129,21 @@ class TranslationServing(tf.Module):
         return result
 
     def _metadata(self):
-        return {"cenkeras": tf.constant(self.description_json)}
+        return _metadata_outputs(self.description_json)
+
+
+def _metadata_outputs(description_json):
+    """The whole description as JSON, and one `<input>_preprocessing` string per input.
+
+    `saved_model_cli show --all` lists these outputs by name; their texts are
+    returned by the signature (`tf.saved_model.load(path).signatures["metadata"]()`)
+    and written to `assets.extra/cenkeras.json`.
+    """
+    description = json.loads(description_json)
+    outputs = {"cenkeras": tf.constant(description_json)}
+    for name, spec in description["inputs"].items():
+        outputs[f"{name}_preprocessing"] = tf.constant(f"{spec['dtype']}; {spec['preprocessing']}")
+    return outputs
 
 
 def _check_images(images, specs):

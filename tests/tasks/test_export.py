@@ -176,3 +176,11 @@ def keras_outputs(model, x, layer_name):
     import keras
 
     return [o.numpy() for o in keras.Model(model.inputs, model.get_layer(layer_name).output)(x, training=False)]
+
+
+def test_metadata_signature_describes_inputs(segmentation_run_dir, tmp_path):
+    out = export_run(segmentation_run_dir, out=tmp_path / "meta" / "1")
+    metadata = tf.saved_model.load(str(out)).signatures["metadata"]()
+    assert metadata["depth_preprocessing"].numpy().decode().startswith("uint16, 1 channel")
+    assert "mean [0.485, 0.456, 0.406]" in metadata["rgb_preprocessing"].numpy().decode()
+    assert json.loads((out / "assets.extra" / "cenkeras.json").read_text())["task"] == "segmentation"
