@@ -55,14 +55,18 @@ class StagedLearningRates(keras.callbacks.Callback):
                 for slot in getattr(optimizer, "momentums", []) or []:
                     slot.assign(tf.zeros_like(slot))
 
+    def on_train_begin(self, logs=None):
+        self._warming = self.warmup_steps > 0
+
     def on_train_batch_begin(self, batch, logs=None):
-        if not self.warmup_steps:
+        # Reading the step counter syncs with the device: only during the warm-up.
+        if not self._warming:
             return
         step = int(keras.ops.convert_to_numpy(self.step_counter.iterations))
-        if step <= self.warmup_steps:
-            fraction = min((step + 1) / self.warmup_steps, 1.0)
-            for name, optimizer in self.optimizers.items():
-                optimizer.learning_rate = self._rates[name] * fraction
+        fraction = min((step + 1) / self.warmup_steps, 1.0)
+        for name, optimizer in self.optimizers.items():
+            optimizer.learning_rate = self._rates[name] * fraction
+        self._warming = fraction < 1.0
 
 
 class BestAndLastWeights(keras.callbacks.Callback):

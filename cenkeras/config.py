@@ -285,6 +285,14 @@ def _check_choice(section, key, value):
         raise ConfigError(f"{section}.{key} must be one of {list(choices)}, got {value!r}.")
 
 
+def _check_list_source(data):
+    # data.root may stay unset here: `--data-dir` provides it at run time.
+    if data.source == "list":
+        for key in ("train_list", "val_list"):
+            if not getattr(data, key):
+                raise ConfigError(f"data.{key} is required when data.source is 'list'.")
+
+
 def validate(recipe):
     """Check values that types alone do not constrain; raises ConfigError naming the key."""
     if isinstance(recipe, TranslationRecipe):
@@ -312,11 +320,7 @@ def validate(recipe):
     _check_choice("model", "sparsity_scope", model.sparsity_scope)
     _check_choice("train", "precision", train.precision)
     _check_choice("train", "strategy", train.strategy)
-    if data.source == "list":
-        # data.root may stay unset here: `--data-dir` provides it at run time.
-        for key in ("train_list", "val_list"):
-            if not getattr(data, key):
-                raise ConfigError(f"data.{key} is required when data.source is 'list'.")
+    _check_list_source(data)
     if not (0 < data.low_scale <= data.high_scale):
         raise ConfigError("data.low_scale and data.high_scale must satisfy 0 < low <= high.")
     if data.crop_size < 2:
@@ -365,10 +369,7 @@ def _validate_translation(recipe):
         raise ConfigError(
             f"data.domains needs distinct input domains and a target (last), got {list(data.domains)}."
         )
-    if data.source == "list":
-        for key in ("train_list", "val_list"):
-            if not getattr(data, key):
-                raise ConfigError(f"data.{key} is required when data.source is 'list'.")
+    _check_list_source(data)
     multiple = 2**model.levels
     if data.crop_size % multiple:
         raise ConfigError(

@@ -24,7 +24,8 @@ class Entry:
     paths: dict  # modality name (and "mask") -> absolute path
 
 
-def _resolve(root, relative, where, allow_outside_root):
+def resolve_path(root, relative, where, allow_outside_root=False):
+    """`root / relative`; absolute paths and `..` are errors naming `where` unless allowed."""
     if not allow_outside_root:
         if os.path.isabs(relative) or Path(relative).drive:
             raise DataError(f"{where}: absolute path {relative!r} is not allowed (paths are relative to the root).")
@@ -45,37 +46,43 @@ def read_list(list_file, root, columns, allow_outside_root=False):
     Blank lines and lines starting with `#` are skipped. A line with too few
     columns is an error naming the file and the line.
     """
-    list_path = Path(list_file)
-    if not list_path.is_file():
-        raise DataError(f"list file not found: {list_file}")
-    if not Path(root).is_dir():
-        raise DataError(f"dataset root is not a folder: {root}")
     needed = max(columns.values()) + 1
     entries = []
-    with open(list_path, "r", encoding="utf-8", errors="strict") as handle:
-        try:
-            lines = handle.read().splitlines()
-        except UnicodeDecodeError as error:
-            raise DataError(f"list file {list_file} is not UTF-8 text: {error}")
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
+    for number, text, where in list_lines(list_file, root):
         fields = text.split()
-        where = f"{list_file}:{number}"
         if len(fields) < needed:
             raise DataError(
                 f"{where}: expected at least {needed} paths separated by tabs or spaces "
                 f"(columns {columns}), got {len(fields)}: {text!r}"
             )
         paths = {
-            name: _resolve(root, fields[index], where, allow_outside_root)
+            name: resolve_path(root, fields[index], where, allow_outside_root)
             for name, index in columns.items()
         }
         entries.append(Entry(str(list_file), number, paths))
     if not entries:
         raise DataError(f"list file {list_file} holds no samples.")
     return entries
+
+
+def list_lines(list_file, root):
+    """`(line number, text, "file:line")` of every sample line of a list file.
+
+    Checks the list file and the root first; blank lines and `#` comments are skipped.
+    """
+    list_path = Path(list_file)
+    if not list_path.is_file():
+        raise DataError(f"list file not found: {list_file}")
+    if not Path(root).is_dir():
+        raise DataError(f"dataset root is not a folder: {root}")
+    try:
+        lines = list_path.read_text(encoding="utf-8", errors="strict").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"list file {list_file} is not UTF-8 text: {error}")
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield number, text, f"{list_file}:{number}"
 
 
 def check_files_exist(entries):

@@ -70,19 +70,18 @@ def load_synthetic(split, config, data_dir=None):
     Generates the dataset on first use (a few seconds) under `data_dir`
     (default `~/.cache/cenkeras/tensorflow_datasets`).
     """
+    return prepared_split(
+        SyntheticRgbd, split, data_dir, height=config.height, width=config.width,
+        num_train=config.num_train, num_val=config.num_val, seed=config.seed,
+    )
+
+
+def prepared_split(builder_class, split, data_dir=None, **options):
+    """One split of a locally generated builder, preparing it first if needed (no download)."""
     data_dir = str(Path(os.path.expanduser(data_dir or DEFAULT_DATA_DIR)))
     tfds.disable_progress_bar()
-    builder = SyntheticRgbd(
-        height=config.height,
-        width=config.width,
-        num_train=config.num_train,
-        num_val=config.num_val,
-        seed=config.seed,
-        data_dir=data_dir,
-    )
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False)
-    )
+    builder = builder_class(data_dir=data_dir, **options)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     return builder.as_dataset(split=split, shuffle_files=False)
 
 

@@ -1,12 +1,9 @@
 """The synthetic multi-domain scenes as a tensorflow-datasets builder (prepared once, no download)."""
 
-import os
-from pathlib import Path
-
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cenkeras.data.synthetic_tfds import DEFAULT_DATA_DIR
+from cenkeras.data.synthetic_tfds import prepared_split
 from cenkeras.data.synthetic_translation import DOMAINS, render_translation_scene
 
 _VAL_SEED_OFFSET = 2_000_003
@@ -46,11 +43,7 @@ class SyntheticTranslation(tfds.core.GeneratorBasedBuilder):
 
 def load_synthetic_translation(split, config, data_dir=None):
     """The prepared split (`{domain: uint8 image}` examples), generated on first use."""
-    data_dir = str(Path(os.path.expanduser(data_dir or DEFAULT_DATA_DIR)))
-    tfds.disable_progress_bar()
-    builder = SyntheticTranslation(
+    return prepared_split(
+        SyntheticTranslation, split, data_dir,
         size=config.size, num_train=config.num_train, num_val=config.num_val, seed=config.seed,
-        data_dir=data_dir,
     )
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return builder.as_dataset(split=split, shuffle_files=False)

@@ -4,33 +4,22 @@ Batches are `({input domain: (B, S, S, 3)}, target (B, S, S, 3))`, float32 in [-
 """
 
 import os
-from pathlib import Path
 
 import tensorflow as tf
 
 from cenkeras.data.domains import decode_domain, expand_template
+from cenkeras.data.listfile import list_lines, resolve_path
 from cenkeras.data.modalities import DataError
 from cenkeras.data.pipeline import shard_by_data
 
 
 def read_template_list(list_file, root, domains, allow_outside_root=False):
     """Path templates from a Taskonomy list file, checked: every domain's file must exist."""
-    list_path = Path(list_file)
-    if not list_path.is_file():
-        raise DataError(f"list file not found: {list_file}")
-    if not Path(root).is_dir():
-        raise DataError(f"dataset root is not a folder: {root}")
     templates = []
-    for number, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        where = f"{list_file}:{number}"
+    for _, text, where in list_lines(list_file, root):
         if "{domain}" not in text:
             raise DataError(f"{where}: {text!r} has no '{{domain}}' placeholder.")
-        if not allow_outside_root and (os.path.isabs(text) or ".." in Path(text).parts):
-            raise DataError(f"{where}: path {text!r} leaves the dataset root.")
-        template = str(Path(root) / text)
+        template = resolve_path(root, text, where, allow_outside_root)
         for domain in domains:
             path = expand_template(template, domain)
             if not os.path.isfile(path):

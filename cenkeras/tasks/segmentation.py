@@ -168,10 +168,6 @@ class SegmentationTrainer(keras.Model):
             confusion.update_state(labels, predicted)
         return step_logs(self.metrics)
 
-    def output_scores(self):
-        """`{output: scores_from_confusion(...)}` of the last evaluation."""
-        return {name: c.scores() for name, c in zip(self.output_names_, self.confusions)}
-
 
 def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):
     """Class probabilities at `size`, averaged over input scales (and horizontal flips).
