@@ -12,6 +12,8 @@ import math
 import typing
 from typing import Optional
 
+from cenkeras.precision import PRECISIONS
+
 
 class ConfigError(ValueError):
     """A recipe or override that does not fit the configuration schema."""
@@ -103,6 +105,10 @@ class ModelConfig:
     stage_blocks: Optional[tuple] = None
     base_width: int = 64
     decoder_width: int = 256
+    # Speed options (same results): run the M streams as one batch through the shared layers
+    # (ignored with share_convs: false), and norms on running statistics as one multiply-add.
+    stack_streams: bool = True
+    affine_norms: bool = True
     # Encoder initialisation: a torchvision ImageNet ResNet (.pth, needs torch) or its .npz
     # export; each BatchNorm is copied into every modality's private norm.
     backbone_weights: Optional[str] = None
@@ -123,7 +129,8 @@ class TrainConfig:
     sparsity: float = 2e-4
     batch_size: int = 6
     freeze_bn: bool = True
-    precision: str = "float32"
+    # "auto": mixed_bfloat16 where the CPU or GPU computes in bf16 natively, else float32.
+    precision: str = "auto"
     jit_compile: bool = False
     steps_per_epoch: Optional[int] = None
     val_every: int = 5
@@ -209,6 +216,9 @@ class GeneratorConfig:
     share_norms: bool = False
     dropout: float = 0.5
     discriminator_filters: int = 64
+    # Speed options, as in ModelConfig.
+    stack_streams: bool = True
+    affine_norms: bool = True
 
 
 @dataclasses.dataclass
@@ -223,7 +233,7 @@ class GanTrainConfig:
     l1_weight: float = 100.0
     sparsity: float = 1e-3
     batch_size: int = 1
-    precision: str = "float32"
+    precision: str = "auto"
     jit_compile: bool = False
     steps_per_epoch: Optional[int] = None
     val_every: int = 10
@@ -273,8 +283,9 @@ _CHOICES = {
     ("data", "align"): ("crop", "resize", "reject"),
     ("model", "exchange"): ("all", "part", None),
     ("model", "sparsity_scope"): ("part", "all"),
-    # mixed_float16 would need loss scaling across two optimizers; bfloat16 needs none.
-    ("train", "precision"): ("float32", "mixed_bfloat16"),
+    # mixed_float16 would need loss scaling across two optimizers; bfloat16 needs none and
+    # runs at the float16 rate on bf16-capable hardware (see cenkeras.precision).
+    ("train", "precision"): PRECISIONS,
     ("train", "strategy"): ("auto", "default", "mirrored", "multiworker"),
 }
 

@@ -210,9 +210,17 @@ def load_run_model(run_dir, weights=None):
     return recipe, model
 
 
-def export_run(run_dir, out=None, weights=None):
-    """Write the run's model as `saved_models/<name>/<version>/` (+ `model.keras`); returns the path."""
-    recipe, model = load_run_model(run_dir, weights)
+def export_run(run_dir, out=None, weights=None, precision="float32"):
+    """Write the run's model as `saved_models/<name>/<version>/` (+ `model.keras`); returns the path.
+
+    `precision` is the dtype policy the served model computes in ("float32",
+    "mixed_bfloat16", or "auto" for this machine); inputs and outputs keep
+    their dtypes whatever it is.
+    """
+    from cenkeras.tasks.jobs import dtype_policy
+
+    with dtype_policy(precision):
+        recipe, model = load_run_model(run_dir, weights)
     if out is None:
         model_dir = Path(DEFAULT_ROOT) / recipe.name
         out = model_dir / str(next_version(model_dir))

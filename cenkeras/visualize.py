@@ -72,7 +72,10 @@ def exchange_feature_maps(model, inputs, layer_name):
     if len(model.modalities) != 2:
         raise ValueError("feature-map figures are defined for two modalities.")
     probe = keras.Model(model.inputs, layer.output)
-    outputs = [keras.ops.convert_to_numpy(o)[0] for o in probe(inputs, training=False)]
+    outputs = probe(inputs, training=False)
+    if not isinstance(outputs, (list, tuple)):  # streams stacked along the batch axis
+        outputs = np.split(keras.ops.convert_to_numpy(outputs), len(model.modalities), axis=0)
+    outputs = [keras.ops.convert_to_numpy(o)[0] for o in outputs]
     masks = [keras.ops.convert_to_numpy(m) for m in layer.exchange_masks()]
     kept = ~masks[0] & ~masks[1]
     maps = {}

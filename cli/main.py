@@ -244,13 +244,17 @@ def translate(run_dir, inputs, out_path, weights):
 @click.option("--out", type=click.Path(file_okay=False),
               help="Version folder to write (default saved_models/<recipe name>/<next version>).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
+@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "auto"]), default="float32",
+              show_default=True,
+              help="Compute precision of the served model. mixed_bfloat16 is ~2x faster on CPUs with "
+                   "AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it when THIS machine has bf16 units.")
 @friendly_errors
-def export(run_dir, out, weights):
+def export(run_dir, out, weights, precision):
     """Export a run as a TF Serving SavedModel (plus model.keras), preprocessing inside."""
     from cenkeras.export import export_run
 
     try:
-        path = export_run(run_dir, out=out, weights=weights)
+        path = export_run(run_dir, out=out, weights=weights, precision=precision)
     except FileExistsError as error:
         raise click.ClickException(str(error))
     click.echo(f"Wrote {path}")

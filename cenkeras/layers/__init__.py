@@ -6,6 +6,7 @@ from cenkeras.layers.instance_norm import InstanceNormalization
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.resize import ResizeLike
 from cenkeras.layers.sparsity import SliceL1, modality_parts
+from cenkeras.layers.stacking import StackStreams, UnstackStreams
 
 __all__ = [
     "ChannelExchange",
@@ -14,5 +15,7 @@ __all__ = [
     "ParallelNormalization",
     "ResizeLike",
     "SliceL1",
+    "StackStreams",
+    "UnstackStreams",
     "modality_parts",
 ]

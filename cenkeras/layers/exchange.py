@@ -9,6 +9,7 @@ from keras import ops
 
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.sparsity import SliceL1, modality_parts
+from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
 
 EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
@@ -125,12 +126,26 @@ class ChannelExchange(ParallelNormalization):
         normalized = self.normalize(inputs, training=training)
         if not self.exchanges:
             return normalized
+        if not isinstance(normalized, (list, tuple)):
+            return self._exchange_stacked(normalized)
         outputs = []
         for m, (y, mask) in enumerate(zip(normalized, self.exchange_masks())):
             others = [normalized[k] for k in range(self.num_modalities) if k != m]
             donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
             outputs.append(ops.where(mask, donor, y))
         return outputs
+
+    def _exchange_stacked(self, normalized):
+        """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
+        y = stream_view(normalized, self.num_modalities)
+        mask = per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
+        if self.num_modalities == 2:
+            donor = ops.flip(y, axis=0)
+        else:
+            # roll(y, -s)[m] is stream m + s: summing s = 1 .. M-1 gives each stream the others' sum.
+            rolled = [ops.roll(y, -shift, axis=0) for shift in range(1, self.num_modalities)]
+            donor = functools.reduce(ops.add, rolled) / (self.num_modalities - 1)
+        return stacked_view(ops.where(mask, donor, y))
 
     def exchange_statistics(self):
         """Per modality: how many channels fall below the threshold, in and outside its part.

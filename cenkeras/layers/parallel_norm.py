@@ -1,8 +1,10 @@
 """Private (per-modality) normalization for M parallel streams."""
 
 import keras
+from keras import ops
 
 from cenkeras.layers.instance_norm import InstanceNormalization
+from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
 
 NORM_KINDS = ("batch", "instance")
 # Keyword arguments that belong to keras.layers.Layer, not to the norms.
@@ -38,6 +40,18 @@ class ParallelNormalization(keras.layers.Layer):
     channels: the convolutions are shared between the modalities, the norms
     stay private. The norms are `layer.norms[m]`, each with its `gamma`.
 
+    The layer takes either a list of M tensors (one per stream) or one
+    tensor holding the M streams stacked along the batch axis (stream m in
+    rows [m * B, (m + 1) * B), see `cenkeras.layers.stacking`), and returns
+    the same structure.
+
+    A norm that normalises with its running statistics (a frozen or
+    inference-mode BatchNorm, an InstanceNorm at inference) is the affine map
+    `x * scale + shift`; with `affine_inference` the layer applies it in the
+    compute dtype as one multiply-add, with `scale` and `shift` folded in
+    float32 from the norm's variables. Under `mixed_bfloat16` that skips the
+    cast to float32 and back that the Keras norms make around every call.
+
     Args:
         num_modalities: M, the number of streams.
         norm: "batch" or "instance".
@@ -46,6 +60,8 @@ class ParallelNormalization(keras.layers.Layer):
         freeze_statistics: always normalise with the running statistics,
             even in training, while the scales and offsets still learn (the
             official segmentation training runs BatchNorm this way).
+        affine_inference: apply running-statistics norms as a folded
+            multiply-add in the compute dtype (identical in float32).
         **norm_options: passed to every norm (epsilon, momentum, ...).
 
     Example:
@@ -62,6 +78,7 @@ class ParallelNormalization(keras.layers.Layer):
         norm="batch",
         share_norms=False,
         freeze_statistics=False,
+        affine_inference=True,
         **kwargs,
     ):
         norm_options = {key: kwargs.pop(key) for key in list(kwargs) if key not in _LAYER_KWARGS}
@@ -77,6 +94,7 @@ class ParallelNormalization(keras.layers.Layer):
         self.norm = norm
         self.share_norms = bool(share_norms)
         self.freeze_statistics = bool(freeze_statistics)
+        self.affine_inference = bool(affine_inference)
         self.norm_options = norm_options
         self.norms = self._make_norms()
 
@@ -115,20 +133,38 @@ class ParallelNormalization(keras.layers.Layer):
             )
 
     def build(self, input_shape):
-        self._check_inputs(input_shape)
+        if _is_single_shape(input_shape):
+            # One tensor with the M streams stacked along the batch axis.
+            shape = tuple(input_shape)
+        else:
+            self._check_inputs(input_shape)
+            shape = tuple(input_shape[0])
         for norm in self.unique_norms:
-            norm.build(tuple(input_shape[0]))
-        self.channels = input_shape[0][-1]
+            norm.build(shape)
+        self.channels = shape[-1]
 
     def normalize(self, inputs, training=None):
-        """Each stream through its own norm."""
+        """Each stream through its own norm; a stacked tensor stays stacked."""
         norm_training = False if self.freeze_statistics else training
-        return [norm(x, training=norm_training) for norm, x in zip(self.norms, inputs)]
+        stacked = not isinstance(inputs, (list, tuple))
+        if self.affine_inference and all(_uses_running_statistics(n, norm_training) for n in self.norms):
+            folded = [_folded_affine(norm) for norm in self.norms]
+            if stacked:
+                rank = len(inputs.shape)
+                scale = ops.cast(per_stream(ops.stack([a for a, _ in folded]), rank), inputs.dtype)
+                shift = ops.cast(per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
+                return stacked_view(stream_view(inputs, self.num_modalities) * scale + shift)
+            return [x * ops.cast(a, x.dtype) + ops.cast(b, x.dtype) for x, (a, b) in zip(inputs, folded)]
+        streams = ops.split(inputs, self.num_modalities, axis=0) if stacked else inputs
+        outputs = [norm(x, training=norm_training) for norm, x in zip(self.norms, streams)]
+        return ops.concatenate(outputs, axis=0) if stacked else outputs
 
     def call(self, inputs, training=None):
         return self.normalize(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
+        if _is_single_shape(input_shape):
+            return tuple(input_shape)
         return [tuple(shape) for shape in input_shape]
 
     def get_config(self):
@@ -139,8 +175,33 @@ class ParallelNormalization(keras.layers.Layer):
                 "norm": self.norm,
                 "share_norms": self.share_norms,
                 "freeze_statistics": self.freeze_statistics,
+                "affine_inference": self.affine_inference,
                 **self.norm_options,
             }
         )
         return config
 
+
+
+def _is_single_shape(shape):
+    """One shape (ints and None), as opposed to a list of M shapes."""
+    return all(d is None or isinstance(d, int) for d in shape)
+
+
+def _uses_running_statistics(norm, training):
+    """Whether `norm(x, training=training)` normalises with its running statistics."""
+    if isinstance(norm, InstanceNormalization):
+        return norm.track_running_stats and not training and not norm.instance_statistics_at_inference
+    # keras.layers.BatchNormalization uses batch statistics only when training and trainable.
+    return not (training and norm.trainable)
+
+
+def _folded_affine(norm):
+    """float32 (scale, shift) with norm(x) == x * scale + shift on running statistics."""
+    scale = ops.rsqrt(ops.cast(norm.moving_variance, "float32") + norm.epsilon)
+    if norm.scale:
+        scale = scale * ops.cast(norm.gamma, "float32")
+    shift = -ops.cast(norm.moving_mean, "float32") * scale
+    if norm.center:
+        shift = shift + ops.cast(norm.beta, "float32")
+    return scale, shift

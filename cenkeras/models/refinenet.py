@@ -83,6 +83,10 @@ class CENRefineNet(MultimodalModel):
         stage_blocks: bottlenecks per stage, overriding `depth` (tiny models).
         base_width: planes of the first stage (64; smaller for tiny models).
         decoder_width: RefineNet width (256; the coarsest path uses twice it).
+        stack_streams: run the M streams as one batch through the shared
+            layers (faster; same weights and names; needs share_convs).
+        affine_inference: BatchNorms on running statistics (frozen, or at
+            inference) as one multiply-add in the compute dtype.
 
     Outputs a dict with one logits tensor per modality and `"ensemble"`, each
     `(batch, H/4, W/4, num_classes)` in float32.
@@ -113,6 +117,8 @@ class CENRefineNet(MultimodalModel):
         stage_blocks=None,
         base_width=64,
         decoder_width=256,
+        stack_streams=False,
+        affine_inference=True,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -136,11 +142,13 @@ class CENRefineNet(MultimodalModel):
                 "sparsity": sparsity,
                 "sparsity_scope": sparsity_scope,
             },
+            stack=stack_streams,
+            affine_inference=affine_inference,
         )
 
         # === Functional Model ===
         inputs = modality_inputs(modalities, input_channels)
-        xs = [inputs[name] for name in modalities]
+        xs = streams.start([inputs[name] for name in modalities])
         l1, l2, l3, l4 = resnet_encoder(streams, xs, blocks, base_width)
         drop = keras.layers.Dropout(float(dropout), name="dropout")
         l4 = streams.map(drop, l4)
@@ -157,6 +165,7 @@ class CENRefineNet(MultimodalModel):
         x1 = refine_stage(streams, l1, 3, decoder_width, coarser=_resize(upsample, x2, l1))
         x1 = streams.map(drop, x1)
         logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
+        logits = streams.finish(logits, "unstack_streams")
         ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
         to_float32 = keras.layers.Activation("linear", dtype="float32", name="logits")
         outputs = {name: to_float32(x) for name, x in zip(modalities, logits)}
@@ -180,8 +189,11 @@ class CENRefineNet(MultimodalModel):
         self.stage_blocks = None if stage_blocks is None else list(blocks)
         self.base_width = base_width
         self.decoder_width = decoder_width
+        self.stack_streams = bool(stack_streams)
+        self.affine_inference = bool(affine_inference)
         self.pyramid_outputs = {
-            f"layer{i + 1}": dict(zip(modalities, stage)) for i, stage in enumerate((l1, l2, l3, l4))
+            f"layer{i + 1}": dict(zip(modalities, streams.finish(stage, f"layer{i + 1}_streams")))
+            for i, stage in enumerate((l1, l2, l3, l4))
         }
 
     def get_config(self):
@@ -203,6 +215,8 @@ class CENRefineNet(MultimodalModel):
             "stage_blocks": self.stage_blocks,
             "base_width": self.base_width,
             "decoder_width": self.decoder_width,
+            "stack_streams": self.stack_streams,
+            "affine_inference": self.affine_inference,
         }
 
 

@@ -6,11 +6,17 @@ called more than once), every normalization site holds M private norms.
 `Streams` makes those layers with the names of the official PyTorch modules
 (`layer1.0.conv2`, `layer1.0.bn2`, ...), so that checkpoints map onto them
 name for name, and applies them to lists of M tensors.
+
+With `stack=True` the builders carry the M streams as one tensor stacked
+along the batch axis (a one-element list): every shared layer runs once on
+an M-times larger batch, and the norm sites apply their private norms and
+the exchange to the stacked tensor. The weights and their names are the
+same either way, so checkpoints load into both.
 """
 
 import keras
 
-from cenkeras.layers import ChannelExchange, ParallelNormalization
+from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
 
 # PyTorch's default convolution init, kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 # Keras' glorot default is ~1.7x larger, which makes the un-normalised RefineNet sums explode.
@@ -34,6 +40,10 @@ class Streams:
             sites (threshold, scope, sparsity, sparsity_scope).
         norm_options: passed to every norm layer (e.g. `synchronized=True`).
         kernel_initializer: of every convolution (default: PyTorch's default).
+        stack: carry the streams stacked along the batch axis (needs
+            shared convolutions).
+        affine_inference: norms on running statistics as one multiply-add
+            in the compute dtype (see `ParallelNormalization`).
     """
 
     def __init__(
@@ -46,17 +56,34 @@ class Streams:
         exchange=None,
         norm_options=None,
         kernel_initializer=None,
+        stack=False,
+        affine_inference=True,
     ):
+        if stack and not share_convs:
+            raise ValueError(
+                "stack_streams needs shared convolutions: with share_convs=False every stream "
+                "has its own layers, so the streams cannot run as one batch."
+            )
         self.num_modalities = num_modalities
         self.share_convs = share_convs
+        self.stack = bool(stack)
         self.kernel_initializer = kernel_initializer or PYTORCH_DEFAULT_INIT
         self.norm_kwargs = {
             "norm": norm,
             "share_norms": share_norms,
             "freeze_statistics": freeze_statistics,
+            "affine_inference": affine_inference,
             **(norm_options or {}),
         }
         self.exchange_kwargs = dict(exchange or {})
+
+    def start(self, xs, name="stack_streams"):
+        """The builder's M input streams in this object's representation."""
+        return [StackStreams(self.num_modalities, name=name)(xs)] if self.stack else list(xs)
+
+    def finish(self, xs, name):
+        """A list of M per-stream tensors, whatever the representation (for outputs)."""
+        return UnstackStreams(self.num_modalities, name=name)(xs[0]) if self.stack else list(xs)
 
     def map(self, layer, xs, **call_kwargs):
         """Apply one (stateless or shared) layer to every stream."""
@@ -106,7 +133,7 @@ class Streams:
             )
         else:
             layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)
-        return layer(xs)
+        return [layer(xs[0])] if self.stack else layer(xs)
 
     def add(self, xs, ys):
         add = keras.layers.Add()

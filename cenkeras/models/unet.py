@@ -77,6 +77,8 @@ class CENUNetGenerator(MultimodalModel):
         input_channels=3,
         output_channels=3,
         levels=8,
+        stack_streams=False,
+        affine_inference=True,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -103,6 +105,8 @@ class CENUNetGenerator(MultimodalModel):
                     "sparsity": sparsity,
                     "sparsity_scope": sparsity_scope,
                 },
+                stack=stack_streams,
+                affine_inference=affine_inference,
             )
 
         encoder = make_streams(share_norms)
@@ -116,7 +120,7 @@ class CENUNetGenerator(MultimodalModel):
 
         # === Functional Model ===
         inputs = modality_inputs(modalities, input_channels)
-        x = [inputs[name] for name in modalities]
+        x = encoder.start([inputs[name] for name in modalities])
         skips = []
         for block, width in enumerate(encoder_widths, start=1):
             if block > 1:
@@ -139,6 +143,7 @@ class CENUNetGenerator(MultimodalModel):
                 concat = keras.layers.Concatenate(name=f"skip{block}")
                 x = [concat([d, s]) for d, s in zip(x, skips[-block])]
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
+        images = decoder.finish(images, "unstack_streams")
         ensemble = ModalityEnsemble(num_modalities, name="ensemble")(images)
         to_float32 = keras.layers.Activation("linear", dtype="float32", name="images")
         outputs = {name: to_float32(image) for name, image in zip(modalities, images)}
@@ -159,6 +164,8 @@ class CENUNetGenerator(MultimodalModel):
         self.input_channels = input_channels
         self.output_channels = output_channels
         self.levels = levels
+        self.stack_streams = bool(stack_streams)
+        self.affine_inference = bool(affine_inference)
 
     def get_config(self):
         return {
@@ -176,6 +183,8 @@ class CENUNetGenerator(MultimodalModel):
             "input_channels": self.input_channels,
             "output_channels": self.output_channels,
             "levels": self.levels,
+            "stack_streams": self.stack_streams,
+            "affine_inference": self.affine_inference,
         }
 
 

@@ -11,6 +11,7 @@ import keras
 from cenkeras import config as config_lib
 from cenkeras.callbacks import BestAndLastWeights, MetricsLog, best_value_from_log
 from cenkeras.distribute import is_chief, make_strategy
+from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
 
 
@@ -75,8 +76,9 @@ def resolve_list_paths(data_config, data_dir=None):
 
 @contextlib.contextmanager
 def dtype_policy(name):
+    """Build models under the policy a recipe's precision names ("auto" resolved for this machine)."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+    keras.config.set_dtype_policy(resolve_precision(name))
     try:
         yield
     finally:

@@ -46,6 +46,8 @@ def build_segmenter(recipe):
         stage_blocks=model.stage_blocks,
         base_width=model.base_width,
         decoder_width=model.decoder_width,
+        stack_streams=model.stack_streams and model.share_convs,
+        affine_inference=model.affine_norms,
     )
 
 

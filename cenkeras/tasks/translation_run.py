@@ -46,6 +46,8 @@ def build_generator(recipe):
         dropout=model.dropout,
         filters=model.filters,
         levels=model.levels,
+        stack_streams=model.stack_streams and model.share_convs,
+        affine_inference=model.affine_norms,
     )
 
 

@@ -32,9 +32,14 @@ def segmenter_state():
     return weights.refinenet_gamma_edits(weights.make_state_dict(meta["keys_shapes"], seed=2020))
 
 
-def test_segmenter_eval_outputs_and_features(segmenter_state):
+# Stacked streams (one batch of M x B through the shared layers) must meet the same fixtures.
+STACKING = pytest.mark.parametrize("stack", [False, True], ids=["streams", "stacked"])
+
+
+@STACKING
+def test_segmenter_eval_outputs_and_features(segmenter_state, stack):
     data, _ = load_reference("fixture_compact_refinenet50_M2.npz")
-    model = build_refinenet(50, 40, SEGMENTER)
+    model = build_refinenet(50, 40, SEGMENTER, stack_streams=stack)
     report = load_torch_state_dict(model, segmenter_state)
     assert not report.missing and not report.unexpected
     x = {"rgb": nhwc(data["input_0"]), "depth": nhwc(data["input_1"])}
@@ -71,12 +76,14 @@ def cross_entropy(logits, target):
     return tf.reduce_sum(tf.where(valid, nll, 0.0)) / float(valid.sum())
 
 
+@STACKING
 @pytest.mark.parametrize("mode", ["frozen", "batchstats"])
-def test_segmenter_training_outputs_losses_and_gradients(segmenter_state, mode):
+def test_segmenter_training_outputs_losses_and_gradients(segmenter_state, mode, stack):
     data, _ = load_reference("fixture_compact_refinenet50_M2_train.npz")
     # The official code adds lambda * L1 once per output: 3 outputs.
     model = build_refinenet(
-        50, 40, SEGMENTER, dropout=0.0, sparsity=3 * LAMBDA, freeze_norm_statistics=mode == "frozen"
+        50, 40, SEGMENTER, dropout=0.0, sparsity=3 * LAMBDA, freeze_norm_statistics=mode == "frozen",
+        stack_streams=stack,
     )
     load_torch_state_dict(model, segmenter_state)
     variables = torch_variable_map(model)
@@ -109,12 +116,13 @@ def test_segmenter_training_outputs_losses_and_gradients(segmenter_state, mode):
         assert relative_error(grad, data[f"{mode}_grad.{key}"]) < tolerance, key
 
 
+@STACKING
 @pytest.mark.parametrize("mode", ["eval", "train"])
-def test_generator_outputs(mode):
+def test_generator_outputs(mode, stack):
     weights = fixture_weights_module()
     data, meta = load_reference("fixture_compact_generator_M2.npz")
     state = weights.generator_gamma_edits(weights.make_state_dict(meta["keys_shapes"], seed=2021))
-    model = build_unet_generator(["shade", "texture"], dropout=0.0)
+    model = build_unet_generator(["shade", "texture"], dropout=0.0, stack_streams=stack)
     report = load_torch_state_dict(model, state)
     assert len(report.skipped_unused) == 30  # conv1, conv8, deconv8 norms x 2 modalities x 5 keys
     x = {"shade": nhwc(data["input_0"]), "texture": nhwc(data["input_1"])}

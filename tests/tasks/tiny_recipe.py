@@ -21,6 +21,8 @@ def tiny_recipe(epochs=(2, 1), **train):
     recipe.train.batch_size = 4
     recipe.train.warmup_steps = 0
     recipe.train.val_every = 1
+    # Tests pin float32 (results independent of the machine); bf16 has its own tests.
+    recipe.train.precision = "float32"
     recipe.eval.batch_size = 4
     for key, value in train.items():
         setattr(recipe.train, key, value)
@@ -41,4 +43,5 @@ def tiny_translation_recipe():
     recipe.train.epochs = 1
     recipe.train.steps_per_epoch = 2
     recipe.train.val_every = 1
+    recipe.train.precision = "float32"
     return recipe
