@@ -24,12 +24,10 @@ test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/cenkeras train synthetic_rgbd --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
+# One table: every goal of issue 6 with its figure (~15 min on 2 cores); BENCH_ARGS=--quick for a short run.
+BENCH_ARGS ?=
 bench: $(VENV)/.installed
-	$(PY) bench/bench_pipeline.py
-	$(PY) bench/bench_models.py --precision float32
-	$(PY) bench/bench_models.py --precision mixed_bfloat16
-	$(PY) bench/bench_export.py --precision float32
-	$(PY) bench/bench_export.py --precision mixed_bfloat16
+	$(PY) bench/bench_models.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

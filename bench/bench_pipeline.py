@@ -52,18 +52,11 @@ def images_per_second(dataset, batches, batch_size):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=48)
-    parser.add_argument("--batch", type=int, default=6)
-    parser.add_argument("--batches", type=int, default=20)
-    args = parser.parse_args()
-
+def measure(samples=48, batch=6, batches=20):
+    """Images per second of the training and evaluation pipelines on freshly written PNGs."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        start = time.perf_counter()
-        write_dataset(root, args.samples)
-        print(f"wrote {args.samples} samples in {time.perf_counter() - start:.1f}s")
+        write_dataset(root, samples)
         config = DataConfig(
             source="list", root=str(root), train_list=str(root / "train.txt"),
             val_list=str(root / "train.txt"),
@@ -71,17 +64,25 @@ def main():
                         "depth": ModalityConfig(kind="depth", column=2)},
         )
         raw, _ = list_raw_dataset(config.train_list, config, num_classes=40)
-        train = training_dataset(raw, config, args.batch, seed=0).repeat()
+        train = training_dataset(raw, config, batch, seed=0).repeat()
         evaluation = evaluation_dataset(raw, config, batch_size=1).repeat()
-        rows = [
-            ("train (decode + scale/pad/crop 500/mirror)", args.batch,
-             images_per_second(train, args.batches, args.batch)),
-            ("eval (decode + normalise, 480x640)", 1, images_per_second(evaluation, args.batches * 4, 1)),
-        ]
-    print("\n| pipeline | batch | images/s |")
-    print("|---|---|---|")
-    for name, batch, rate in rows:
-        print(f"| {name} | {batch} | {rate:.1f} |")
+        return {"rates": {
+            f"train, batch {batch} (decode + scale/pad/crop 500/mirror)": images_per_second(train, batches, batch),
+            "eval, batch 1 (decode + normalise, 480x640)": images_per_second(evaluation, batches * 4, 1),
+        }}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+    rates = measure(args.samples, args.batch, args.batches)["rates"]
+    print("\n| pipeline | images/s |")
+    print("|---|---|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.1f} |")
 
 
 if __name__ == "__main__":

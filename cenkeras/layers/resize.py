@@ -1,7 +1,6 @@
 """Bilinear resizing with PyTorch's `align_corners=True` sampling."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 
@@ -46,6 +45,10 @@ class ResizeLike(keras.layers.Layer):
 
 def resize_bilinear(x, size, align_corners):
     """Bilinear resize of an NHWC tensor to `size` (height, width)."""
+    if keras.backend.backend() != "tensorflow":
+        return _resize_by_interpolation_matrices(x, size, align_corners)
+    import tensorflow as tf  # the TF kernels are the fast path on the TensorFlow backend
+
     if align_corners:
         # The TF2 resize API has no corner-aligned mode; the raw op does, with a gradient.
         dtype = x.dtype
@@ -54,3 +57,27 @@ def resize_bilinear(x, size, align_corners):
         )
         return tf.cast(y, dtype)
     return tf.cast(tf.image.resize(x, size, method="bilinear"), x.dtype)
+
+
+def _interpolation_matrix(out_size, in_size, align_corners):
+    """(out_size, in_size) weights of 1-D linear interpolation (static sizes)."""
+    if align_corners:
+        step = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        source = ops.arange(out_size, dtype="float32") * step
+    else:
+        source = ops.maximum((ops.arange(out_size, dtype="float32") + 0.5) * (in_size / out_size) - 0.5, 0.0)
+    low = ops.minimum(ops.floor(source), in_size - 1)
+    high = ops.minimum(low + 1, in_size - 1)
+    frac = source - low
+    columns = ops.arange(in_size, dtype="float32")[None, :]
+    return (ops.cast(columns == low[:, None], "float32") * (1 - frac)[:, None]
+            + ops.cast(columns == high[:, None], "float32") * frac[:, None])
+
+
+def _resize_by_interpolation_matrices(x, size, align_corners):
+    """The same resize as two small matrix products (other Keras backends, e.g. JAX on a GPU)."""
+    height, width = int(size[0]), int(size[1])
+    rows = ops.cast(_interpolation_matrix(height, x.shape[1], align_corners), x.dtype)
+    cols = ops.cast(_interpolation_matrix(width, x.shape[2], align_corners), x.dtype)
+    y = ops.einsum("oh,bhwc->bowc", rows, x)
+    return ops.einsum("pw,bowc->bopc", cols, y)

@@ -97,6 +97,20 @@ def test_resize_like_aligns_corners(size):
     np.testing.assert_allclose(out[:, -1, -1], x[:, -1, -1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_backend_neutral_resize_matches_the_tensorflow_kernels(align_corners):
+    """Other Keras backends (JAX on the GPU check) resize by interpolation matrices."""
+    from cenkeras.layers.resize import _resize_by_interpolation_matrices, resize_bilinear
+
+    x = np.random.default_rng(3).normal(size=(2, 4, 5, 3)).astype(np.float32)
+    for size in [(8, 10), (7, 5), (3, 2)]:
+        want = resize_bilinear(x, size, align_corners).numpy()
+        if align_corners:
+            np.testing.assert_allclose(want, reference_resize_align_corners(x, *size), rtol=1e-5, atol=1e-5)
+        got = keras.ops.convert_to_numpy(_resize_by_interpolation_matrices(x, size, align_corners))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_resize_like_works_in_a_model_with_unknown_sizes(tmp_path):
     small = keras.Input((None, None, 3))
     big = keras.Input((None, None, 1))
