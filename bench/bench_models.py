@@ -76,23 +76,22 @@ def child(request):
     else:
         built = [workloads.build(spec) for spec in request["specs"]]
         times = workloads.time_calls([fn for fn, _ in built], request["warmup"], request["repeats"])
-        result = {
-            "runs": [{**workloads.summary(t), "flops": flops} for t, (_, flops) in zip(times, built)],
-        }
-    result["peak_rss"] = workloads.peak_rss_bytes()
+        peak_rss = workloads.peak_rss_bytes()  # before counting FLOPs, which traces another graph
+        result = {"runs": [{**workloads.summary(t), "flops": count()} for t, (_, count) in zip(times, built)]}
+        result["peak_rss"] = peak_rss
+    result.setdefault("peak_rss", workloads.peak_rss_bytes())
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def export_saved_model(request):
     import workloads
     from cenkeras.config import Recipe
-    from cenkeras.export import SegmentationServing
+    from cenkeras.export import SegmentationServing, serving_policy
     from cenkeras.models import build_refinenet
-    from cenkeras.tasks.jobs import dtype_policy
 
     import tensorflow as tf
 
-    with dtype_policy(request["precision"]):
+    with serving_policy(request["precision"]):
         model = build_refinenet(101, 40, ["rgb", "depth"], stack_streams=True)
     flops = workloads.conv_flops(model, {"rgb": (1, 480, 640, 3), "depth": (1, 480, 640, 3)})
     module = SegmentationServing(model, Recipe())
@@ -157,7 +156,7 @@ def main():
         if not args.quick:
             for name, numerator, denominator, goal in PAIRS:
                 result = measure({"mode": "time", "specs": [numerator, denominator],
-                                  "warmup": args.warmup, "repeats": max(3, repeats - 1)})
+                                  "warmup": args.warmup, "repeats": max(3, repeats + 1)})
                 a, b = result["runs"]
                 ratios.append({"name": name, "a": a["median"], "b": b["median"],
                                "ratio": a["median"] / b["median"], "goal": goal})

@@ -75,6 +75,9 @@ def test_bfloat16_export_agrees_with_float32(segmentation_run_dir, tmp_path):
         out = export_run(segmentation_run_dir, out=tmp_path / precision / "1", precision=precision)
         served[precision] = tf.saved_model.load(str(out)).signatures["serving_default"](**images)
     fast, reference = served["mixed_bfloat16"], served["float32"]
+    # Its weights are stored in bfloat16: about half the float32 variables.
+    sizes = {p: sum(f.stat().st_size for f in (tmp_path / p / "1" / "variables").iterdir()) for p in served}
+    assert sizes["mixed_bfloat16"] < 0.6 * sizes["float32"]
     assert fast["ensemble_probabilities"].dtype == tf.float32
     np.testing.assert_allclose(fast["ensemble_probabilities"], reference["ensemble_probabilities"], atol=0.05)
     assert np.mean(fast["ensemble_labels"].numpy() == reference["ensemble_labels"].numpy()) >= 0.95
