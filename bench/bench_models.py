@@ -15,7 +15,10 @@ The same-run ratios are measured inside one child, the two variants' calls
 alternating, so machine drift hits both alike.
 
 GFLOP/s is the convolution work (2 x multiply-adds, counted from the traced
-graph; training = 3x forward) per second. "official" is the official PyTorch
+graph; training = 3x forward) per second. "floor" is that work at the best
+rate this machine's cores reached on RefineNet's main convolution alone
+(`bench/ceiling.py`): a practical lower bound for any direct-convolution
+implementation of the same network here. "official" is the official PyTorch
 code's time on the reference machine (issue 6); "speed-up" = official / ours.
 Defaults of the models here: stacked streams, affine frozen norms.
 """
@@ -69,6 +72,10 @@ def child(request):
 
     if request["mode"] == "export":
         result = export_saved_model(request)
+    elif request["mode"] == "ceiling":
+        import ceiling
+
+        result = ceiling.measure()
     elif request["mode"] == "pipeline":
         import bench_pipeline
 
@@ -153,6 +160,8 @@ def main():
             print(f"  measured {label(spec)} {spec['precision']}", flush=True)
         pipeline = measure({"mode": "pipeline"})
         print("  measured the input pipeline", flush=True)
+        ceiling = measure({"mode": "ceiling"})["rates"]
+        print("  measured the convolution ceiling", flush=True)
         if not args.quick:
             for name, numerator, denominator, goal in PAIRS:
                 result = measure({"mode": "time", "specs": [numerator, denominator],
@@ -162,17 +171,27 @@ def main():
                                "ratio": a["median"] / b["median"], "goal": goal})
                 print(f"  measured {name}", flush=True)
 
-    print_tables(rows, pipeline, ratios, repeats, args.warmup)
+    print_tables(rows, pipeline, ratios, ceiling, repeats, args.warmup)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "pipeline": pipeline, "ratios": ratios}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "pipeline": pipeline, "ratios": ratios, "ceiling": ceiling}, indent=1)
+        )
 
 
-def print_tables(rows, pipeline, ratios, repeats, warmup):
+def floor_seconds(row, ceiling):
+    """The row's convolution FLOPs at this machine's best measured convolution rate."""
+    spec = row["spec"]
+    dtype = "bfloat16" if "bfloat16" in spec["precision"] else "float32"
+    direction = "fwd+bwd" if spec["kind"] in ("segmenter train", "generator fwd+bwd") else "forward"
+    return row["flops"] / (ceiling[f"conv 3x3 256ch 4x60x80 {direction} {dtype}"] * 1e9)
+
+
+def print_tables(rows, pipeline, ratios, ceiling, repeats, warmup):
     print(f"\nRefineNet-101 RGB-D / U-Net-256 (2 inputs); {repeats} timed calls after {warmup} warm-up; "
           f"{os.cpu_count()} CPU threads\n")
-    print("| workload | precision | median s | min s | max s | GFLOP/s | peak RSS GB | official s "
+    print("| workload | precision | median s | min s | max s | GFLOP/s | floor s | peak RSS GB | official s "
           "| speed-up | goal s | met |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         spec = row["spec"]
         rss = f"{row['peak_rss'] / GB:.2f}"
@@ -181,7 +200,8 @@ def print_tables(rows, pipeline, ratios, repeats, warmup):
             rss += f" (goal {row['rss_goal']})"
             met = (met + ", RSS " + verdict(row["peak_rss"] / GB, row["rss_goal"])).strip(", ")
         print(f"| {label(spec)} | {spec['precision']} | {row['median']:.3f} | {row['min']:.3f} | "
-              f"{row['max']:.3f} | {row['flops'] / row['median'] / 1e9:.0f} | {rss} | {row['official']} | "
+              f"{row['max']:.3f} | {row['flops'] / row['median'] / 1e9:.0f} | {floor_seconds(row, ceiling):.2f} | "
+              f"{rss} | {row['official']} | "
               f"{row['official'] / row['median']:.2f}x | {row['goal'] or ''} | {met} |")
     train = next(r for r in rows if r["spec"]["kind"] == "segmenter train" and r["spec"]["precision"] == "mixed_bfloat16")
     consumed = train["spec"]["batch"] / train["median"]
@@ -191,6 +211,10 @@ def print_tables(rows, pipeline, ratios, repeats, warmup):
         goal = ">= 5x" if name.startswith("train") else ""
         met = ("yes" if rate >= 5 * consumed else "NO") if goal else ""
         print(f"| {name} | {rate:.1f} | {rate / consumed:.0f}x | {goal} | {met} |")
+    print("\n| this machine's ceiling (bench/ceiling.py) | GFLOP/s |")
+    print("|---|---|")
+    for name, rate in ceiling.items():
+        print(f"| {name} | {rate:.0f} |")
     if ratios:
         print("\n| same-run ratio | numerator s | denominator s | ratio | goal | met |")
         print("|---|---|---|---|---|---|")

@@ -94,10 +94,7 @@ class InstanceNormalization(keras.layers.Layer):
             mean = self.moving_mean
             variance = self.moving_variance
         else:
-            # Two-pass variance: keras.ops.moments uses E[x^2] - E[x]^2, which loses
-            # precision when a channel's mean is large against its spread.
-            mean = ops.mean(x, axis=[1, 2], keepdims=True)
-            variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=[1, 2], keepdims=True)
+            mean, variance = instance_moments(x)
             if training and self.track_running_stats:
                 self._update_running_stats(x, mean, variance)
         inv = ops.rsqrt(variance + self.epsilon)
@@ -109,6 +106,7 @@ class InstanceNormalization(keras.layers.Layer):
         return ops.cast(y, inputs.dtype)
 
     def _update_running_stats(self, x, mean, variance):
+        """Move the running averages towards the batch mean of the instance `mean` / `variance` of `x`."""
         spatial = ops.cast(ops.shape(x)[1] * ops.shape(x)[2], "float32")
         # PyTorch feeds the unbiased variance into the running average.
         unbiased = variance * spatial / ops.maximum(spatial - 1.0, 1.0)
@@ -134,6 +132,17 @@ class InstanceNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+def instance_moments(x):
+    """Per-sample, per-channel mean and (biased) variance over the spatial axes of float32 NHWC `x`.
+
+    Two-pass variance: keras.ops.moments uses E[x^2] - E[x]^2, which loses
+    precision when a channel's mean is large against its spread.
+    """
+    mean = ops.mean(x, axis=[1, 2], keepdims=True)
+    variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=[1, 2], keepdims=True)
+    return mean, variance
 
 
 def use_instance_statistics(model, enabled=True):

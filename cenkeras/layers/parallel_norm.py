@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from cenkeras.layers.instance_norm import InstanceNormalization
+from cenkeras.layers.instance_norm import InstanceNormalization, instance_moments
 from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
 
 NORM_KINDS = ("batch", "instance")
@@ -155,9 +155,30 @@ class ParallelNormalization(keras.layers.Layer):
                 shift = ops.cast(per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
                 return stacked_view(stream_view(inputs, self.num_modalities) * scale + shift)
             return [x * ops.cast(a, x.dtype) + ops.cast(b, x.dtype) for x, (a, b) in zip(inputs, folded)]
+        if stacked and self.norm == "instance" and norm_training:
+            return self._stacked_instance_statistics(inputs)
         streams = ops.split(inputs, self.num_modalities, axis=0) if stacked else inputs
         outputs = [norm(x, training=norm_training) for norm, x in zip(self.norms, streams)]
         return ops.concatenate(outputs, axis=0) if stacked else outputs
+
+    def _stacked_instance_statistics(self, x):
+        """Training-mode instance norms on stacked streams: the statistics are per sample anyway,
+        so only the scales, shifts and running averages need the stream view (no split, no concat)."""
+        stacked = ops.cast(x, "float32")
+        mean, variance = instance_moments(stacked)
+        means = stream_view(mean, self.num_modalities)
+        variances = stream_view(variance, self.num_modalities)
+        for m, norm in enumerate(self.norms):  # a shared norm updates once per stream, as per-stream calls do
+            if norm.track_running_stats:
+                norm._update_running_stats(stacked, means[m], variances[m])
+        inv = stream_view(ops.rsqrt(variance + self.norms[0].epsilon), self.num_modalities)
+        rank = len(x.shape)
+        if self.norms[0].scale:
+            inv = inv * per_stream(ops.stack([ops.cast(n.gamma, "float32") for n in self.norms]), rank)
+        y = (stream_view(stacked, self.num_modalities) - means) * inv
+        if self.norms[0].center:
+            y = y + per_stream(ops.stack([ops.cast(n.beta, "float32") for n in self.norms]), rank)
+        return ops.cast(stacked_view(y), x.dtype)
 
     def call(self, inputs, training=None):
         return self.normalize(inputs, training=training)

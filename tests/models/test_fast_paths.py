@@ -115,14 +115,20 @@ def test_affine_inference_equals_the_keras_norm(norm):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
 
 
-def test_norm_layers_accept_stacked_streams():
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize("share_norms", [False, True])
+def test_norm_layers_accept_stacked_streams(norm, share_norms):
     rng = np.random.default_rng(4)
-    streams = [rng.normal(size=(2, 5, 5, 6)).astype("float32") for _ in range(2)]
-    norm = ParallelNormalization(2, norm="instance")
-    per_stream = norm(streams, training=True)
-    stacked = norm(StackStreams(2)(streams), training=True)
-    for a, b in zip(per_stream, UnstackStreams(2)(stacked)):
-        np.testing.assert_allclose(b, a, atol=1e-6)
+    streams = [rng.normal(m, 1.0 + m, size=(2, 5, 5, 6)).astype("float32") for m in range(3)]
+    layers = [ParallelNormalization(3, norm=norm, share_norms=share_norms, name=f"n{i}") for i in range(2)]
+    per_stream = layers[0](streams, training=True)
+    stacked = layers[1](StackStreams(3)(streams), training=True)
+    for a, b in zip(per_stream, UnstackStreams(3)(stacked)):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    # The running statistics moved the same way.
+    for a, b in zip(layers[0].weights, layers[1].weights):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(layers[1].norms[-1].moving_mean, 0.0)
 
 
 # bfloat16 keeps 8 bits of mantissa (relative step 2**-8 = 0.4%); through ~60 layers the
