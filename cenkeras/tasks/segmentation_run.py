@@ -14,6 +14,7 @@ from cenkeras.data.pipeline import (
 )
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
+from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import dtype_policy, resolve_list_paths, run_callbacks, start_run
 from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
@@ -167,6 +168,12 @@ def evaluate_run(run_dir, data_dir=None, multi_scale=False, flip=None, weights=N
     return scores
 
 
+def describe_precision(precision):
+    """'mixed_bfloat16 (auto)' for "auto", the name otherwise."""
+    resolved = resolve_precision(precision)
+    return f"{resolved} (auto)" if precision == "auto" else resolved
+
+
 def recipe_summary(recipe):
     """One dict of the values a user most often checks before a long run."""
     return {
@@ -177,7 +184,7 @@ def recipe_summary(recipe):
         "data": recipe.data.source,
         "epochs": sum(recipe.train.epochs),
         "batch": recipe.train.batch_size,
-        "precision": recipe.train.precision,
+        "precision": describe_precision(recipe.train.precision),
         "exchange": recipe.model.exchange,
         "threshold": recipe.model.threshold,
     }
