@@ -1,6 +1,7 @@
 """Training callbacks shared by the tasks: staged learning rates, checkpoints, metric logs."""
 
 import json
+import math
 import os
 import time
 
@@ -69,16 +70,64 @@ class StagedLearningRates(keras.callbacks.Callback):
         self._warming = fraction < 1.0
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; training stopped with every checkpoint as before."""
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite, and remember where.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, the failure is kept (`failure`:
+    epoch, step, loss) so that the saving callbacks given this guard skip
+    the broken epoch's end: the backup, the last and best weights and the
+    metrics log stay at the last good epoch, and the run resumes from there.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failure = None
+        self._epoch = 0
+
+    @property
+    def failed(self):
+        return self.failure is not None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or self.failed:
+            return
+        value = float(np.asarray(loss, dtype=np.float64).reshape(-1)[0])  # [1]-shaped under multi-worker
+        if not math.isfinite(value):
+            self.failure = {"epoch": self._epoch + 1, "step": batch + 1, "loss": value}
+            self.model.stop_training = True
+
+
+class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that keeps the previous backup when `guard` saw a non-finite loss."""
+
+    def __init__(self, backup_dir, guard, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.guard = guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.guard.failed:
+            super().on_epoch_end(epoch, logs)
+
+
 class BestAndLastWeights(keras.callbacks.Callback):
     """Save `model`'s weights after every epoch (last) and when `monitor` improves (best).
 
     Files are written under a temporary name and renamed, so a crash during a
     write leaves the previous file intact. The best value survives resuming
-    (it is read back from the run's metrics log).
+    (it is read back from the run's metrics log). Nothing is saved after a
+    non-finite loss seen by `guard`.
     """
 
     def __init__(self, model_to_save, last_path, best_path, monitor, best_value=None, mode="max",
-                 enabled=True):
+                 enabled=True, guard=None):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
@@ -88,6 +137,7 @@ class BestAndLastWeights(keras.callbacks.Callback):
         self.sign = 1.0 if mode == "max" else -1.0
         self.best_value = -np.inf if best_value is None else self.sign * float(best_value)
         self.enabled = enabled
+        self.guard = guard
 
     def _save(self, path):
         temporary = path.replace(".weights.h5", ".partial.weights.h5")
@@ -95,7 +145,7 @@ class BestAndLastWeights(keras.callbacks.Callback):
         os.replace(temporary, path)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.enabled:
+        if not self.enabled or (self.guard is not None and self.guard.failed):
             return
         self._save(self.last_path)
         value = (logs or {}).get(self.monitor)
@@ -113,8 +163,9 @@ class MetricsLog(keras.callbacks.Callback):
     is below the threshold.
     """
 
-    def __init__(self, path, model, optimizers, log_dir=None, enabled=True):
+    def __init__(self, path, model, optimizers, log_dir=None, enabled=True, guard=None):
         super().__init__()
+        self.guard = guard
         self.path = str(path)
         self.model_ = model
         self.optimizers = optimizers
@@ -133,8 +184,8 @@ class MetricsLog(keras.callbacks.Callback):
         return fractions
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.enabled:
-            return
+        if not self.enabled or (self.guard is not None and self.guard.failed):
+            return  # the diverged epoch is not logged: resuming runs it again
         record = {"epoch": epoch + 1, "seconds": round(time.time() - (self._start or time.time()), 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         rates = {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))

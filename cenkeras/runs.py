@@ -61,7 +61,9 @@ class RunDirectory:
 
         A new run refuses a folder that already holds a run (nothing is
         overwritten); resuming needs one, and its recorded recipe wins over
-        the one given, except for training length (more epochs may be added).
+        the one given, except for the training length (more epochs may be
+        added) and the learning rates (`train.lr_*`: e.g. smaller ones after
+        a divergence).
         """
         if self.exists() and not resume:
             raise RunError(
@@ -79,7 +81,9 @@ class RunDirectory:
             raise RunError(f"cannot write to run directory {self.path}: {error.strerror or error}")
         if resume:
             saved = self.load_recipe()
-            saved.train.epochs = recipe.train.epochs
+            for name in vars(saved.train):
+                if name == "epochs" or name.startswith("lr_"):
+                    setattr(saved.train, name, getattr(recipe.train, name))
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
         return recipe

@@ -25,10 +25,11 @@ def _user_errors():
     """Exception types whose message is meant for the user."""
     from cenkeras.config import ConfigError
     from cenkeras.data.modalities import DataError
+    from cenkeras.callbacks import TrainingDiverged
     from cenkeras.interop import StateDictError
     from cenkeras.runs import RunError
 
-    return (ConfigError, DataError, RunError, StateDictError)
+    return (ConfigError, DataError, RunError, StateDictError, TrainingDiverged)
 
 
 def friendly_errors(command):
@@ -148,11 +149,15 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
     """Train RECIPE (a built-in name or a .py file; default synthetic_rgbd)."""
     from cenkeras import config as config_lib
     from cenkeras.recipe_files import load_recipe
+    from cenkeras.runs import RunDirectory
 
     experiment = load_recipe(recipe)
+    run_dir = run_dir or f"runs/{experiment.name}"
+    if resume and RunDirectory(run_dir).exists():
+        # Resuming continues the recorded recipe; --set changes its length or learning rates.
+        experiment = RunDirectory(run_dir).load_recipe()
     overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
     experiment = config_lib.apply_overrides(experiment, overrides)
-    run_dir = run_dir or f"runs/{experiment.name}"
     click.echo(f"Run directory: {run_dir}")
     for key, value in _summary(experiment).items():
         click.echo(f"  {key:<11} {value}")

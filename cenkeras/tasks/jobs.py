@@ -9,7 +9,14 @@ from pathlib import Path
 import keras
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import BestAndLastWeights, MetricsLog, best_value_from_log
+from cenkeras.callbacks import (
+    BestAndLastWeights,
+    GuardedBackupAndRestore,
+    MetricsLog,
+    NonFiniteLossGuard,
+    TrainingDiverged,
+    best_value_from_log,
+)
 from cenkeras.distribute import is_chief, make_strategy
 from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
@@ -31,26 +38,44 @@ def start_run(recipe, run_dir, resume):
 
 
 def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
-    """Backup/resume, NaN stop, best/last weights, metrics log and TensorBoard for `run`.
+    """Backup/resume, non-finite-loss stop, best/last weights, metrics log and TensorBoard for `run`.
 
     Non-chief workers keep their backups apart and write nothing else, so they
-    never overwrite the chief's files.
+    never overwrite the chief's files. After `fit`, `raise_if_diverged` turns a
+    non-finite loss into a `TrainingDiverged` error.
     """
     backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)]
+    guard = NonFiniteLossGuard()
+    callbacks = [guard, GuardedBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False)]
     if schedule is not None:
         callbacks.append(schedule)
     callbacks += [
-        keras.callbacks.TerminateOnNaN(),
         BestAndLastWeights(
             model, run.last_weights, run.best_weights, monitor, mode=mode,
-            best_value=best_value_from_log(run.metrics_file, monitor, mode=mode), enabled=chief,
+            best_value=best_value_from_log(run.metrics_file, monitor, mode=mode), enabled=chief, guard=guard,
         ),
-        MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief),
+        MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
     ]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
     return callbacks
+
+
+def raise_if_diverged(callbacks, run, recipe):
+    """Raise `TrainingDiverged` naming the step if the run's guard saw a NaN/Inf loss."""
+    guard = next(c for c in callbacks if isinstance(c, NonFiniteLossGuard))
+    if not guard.failed:
+        return
+    failure = guard.failure
+    kept = (f"the backup of epoch {failure['epoch'] - 1}" if failure["epoch"] > 1
+            else "no backup (no epoch had finished)")
+    rates = [f"--set train.{name}=..." for name in vars(recipe.train) if name.startswith("lr_")]
+    raise TrainingDiverged(
+        f"training stopped: the loss was {failure['loss']} at epoch {failure['epoch']}, step "
+        f"{failure['step']}. Nothing of that epoch was saved; {run.path} keeps {kept} and its "
+        f"checkpoints. Resume with a smaller learning rate: cenkeras train --run-dir {run.path} "
+        f"--resume {' '.join(rates)}"
+    )
 
 
 def resolve_list_paths(data_config, data_dir=None):

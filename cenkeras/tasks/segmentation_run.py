@@ -16,7 +16,7 @@ from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_d
 from cenkeras.models import build_refinenet
 from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import dtype_policy, resolve_list_paths, run_callbacks, start_run
+from cenkeras.tasks.jobs import dtype_policy, raise_if_diverged, resolve_list_paths, run_callbacks, start_run
 from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
 
 MONITOR = "val_ensemble_miou"
@@ -117,19 +117,18 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         {"encoder": train_cfg.lr_encoder, "decoder": train_cfg.lr_decoder},
         warmup_steps=train_cfg.warmup_steps,
     )
-    callbacks = run_callbacks(
-        run, chief, segmenter, schedule.optimizers, MONITOR, "max", schedule=schedule
-    ) + list(callbacks)
+    own_callbacks = run_callbacks(run, chief, segmenter, schedule.optimizers, MONITOR, "max", schedule=schedule)
     history = trainer.fit(
         train_batches,
         epochs=sum(train_cfg.epochs),
         steps_per_epoch=steps,
         validation_data=val_batches,
         validation_freq=train_cfg.val_every,
-        callbacks=callbacks,
+        callbacks=own_callbacks + list(callbacks),
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles
     )
+    raise_if_diverged(own_callbacks, run, recipe)
     return segmenter, history
 
 

@@ -25,7 +25,7 @@ from cenkeras.metrics.fid import (
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import dtype_policy, resolve_list_paths, run_callbacks, start_run
+from cenkeras.tasks.jobs import dtype_policy, raise_if_diverged, resolve_list_paths, run_callbacks, start_run
 from cenkeras.tasks.translation import TranslationTrainer
 
 MONITOR = "val_ensemble_l1"
@@ -93,6 +93,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         verbose=verbose,
         shuffle=False,
     )
+    raise_if_diverged(all_callbacks, run, recipe)
     return generator, history
 
 

@@ -1,0 +1,94 @@
+"""Faults during training: a run that diverges stops, names the step, loses nothing and resumes."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cenkeras.callbacks import TrainingDiverged
+from cenkeras.cli.main import cli
+from cenkeras.runs import RunDirectory
+from cenkeras.tasks.segmentation_run import build_segmenter, train
+from tiny_recipe import tiny_recipe
+
+
+class PoisonWeightsAt(keras.callbacks.Callback):
+    """Writes NaN into the classifier at the start of `epoch`'s `batch` (0-based): the loss of
+    that batch is NaN. Also records the classifier at the end of every finished epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+        self.finished = {}
+
+    def on_train_begin(self, logs=None):
+        self.kernel = self.model.segmenter.get_layer("clf_conv").kernel  # self.model: the trainer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            self.kernel.assign(np.full(self.kernel.shape, np.nan, np.float32))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.finished[epoch] = np.array(self.kernel.numpy())
+
+
+def test_nan_loss_stops_keeps_the_last_good_epoch_and_resumes_with_a_smaller_rate(tmp_path):
+    run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
+    recipe = tiny_recipe(epochs=(3,))
+    poison = PoisonWeightsAt(epoch=1, batch=2)
+    with pytest.raises(TrainingDiverged, match=r"loss was nan at epoch 2, step 3") as error:
+        train(recipe, run_dir, data_dir=data_dir, verbose=0, callbacks=[poison])
+    assert "--resume --set train.lr_encoder=... --set train.lr_decoder=..." in str(error.value)
+
+    # Nothing of the diverged epoch was written: log, last weights and backup are epoch 1's.
+    run = RunDirectory(run_dir)
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+    restored = build_segmenter(recipe)
+    restored.load_weights(str(run.last_weights))
+    kernel = restored.get_layer("clf_conv").kernel.numpy()
+    assert np.isfinite(kernel).all()
+    np.testing.assert_array_equal(kernel, poison.finished[0])
+    assert any(run.backup.iterdir())
+
+    # The same command with --resume and a smaller learning rate continues from epoch 2.
+    result = CliRunner().invoke(cli, [
+        "train", "--run-dir", str(run_dir), "--data-dir", data_dir, "--resume", "--quiet",
+        "--set", "train.lr_encoder=0.001", "--set", "train.lr_decoder=0.001",
+    ])
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    saved = json.loads((run_dir / "recipe.json").read_text())
+    assert saved["train"]["lr_encoder"] == [0.001] and saved["name"] == "tiny"
+    assert all(np.isfinite(r["loss"]) for r in run.read_metrics())
+
+
+def test_a_diverged_run_is_a_clear_cli_error(tmp_path):
+    """At the CLI the divergence is one message (exit 1), not a stack trace."""
+    run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
+    recipe_file = tmp_path / "exploding.py"
+    recipe_file.write_text(
+        "from cenkeras.recipe_files import load_recipe\n"
+        "def recipe():\n"
+        "    r = load_recipe('synthetic_rgbd')\n"
+        "    r.name = 'exploding'\n"
+        "    r.data.synthetic.num_train, r.data.synthetic.num_val = 8, 4\n"
+        "    r.data.synthetic.height, r.data.synthetic.width = 32, 48\n"
+        "    r.data.crop_size, r.data.shorter_side = 32, 24\n"
+        "    r.model.base_width, r.model.decoder_width = 4, 8\n"
+        "    r.train.epochs, r.train.batch_size, r.train.precision = (2,), 4, 'float32'\n"
+        "    r.train.lr_encoder = r.train.lr_decoder = (1e30,)\n"  # diverges at once
+        "    r.eval.batch_size = 4\n"
+        "    return r\n"
+    )
+    result = CliRunner().invoke(cli, ["train", str(recipe_file), "--run-dir", str(run_dir),
+                                      "--data-dir", data_dir, "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert "training stopped: the loss was" in result.output and "at epoch 1" in result.output
+    assert "no backup (no epoch had finished)" in result.output
+    assert "Traceback" not in result.output
+    assert RunDirectory(run_dir).read_metrics() == []
