@@ -106,7 +106,17 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that keeps the previous backup when `guard` saw a non-finite loss."""
+    """`BackupAndRestore` whose backups survive a kill at any point, and skip diverged epochs.
+
+    Keras writes `latest.weights.h5` in place and the epoch counter after it,
+    so a kill during the write leaves a broken file, and a kill between the
+    two a counter that does not match the weights. Here every backup is a
+    new `epoch-<N>.weights.h5` written under a temporary name and renamed;
+    then `training_metadata.json` (epoch and weights file) is replaced
+    atomically, and only then are older weight files removed. Whatever the
+    moment of a kill, the metadata names a complete file of its own epoch.
+    Nothing is saved at the end of an epoch in which `guard` saw a NaN/Inf loss.
+    """
 
     def __init__(self, backup_dir, guard, **kwargs):
         super().__init__(backup_dir, **kwargs)
@@ -115,6 +125,30 @@ class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         if not self.guard.failed:
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch:05d}.weights.h5"
+        path = os.path.join(self.backup_dir, name)
+        partial = path.replace(".weights.h5", ".partial.weights.h5")
+        self.model.save_weights(partial, overwrite=True)
+        os.replace(partial, path)
+        record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        atomic_write_text(self._training_metadata_path, json.dumps(record))
+        for stale in os.listdir(self.backup_dir):  # superseded epochs, partial files of earlier kills
+            if stale.endswith(".weights.h5") and stale != name:
+                os.remove(os.path.join(self.backup_dir, stale))
+
+    def _load_model(self):
+        if not os.path.exists(self._training_metadata_path):
+            return  # nothing backed up yet: start from the beginning
+        with open(self._training_metadata_path) as file:
+            record = json.load(file)
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        # Backups written by keras.callbacks.BackupAndRestore (older runs) name no file.
+        self.model.load_weights(os.path.join(self.backup_dir, record.get("weights", "latest.weights.h5")))
+        self.model._initial_epoch = record["epoch"]
 
 
 class BestAndLastWeights(keras.callbacks.Callback):

@@ -1,6 +1,10 @@
 """Faults during training: a run that diverges stops, names the step, loses nothing and resumes."""
 
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -92,3 +96,30 @@ def test_a_diverged_run_is_a_clear_cli_error(tmp_path):
     assert "no backup (no epoch had finished)" in result.output
     assert "Traceback" not in result.output
     assert RunDirectory(run_dir).read_metrics() == []
+
+
+KILLED_TRAINING = str(Path(__file__).parent / "killed_training.py")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["batch", "eval", "backup-write"])
+def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment):
+    """SIGKILL mid-epoch, mid-validation or mid-backup-write of epoch 2; the same run resumed
+    continues from epoch 1's backup and ends with every epoch logged once."""
+    run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
+    killed = subprocess.run(
+        [sys.executable, KILLED_TRAINING, moment, str(run_dir), data_dir, "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run = RunDirectory(run_dir)
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+    if moment == "backup-write":  # the cut-short file was never renamed into place
+        assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == [
+            "epoch-00001.weights.h5", "epoch-00002.partial.weights.h5"]
+
+    _, history = train(tiny_recipe(epochs=(3,)), run_dir, data_dir=data_dir, verbose=0, resume=True)
+    assert history.epoch == [1, 2]
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == ["epoch-00003.weights.h5"]
+    assert json.loads((run.backup / "training_metadata.json").read_text())["epoch"] == 3
