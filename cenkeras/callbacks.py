@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cenkeras.runs import atomic_write_text
+from cenkeras.runs import RunError, atomic_write_text
 
 
 def stage_of(epoch, stage_epochs):
@@ -68,6 +68,23 @@ class StagedLearningRates(keras.callbacks.Callback):
         for name, optimizer in self.optimizers.items():
             optimizer.learning_rate = self._rates[name] * fraction
         self._warming = fraction < 1.0
+
+
+def save_weights_atomically(model, path):
+    """`model.save_weights(path)` through a temporary file and a rename: `path` is whole or as before.
+
+    A failed write (disk full, permissions) removes the partial file and
+    raises `RunError` naming the path; the previous file at `path` is intact.
+    """
+    partial = path.replace(".weights.h5", ".partial.weights.h5")
+    try:
+        model.save_weights(partial, overwrite=True)
+        os.replace(partial, path)
+    except OSError as error:
+        if os.path.exists(partial):
+            os.remove(partial)
+        kept = "the previous one is intact" if os.path.exists(path) else "no earlier one exists"
+        raise RunError(f"cannot write checkpoint {path}: {error.strerror or error}; {kept}.") from error
 
 
 class TrainingDiverged(RuntimeError):
@@ -130,9 +147,7 @@ class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch-{self._current_epoch:05d}.weights.h5"
         path = os.path.join(self.backup_dir, name)
-        partial = path.replace(".weights.h5", ".partial.weights.h5")
-        self.model.save_weights(partial, overwrite=True)
-        os.replace(partial, path)
+        save_weights_atomically(self.model, path)
         record = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         atomic_write_text(self._training_metadata_path, json.dumps(record))
         for stale in os.listdir(self.backup_dir):  # superseded epochs, partial files of earlier kills
@@ -174,9 +189,7 @@ class BestAndLastWeights(keras.callbacks.Callback):
         self.guard = guard
 
     def _save(self, path):
-        temporary = path.replace(".weights.h5", ".partial.weights.h5")
-        self.model_to_save.save_weights(temporary, overwrite=True)
-        os.replace(temporary, path)
+        save_weights_atomically(self.model_to_save, path)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.enabled or (self.guard is not None and self.guard.failed):

@@ -11,6 +11,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -87,6 +88,15 @@ class RunDirectory:
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
         return recipe
+
+    def check_free_space(self, needed_bytes):
+        """Raise `RunError` before training when the disk cannot hold the run's checkpoints."""
+        free = shutil.disk_usage(self.path).free
+        if free < needed_bytes:
+            raise RunError(
+                f"not enough free space for the run in {self.path}: {free / 1e6:.0f} MB free, its "
+                f"checkpoints need about {needed_bytes / 1e6:.0f} MB. Free some space or choose another --run-dir."
+            )
 
     def load_recipe(self):
         if not self.recipe_file.exists():

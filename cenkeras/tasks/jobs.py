@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from cenkeras import config as config_lib
 from cenkeras.callbacks import (
@@ -59,6 +60,19 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
     return callbacks
+
+
+def check_checkpoint_space(run, chief, trainer):
+    """Before training: room for the checkpoints of `trainer` (a built Keras model with optimizers).
+
+    The backup holds the trainer's weights and optimizer state, plus a
+    partial copy while it is replaced; last and best hold the network's
+    weights, each with a partial copy while written: about 4x the trainer's
+    variables in all.
+    """
+    if chief:
+        size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in trainer.variables)
+        run.check_free_space(4 * size)
 
 
 def raise_if_diverged(callbacks, run, recipe):

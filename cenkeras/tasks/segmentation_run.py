@@ -16,7 +16,14 @@ from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_d
 from cenkeras.models import build_refinenet
 from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import dtype_policy, raise_if_diverged, resolve_list_paths, run_callbacks, start_run
+from cenkeras.tasks.jobs import (
+    check_checkpoint_space,
+    dtype_policy,
+    raise_if_diverged,
+    resolve_list_paths,
+    run_callbacks,
+    start_run,
+)
 from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
 
 MONITOR = "val_ensemble_miou"
@@ -110,6 +117,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train_cfg.jit_compile)
         trainer.build_optimizers()
+    check_checkpoint_space(run, chief, trainer)
 
     schedule = StagedLearningRates(
         {"encoder": encoder_optimizer, "decoder": decoder_optimizer},

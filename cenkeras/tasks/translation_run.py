@@ -25,7 +25,14 @@ from cenkeras.metrics.fid import (
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import dtype_policy, raise_if_diverged, resolve_list_paths, run_callbacks, start_run
+from cenkeras.tasks.jobs import (
+    check_checkpoint_space,
+    dtype_policy,
+    raise_if_diverged,
+    resolve_list_paths,
+    run_callbacks,
+    start_run,
+)
 from cenkeras.tasks.translation import TranslationTrainer
 
 MONITOR = "val_ensemble_l1"
@@ -79,6 +86,7 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         trainer = TranslationTrainer(generator, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight)
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()
+    check_checkpoint_space(run, chief, trainer)
 
     all_callbacks = run_callbacks(
         run, chief, generator, {"generator": g_opt, "discriminator": d_opt}, MONITOR, "min"

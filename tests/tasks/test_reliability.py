@@ -1,5 +1,6 @@
 """Faults during training: a run that diverges stops, names the step, loses nothing and resumes."""
 
+import errno
 import json
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from cenkeras.callbacks import TrainingDiverged
 from cenkeras.cli.main import cli
-from cenkeras.runs import RunDirectory
+from cenkeras.runs import RunDirectory, RunError
 from cenkeras.tasks.segmentation_run import build_segmenter, train
 from tiny_recipe import tiny_recipe
 
@@ -123,3 +124,52 @@ def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment)
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
     assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == ["epoch-00003.weights.h5"]
     assert json.loads((run.backup / "training_metadata.json").read_text())["epoch"] == 3
+
+
+def test_too_little_free_space_is_reported_before_training(tmp_path, monkeypatch):
+    import shutil
+
+    import cenkeras.runs
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(cenkeras.runs.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunError, match=r"not enough free space for the run in .*run: 0 MB free"):
+        train(tiny_recipe(epochs=(1,)), run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
+    run = RunDirectory(run_dir)
+    assert run.read_metrics() == [] and not any(run.checkpoints.iterdir())
+
+
+def test_a_failed_checkpoint_write_names_the_path_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    save_weights = keras.Model.save_weights
+    writes = []
+
+    def disk_full_on_second_last_write(model, filepath, *args, **kwargs):
+        if "last.partial" in str(filepath):
+            writes.append(filepath)
+            if len(writes) == 2:
+                with open(filepath, "wb") as file:
+                    file.write(b"half a file")
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return save_weights(model, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", disk_full_on_second_last_write)
+    recipe = tiny_recipe(epochs=(2,))
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunError, match=r"cannot write checkpoint .*last.weights.h5: No space left on device; "
+                                       r"the previous one is intact"):
+        train(recipe, run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
+    run = RunDirectory(run_dir)
+    assert not list(run.checkpoints.glob("*.partial.*"))
+    restored = build_segmenter(recipe)
+    restored.load_weights(str(run.last_weights))  # epoch 1's file, whole
+    assert np.isfinite(restored.get_layer("clf_conv").kernel.numpy()).all()
+
+
+def test_an_unwritable_run_directory_is_reported_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["train", "--run-dir", str(blocker / "run"), "--quiet"])
+    assert result.exit_code == 1
+    assert f"cannot write to run directory {blocker / 'run'}" in result.output
+    assert "Traceback" not in result.output
