@@ -38,8 +38,8 @@ class ModalityConfig:
     column: int = 0
     scale: float = 1.0 / 5000.0
     depth_mode: str = "scale"
-    mean: tuple = (0.485, 0.456, 0.406)
-    std: tuple = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass
@@ -102,7 +102,7 @@ class ModelConfig:
     share_convs: bool = True
     share_norms: bool = False
     dropout: float = 0.5
-    stage_blocks: Optional[tuple] = None
+    stage_blocks: Optional[tuple[int, ...]] = None
     base_width: int = 64
     decoder_width: int = 256
     # Speed options (same results): run the M streams as one batch through the shared layers
@@ -118,9 +118,9 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation. Lists with one value per stage run as consecutive stages."""
 
-    epochs: tuple = (100, 100, 100)
-    lr_encoder: tuple = (5e-4, 2.5e-4, 1e-4)
-    lr_decoder: tuple = (3e-3, 1.5e-3, 7e-4)
+    epochs: tuple[int, ...] = (100, 100, 100)
+    lr_encoder: tuple[float, ...] = (5e-4, 2.5e-4, 1e-4)
+    lr_decoder: tuple[float, ...] = (3e-3, 1.5e-3, 7e-4)
     momentum: float = 0.9
     weight_decay: float = 1e-5
     # Linear learning-rate warm-up over the first steps (0 = none, as the official code).
@@ -143,9 +143,9 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation: single scale by default; multi-scale and flip as the paper reports."""
 
-    scales: tuple = (1.0,)
+    scales: tuple[float, ...] = (1.0,)
     flip: bool = False
-    multi_scales: tuple = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    multi_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
     # 1 for datasets whose images differ in size (NYUDv2 after alignment does not, SUN RGB-D does).
     batch_size: int = 1
 
@@ -192,7 +192,7 @@ class TranslationDataConfig:
     root: Optional[str] = None
     train_list: Optional[str] = None
     val_list: Optional[str] = None
-    domains: tuple = ("shade", "texture", "rgb")
+    domains: tuple[str, ...] = ("shade", "texture", "rgb")
     resize: int = 286
     crop_size: int = 256
     mirror: bool = True
@@ -360,7 +360,7 @@ def validate(recipe):
         )
     for key in ("scales", "multi_scales"):
         values = getattr(recipe.eval, key)
-        if not values or min(values) <= 0:
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
             raise ConfigError(f"eval.{key} must be positive numbers, got {list(values)}.")
     if recipe.eval.batch_size < 1:
         raise ConfigError(f"eval.batch_size must be >= 1, got {recipe.eval.batch_size}.")
@@ -448,6 +448,9 @@ def parse_value(text, annotation, key):
         return value
     if annotation is str:
         return text
+    if origin is tuple and args and args[-1] is Ellipsis:
+        # Typed sequences (tuple[float, ...]): every item parsed as the element type.
+        return tuple(parse_value(item, args[0], key) for item in _parse_sequence(text, key))
     if annotation is tuple or origin is tuple:
         items = _parse_sequence(text, key)
         parsed = []
