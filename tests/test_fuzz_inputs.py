@@ -65,3 +65,62 @@ def test_resolved_paths_never_leave_the_root(tmp_path, relative):
 def _inside(path, root):
     real_root = os.path.realpath(root)
     return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+MODES = ["L", "P", "RGB", "RGBA", "LA", "I;16", "I", "F", "1", "CMYK"]
+
+
+def _png_bytes(mode, width, height, seed):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF" if mode in ("CMYK", "I", "F") else "PNG")  # PNG cannot hold these
+    return buffer.getvalue()
+
+
+def _with_ihdr_size(png, width, height):
+    """The PNG with its header claiming another size (CRC fixed): e.g. a decompression bomb."""
+    import struct
+    import zlib
+
+    start = 8  # signature; the IHDR chunk follows: length, b"IHDR", data (13 bytes), crc
+    data = struct.pack(">II", width, height) + png[start + 16:start + 8 + 13]
+    chunk = b"IHDR" + data
+    return png[:start] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[start + 25:]
+
+
+@FUZZ
+@given(
+    mode=st.sampled_from(MODES), width=st.integers(1, 40), height=st.integers(1, 40), seed=st.integers(0, 99),
+    damage=st.sampled_from(["none", "truncate", "flip", "huge", "zero", "empty"]),
+    cut=st.floats(0.0, 1.0), kind=st.sampled_from(["rgb", "gray", "depth", "mask"]),
+)
+def test_image_decoders_read_or_name_the_file(tmp_path, mode, width, height, seed, damage, cut, kind):
+    from cenkeras.data.modalities import read_mask, read_raw
+
+    data = _png_bytes(mode, width, height, seed)
+    if damage == "truncate":
+        data = data[: int(len(data) * cut)]
+    elif damage == "flip":
+        index = int((len(data) - 1) * cut)
+        data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1:]
+    elif damage == "huge" and data.startswith(b"\x89PNG"):
+        data = _with_ihdr_size(data, 200_000, 200_000)
+    elif damage == "zero" and data.startswith(b"\x89PNG"):
+        data = _with_ihdr_size(data, 0, height)
+    elif damage == "empty":
+        data = b""
+    path = tmp_path / "image.png"
+    path.write_bytes(data)
+    try:
+        array = read_mask(path) if kind == "mask" else read_raw(path, kind)
+    except DataError as error:
+        assert str(path) in str(error)
+    else:
+        assert array.ndim == (2 if kind == "mask" else 3) and array.size > 0
+        assert array.shape[-1] == {"rgb": 3, "gray": 3, "depth": 1}.get(kind, array.shape[-1])

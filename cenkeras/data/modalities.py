@@ -35,6 +35,9 @@ def open_image(path):
         image.load()
     except FileNotFoundError:
         raise DataError(f"file not found: {path}")
+    except Image.DecompressionBombError as error:
+        # A header claiming billions of pixels: a corrupt file or a decompression bomb.
+        raise DataError(f"cannot read image {path}: refused to decode it, {error}")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(f"cannot read image {path}: {error}")
     if image.width == 0 or image.height == 0:
