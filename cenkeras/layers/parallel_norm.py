@@ -203,7 +203,6 @@ class ParallelNormalization(keras.layers.Layer):
         return config
 
 
-
 def _is_single_shape(shape):
     """One shape (ints and None), as opposed to a list of M shapes."""
     return all(d is None or isinstance(d, int) for d in shape)
