@@ -166,7 +166,7 @@ def _check_images(images, specs):
 
 
 def serving_call(signature, **images):
-    """Call a loaded `serving_default` signature after checking names, dtypes and channels.
+    """Call a loaded `serving_default` signature after checking names, dtypes, channels and sizes.
 
     Raises ValueError naming the offending input (TensorFlow's own dtype
     error only gives its position).
@@ -185,7 +185,12 @@ def serving_call(signature, **images):
             raise ValueError(
                 f"input '{name}' must have shape (batch, height, width, {spec.shape[-1]}), got {tuple(value.shape)}."
             )
+        if 0 in value.shape[:3]:
+            raise ValueError(f"input '{name}' holds no pixels: shape {tuple(value.shape)}.")
         tensors[name] = value
+    sizes = {name: tuple(value.shape[:3]) for name, value in tensors.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"inputs must share batch, height and width, got {sizes}.")
     return signature(**tensors)
 
 

@@ -6,14 +6,19 @@ count of cases run is printed by `pytest -s` through hypothesis' statistics
 """
 
 import os
+import sys
+from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cenkeras import config as config_lib
 from cenkeras.data.listfile import read_list, resolve_path
 from cenkeras.data.modalities import DataError
 from cenkeras.recipe_files import load_recipe
+
+sys.path.insert(0, str(Path(__file__).parent / "tasks"))  # tiny_recipe
 
 FUZZ_EXAMPLES = 300
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -124,3 +129,62 @@ def test_image_decoders_read_or_name_the_file(tmp_path, mode, width, height, see
     else:
         assert array.ndim == (2 if kind == "mask" else 3) and array.size > 0
         assert array.shape[-1] == {"rgb": 3, "gray": 3, "depth": 1}.get(kind, array.shape[-1])
+
+
+SERVING_EXAMPLES = 40  # each case runs the exported network, up to 2000 x 2000 pixels
+
+
+@pytest.fixture(scope="module")
+def exported_segmenter(tmp_path_factory):
+    """A tiny segmenter exported with cenkeras' serving signature (random weights)."""
+    import tensorflow as tf
+
+    from cenkeras.export import SegmentationServing
+    from cenkeras.tasks.segmentation_run import build_segmenter
+    from tiny_recipe import tiny_recipe
+
+    recipe = tiny_recipe()
+    module = SegmentationServing(build_segmenter(recipe), recipe)
+    path = tmp_path_factory.mktemp("serving") / "1"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return tf.saved_model.load(str(path)).signatures["serving_default"]
+
+
+SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 2000]), st.integers(1, 96))
+
+
+@settings(max_examples=SERVING_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(height=SIZES, width=SIZES, batch=st.integers(0, 2),
+       rgb=st.sampled_from([("uint8", 3), ("uint8", 1), ("uint8", 4), ("float32", 3), ("uint16", 3)]),
+       depth=st.sampled_from([("uint16", 1), ("uint16", 3), ("uint8", 1), ("int32", 1)]),
+       drop=st.sampled_from([None, "rgb", "depth"]), depth_wider=st.sampled_from([0, 0, 0, 1]))
+@example(height=2000, width=2000, batch=1, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
+@example(height=1, width=1, batch=2, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
+@example(height=1, width=2000, batch=1, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
+def test_serving_signature_answers_or_names_the_input(
+    exported_segmenter, height, width, batch, rgb, depth, drop, depth_wider
+):
+    import numpy as np
+
+    from cenkeras.export import serving_call
+
+    if height * width > 400_000 and batch > 1:
+        batch = 1  # keeps the large cases' memory small
+    images = {
+        "rgb": np.zeros((batch, height, width, rgb[1]), rgb[0]),
+        "depth": np.full((batch, height, width + depth_wider, depth[1]), 100, depth[0]),
+    }
+    if drop:
+        del images[drop]
+    valid = drop is None and rgb == ("uint8", 3) and depth == ("uint16", 1) and not depth_wider
+    try:
+        outputs = serving_call(exported_segmenter, **images)
+    except ValueError as error:
+        assert not valid or batch == 0, error  # every valid request is answered, 1x1 to 2000x2000
+        assert any(name in str(error) for name in ("rgb", "depth")), error  # names the culprit
+    else:
+        assert valid
+        labels = outputs["ensemble_labels"].numpy()
+        assert labels.shape == (batch, height, width)
+        assert labels.min(initial=0) >= 0 and labels.max(initial=0) < 6
