@@ -26,7 +26,6 @@ Defaults of the models here: stacked streams, affine frozen norms.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile

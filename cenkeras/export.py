@@ -11,16 +11,14 @@ preprocessing (as JSON and one `<input>_preprocessing` text per input);
 these outputs, and `assets.extra/cenkeras.json` holds the same description.
 """
 
-import contextlib
 import json
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 from cenkeras.config import TranslationRecipe
 from cenkeras.data.modalities import normalize
-from cenkeras.precision import resolve_precision
+from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
 DEFAULT_ROOT = "saved_models"
@@ -218,16 +216,10 @@ def load_run_model(run_dir, weights=None):
     return recipe, model
 
 
-@contextlib.contextmanager
 def serving_policy(precision):
     """Models built inside are for serving in `precision` (see `export_run`)."""
     policy = resolve_precision(precision)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("bfloat16" if policy == "mixed_bfloat16" else policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return keras_policy("bfloat16" if policy == "mixed_bfloat16" else policy)
 
 
 def export_run(run_dir, out=None, weights=None, precision="float32"):

@@ -9,6 +9,7 @@ tensor cores at the float16 rate. Older GPUs and CPUs without bf16
 instructions stay in float32.
 """
 
+import contextlib
 from pathlib import Path
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -54,3 +55,16 @@ def resolve_precision(precision):
     on_gpu = gpu_supports_bfloat16()
     fast_bf16 = on_gpu if on_gpu is not None else cpu_supports_bfloat16()
     return "mixed_bfloat16" if fast_bf16 else "float32"
+
+
+@contextlib.contextmanager
+def keras_policy(name):
+    """Models built inside use the Keras dtype policy `name`; the previous global policy comes back after."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -153,9 +153,10 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
 
     experiment = load_recipe(recipe)
     run_dir = run_dir or f"runs/{experiment.name}"
-    if resume and RunDirectory(run_dir).exists():
+    recorded = RunDirectory(run_dir)
+    if resume and recorded.exists():
         # Resuming continues the recorded recipe; --set changes its length or learning rates.
-        experiment = RunDirectory(run_dir).load_recipe()
+        experiment = recorded.load_recipe()
     overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
     experiment = config_lib.apply_overrides(experiment, overrides)
     click.echo(f"Run directory: {run_dir}")

@@ -1,6 +1,5 @@
 """What every training job does the same way: starting a run, its callbacks, data paths."""
 
-import contextlib
 import copy
 import os
 import tempfile
@@ -19,7 +18,7 @@ from cenkeras.callbacks import (
     best_value_from_log,
 )
 from cenkeras.distribute import is_chief, make_strategy
-from cenkeras.precision import resolve_precision
+from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
 
@@ -113,12 +112,23 @@ def resolve_list_paths(data_config, data_dir=None):
     return data
 
 
-@contextlib.contextmanager
+def network_options(model_config):
+    """Builder arguments every CEN network recipe shares (exchange, ablation switches, speed options)."""
+    return {
+        "threshold": model_config.threshold,
+        "exchange": model_config.exchange,
+        "sparsity_scope": model_config.sparsity_scope,
+        "share_convs": model_config.share_convs,
+        "share_norms": model_config.share_norms,
+        "dropout": model_config.dropout,
+        # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
+        "stack_streams": model_config.stack_streams and model_config.share_convs,
+        "affine_inference": model_config.affine_norms,
+    }
+
+
 def dtype_policy(name):
     """Build models under the policy a recipe's precision names ("auto" resolved for this machine)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(name))
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return keras_policy(resolve_precision(name))
+
+

@@ -19,6 +19,7 @@ from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
     dtype_policy,
+    network_options,
     raise_if_diverged,
     resolve_list_paths,
     run_callbacks,
@@ -42,20 +43,13 @@ def build_segmenter(recipe):
         model.depth,
         model.num_classes,
         names,
-        threshold=model.threshold,
-        exchange=model.exchange,
         sparsity=train.sparsity * (len(names) + 1),
-        sparsity_scope=model.sparsity_scope,
-        share_convs=model.share_convs,
-        share_norms=model.share_norms,
         freeze_norm_statistics=train.freeze_bn,
         synchronized_bn=train.sync_bn,
-        dropout=model.dropout,
         stage_blocks=model.stage_blocks,
         base_width=model.base_width,
         decoder_width=model.decoder_width,
-        stack_streams=model.stack_streams and model.share_convs,
-        affine_inference=model.affine_norms,
+        **network_options(model),
     )
 
 

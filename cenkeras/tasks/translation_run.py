@@ -28,6 +28,7 @@ from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
     dtype_policy,
+    network_options,
     raise_if_diverged,
     resolve_list_paths,
     run_callbacks,
@@ -43,18 +44,11 @@ def build_generator(recipe):
     model, train = recipe.model, recipe.train
     return build_unet_generator(
         list(recipe.data.domains[:-1]),
-        threshold=model.threshold,
-        exchange=model.exchange,
         sparsity=train.sparsity,
-        sparsity_scope=model.sparsity_scope,
         decoder_norms=model.decoder_norms,
-        share_convs=model.share_convs,
-        share_norms=model.share_norms,
-        dropout=model.dropout,
         filters=model.filters,
         levels=model.levels,
-        stack_streams=model.stack_streams and model.share_convs,
-        affine_inference=model.affine_norms,
+        **network_options(model),
     )
 
 

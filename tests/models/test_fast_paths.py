@@ -13,6 +13,7 @@ import tensorflow as tf
 from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
 from cenkeras.models import build_refinenet, build_unet_generator
 from cenkeras.models.refinenet import tiny_refinenet_options
+from cenkeras.precision import keras_policy
 
 
 def randomize_norms(model, seed=0):
@@ -140,12 +141,8 @@ BF16_ARGMAX_AGREEMENT = 0.95
 
 
 def build_with_policy(policy, builder):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
+    with keras_policy(policy):
         return builder()
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 @pytest.mark.parametrize("stack", [False, True])
