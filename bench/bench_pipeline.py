@@ -64,7 +64,7 @@ def measure(samples=48, batch=6, batches=20):
                         "depth": ModalityConfig(kind="depth", column=2)},
         )
         raw, _ = list_raw_dataset(config.train_list, config, num_classes=40)
-        train = training_dataset(raw, config, batch, seed=0).repeat()
+        train = training_dataset(raw, config, batch, seed=0)
         evaluation = evaluation_dataset(raw, config, batch_size=1).repeat()
         return {"rates": {
             f"train, batch {batch} (decode + scale/pad/crop 500/mirror)": images_per_second(train, batches, batch),

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -133,14 +134,19 @@ class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
     atomically, and only then are older weight files removed. Whatever the
     moment of a kill, the metadata names a complete file of its own epoch.
     Nothing is saved at the end of an epoch in which `guard` saw a NaN/Inf loss.
+
+    Every worker of a multi-worker run restores from the same `backup_dir`
+    (so all resume at the same epoch with the same weights); only the one
+    with `write=True` (the chief) saves.
     """
 
-    def __init__(self, backup_dir, guard, **kwargs):
+    def __init__(self, backup_dir, guard, write=True, **kwargs):
         super().__init__(backup_dir, **kwargs)
         self.guard = guard
+        self.write = write
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.guard.failed:
+        if self.write and not self.guard.failed:
             super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
@@ -164,6 +170,15 @@ class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):
         # Backups written by keras.callbacks.BackupAndRestore (older runs) name no file.
         self.model.load_weights(os.path.join(self.backup_dir, record.get("weights", "latest.weights.h5")))
         self.model._initial_epoch = record["epoch"]
+
+
+def backed_up_epoch(backup_dir):
+    """The number of finished epochs a backup holds (0 when there is none): where a resumed run starts."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
 
 
 class BestAndLastWeights(keras.callbacks.Callback):
@@ -202,7 +217,7 @@ class BestAndLastWeights(keras.callbacks.Callback):
 
 
 class MetricsLog(keras.callbacks.Callback):
-    """Append one JSON line per epoch to metrics.jsonl and write CEN scalars to TensorBoard.
+    """Add one JSON line per epoch to metrics.jsonl and write CEN scalars to TensorBoard.
 
     Besides Keras' logs (losses, metrics), each line holds the learning rates
     of `optimizers` ({name: optimizer}), softmax(alpha) of the CEN `model` and,
@@ -242,8 +257,9 @@ class MetricsLog(keras.callbacks.Callback):
         record["alpha"] = dict(zip(self.model_.modalities, alpha))
         fractions = self.exchange_fractions()
         record["below_threshold"] = fractions
-        with open(self.path, "a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        # Rewritten whole through a rename (not appended): a kill never leaves half a line.
+        previous = Path(self.path).read_text(encoding="utf-8") if os.path.exists(self.path) else ""
+        atomic_write_text(self.path, previous + json.dumps(record) + "\n")
         if self.writer is not None:
             with self.writer.as_default(step=epoch + 1):
                 for key, value in rates.items():

@@ -85,8 +85,8 @@ class DataConfig:
     low_scale: float = 0.5
     high_scale: float = 2.0
     mirror: bool = True
+    # Keep decoded list-file samples in memory after their first read (synthetic records always are).
     cache: bool = False
-    shuffle_buffer: int = 1000
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
 
 
@@ -135,6 +135,8 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     val_every: int = 5
     seed: int = 42
+    # Op determinism: the same recipe, seed and machine give the same weights, resumed or not.
+    deterministic: bool = False
     strategy: str = "auto"
     sync_bn: bool = False
 
@@ -198,7 +200,6 @@ class TranslationDataConfig:
     mirror: bool = True
     allow_outside_root: bool = False
     cache: bool = False
-    shuffle_buffer: int = 1000
     synthetic: TranslationSyntheticConfig = dataclasses.field(default_factory=TranslationSyntheticConfig)
 
 
@@ -238,6 +239,7 @@ class GanTrainConfig:
     steps_per_epoch: Optional[int] = None
     val_every: int = 10
     seed: int = 42
+    deterministic: bool = False
     strategy: str = "auto"
 
 
@@ -516,10 +518,19 @@ def to_dict(recipe):
     return dataclasses.asdict(recipe)
 
 
+# Keys older versions wrote that no longer mean anything; saved recipes holding them still load.
+RETIRED_KEYS = {
+    # The training order became a full permutation per pass (cenkeras.data.indexed).
+    "DataConfig": {"shuffle_buffer"},
+    "TranslationDataConfig": {"shuffle_buffer"},
+}
+
+
 def recipe_from_dict(data):
     """Rebuild a `Recipe` from `to_dict` output (e.g. a run directory's recipe.json)."""
 
     def build(cls, values):
+        values = {k: v for k, v in values.items() if k not in RETIRED_KEYS.get(cls.__name__, ())}
         hints = typing.get_type_hints(cls)
         kwargs = {}
         for field in dataclasses.fields(cls):

@@ -63,8 +63,8 @@ class RunDirectory:
         A new run refuses a folder that already holds a run (nothing is
         overwritten); resuming needs one, and its recorded recipe wins over
         the one given, except for the training length (more epochs may be
-        added) and the learning rates (`train.lr_*`: e.g. smaller ones after
-        a divergence).
+        added), the learning rates (`train.lr_*`: e.g. smaller ones after
+        a divergence) and `train.deterministic`.
         """
         if self.exists() and not resume:
             raise RunError(
@@ -80,14 +80,32 @@ class RunDirectory:
             probe.unlink()
         except OSError as error:
             raise RunError(f"cannot write to run directory {self.path}: {error.strerror or error}")
+        self._remove_partial_files()
         if resume:
             saved = self.load_recipe()
             for name in vars(saved.train):
-                if name == "epochs" or name.startswith("lr_"):
+                if name in ("epochs", "deterministic") or name.startswith("lr_"):
                     setattr(saved.train, name, getattr(recipe.train, name))
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
         return recipe
+
+    def _remove_partial_files(self):
+        """Temporary files a killed process left behind (the files they were to replace are intact)."""
+        for stale in [*self.path.glob(".*.tmp"), *self.checkpoints.glob("*.partial.weights.h5")]:
+            stale.unlink()
+
+    def keep_metrics_until(self, epoch):
+        """Drop metrics.jsonl lines after `epoch`: epochs logged but not backed up, which resuming runs again.
+
+        Each epoch's files are written in the order last/best weights,
+        metrics line, backup; the backup commits the epoch. A kill between the
+        metrics line and the backup would otherwise log that epoch twice.
+        """
+        records = self.read_metrics()
+        kept = [r for r in records if r.get("epoch", 0) <= epoch]
+        if len(kept) != len(records):
+            atomic_write_text(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
 
     def check_free_space(self, needed_bytes):
         """Raise `RunError` before training when the disk cannot hold the run's checkpoints."""

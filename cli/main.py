@@ -143,9 +143,11 @@ def _summary(experiment):
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
               help="Distribution strategy (same as --set train.strategy=...).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last backup.")
+@click.option("--deterministic", is_flag=True, help="Op determinism: the same weights on every run of the "
+              "recipe on this machine, killed and resumed or not (same as --set train.deterministic=true).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
-def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
+def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic, quiet):
     """Train RECIPE (a built-in name or a .py file; default synthetic_rgbd)."""
     from cenkeras import config as config_lib
     from cenkeras.recipe_files import load_recipe
@@ -158,6 +160,7 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, quiet):
         # Resuming continues the recorded recipe; --set changes its length or learning rates.
         experiment = recorded.load_recipe()
     overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
+    overrides += ["train.deterministic=true"] if deterministic else []
     experiment = config_lib.apply_overrides(experiment, overrides)
     click.echo(f"Run directory: {run_dir}")
     for key, value in _summary(experiment).items():

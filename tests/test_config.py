@@ -130,6 +130,15 @@ def test_json_round_trip():
         recipe_from_dict(data)
 
 
+@pytest.mark.parametrize("name", ["synthetic_rgbd", "synthetic_translation"])
+def test_recipes_saved_by_older_versions_still_load(name):
+    """A run directory's recipe.json from before data.shuffle_buffer was retired resumes."""
+    recipe = load_recipe(name)
+    data = json.loads(json.dumps(to_dict(recipe)))
+    data["data"]["shuffle_buffer"] = 1000
+    assert recipe_from_dict(data) == recipe
+
+
 def test_list_source_needs_paths():
     recipe = load_recipe("synthetic_rgbd")
     recipe.data.source = "list"

@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from cenkeras.data.augment import AugmentOptions, augment
+from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import check_files_exist, read_list
 from cenkeras.data.modalities import (
     DataError,
@@ -83,11 +84,12 @@ def read_sample(paths, mask_path, kinds, num_classes, ignore_label, out_of_range
 
 
 def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
-    """Raw samples from a list file in the official layout.
+    """Raw samples from a list file in the official layout: `(IndexedSamples, count)`.
 
     Every listed file is checked to exist before anything is read (the first
     missing one is an error naming the list line and the path). Decoding runs
-    in parallel; a corrupt image is an error naming the file.
+    in parallel; a corrupt image is an error naming the file. With
+    `data_config.cache`, a decoded sample is kept in memory after its first read.
     """
     names = list(data_config.modalities)
     columns = {name: m.column for name, m in data_config.modalities.items()}
@@ -97,13 +99,19 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
         check_files_exist(entries)
     kinds = [data_config.modalities[name].kind for name in names]
     table = [[entry.paths[name] for name in names] + [entry.paths["mask"]] for entry in entries]
+    decoded = {} if data_config.cache else None
 
     def read(row):
+        key = tuple(row)
+        if decoded is not None and key in decoded:
+            return decoded[key]
         paths = [p.decode("utf-8") for p in row]
         raws, mask = read_sample(
             paths[:-1], paths[-1], kinds, num_classes, data_config.ignore_label,
             data_config.out_of_range, data_config.align,
         )
+        if decoded is not None:
+            decoded[key] = (*raws, mask)
         return (*raws, mask)
 
     def load(row):
@@ -116,13 +124,12 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
         mask.set_shape([None, None])
         return raw, mask
 
-    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(table))
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), len(entries)
+    return IndexedSamples(tf.constant(table), load), len(entries)
 
 
 def synthetic_dataset_for(split, data_config, data_dir=None):
-    """Raw samples of the synthetic scenes, restricted to the recipe's modalities."""
-    from cenkeras.data.synthetic_tfds import synthetic_raw_dataset
+    """Raw samples of the synthetic scenes, restricted to the recipe's modalities: `(IndexedSamples, count)`."""
+    from cenkeras.data.synthetic_tfds import synthetic_raw_samples
 
     for name, modality in data_config.modalities.items():
         if name not in SYNTHETIC_MODALITIES or modality.kind != SYNTHETIC_MODALITIES[name]:
@@ -131,14 +138,19 @@ def synthetic_dataset_for(split, data_config, data_dir=None):
                 f"the recipe asks for {name!r} of kind {modality.kind!r}."
             )
     names = list(data_config.modalities)
-    dataset = synthetic_raw_dataset(split, data_config.synthetic, data_dir)
-    dataset = dataset.map(lambda raw, mask: ({n: raw[n] for n in names}, mask))
-    count = data_config.synthetic.num_train if split == "train" else data_config.synthetic.num_val
-    return dataset, count
+    samples = synthetic_raw_samples(split, data_config.synthetic, data_dir)
+    decode = samples.decode
+    samples = IndexedSamples(samples.records, lambda record: _select(decode(record), names))
+    return samples, len(samples)
+
+
+def _select(sample, names):
+    raw, mask = sample
+    return {n: raw[n] for n in names}, mask
 
 
 def raw_dataset(split, data_config, num_classes, data_dir=None):
-    """Raw samples of `split` ("train" or "validation") and their count."""
+    """Raw samples of `split` ("train" or "validation") as `(IndexedSamples, count)`."""
     if data_config.source == "synthetic":
         return synthetic_dataset_for(split, data_config, data_dir)
     list_file = data_config.train_list if split == "train" else data_config.val_list
@@ -164,8 +176,13 @@ def _normalize_all(raw, modalities):
     return {name: normalize(raw[name], modalities[name]) for name in raw}
 
 
-def training_dataset(raw, data_config, batch_size, seed, cache=None):
-    """Shuffled, jointly augmented, batched, prefetched training batches (repeat outside)."""
+def training_dataset(raw, data_config, batch_size, seed, first_step=0):
+    """Endless jointly augmented, batched, prefetched training batches of `raw` (`IndexedSamples`).
+
+    The order and the augmentation are a function of the seed and of the
+    position in training (`cenkeras.data.indexed`): starting at `first_step`
+    gives the batches an uninterrupted run sees from that step on.
+    """
     modalities = data_config.modalities
     options = AugmentOptions(
         crop_size=data_config.crop_size,
@@ -176,23 +193,21 @@ def training_dataset(raw, data_config, batch_size, seed, cache=None):
         ignore_label=data_config.ignore_label,
     )
     nearest = depth_modalities(data_config)
-    if data_config.cache if cache is None else cache:
-        raw = raw.cache()
-    raw = raw.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def prepare(sample, sample_seed):
         inputs, mask = sample
         inputs = _normalize_all(inputs, modalities)
         return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
 
-    dataset = tf.data.Dataset.zip((raw, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    samples = raw.training_order(seed, start=first_step * batch_size)
+    dataset = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(raw, data_config, batch_size=1, cache=None):
-    """Normalised, unaugmented batches at full resolution (batch 1 when sizes vary)."""
+    """Normalised, unaugmented batches of `raw` (`IndexedSamples`) at full resolution, in order."""
     modalities = data_config.modalities
+    raw = raw.dataset()
     if data_config.cache if cache is None else cache:
         raw = raw.cache()
     dataset = raw.map(

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.synthetic import CLASS_NAMES, render_scene
 
 DEFAULT_DATA_DIR = os.path.join("~", ".cache", "cenkeras", "tensorflow_datasets")
@@ -65,7 +66,7 @@ class SyntheticRgbd(tfds.core.GeneratorBasedBuilder):
 
 
 def load_synthetic(split, config, data_dir=None):
-    """The prepared split as a `tf.data.Dataset` of `{"rgb", "depth", "mask"}` raw tensors.
+    """The prepared split as `IndexedSamples` of `{"rgb", "depth", "mask"}` examples.
 
     Generates the dataset on first use (a few seconds) under `data_dir`
     (default `~/.cache/cenkeras/tensorflow_datasets`).
@@ -77,23 +78,30 @@ def load_synthetic(split, config, data_dir=None):
 
 
 def prepared_split(builder_class, split, data_dir=None, **options):
-    """One split of a locally generated builder, preparing it first if needed (no download)."""
+    """One split of a locally generated builder as `IndexedSamples`, preparing it first if needed.
+
+    The split's encoded examples (compressed PNGs) are held in memory and
+    decoded when read, so training can read them in any order.
+    """
     data_dir = str(Path(os.path.expanduser(data_dir or DEFAULT_DATA_DIR)))
     tfds.disable_progress_bar()
     builder = builder_class(data_dir=data_dir, **options)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return builder.as_dataset(split=split, shuffle_files=False)
+    files = [str(path) for path in builder.info.splits[split].filepaths]
+    records = list(tf.data.TFRecordDataset(files).as_numpy_iterator())
+    return IndexedSamples(records, builder.info.features.deserialize_example)
 
 
-def synthetic_raw_dataset(split, config, data_dir=None):
-    """Raw `(raw_inputs {rgb, depth}, mask)` pairs in the form the pipelines expect."""
-    dataset = load_synthetic(split, config, data_dir)
+def synthetic_raw_samples(split, config, data_dir=None):
+    """Raw `(raw_inputs {rgb, depth}, mask)` samples in the form the pipelines expect."""
+    examples = load_synthetic(split, config, data_dir)
 
-    def to_raw(example):
+    def to_raw(record):
+        example = examples.decode(record)
         raw = {
             "rgb": tf.cast(example["rgb"], tf.float32),
             "depth": tf.cast(example["depth"], tf.float32),
         }
         return raw, tf.cast(example["mask"][..., 0], tf.int32)
 
-    return dataset.map(to_raw, num_parallel_calls=tf.data.AUTOTUNE)
+    return IndexedSamples(examples.records, to_raw)

@@ -8,6 +8,7 @@ import os
 import tensorflow as tf
 
 from cenkeras.data.domains import decode_domain, expand_template
+from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import list_lines, resolve_path
 from cenkeras.data.modalities import DataError
 from cenkeras.data.pipeline import shard_by_data
@@ -31,13 +32,22 @@ def read_template_list(list_file, root, domains, allow_outside_root=False):
 
 
 def list_translation_dataset(list_file, data_config):
-    """Raw uint8 domain images `{domain: (H, W, 3)}` from a Taskonomy list file, and the count."""
+    """Raw uint8 domain images `{domain: (H, W, 3)}` from a Taskonomy list file: `(IndexedSamples, count)`.
+
+    With `data_config.cache`, a decoded sample is kept in memory after its first read.
+    """
     domains = list(data_config.domains)
     templates = read_template_list(list_file, data_config.root, domains, data_config.allow_outside_root)
 
+    decoded = {} if data_config.cache else None
+
     def read(template):
-        template = template.decode("utf-8")
-        return tuple(decode_domain(expand_template(template, d), d) for d in domains)
+        if decoded is not None and template in decoded:
+            return decoded[template]
+        images = tuple(decode_domain(expand_template(template.decode("utf-8"), d), d) for d in domains)
+        if decoded is not None:
+            decoded[template] = images
+        return images
 
     def load(template):
         images = tf.numpy_function(read, [template], [tf.uint8] * len(domains), stateful=False)
@@ -45,8 +55,7 @@ def list_translation_dataset(list_file, data_config):
             image.set_shape([None, None, 3])
         return dict(zip(domains, images))
 
-    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(templates))
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE), len(templates)
+    return IndexedSamples(tf.constant(templates), load), len(templates)
 
 
 def synthetic_translation_dataset(split, data_config, data_dir=None):
@@ -56,10 +65,14 @@ def synthetic_translation_dataset(split, data_config, data_dir=None):
     unknown = [d for d in data_config.domains if d not in DOMAINS]
     if unknown:
         raise DataError(f"the synthetic scenes provide domains {list(DOMAINS)}; unknown {unknown}.")
-    dataset = load_synthetic_translation(split, data_config.synthetic, data_dir)
+    examples = load_synthetic_translation(split, data_config.synthetic, data_dir)
     domains = list(data_config.domains)
-    count = data_config.synthetic.num_train if split == "train" else data_config.synthetic.num_val
-    return dataset.map(lambda example: {d: example[d] for d in domains}), count
+
+    def decode(record):
+        example = examples.decode(record)
+        return {d: example[d] for d in domains}
+
+    return IndexedSamples(examples.records, decode), len(examples)
 
 
 def raw_translation_dataset(split, data_config, data_dir=None):
@@ -77,14 +90,16 @@ def _split(images, domains):
     return {d: images[d] for d in domains[:-1]}, images[domains[-1]]
 
 
-def translation_training_dataset(raw, data_config, batch_size, seed):
-    """Resize to `resize` (bilinear), one random `crop_size` crop and mirror for all domains."""
+def translation_training_dataset(raw, data_config, batch_size, seed, first_step=0):
+    """Endless batches of `raw` (`IndexedSamples`): resize to `resize` (bilinear), one random
+    `crop_size` crop and mirror for all domains.
+
+    Order and augmentation depend only on the seed and the training position
+    (`cenkeras.data.indexed`): from `first_step` on, the batches are those an
+    uninterrupted run sees.
+    """
     domains = list(data_config.domains)
     size, crop = data_config.resize, data_config.crop_size
-    if data_config.cache:
-        raw = raw.cache()
-    raw = raw.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def prepare(images, sample_seed):
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(sample_seed, 2))
@@ -97,12 +112,13 @@ def translation_training_dataset(raw, data_config, batch_size, seed):
         parts = tf.split(stacked, len(domains), axis=-1)
         return _split(dict(zip(domains, parts)), domains)
 
-    dataset = tf.data.Dataset.zip((raw, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    samples = raw.training_order(seed, start=first_step * batch_size)
+    dataset = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
 def translation_evaluation_dataset(raw, data_config, batch_size):
-    """Every domain resized to `crop_size` (no randomness)."""
+    """Every domain of `raw` (`IndexedSamples`) resized to `crop_size`, in order (no randomness)."""
     domains = list(data_config.domains)
     crop = data_config.crop_size
 
@@ -112,5 +128,8 @@ def translation_evaluation_dataset(raw, data_config, batch_size):
         }
         return _split(resized, domains)
 
-    dataset = raw.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = raw.dataset()
+    if data_config.cache:
+        dataset = dataset.cache()
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -3,7 +3,7 @@
 import keras
 
 from cenkeras.layers import InstanceNormalization
-from cenkeras.models.streams import PIX2PIX_INIT
+from cenkeras.models.streams import PIX2PIX_INIT, fresh_initializer
 
 # The official Discriminator builds instance norms in its first and last
 # blocks that forward() never uses; their checkpoint keys are skipped.
@@ -56,7 +56,8 @@ class PatchGANDiscriminator(keras.Model):
                 x = keras.layers.LeakyReLU(0.2)(x)
             x = keras.layers.ZeroPadding2D(1, name=f"conv{block}.pad")(x)
             x = keras.layers.Conv2D(
-                width, 4, strides=stride, kernel_initializer=PIX2PIX_INIT, name=f"conv{block}.conv"
+                width, 4, strides=stride, kernel_initializer=fresh_initializer(PIX2PIX_INIT),
+                name=f"conv{block}.conv",
             )(x)
             if 1 < block < 5:
                 x = InstanceNormalization(name=f"conv{block}.insnorm")(x)

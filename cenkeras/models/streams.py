@@ -25,6 +25,19 @@ PYTORCH_DEFAULT_INIT = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "
 PIX2PIX_INIT = keras.initializers.RandomNormal(0.0, 0.02)
 
 
+def fresh_initializer(template):
+    """A copy of the initializer `template` with a seed of its own, drawn now.
+
+    One unseeded Keras initializer fixes its seed when it is created, and
+    every layer given that object draws the same values: same-shaped
+    kernels would start equal, and a module-level template would seed
+    itself at import time, out of `keras.utils.set_random_seed`'s reach.
+    Each layer gets a copy made while it is built instead, so kernels
+    differ and a run's seed fixes them all.
+    """
+    return type(template).from_config(template.get_config())
+
+
 class Streams:
     """Factory of stream-wise layers for a builder.
 
@@ -108,7 +121,7 @@ class Streams:
                 raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
             make = lambda n: keras.layers.Conv2DTranspose(
                 filters, kernel_size, strides=stride, padding="same", use_bias=use_bias, name=n,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=fresh_initializer(self.kernel_initializer),
             )
             return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
         same = stride == 1 and 2 * padding == kernel_size - 1
@@ -119,7 +132,7 @@ class Streams:
             padding="same" if same else "valid",
             use_bias=use_bias,
             name=n,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
         )
         if padding and not same:
             xs = self.map(keras.layers.ZeroPadding2D(padding, name=f"{name}.pad"), xs)

@@ -4,7 +4,7 @@ import keras
 
 from cenkeras.layers import ModalityEnsemble
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
-from cenkeras.models.streams import PIX2PIX_INIT, Streams
+from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
 
 DECODER_NORMS = ("private", "shared")
 
@@ -98,7 +98,7 @@ class CENUNetGenerator(MultimodalModel):
                 share_convs=share_convs,
                 norm="instance",
                 share_norms=shared_norms,
-                kernel_initializer=PIX2PIX_INIT,
+                kernel_initializer=fresh_initializer(PIX2PIX_INIT),
                 exchange={
                     "threshold": threshold,
                     "scope": exchange,

@@ -1,12 +1,13 @@
 """What every training job does the same way: starting a run, its callbacks, data paths."""
 
+import contextlib
 import copy
 import os
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from cenkeras import config as config_lib
 from cenkeras.callbacks import (
@@ -15,6 +16,7 @@ from cenkeras.callbacks import (
     MetricsLog,
     NonFiniteLossGuard,
     TrainingDiverged,
+    backed_up_epoch,
     best_value_from_log,
 )
 from cenkeras.distribute import is_chief, make_strategy
@@ -23,9 +25,12 @@ from cenkeras.runs import RunDirectory
 
 
 def start_run(recipe, run_dir, resume):
-    """Validate, pick the strategy, create (or reopen) the run folder on the chief, seed.
+    """Validate, pick the strategy, create (or reopen) the run folder on the chief.
 
     Returns `(recipe, run, strategy, chief)`; the recipe is the run's own when resuming.
+    With `train.deterministic`, TensorFlow's op determinism is switched on for
+    the rest of the process: ops whose result depends on thread timing use
+    deterministic kernels (or fail naming themselves where none exists).
     """
     config_lib.validate(recipe)
     strategy = make_strategy(recipe.train.strategy)
@@ -33,20 +38,30 @@ def start_run(recipe, run_dir, resume):
     run = RunDirectory(run_dir)
     if chief:
         recipe = run.create(recipe, resume=resume)
-    keras.utils.set_random_seed(recipe.train.seed)
+    if recipe.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
     return recipe, run, strategy, chief
+
+
+def first_step(run, steps_per_epoch):
+    """The training step a run starts at: 0, or after the epochs its backup holds when resuming."""
+    return backed_up_epoch(str(run.backup)) * steps_per_epoch
 
 
 def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
     """Backup/resume, non-finite-loss stop, best/last weights, metrics log and TensorBoard for `run`.
 
-    Non-chief workers keep their backups apart and write nothing else, so they
-    never overwrite the chief's files. After `fit`, `raise_if_diverged` turns a
-    non-finite loss into a `TrainingDiverged` error.
+    Every worker restores from the run's backup (the run directory must be
+    shared between the machines of a multi-worker run); only the chief writes
+    it or any other file. After `fit`, `raise_if_diverged` turns a non-finite
+    loss into a `TrainingDiverged` error.
     """
-    backup_dir = run.backup if chief else Path(tempfile.mkdtemp(prefix="cenkeras-worker-backup-"))
     guard = NonFiniteLossGuard()
-    callbacks = [guard, GuardedBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False)]
+    backup = GuardedBackupAndRestore(str(run.backup), guard, write=chief, delete_checkpoint=False)
+    if chief:
+        # Epochs logged after the last backup (a kill before it was written) are run again.
+        run.keep_metrics_until(backed_up_epoch(str(run.backup)))
+    callbacks = [guard]
     if schedule is not None:
         callbacks.append(schedule)
     callbacks += [
@@ -55,6 +70,8 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
             best_value=best_value_from_log(run.metrics_file, monitor, mode=mode), enabled=chief, guard=guard,
         ),
         MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
+        # Last of the epoch's writes: the backup commits the epoch (see RunDirectory.keep_metrics_until).
+        backup,
     ]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))
@@ -130,5 +147,18 @@ def network_options(model_config):
 def dtype_policy(name):
     """Build models under the policy a recipe's precision names ("auto" resolved for this machine)."""
     return keras_policy(resolve_precision(name))
+
+
+@contextlib.contextmanager
+def model_scope(train_config, strategy):
+    """Where a job builds its networks and optimizers: the recipe's precision, the strategy, and
+    the random state reset to the recipe's seed.
+
+    Seeding here, not earlier, keeps the initial weights independent of
+    what ran before (preparing the synthetic data draws random numbers too).
+    """
+    with dtype_policy(train_config.precision), strategy.scope():
+        keras.utils.set_random_seed(train_config.seed)
+        yield
 
 

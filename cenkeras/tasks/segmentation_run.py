@@ -18,7 +18,8 @@ from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
-    dtype_policy,
+    first_step,
+    model_scope,
     network_options,
     raise_if_diverged,
     resolve_list_paths,
@@ -92,10 +93,12 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         raise config_lib.ConfigError(
             f"train.batch_size ({train_cfg.batch_size}) is larger than the training set ({train_count})."
         )
-    train_batches = training_dataset(raw_train, data, train_cfg.batch_size, train_cfg.seed).repeat()
+    train_batches = training_dataset(
+        raw_train, data, train_cfg.batch_size, train_cfg.seed, first_step=first_step(run, steps)
+    )
     val_batches = evaluation_dataset(raw_val, data, recipe.eval.batch_size)
 
-    with dtype_policy(train_cfg.precision), strategy.scope():
+    with model_scope(train_cfg, strategy):
         segmenter = build_segmenter(recipe)
         if recipe.model.backbone_weights and not resume:
             load_backbone(segmenter, recipe.model.backbone_weights, verbose)

@@ -27,7 +27,8 @@ from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
-    dtype_policy,
+    first_step,
+    model_scope,
     network_options,
     raise_if_diverged,
     resolve_list_paths,
@@ -69,10 +70,12 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
             f"train.batch_size ({cfg.batch_size}) is larger than the training set ({count})."
         )
     steps = cfg.steps_per_epoch or max(count // cfg.batch_size, 1)
-    train_batches = translation_training_dataset(raw_train, data, cfg.batch_size, cfg.seed).repeat()
+    train_batches = translation_training_dataset(
+        raw_train, data, cfg.batch_size, cfg.seed, first_step=first_step(run, steps)
+    )
     val_batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
 
-    with dtype_policy(cfg.precision), strategy.scope():
+    with model_scope(cfg, strategy):
         generator = build_generator(recipe)
         discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
         g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)

@@ -56,11 +56,11 @@ def test_posters_are_invisible_in_depth(seed):
 
 def test_tfds_builder_prepares_once_and_reads_back(tmp_path):
     config = SyntheticConfig(num_train=3, num_val=2, height=16, width=24, seed=1)
-    train = list(load_synthetic("train", config, str(tmp_path)).as_numpy_iterator())
+    train = list(load_synthetic("train", config, str(tmp_path)).dataset().as_numpy_iterator())
     assert len(train) == 3
     expected = {render_scene(1 * 7919 + i, 16, 24)["depth"].tobytes() for i in range(3)}
     assert {example["depth"][..., 0].tobytes() for example in train} == expected
     stamp = sorted(p.stat().st_mtime for p in tmp_path.rglob("*.tfrecord*"))
-    again = list(load_synthetic("validation", config, str(tmp_path)).as_numpy_iterator())
+    again = list(load_synthetic("validation", config, str(tmp_path)).dataset().as_numpy_iterator())
     assert len(again) == 2
     assert sorted(p.stat().st_mtime for p in tmp_path.rglob("*.tfrecord*")) == stamp  # not regenerated

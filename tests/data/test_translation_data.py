@@ -8,6 +8,7 @@ from PIL import Image
 from cenkeras.config import TranslationDataConfig
 from cenkeras.data import DataError
 from cenkeras.data.domains import decode_domain
+from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.translation_pipeline import (
     list_translation_dataset,
     translation_evaluation_dataset,
@@ -81,7 +82,7 @@ def test_list_file_pipeline_in_unit_range_and_jointly_cropped(tmp_path):
 
 def test_same_image_in_every_domain_stays_identical_after_augmentation(tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
-    raw = tf.data.Dataset.from_tensors({d: tf.constant(image) for d in ("a", "b", "c")})
+    raw = IndexedSamples(tf.constant([0]), lambda _: {d: tf.constant(image) for d in ("a", "b", "c")})
     config = TranslationDataConfig(domains=("a", "b", "c"), resize=48, crop_size=32)
     for seed in range(3):
         inputs, target = next(iter(translation_training_dataset(raw, config, batch_size=1, seed=seed)))

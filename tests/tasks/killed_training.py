@@ -1,11 +1,16 @@
 """Helper run in a subprocess by test_reliability.py (not collected by pytest): trains a tiny
 recipe and SIGKILLs itself at a chosen point, as a preempted machine would.
 
-    python killed_training.py batch|eval|backup-write RUN_DIR DATA_DIR EPOCH
+    python killed_training.py MOMENT RUN_DIR DATA_DIR EPOCH [--deterministic] [--resume]
 
-`batch`: at the second batch of epoch EPOCH (1-based); `eval`: during that epoch's
-validation; `backup-write`: while the backup at the end of that epoch is being written
-(the file is left cut short, then the process dies).
+MOMENT (in epoch EPOCH, 1-based):
+- `batch`: at its second batch; `eval`: during its validation;
+- `write:NAME`: while a weights file whose path holds NAME is written (the file is
+  left cut short, then the process dies), e.g. `write:epoch-00002` (the backup),
+  `write:last`, `write:best`;
+- `rename:NAME`: when a finished file is about to be renamed onto NAME
+  (e.g. `rename:metrics.jsonl`, `rename:training_metadata.json`, `rename:recipe.json`);
+- `none`: no kill (the uninterrupted run).
 """
 
 import os
@@ -45,12 +50,12 @@ class KillAt(keras.callbacks.Callback):
             die()
 
 
-def kill_during_backup_write(epoch):
+def kill_during_weights_write(name, killer):
     save_weights = keras.Model.save_weights
 
     def cut_short_then_die(model, filepath, *args, **kwargs):
         save_weights(model, filepath, *args, **kwargs)
-        if "backup" in str(filepath) and f"epoch-{epoch:05d}" in str(filepath):
+        if name in str(filepath) and killer.current == killer.epoch:
             with open(filepath, "r+b") as file:
                 file.truncate(os.path.getsize(filepath) // 3)
             die()
@@ -58,11 +63,26 @@ def kill_during_backup_write(epoch):
     keras.Model.save_weights = cut_short_then_die
 
 
+def kill_before_rename(name, killer):
+    replace = os.replace
+
+    def die_before_rename(source, destination):
+        if Path(destination).name == name and killer.current in (None, killer.epoch):
+            die()
+        return replace(source, destination)
+
+    os.replace = die_before_rename
+
+
 def main():
     mode, run_dir, data_dir, epoch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if mode == "backup-write":
-        kill_during_backup_write(epoch)
-    train(tiny_recipe(epochs=EPOCHS), run_dir, data_dir=data_dir, verbose=0, callbacks=[KillAt(mode, epoch)])
+    killer = KillAt(mode, epoch)
+    if mode.startswith("write:"):
+        kill_during_weights_write(mode.split(":", 1)[1], killer)
+    if mode.startswith("rename:"):
+        kill_before_rename(mode.split(":", 1)[1], killer)
+    recipe = tiny_recipe(epochs=EPOCHS, deterministic="--deterministic" in sys.argv)
+    train(recipe, run_dir, data_dir=data_dir, verbose=0, callbacks=[killer], resume="--resume" in sys.argv)
 
 
 if __name__ == "__main__":

@@ -102,28 +102,70 @@ def test_a_diverged_run_is_a_clear_cli_error(tmp_path):
 KILLED_TRAINING = str(Path(__file__).parent / "killed_training.py")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("moment", ["batch", "eval", "backup-write"])
-def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment):
-    """SIGKILL mid-epoch, mid-validation or mid-backup-write of epoch 2; the same run resumed
-    continues from epoch 1's backup and ends with every epoch logged once."""
-    run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
-    killed = subprocess.run(
-        [sys.executable, KILLED_TRAINING, moment, str(run_dir), data_dir, "2"],
+def run_killed(moment, run_dir, data_dir, epoch, *flags):
+    """Run killed_training.py; returns its exit code (-SIGKILL when it was killed)."""
+    process = subprocess.run(
+        [sys.executable, KILLED_TRAINING, moment, str(run_dir), data_dir, str(epoch), *flags],
         capture_output=True, text=True, timeout=600,
     )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    run = RunDirectory(run_dir)
-    assert [r["epoch"] for r in run.read_metrics()] == [1]
-    if moment == "backup-write":  # the cut-short file was never renamed into place
-        assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == [
-            "epoch-00001.weights.h5", "epoch-00002.partial.weights.h5"]
+    assert process.returncode in (0, -signal.SIGKILL), process.stderr[-2000:]
+    return process.returncode
 
-    _, history = train(tiny_recipe(epochs=(3,)), run_dir, data_dir=data_dir, verbose=0, resume=True)
-    assert history.epoch == [1, 2]
+
+# (moment, epoch it happens in, epochs logged after the kill, first epoch the resumed run trains)
+KILLS = [
+    ("batch", 2, [1], 1),
+    ("eval", 2, [1], 1),
+    ("write:epoch-00002", 2, [1, 2], 1),  # the backup's weights file, cut short: epoch 2 not committed
+    ("rename:training_metadata.json", 2, [1, 2], 1),  # epoch 2 logged, its backup not committed
+    ("write:last", 2, [1], 1),
+    ("rename:metrics.jsonl", 2, [1], 1),
+    ("write:best", 1, [], 0),  # first epoch: nothing committed yet, the run starts again
+    ("rename:recipe.json", 1, [], 0),  # before training: no run yet, the same command starts it
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment, epoch, logged, resumed_from", KILLS, ids=[k[0] for k in KILLS])
+def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment, epoch, logged, resumed_from):
+    """SIGKILL at each moment of a run that writes something; the same command then continues
+    from the last backup, and the run ends with every epoch logged once, one backup file, no
+    partial files, and loadable checkpoints."""
+    run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
+    assert run_killed(moment, run_dir, data_dir, epoch) == -signal.SIGKILL
+    run = RunDirectory(run_dir)
+    assert [r["epoch"] for r in run.read_metrics()] == logged
+    if moment.startswith("write:"):  # the cut-short file was never renamed into place
+        assert list(run_dir.rglob("*.partial.weights.h5"))
+
+    _, history = train(tiny_recipe(epochs=(3,)), run_dir, data_dir=data_dir, verbose=0, resume=run.exists())
+    assert history.epoch == list(range(resumed_from, 3))
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
     assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == ["epoch-00003.weights.h5"]
     assert json.loads((run.backup / "training_metadata.json").read_text())["epoch"] == 3
+    assert not list(run_dir.rglob("*.partial.weights.h5")) and not list(run_dir.glob(".*.tmp"))
+    for weights in (run.last_weights, run.best_weights):
+        build_segmenter(tiny_recipe()).load_weights(str(weights))
+
+
+@pytest.mark.slow
+def test_deterministic_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
+    """--deterministic: killed at epoch 2's second batch and resumed with the same command,
+    the run's final weights equal the uninterrupted run's exactly (tolerance 0)."""
+    data_dir = str(tmp_path / "tfds")
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert run_killed("none", whole, data_dir, 0, "--deterministic") == 0
+    assert run_killed("batch", killed, data_dir, 2, "--deterministic") == -signal.SIGKILL
+    assert run_killed("none", killed, data_dir, 0, "--deterministic", "--resume") == 0
+    assert [r["epoch"] for r in RunDirectory(killed).read_metrics()] == [1, 2, 3]
+    final = {}
+    for run_dir in (whole, killed):
+        segmenter = build_segmenter(tiny_recipe())
+        segmenter.load_weights(str(RunDirectory(run_dir).last_weights))
+        final[run_dir] = segmenter.get_weights()
+    assert len(final[whole]) > 10
+    for uninterrupted, resumed in zip(final[whole], final[killed]):
+        np.testing.assert_array_equal(uninterrupted, resumed)
 
 
 def test_too_little_free_space_is_reported_before_training(tmp_path, monkeypatch):
