@@ -138,6 +138,10 @@ class TrainConfig:
     # Op determinism: the same recipe, seed and machine give the same weights, resumed or not.
     deterministic: bool = False
     strategy: str = "auto"
+    # Multi-worker: seconds without a heartbeat before a worker counts as lost (the others then
+    # stop with an error), and seconds all workers have to join at the start.
+    worker_timeout: int = 60
+    start_timeout: int = 600
     sync_bn: bool = False
 
 
@@ -241,6 +245,8 @@ class GanTrainConfig:
     seed: int = 42
     deterministic: bool = False
     strategy: str = "auto"
+    worker_timeout: int = 60
+    start_timeout: int = 600
 
 
 @dataclasses.dataclass
@@ -306,6 +312,12 @@ def _check_list_source(data):
                 raise ConfigError(f"data.{key} is required when data.source is 'list'.")
 
 
+def _check_timeouts(train):
+    for key in ("worker_timeout", "start_timeout"):
+        if getattr(train, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1 second, got {getattr(train, key)}.")
+
+
 def validate(recipe):
     """Check values that types alone do not constrain; raises ConfigError naming the key."""
     if isinstance(recipe, TranslationRecipe):
@@ -353,6 +365,7 @@ def validate(recipe):
         raise ConfigError(f"train.warmup_steps must be >= 0, got {train.warmup_steps}.")
     if train.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1, got {train.batch_size}.")
+    _check_timeouts(train)
     if model.num_classes < 1 or model.num_classes > 255:
         raise ConfigError(f"model.num_classes must be in [1, 255], got {model.num_classes}.")
     if not (0 <= data.ignore_label <= 255) or data.ignore_label < model.num_classes:
@@ -396,6 +409,7 @@ def _validate_translation(recipe):
             raise ConfigError(f"train.{key} must be a finite number >= 0, got {value}.")
     if train.epochs < 1 or train.batch_size < 1:
         raise ConfigError("train.epochs and train.batch_size must be >= 1.")
+    _check_timeouts(train)
     if data.source == "synthetic" and data.synthetic.size % multiple:
         raise ConfigError(
             f"data.synthetic.size ({data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."

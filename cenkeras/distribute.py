@@ -1,20 +1,26 @@
 """Choosing a tf.distribute strategy from a recipe / command-line name."""
 
+import contextlib
 import json
 import os
+import re
 
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
-def make_strategy(name="auto"):
+def make_strategy(name="auto", worker_timeout=60, start_timeout=600):
     """A tf.distribute strategy.
 
     - "auto": MirroredStrategy over all GPUs when there is more than one, else the default.
     - "default": one device.
     - "mirrored": MirroredStrategy over all local GPUs (or the CPU).
     - "multiworker": MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG.
+      A worker that sends no heartbeat for `worker_timeout` seconds is declared
+      lost, and every other worker's collectives fail (`WorkerLost` once
+      wrapped by `stop_on_lost_worker`) instead of waiting forever; all workers
+      must have joined within `start_timeout` seconds.
 
     The batch size of a recipe is the global batch: each of N replicas gets 1/N of it.
     """
@@ -27,11 +33,69 @@ def make_strategy(name="auto"):
                 + json.dumps({"cluster": {"worker": ["host1:12345", "host2:12345"]},
                               "task": {"type": "worker", "index": 0}})
             )
+        configure_worker_health(worker_timeout, start_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def configure_worker_health(worker_timeout, start_timeout):
+    """Set TensorFlow's coordination service up before the strategy does, with our timeouts.
+
+    MultiWorkerMirroredStrategy configures the service only when nobody has,
+    with TensorFlow's defaults; the same cluster layout is used here.
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:
+        return  # already configured in this process
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+            for job in ("chief", "worker") if job in cluster.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs,
+        heartbeat_timeout_in_ms=int(worker_timeout * 1000),
+        cluster_register_timeout_in_ms=int(start_timeout * 1000),
+    )
+
+
+class WorkerLost(RuntimeError):
+    """A worker of a multi-worker run stopped (killed, preempted, crashed); training cannot go on."""
+
+
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+
+
+@contextlib.contextmanager
+def stop_on_lost_worker(strategy, run, backed_up_epoch):
+    """Turn the collective failure a lost worker causes into `WorkerLost`, saying how to resume.
+
+    `backed_up_epoch()` gives the epoch the run's backup holds (read when the error happens).
+    """
+    try:
+        yield
+    except LOST_WORKER_ERRORS as error:
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise
+        message = str(error.message)
+        found = re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", message)
+        tasks = sorted({f"{job} {task}" for job, task in found})
+        where = ", ".join(tasks) or "a peer"
+        reason = (f"{where} stopped sending heartbeats" if "unhealthy" in message
+                  else f"{type(error).__name__} from {where}: {message.strip().splitlines()[0][:200]}")
+        epoch = backed_up_epoch()
+        kept = f"its backup holds epoch {epoch}" if epoch else "no epoch had finished"
+        raise WorkerLost(
+            f"a worker of the multi-worker run was lost ({reason}); training stopped. {run.path}: {kept}. "
+            "Restart every worker with the same command and --resume to continue from there."
+        ) from None
 
 
 def is_chief(strategy):

@@ -26,10 +26,11 @@ def _user_errors():
     from cenkeras.config import ConfigError
     from cenkeras.data.modalities import DataError
     from cenkeras.callbacks import TrainingDiverged
+    from cenkeras.distribute import WorkerLost
     from cenkeras.interop import StateDictError
     from cenkeras.runs import RunError
 
-    return (ConfigError, DataError, RunError, StateDictError, TrainingDiverged)
+    return (ConfigError, DataError, RunError, StateDictError, TrainingDiverged, WorkerLost)
 
 
 def friendly_errors(command):

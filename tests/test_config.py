@@ -82,6 +82,7 @@ def test_overrides_parse_each_type():
         ("train.precision=float8", "train.precision must be one of"),
         ("model.exchange=half", "model.exchange must be one of"),
         ("train.epochs=3", "one value per stage"),
+        ("train.worker_timeout=0", "train.worker_timeout must be >= 1 second"),
         ("train", "must look like key=value"),
         ("data.synthetic=1", "is a section"),
         ("model.num_classes=300", "num_classes"),

@@ -19,7 +19,7 @@ from cenkeras.callbacks import (
     backed_up_epoch,
     best_value_from_log,
 )
-from cenkeras.distribute import is_chief, make_strategy
+from cenkeras.distribute import is_chief, make_strategy, stop_on_lost_worker
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
@@ -33,7 +33,8 @@ def start_run(recipe, run_dir, resume):
     deterministic kernels (or fail naming themselves where none exists).
     """
     config_lib.validate(recipe)
-    strategy = make_strategy(recipe.train.strategy)
+    train = recipe.train
+    strategy = make_strategy(train.strategy, train.worker_timeout, train.start_timeout)
     chief = is_chief(strategy)
     run = RunDirectory(run_dir)
     if chief:
@@ -41,6 +42,28 @@ def start_run(recipe, run_dir, resume):
     if recipe.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     return recipe, run, strategy, chief
+
+
+def fit_run(trainer, run, strategy, recipe, batches, validation, epochs, steps, own_callbacks, callbacks,
+            verbose):
+    """`trainer.fit` for a run, with its failures turned into errors that say how to go on.
+
+    A NaN/Inf loss raises `TrainingDiverged`; a lost worker of a
+    multi-worker run raises `WorkerLost`. Both name the epoch to resume from.
+    """
+    with stop_on_lost_worker(strategy, run, lambda: backed_up_epoch(str(run.backup))):
+        history = trainer.fit(
+            batches,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validation_data=validation,
+            validation_freq=recipe.train.val_every,
+            callbacks=own_callbacks + list(callbacks),
+            verbose=verbose,
+            shuffle=False,  # the pipeline orders the samples
+        )
+    raise_if_diverged(own_callbacks, run, recipe)
+    return history
 
 
 def first_step(run, steps_per_epoch):
@@ -53,8 +76,8 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
 
     Every worker restores from the run's backup (the run directory must be
     shared between the machines of a multi-worker run); only the chief writes
-    it or any other file. After `fit`, `raise_if_diverged` turns a non-finite
-    loss into a `TrainingDiverged` error.
+    it or any other file. `fit_run` turns the guard's non-finite loss into a
+    `TrainingDiverged` error.
     """
     guard = NonFiniteLossGuard()
     backup = GuardedBackupAndRestore(str(run.backup), guard, write=chief, delete_checkpoint=False)

@@ -19,9 +19,9 @@ from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
     first_step,
+    fit_run,
     model_scope,
     network_options,
-    raise_if_diverged,
     resolve_list_paths,
     run_callbacks,
     start_run,
@@ -123,17 +123,8 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
         warmup_steps=train_cfg.warmup_steps,
     )
     own_callbacks = run_callbacks(run, chief, segmenter, schedule.optimizers, MONITOR, "max", schedule=schedule)
-    history = trainer.fit(
-        train_batches,
-        epochs=sum(train_cfg.epochs),
-        steps_per_epoch=steps,
-        validation_data=val_batches,
-        validation_freq=train_cfg.val_every,
-        callbacks=own_callbacks + list(callbacks),
-        verbose=verbose,
-        shuffle=False,  # the pipeline shuffles
-    )
-    raise_if_diverged(own_callbacks, run, recipe)
+    history = fit_run(trainer, run, strategy, recipe, train_batches, val_batches, sum(train_cfg.epochs), steps,
+                      own_callbacks, callbacks, verbose)
     return segmenter, history
 
 

@@ -28,9 +28,9 @@ from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
     first_step,
+    fit_run,
     model_scope,
     network_options,
-    raise_if_diverged,
     resolve_list_paths,
     run_callbacks,
     start_run,
@@ -88,17 +88,8 @@ def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=())
     all_callbacks = run_callbacks(
         run, chief, generator, {"generator": g_opt, "discriminator": d_opt}, MONITOR, "min"
     )
-    history = trainer.fit(
-        train_batches,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        validation_data=val_batches,
-        validation_freq=cfg.val_every,
-        callbacks=all_callbacks + list(callbacks),
-        verbose=verbose,
-        shuffle=False,
-    )
-    raise_if_diverged(all_callbacks, run, recipe)
+    history = fit_run(trainer, run, strategy, recipe, train_batches, val_batches, cfg.epochs, steps,
+                      all_callbacks, callbacks, verbose)
     return generator, history
 
 

@@ -2,6 +2,11 @@
 
     python distributed_worker.py mirrored OUT.json frozen_bn|sync_bn
     python distributed_worker.py multiworker OUT.npz DATA_DIR RUN_DIR   (TF_CONFIG set by the caller)
+    python distributed_worker.py faulty OUT.npz DATA_DIR RUN_DIR kill|resume
+
+`faulty kill`: 3 epochs, worker 1 SIGKILLs itself at epoch 2's second batch; the
+survivor records the error it stopped with (OUT.json) and exits 3. `faulty resume`:
+the same run restarted with resume=True.
 """
 
 import json
@@ -84,8 +89,49 @@ def multiworker(out_path, data_dir, run_dir):
     np.savez(out_path, *segmenter.get_weights(), loss=np.array(history.history["loss"]))
 
 
+def faulty(out_path, data_dir, run_dir, phase):
+    import signal
+    import time
+
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tiny_recipe import tiny_recipe
+
+    from cenkeras.distribute import WorkerLost
+    from cenkeras.tasks.segmentation_run import train
+
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+
+    class KillWorkerOne(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if phase == "kill" and index == 1 and (self.epoch, batch) == (1, 1):
+                with open(out_path + ".killed", "w") as stream:
+                    stream.write(str(time.time()))
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    recipe = tiny_recipe(epochs=(3,))
+    recipe.train.strategy = "multiworker"
+    recipe.train.freeze_bn = True
+    recipe.train.worker_timeout = 10
+    try:
+        segmenter, history = train(recipe, run_dir, data_dir=data_dir, verbose=0,
+                                   callbacks=[KillWorkerOne()], resume=phase == "resume")
+    except WorkerLost as error:
+        with open(out_path + ".json", "w") as stream:
+            json.dump({"error": str(error), "time": time.time()}, stream)
+        sys.exit(3)
+    np.savez(out_path, *segmenter.get_weights(), epochs=np.array(history.epoch))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "mirrored":
         mirrored(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "faulty":
+        faulty(*sys.argv[2:6])
     else:
         multiworker(*sys.argv[2:5])

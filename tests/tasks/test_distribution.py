@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from cenkeras.data.synthetic_tfds import load_synthetic
+from cenkeras.runs import RunDirectory
 from tiny_recipe import tiny_recipe
 
 WORKER = str(Path(__file__).parent / "distributed_worker.py")
@@ -24,14 +26,14 @@ def run(args, env=None):
     )
 
 
-def finish(process):
+def finish(process, expected=0):
     try:
         output, _ = process.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
         pytest.fail(f"worker hung for {TIMEOUT}s:\n{output[-3000:]}")
-    assert process.returncode == 0, output[-3000:]
+    assert process.returncode == expected, output[-3000:]
 
 
 @pytest.mark.slow
@@ -61,26 +63,57 @@ def free_ports(count):
     return ports
 
 
-@pytest.mark.slow
-def test_two_process_multiworker_run_ends_with_identical_weights(tmp_path):
-    data_dir = str(tmp_path / "tfds")
-    load_synthetic("train", tiny_recipe().data.synthetic, data_dir)  # prepare once, before the workers
+def launch_workers(mode, tmp_path, *args):
+    """Start 2 localhost MultiWorkerMirroredStrategy workers running distributed_worker.py MODE."""
     ports = free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     processes = []
     for index in range(2):
         config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         processes.append(
-            run(["multiworker", str(tmp_path / f"w{index}.npz"), data_dir, str(tmp_path / "run")],
+            run([mode, str(tmp_path / f"w{index}.npz"), str(tmp_path / "tfds"), str(tmp_path / "run"), *args],
                 env={"TF_CONFIG": json.dumps(config)})
         )
-    for process in processes:
-        finish(process)
-    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    return processes
+
+
+def assert_same_weights(first, second):
     names = [k for k in first.files if k.startswith("arr_")]
     assert len(names) > 10
     for name in names:
         np.testing.assert_array_equal(first[name], second[name])
+
+
+@pytest.mark.slow
+def test_two_process_multiworker_run_ends_with_identical_weights(tmp_path):
+    load_synthetic("train", tiny_recipe().data.synthetic, str(tmp_path / "tfds"))  # prepare before the workers
+    for process in launch_workers("multiworker", tmp_path):
+        finish(process)
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert_same_weights(first, second)
     assert np.isfinite(first["loss"]).all()
     # Only the chief (worker 0) wrote the run directory.
     assert (tmp_path / "run" / "checkpoints" / "last.weights.h5").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_path):
+    """Worker 1 is SIGKILLed at epoch 2; worker 0 stops with WorkerLost within the recipe's
+    worker_timeout (10 s) plus a margin, instead of waiting in the collective forever.
+    Restarted with --resume, both continue from epoch 1's backup and end equal."""
+    load_synthetic("train", tiny_recipe().data.synthetic, str(tmp_path / "tfds"))
+    survivor, victim = launch_workers("faulty", tmp_path, "kill")
+    finish(victim, expected=-signal.SIGKILL)
+    finish(survivor, expected=3)
+    report = json.loads((tmp_path / "w0.npz.json").read_text())
+    killed_at = float((tmp_path / "w1.npz.killed").read_text())
+    assert report["time"] - killed_at < 10 + 30
+    assert "worker 1 stopped sending heartbeats" in report["error"]
+    assert "its backup holds epoch 1" in report["error"] and "--resume" in report["error"]
+
+    for process in launch_workers("faulty", tmp_path, "resume"):
+        finish(process)
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert list(first["epochs"]) == list(second["epochs"]) == [1, 2]
+    assert_same_weights(first, second)
+    assert [r["epoch"] for r in RunDirectory(tmp_path / "run").read_metrics()] == [1, 2, 3]
