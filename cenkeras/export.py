@@ -66,7 +66,7 @@ class SegmentationServing(tf.Module):
         self.metadata = tf.function(self._metadata, input_signature=[])
 
     def _serve(self, images):
-        _check_images(images, {n: _input_spec(n, m.kind)[0] for n, m in self.modalities.items()})
+        images = _check_images(images, {n: _input_spec(n, m.kind)[0] for n, m in self.modalities.items()})
         inputs = {}
         for name, modality in self.modalities.items():
             raw = tf.cast(images[name], tf.float32)
@@ -115,7 +115,8 @@ class TranslationServing(tf.Module):
         self.metadata = tf.function(self._metadata, input_signature=[])
 
     def _serve(self, images):
-        _check_images(images, {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains})
+        specs = {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains}
+        images = _check_images(images, specs)
         size = tf.shape(images[self.domains[0]])[1:3]
         inputs = {
             d: tf.image.resize(tf.cast(images[d], tf.float32) / 127.5 - 1.0, (self.size, self.size),
@@ -148,19 +149,31 @@ def _metadata_outputs(description_json):
 
 
 def _check_images(images, specs):
-    """In-graph checks that name the input: signatures do not check shapes at call time.
-    (No quotes in the messages: TensorFlow escapes them in the error text.)"""
+    """`images` after in-graph checks that name the input: signatures do not check shapes at call time.
+
+    The model reads the returned tensors, which depend on the checks, so a
+    bad request fails at a check and never inside the network.
+    (No quotes in the messages: TensorFlow escapes them in the error text.)
+    """
     first = next(iter(specs))
+    checks = []
     for name, spec in specs.items():
         shape = tf.shape(images[name])
-        tf.debugging.assert_equal(
-            shape[-1], spec.shape[-1], message=f"input {name} must have {spec.shape[-1]} channels"
-        )
-        tf.debugging.assert_positive(shape[1] * shape[2], message=f"input {name} is empty")
-        tf.debugging.assert_equal(
-            shape[:3], tf.shape(images[first])[:3],
-            message=f"input {name} must have the batch size, height and width of input {first}",
-        )
+        checks += [
+            tf.debugging.assert_equal(
+                shape[-1], spec.shape[-1], message=f"input {name} must have {spec.shape[-1]} channels"
+            ),
+            tf.debugging.assert_positive(shape[0], message=f"input {name} holds no images (batch size 0)"),
+            tf.debugging.assert_positive(
+                shape[1] * shape[2], message=f"input {name} is empty (height or width 0)"
+            ),
+            tf.debugging.assert_equal(
+                shape[:3], tf.shape(images[first])[:3],
+                message=f"input {name} must have the batch size, height and width of input {first}",
+            ),
+        ]
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(images[name]) for name in specs}
 
 
 def serving_call(signature, **images):

@@ -188,3 +188,33 @@ def test_serving_signature_answers_or_names_the_input(
         labels = outputs["ensemble_labels"].numpy()
         assert labels.shape == (batch, height, width)
         assert labels.min(initial=0) >= 0 and labels.max(initial=0) < 6
+
+
+@settings(max_examples=SERVING_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(height=st.one_of(st.just(0), SIZES), width=SIZES, batch=st.integers(0, 2),
+       depth_wider=st.sampled_from([0, 0, 1]), depth_taller=st.sampled_from([0, 0, 1]))
+@example(height=5, width=5, batch=0, depth_wider=0, depth_taller=0)
+@example(height=0, width=5, batch=1, depth_wider=0, depth_taller=0)
+def test_raw_serving_signature_names_the_input_in_graph(
+    exported_segmenter, height, width, batch, depth_wider, depth_taller
+):
+    """Called as TF Serving calls it (no serving_call in front): an empty batch, an empty image or
+    inputs of different sizes fail inside the graph with a message naming the input."""
+    import numpy as np
+    import tensorflow as tf
+
+    if height * width > 400_000 and batch > 1:
+        batch = 1
+    rgb = tf.zeros((batch, height, width, 3), tf.uint8)
+    depth = tf.fill((batch, height + depth_taller, width + depth_wider, 1), tf.constant(100, tf.uint16))
+    valid = batch > 0 and height > 0 and not (depth_wider or depth_taller)
+    try:
+        outputs = exported_segmenter(rgb=rgb, depth=depth)
+    except tf.errors.InvalidArgumentError as error:
+        assert not valid, error
+        assert "assertion failed: [input rgb" in error.message or "assertion failed: [input depth" in error.message, \
+            error.message
+    else:
+        assert valid
+        assert np.asarray(outputs["ensemble_labels"]).shape == (batch, height, width)
