@@ -39,6 +39,17 @@ def colorize(labels, ignore_label=255):
     return colours
 
 
+def load_keras_model(path):
+    """A `.keras` model loaded in safe mode only: a file that holds code (a Lambda layer's
+    bytecode, a class Keras does not know) is refused with a `DataError` naming it, unrun."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, TypeError) as error:
+        raise DataError(
+            f"{path} cannot be loaded in safe mode, which cenkeras always uses: {str(error).splitlines()[0]}"
+        ) from None
+
+
 class Predictor:
     """Raw images `{modality: (B, H, W, C) uint8/uint16}` -> the serving outputs.
 
@@ -73,7 +84,7 @@ class Predictor:
         elif path.suffix == ".keras" and path.is_file():
             from cenkeras.config import DataConfig, ModalityConfig, Recipe
 
-            model = keras.saving.load_model(path, safe_mode=True)
+            model = load_keras_model(path)
             self.kinds = {n: ("depth" if n == "depth" else "rgb") for n in model.modalities}
             recipe = Recipe(data=DataConfig(modalities={
                 n: ModalityConfig(kind=k) for n, k in self.kinds.items()}))

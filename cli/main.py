@@ -316,8 +316,6 @@ def inspect(model, inputs, layer, out_dir):
     """Exchange statistics of MODEL (run directory or .keras): table, bar chart, alpha, feature maps."""
     from pathlib import Path
 
-    import keras
-
     from cenkeras import visualize
 
     path = Path(model)
@@ -326,7 +324,9 @@ def inspect(model, inputs, layer, out_dir):
 
         _, network = load_run_model(path)
     else:
-        network = keras.saving.load_model(path, safe_mode=True)
+        from cenkeras.predict import load_keras_model
+
+        network = load_keras_model(path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = visualize.exchange_rows(network)

@@ -22,8 +22,11 @@ def read_state_dict(path):
     if not path.is_file():
         raise StateDictError(f"weights file not found: {path}")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except (ValueError, OSError) as error:  # pickled object arrays, a broken archive
+            raise StateDictError(f"cannot read {path} as a NumPy archive of arrays: {error}") from None
     if path.suffix not in (".pth", ".pt"):
         raise StateDictError(f"{path}: expected a .pth/.pt (PyTorch) or .npz file.")
     try:
