@@ -2,7 +2,8 @@
 
 Bounded (FUZZ_EXAMPLES per property, no deadline) so the suite stays fast; the
 count of cases run is printed by `pytest -s` through hypothesis' statistics
-(`--hypothesis-show-statistics`).
+(`--hypothesis-show-statistics`). Longer campaigns set CENKERAS_FUZZ_EXAMPLES
+and CENKERAS_FUZZ_SERVING_EXAMPLES.
 """
 
 import os
@@ -20,7 +21,7 @@ from cenkeras.recipe_files import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent / "tasks"))  # tiny_recipe
 
-FUZZ_EXAMPLES = 300
+FUZZ_EXAMPLES = int(os.environ.get("CENKERAS_FUZZ_EXAMPLES", 300))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 COLUMNS = {"rgb": 0, "mask": 1, "depth": 2}
 
@@ -131,7 +132,8 @@ def test_image_decoders_read_or_name_the_file(tmp_path, mode, width, height, see
         assert array.shape[-1] == {"rgb": 3, "gray": 3, "depth": 1}.get(kind, array.shape[-1])
 
 
-SERVING_EXAMPLES = 40  # each case runs the exported network, up to 2000 x 2000 pixels
+# Each case runs the exported network, up to 2000 x 2000 pixels.
+SERVING_EXAMPLES = int(os.environ.get("CENKERAS_FUZZ_SERVING_EXAMPLES", 40))
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def prepared_split(builder_class, split, data_dir=None, **options):
     builder = builder_class(data_dir=data_dir, **options)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     files = [str(path) for path in builder.info.splits[split].filepaths]
-    records = list(tf.data.TFRecordDataset(files).as_numpy_iterator())
+    records = list(tf.data.TFRecordDataset(files, buffer_size=1 << 20).as_numpy_iterator())
     return IndexedSamples(records, builder.info.features.deserialize_example)
 
 
