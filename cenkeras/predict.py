@@ -146,6 +146,9 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     written = []
     for index, sample in enumerate(samples):
         images = {n: predictor.read(n, p) for n, p in sample.items()}
+        sizes = {f"{name} {sample[name]}": f"{image.shape[2]}x{image.shape[1]}" for name, image in images.items()}
+        if len(set(sizes.values())) > 1:
+            raise DataError(f"the images of one sample must have the same size, got {sizes}.")
         labels = predictor(images)[f"{output}_labels"][0].astype(np.uint8)
         stem = Path(next(iter(sample.values()))).stem
         colours = colorize(labels)

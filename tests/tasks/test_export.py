@@ -156,6 +156,13 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
     unpaired = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb'}",
                                    "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "y")])
     assert unpaired.exit_code == 1 and "do not pair up" in unpaired.output
+    Image.fromarray(rng.integers(0, 30000, (30, 41), dtype=np.uint16)).save(tmp_path / "depth" / "2.png")
+    for model in (segmentation_run_dir, saved):
+        mismatched = runner.invoke(cli, ["predict", str(model), "--input", f"rgb={tmp_path / 'rgb'}",
+                                         "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "z")])
+        assert mismatched.exit_code == 1, mismatched.output
+        assert "must have the same size" in mismatched.output and "2.png': '41x30'" in mismatched.output
+        assert "Traceback" not in mismatched.output
 
 
 def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_path):
