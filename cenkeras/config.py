@@ -12,6 +12,8 @@ import math
 import typing
 from typing import Optional
 
+from cenkeras.layers.exchange import EXCHANGE_RULES
+from cenkeras.layers.fusion import FUSION_STAGES, FUSIONS
 from cenkeras.precision import PRECISIONS
 
 
@@ -109,6 +111,15 @@ class ModelConfig:
     # (ignored with share_convs: false), and norms on running statistics as one multiply-add.
     stack_streams: bool = True
     affine_norms: bool = True
+    # The paper's comparisons: the exchange rule ("threshold" = CEN; ablations "fixed" and
+    # "random" exchange `exchange_portion` of each part without looking at gamma, "discard"
+    # zeroes instead of exchanging) and the fusion ("exchange" = CEN, or the baselines
+    # "concat", "average", "self_attention", "align" at `fusion_stage`: early/middle/late/all).
+    exchange_rule: str = "threshold"
+    exchange_portion: float = 0.3
+    fusion: str = "exchange"
+    fusion_stage: str = "all"
+    alignment_weight: float = 0.1
     # Encoder initialisation: a torchvision ImageNet ResNet (.pth, needs torch) or its .npz
     # export; each BatchNorm is copied into every modality's private norm.
     backbone_weights: Optional[str] = None
@@ -224,6 +235,12 @@ class GeneratorConfig:
     # Speed options, as in ModelConfig.
     stack_streams: bool = True
     affine_norms: bool = True
+    # Exchange rule and fusion, as in ModelConfig.
+    exchange_rule: str = "threshold"
+    exchange_portion: float = 0.3
+    fusion: str = "exchange"
+    fusion_stage: str = "all"
+    alignment_weight: float = 0.1
 
 
 @dataclasses.dataclass
@@ -291,6 +308,9 @@ _CHOICES = {
     ("data", "align"): ("crop", "resize", "reject"),
     ("model", "exchange"): ("all", "part", None),
     ("model", "sparsity_scope"): ("part", "all"),
+    ("model", "exchange_rule"): EXCHANGE_RULES,
+    ("model", "fusion"): FUSIONS,
+    ("model", "fusion_stage"): FUSION_STAGES,
     # mixed_float16 would need loss scaling across two optimizers; bfloat16 needs none and
     # runs at the float16 rate on bf16-capable hardware (see cenkeras.precision).
     ("train", "precision"): PRECISIONS,
@@ -318,6 +338,15 @@ def _check_timeouts(train):
             raise ConfigError(f"train.{key} must be >= 1 second, got {getattr(train, key)}.")
 
 
+def _check_fusion(model):
+    for key in ("exchange_rule", "fusion", "fusion_stage"):
+        _check_choice("model", key, getattr(model, key))
+    if not 0.0 <= model.exchange_portion <= 1.0:
+        raise ConfigError(f"model.exchange_portion must be in [0, 1], got {model.exchange_portion}.")
+    if not (math.isfinite(model.alignment_weight) and model.alignment_weight >= 0):
+        raise ConfigError(f"model.alignment_weight must be a finite number >= 0, got {model.alignment_weight}.")
+
+
 def validate(recipe):
     """Check values that types alone do not constrain; raises ConfigError naming the key."""
     if isinstance(recipe, TranslationRecipe):
@@ -342,6 +371,7 @@ def validate(recipe):
     for key in ("source", "out_of_range", "align"):
         _check_choice("data", key, getattr(data, key))
     _check_choice("model", "exchange", model.exchange)
+    _check_fusion(model)
     _check_choice("model", "sparsity_scope", model.sparsity_scope)
     _check_choice("train", "precision", train.precision)
     _check_choice("train", "strategy", train.strategy)
@@ -386,6 +416,7 @@ def _validate_translation(recipe):
     data, model, train = recipe.data, recipe.model, recipe.train
     _check_choice("data", "source", data.source)
     _check_choice("model", "exchange", model.exchange)
+    _check_fusion(model)
     _check_choice("model", "sparsity_scope", model.sparsity_scope)
     _check_choice("train", "precision", train.precision)
     _check_choice("train", "strategy", train.strategy)

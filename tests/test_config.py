@@ -83,6 +83,8 @@ def test_overrides_parse_each_type():
         ("model.exchange=half", "model.exchange must be one of"),
         ("train.epochs=3", "one value per stage"),
         ("train.worker_timeout=0", "train.worker_timeout must be >= 1 second"),
+        ("model.fusion=sum", "model.fusion must be one of"),
+        ("model.exchange_portion=2", "model.exchange_portion must be in \\[0, 1\\]"),
         ("train", "must look like key=value"),
         ("data.synthetic=1", "is a section"),
         ("model.num_classes=300", "num_classes"),

@@ -2,6 +2,13 @@
 
 from cenkeras.layers.ensemble import ModalityEnsemble
 from cenkeras.layers.exchange import ChannelExchange
+from cenkeras.layers.fusion import (
+    AverageFusion,
+    ConcatFusion,
+    FeatureAlignment,
+    SelfAttentionFusion,
+    maximum_mean_discrepancy,
+)
 from cenkeras.layers.instance_norm import InstanceNormalization
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.resize import ResizeLike
@@ -9,7 +16,12 @@ from cenkeras.layers.sparsity import SliceL1, modality_parts
 from cenkeras.layers.stacking import StackStreams, UnstackStreams
 
 __all__ = [
+    "AverageFusion",
     "ChannelExchange",
+    "ConcatFusion",
+    "FeatureAlignment",
+    "SelfAttentionFusion",
+    "maximum_mean_discrepancy",
     "InstanceNormalization",
     "ModalityEnsemble",
     "ParallelNormalization",

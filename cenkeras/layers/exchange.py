@@ -2,6 +2,7 @@
 
 import functools
 import math
+import zlib
 
 import keras
 import numpy as np
@@ -13,6 +14,8 @@ from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
 
 EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
+# How the exchanged channels are chosen and what replaces them (the paper's extra ablations).
+EXCHANGE_RULES = ("threshold", "fixed", "random", "discard")
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
@@ -43,6 +46,13 @@ class ChannelExchange(ParallelNormalization):
     (or over all channels with `sparsity_scope="all"`) as a regularization
     loss on each gamma, so it is in `model.losses`.
 
+    `rule` selects the paper's ablations of the exchange itself:
+    "threshold" (CEN, above); "fixed", the first `portion` of modality m's
+    part is always exchanged, whatever gamma; "random", a random `portion`
+    of its part (drawn once from `seed` and the layer name, then fixed, like
+    ShuffleNet's channel shuffle); "discard", channels under the threshold
+    are set to zero instead of replaced (no information crosses streams).
+
     Args:
         num_modalities: M, the number of streams.
         threshold: theta (2e-2 for segmentation, 1e-2 for translation).
@@ -50,6 +60,9 @@ class ChannelExchange(ParallelNormalization):
         scope: "all", "part" or None (no exchange).
         sparsity: lambda of the L1 penalty (0 disables it).
         sparsity_scope: "part" (modality m's part of gamma_m) or "all".
+        rule: "threshold", "fixed", "random" or "discard" (see above).
+        portion: fraction of each modality's part exchanged by "fixed" and "random".
+        seed: of the "random" channel choice.
         share_norms: one norm shared by all streams (ablation).
         freeze_statistics: normalise with running statistics in training too.
         **norm_options: passed to every norm (epsilon, momentum, ...).
@@ -71,9 +84,17 @@ class ChannelExchange(ParallelNormalization):
         scope="all",
         sparsity=0.0,
         sparsity_scope="part",
+        rule="threshold",
+        portion=0.3,
+        seed=0,
         **kwargs,
     ):
         threshold = _finite_float(threshold, "threshold", kwargs.get("name"))
+        if rule not in EXCHANGE_RULES:
+            raise ValueError(f"Unknown exchange rule {rule!r}; expected one of {EXCHANGE_RULES}.")
+        portion = _finite_float(portion, "portion", kwargs.get("name"))
+        if portion > 1:
+            raise ValueError(f"{kwargs.get('name') or 'ChannelExchange'}: portion must be in [0, 1], got {portion}.")
         sparsity = _finite_float(sparsity, "sparsity", kwargs.get("name"))
         if scope not in EXCHANGE_SCOPES:
             raise ValueError(f"Unknown exchange scope {scope!r}; expected one of {EXCHANGE_SCOPES}.")
@@ -86,6 +107,9 @@ class ChannelExchange(ParallelNormalization):
         self.scope = scope
         self.sparsity = sparsity
         self.sparsity_scope = sparsity_scope
+        self.rule = rule
+        self.portion = portion
+        self.seed = int(seed)
         super().__init__(num_modalities, norm=norm, **kwargs)
 
     def _gamma_regularizer(self, modality):
@@ -96,6 +120,7 @@ class ChannelExchange(ParallelNormalization):
     def build(self, input_shape):
         super().build(input_shape)
         self.parts = modality_parts(self.channels, self.num_modalities)
+        self._chosen = [self._chosen_channels(m) for m in range(self.num_modalities)]
         for norm in self.unique_norms:
             regularizer = norm.gamma_regularizer
             if isinstance(regularizer, _PartL1):
@@ -105,8 +130,22 @@ class ChannelExchange(ParallelNormalization):
     def exchanges(self):
         return self.scope is not None and self.num_modalities > 1
 
+    def _chosen_channels(self, modality):
+        """The fixed mask of the "fixed" and "random" rules: `portion` of the modality's part."""
+        start, stop = self.parts[modality]
+        count = int(round(self.portion * (stop - start)))
+        chosen = np.zeros(self.channels, dtype=bool)
+        if self.rule == "fixed":
+            chosen[start : start + count] = True
+        elif self.rule == "random":
+            rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), modality])
+            chosen[start + rng.choice(stop - start, size=count, replace=False)] = True
+        return chosen
+
     def exchange_masks(self):
         """Per modality, a boolean (C,) tensor: True where the channel is replaced."""
+        if self.rule in ("fixed", "random"):
+            return [ops.convert_to_tensor(chosen) for chosen in self._chosen]
         masks = []
         for m, norm in enumerate(self.norms):
             gamma = ops.stop_gradient(ops.cast(norm.gamma, "float32"))
@@ -130,8 +169,11 @@ class ChannelExchange(ParallelNormalization):
             return self._exchange_stacked(normalized)
         outputs = []
         for m, (y, mask) in enumerate(zip(normalized, self.exchange_masks())):
-            others = [normalized[k] for k in range(self.num_modalities) if k != m]
-            donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
+            if self.rule == "discard":
+                donor = ops.zeros_like(y)
+            else:
+                others = [normalized[k] for k in range(self.num_modalities) if k != m]
+                donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
             outputs.append(ops.where(mask, donor, y))
         return outputs
 
@@ -139,7 +181,9 @@ class ChannelExchange(ParallelNormalization):
         """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
         y = stream_view(normalized, self.num_modalities)
         mask = per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
-        if self.num_modalities == 2:
+        if self.rule == "discard":
+            donor = ops.zeros_like(y)
+        elif self.num_modalities == 2:
             donor = ops.flip(y, axis=0)
         else:
             # roll(y, -s)[m] is stream m + s: summing s = 1 .. M-1 gives each stream the others' sum.
@@ -164,6 +208,8 @@ class ChannelExchange(ParallelNormalization):
             in_part = self._part_mask(m)
             if not self.exchanges:
                 exchanged = 0
+            elif self.rule in ("fixed", "random"):
+                exchanged = int(self._chosen[m].sum())
             elif self.scope == "part":
                 exchanged = int(np.sum(below & in_part))
             else:
@@ -188,6 +234,9 @@ class ChannelExchange(ParallelNormalization):
                 "scope": self.scope,
                 "sparsity": self.sparsity,
                 "sparsity_scope": self.sparsity_scope,
+                "rule": self.rule,
+                "portion": self.portion,
+                "seed": self.seed,
             }
         )
         return config

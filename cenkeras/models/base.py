@@ -2,7 +2,16 @@
 
 import keras
 
-from cenkeras.layers import ChannelExchange, ModalityEnsemble
+from cenkeras.layers import (
+    AverageFusion,
+    ChannelExchange,
+    ConcatFusion,
+    FeatureAlignment,
+    ModalityEnsemble,
+    SelfAttentionFusion,
+)
+
+FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
 
 RESERVED_OUTPUT = "ensemble"
 
@@ -92,6 +101,24 @@ class MultimodalModel(keras.Model):
         """softmax(alpha) as a NumPy array, one weight per modality."""
         layer = next(layer for layer in self.layers if isinstance(layer, ModalityEnsemble))
         return keras.ops.convert_to_numpy(layer.weights_softmax())
+
+    def fusion_layers(self):
+        """The layers of a fusion baseline (none for CEN, whose exchange lives in its norms)."""
+        return [layer for layer in self.layers if isinstance(layer, FUSION_LAYERS)]
+
+    def fusion_parameter_count(self):
+        """Parameters used for fusion, as the paper's Table 2 counts them (CEN: 0)."""
+        return int(sum(layer.count_params() for layer in self.fusion_layers()))
+
+    def fusion_config(self):
+        """The fusion and exchange-rule options, for `get_config`."""
+        return {
+            "exchange_rule": self.exchange_rule,
+            "exchange_portion": self.exchange_portion,
+            "fusion": self.fusion,
+            "fusion_stage": self.fusion_stage,
+            "alignment_weight": self.alignment_weight,
+        }
 
     def base_config(self):
         return {"name": self.name, "trainable": self.trainable}

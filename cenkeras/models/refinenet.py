@@ -3,9 +3,13 @@
 import keras
 
 from cenkeras.layers import ModalityEnsemble, ResizeLike
+from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
 from cenkeras.models.resnet import resnet_encoder, stage_blocks_for
 from cenkeras.models.streams import Streams
+
+# Where the encoder can fuse its streams: after the stem and after every stage.
+ENCODER_POINTS = ("stem", "layer1", "layer2", "layer3", "layer4")
 
 
 def residual_conv_unit(streams, xs, name, filters, blocks):
@@ -87,6 +91,16 @@ class CENRefineNet(MultimodalModel):
             layers (faster; same weights and names; needs share_convs).
         affine_inference: BatchNorms on running statistics (frozen, or at
             inference) as one multiply-add in the compute dtype.
+        exchange_rule: "threshold" (CEN), or the ablations "fixed",
+            "random", "discard" (see `ChannelExchange`).
+        exchange_portion: fraction of each part exchanged by "fixed"/"random".
+        fusion: "exchange" (CEN) or a baseline: "concat", "average",
+            "self_attention", "align" (see `cenkeras.layers.fusion`); with a
+            baseline nothing is exchanged.
+        fusion_stage: where a baseline fuses: "early" (after the stem),
+            "middle" (after layer2), "late" (after layer4) or "all" (after
+            the stem and every stage).
+        alignment_weight: weight of the MMD loss of the "align" fusion.
 
     Outputs a dict with one logits tensor per modality and `"ensemble"`, each
     `(batch, H/4, W/4, num_classes)` in float32.
@@ -119,6 +133,11 @@ class CENRefineNet(MultimodalModel):
         decoder_width=256,
         stack_streams=False,
         affine_inference=True,
+        exchange_rule="threshold",
+        exchange_portion=0.3,
+        fusion="exchange",
+        fusion_stage="all",
+        alignment_weight=0.1,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -138,18 +157,21 @@ class CENRefineNet(MultimodalModel):
             norm_options={"synchronized": True} if synchronized_bn else None,
             exchange={
                 "threshold": threshold,
-                "scope": exchange,
+                "scope": exchange if fusion == "exchange" else None,
                 "sparsity": sparsity,
                 "sparsity_scope": sparsity_scope,
+                "rule": exchange_rule,
+                "portion": exchange_portion,
             },
             stack=stack_streams,
             affine_inference=affine_inference,
         )
+        fuse = fusion_hook(streams, fusion, fusion_stage, ENCODER_POINTS, len(modalities), alignment_weight)
 
         # === Functional Model ===
         inputs = modality_inputs(modalities, input_channels)
         xs = streams.start([inputs[name] for name in modalities])
-        l1, l2, l3, l4 = resnet_encoder(streams, xs, blocks, base_width)
+        l1, l2, l3, l4 = resnet_encoder(streams, xs, blocks, base_width, fuse=fuse)
         drop = keras.layers.Dropout(float(dropout), name="dropout")
         l4 = streams.map(drop, l4)
         l3 = streams.map(drop, l3)
@@ -191,6 +213,11 @@ class CENRefineNet(MultimodalModel):
         self.decoder_width = decoder_width
         self.stack_streams = bool(stack_streams)
         self.affine_inference = bool(affine_inference)
+        self.exchange_rule = exchange_rule
+        self.exchange_portion = float(exchange_portion)
+        self.fusion = fusion
+        self.fusion_stage = fusion_stage
+        self.alignment_weight = float(alignment_weight)
         self.pyramid_outputs = {
             f"layer{i + 1}": dict(zip(modalities, streams.finish(stage, f"layer{i + 1}_streams")))
             for i, stage in enumerate((l1, l2, l3, l4))
@@ -217,6 +244,7 @@ class CENRefineNet(MultimodalModel):
             "decoder_width": self.decoder_width,
             "stack_streams": self.stack_streams,
             "affine_inference": self.affine_inference,
+            **self.fusion_config(),
         }
 
 

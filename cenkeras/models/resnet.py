@@ -33,17 +33,21 @@ def bottleneck(streams, xs, name, planes, stride, downsample):
     return streams.relu(streams.add(out, residual))
 
 
-def resnet_encoder(streams, xs, stage_blocks, base_width=64):
+def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None):
     """Stem and four bottleneck stages on M streams.
 
     Returns the list of the four stage outputs (`layer1` .. `layer4`), each a
-    list of M tensors, at strides 4, 8, 16 and 32.
+    list of M tensors, at strides 4, 8, 16 and 32. `fuse(xs, point)`, if
+    given, runs after the stem ("stem") and after every stage ("layer1" ..
+    "layer4") and returns the streams to go on with (fusion baselines).
     """
+    fuse = fuse or (lambda streams_at, point: streams_at)
     x = streams.conv(xs, "conv1", base_width, 7, stride=2, padding=3)
     x = streams.relu(streams.norm(x, "bn1"))
     # Inputs are post-ReLU (>= 0), so zero padding equals PyTorch's -inf padding here.
     x = streams.map(keras.layers.ZeroPadding2D(1, name="maxpool.pad"), x)
     x = streams.map(keras.layers.MaxPooling2D(3, strides=2, name="maxpool"), x)
+    x = fuse(x, "stem")
     in_channels = base_width
     stages = []
     for index, blocks in enumerate(stage_blocks):
@@ -54,5 +58,6 @@ def resnet_encoder(streams, xs, stage_blocks, base_width=64):
             downsample = block == 0 and (block_stride != 1 or in_channels != planes * EXPANSION)
             x = bottleneck(streams, x, f"layer{index + 1}.{block}", planes, block_stride, downsample)
             in_channels = planes * EXPANSION
+        x = fuse(x, f"layer{index + 1}")
         stages.append(x)
     return stages

@@ -148,6 +148,24 @@ class Streams:
             layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)
         return [layer(xs[0])] if self.stack else layer(xs)
 
+    def fuse(self, xs, layer, name):
+        """Fusion at one stage by a `cenkeras.layers.fusion` layer (None: nothing to do).
+
+        An aggregation layer's fused tensor is added to every stream; an
+        alignment layer returns the streams themselves (and adds its loss).
+        Every stream goes on, so the outputs and the ensemble stay as in CEN.
+        """
+        if layer is None:
+            return xs
+        per_stream = self.finish(xs, f"{name}.unstack")
+        fused = layer(per_stream)
+        if isinstance(fused, (list, tuple)):
+            merged = list(fused)
+        else:
+            add = keras.layers.Add(name=f"{name}.add")
+            merged = [add([x, fused]) for x in per_stream]
+        return self.start(merged, f"{name}.stack")
+
     def add(self, xs, ys):
         add = keras.layers.Add()
         return [add([x, y]) for x, y in zip(xs, ys)]

@@ -3,6 +3,7 @@
 import keras
 
 from cenkeras.layers import ModalityEnsemble
+from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
 
@@ -46,6 +47,14 @@ class CENUNetGenerator(MultimodalModel):
         output_channels: channels of the generated image (3).
         levels: stride-2 levels (8, the official U-Net-256; fewer for small
             images and fast experiments: H and W must be multiples of 2**levels).
+        stack_streams, affine_inference: as in `CENRefineNet`.
+        exchange_rule, exchange_portion: the exchange ablations, as in `CENRefineNet`.
+        fusion: "exchange" (CEN) or a baseline ("concat", "average",
+            "self_attention", "align"); with a baseline nothing is exchanged.
+        fusion_stage: where a baseline fuses: after encoder block 1
+            ("early"), block levels // 2 + 1 ("middle"), the innermost block
+            ("late") or every encoder block ("all").
+        alignment_weight: weight of the MMD loss of the "align" fusion.
 
     Outputs a dict with one image per input domain and `"ensemble"`, each
     `(batch, H, W, output_channels)` in [-1, 1]. The stride-2 levels need H
@@ -79,6 +88,11 @@ class CENUNetGenerator(MultimodalModel):
         levels=8,
         stack_streams=False,
         affine_inference=True,
+        exchange_rule="threshold",
+        exchange_portion=0.3,
+        fusion="exchange",
+        fusion_stage="all",
+        alignment_weight=0.1,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -101,9 +115,11 @@ class CENUNetGenerator(MultimodalModel):
                 kernel_initializer=fresh_initializer(PIX2PIX_INIT),
                 exchange={
                     "threshold": threshold,
-                    "scope": exchange,
+                    "scope": exchange if fusion == "exchange" else None,
                     "sparsity": sparsity,
                     "sparsity_scope": sparsity_scope,
+                    "rule": exchange_rule,
+                    "portion": exchange_portion,
                 },
                 stack=stack_streams,
                 affine_inference=affine_inference,
@@ -111,6 +127,7 @@ class CENUNetGenerator(MultimodalModel):
 
         encoder = make_streams(share_norms)
         decoder = make_streams(decoder_norms == "shared")
+        fuse = fusion_hook(encoder, fusion, fusion_stage, range(1, levels + 1), num_modalities, alignment_weight)
         # Official U-Net-256: 8 levels. Fewer levels keep the same pattern for smaller images.
         multipliers = (1, 2, 4, 8, 8, 8, 8, 8)[:levels]
         encoder_widths = [filters * k for k in multipliers]
@@ -129,6 +146,7 @@ class CENUNetGenerator(MultimodalModel):
             x = encoder.conv(x, f"conv{block}.conv", width, 4, stride=2, padding=1, use_bias=True)
             if 1 < block < levels:
                 x = encoder.norm(x, f"conv{block}.insnorm_conv", exchange=True)
+            x = fuse(x, block)
         drop = keras.layers.Dropout(float(dropout), name="dropout")
         for block, width in enumerate(decoder_widths, start=1):
             x = decoder.relu(x)
@@ -166,6 +184,11 @@ class CENUNetGenerator(MultimodalModel):
         self.levels = levels
         self.stack_streams = bool(stack_streams)
         self.affine_inference = bool(affine_inference)
+        self.exchange_rule = exchange_rule
+        self.exchange_portion = float(exchange_portion)
+        self.fusion = fusion
+        self.fusion_stage = fusion_stage
+        self.alignment_weight = float(alignment_weight)
 
     def get_config(self):
         return {
@@ -185,6 +208,7 @@ class CENUNetGenerator(MultimodalModel):
             "levels": self.levels,
             "stack_streams": self.stack_streams,
             "affine_inference": self.affine_inference,
+            **self.fusion_config(),
         }
 
 

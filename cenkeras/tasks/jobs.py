@@ -164,6 +164,11 @@ def network_options(model_config):
         # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
         "stack_streams": model_config.stack_streams and model_config.share_convs,
         "affine_inference": model_config.affine_norms,
+        "exchange_rule": model_config.exchange_rule,
+        "exchange_portion": model_config.exchange_portion,
+        "fusion": model_config.fusion,
+        "fusion_stage": model_config.fusion_stage,
+        "alignment_weight": model_config.alignment_weight,
     }
 
 

@@ -1,0 +1,98 @@
+"""Every fusion baseline, at every stage, in both settings, for the segmenter and the generator."""
+
+import keras
+import numpy as np
+import pytest
+
+from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
+
+FUSIONS = ["exchange", "concat", "average", "self_attention", "align"]
+STAGES = ["early", "middle", "late", "all"]
+# Channels at the fusion points of the tiny networks below.
+SEGMENTER_CHANNELS = {"stem": 8, "layer1": 32, "layer2": 64, "layer3": 128, "layer4": 256}
+GENERATOR_CHANNELS = {1: 4, 2: 8, 3: 16, 4: 32, 5: 32}
+STAGE_POINTS = {"early": [0], "middle": [2], "late": [-1], "all": [0, 1, 2, 3, 4]}
+
+
+def expected_fusion_parameters(fusion, stage, channels, streams=2):
+    """What the paper's Table 2 counts as parameters used for fusion."""
+    points = [list(channels.values())[i] for i in STAGE_POINTS[stage]]
+    if fusion == "concat":
+        return sum(streams * c * c + c for c in points)
+    if fusion == "self_attention":
+        total = 0
+        for c in points:
+            width = streams * c
+            hidden = max(width // 16, 1)
+            total += 9 * width * hidden + hidden + 9 * hidden * width + width + width * c + c
+        return total
+    return 0  # exchange, average and align fuse without parameters
+
+
+def segmenter(**options):
+    return build_refinenet(50, 5, ["rgb", "depth"], dropout=0.0, **tiny_refinenet_options(), **options)
+
+
+def generator(**options):
+    return build_unet_generator(["shade", "texture"], filters=4, levels=5, dropout=0.0, **options)
+
+
+TASKS = {
+    "segmenter": (segmenter, SEGMENTER_CHANNELS, (2, 32, 32, 3), (2, 8, 8, 5)),
+    "generator": (generator, GENERATOR_CHANNELS, (2, 32, 32, 3), (2, 32, 32, 3)),
+}
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_builds_at_every_stage_with_its_parameter_count(task, fusion):
+    build, channels, input_shape, output_shape = TASKS[task]
+    rng = np.random.default_rng(0)
+    inputs = {name: rng.normal(size=input_shape).astype("float32") for name in build().modalities}
+    for stage in STAGES:
+        for share_convs in (True, False):  # our setting, and the commonly-used unshared encoders
+            model = build(fusion=fusion, fusion_stage=stage, share_convs=share_convs,
+                          stack_streams=share_convs)
+            outputs = model(inputs, training=True)
+            assert set(outputs) == {*model.modalities, "ensemble"}
+            for value in outputs.values():
+                assert value.shape == output_shape
+            assert model.fusion_parameter_count() == expected_fusion_parameters(fusion, stage, channels)
+            assert len(model.losses) == (len(STAGE_POINTS[stage]) if fusion == "align" else 0)
+            exchanging = [s["exchanged"] for layer in model.exchange_statistics().values() for s in layer]
+            if fusion != "exchange":
+                assert sum(exchanging) == 0  # a baseline exchanges nothing
+
+
+def test_aggregated_features_reach_every_stream():
+    """With concat fusion after the stem, changing one modality's input changes the other's output."""
+    model = segmenter(fusion="concat", fusion_stage="early")
+    rng = np.random.default_rng(1)
+    inputs = {name: rng.normal(size=(1, 32, 32, 3)).astype("float32") for name in ("rgb", "depth")}
+    before = keras.ops.convert_to_numpy(model(inputs)["rgb"])
+    inputs["depth"] = inputs["depth"] + 1.0
+    after = keras.ops.convert_to_numpy(model(inputs)["rgb"])
+    assert np.abs(before - after).max() > 1e-4
+    plain = segmenter(fusion="average", fusion_stage="early", share_convs=False)
+    assert plain.fusion_parameter_count() == 0
+
+
+@pytest.mark.parametrize("build", [segmenter, generator])
+def test_fusion_models_round_trip_in_safe_mode(tmp_path, build):
+    model = build(fusion="self_attention", fusion_stage="all", exchange_rule="fixed")
+    path = tmp_path / "fused.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.fusion == "self_attention" and loaded.fusion_stage == "all"
+    assert loaded.fusion_parameter_count() == model.fusion_parameter_count() > 0
+    rng = np.random.default_rng(2)
+    inputs = {name: rng.normal(size=(1, 32, 32, 3)).astype("float32") for name in model.modalities}
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)["ensemble"]),
+                               keras.ops.convert_to_numpy(model(inputs)["ensemble"]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_baseline_needs_two_modalities_and_known_names():
+    with pytest.raises(ValueError, match="fusion 'concat' needs at least 2 modalities"):
+        build_refinenet(50, 5, ["rgb"], fusion="concat", **tiny_refinenet_options())
+    with pytest.raises(ValueError, match="Unknown fusion 'sum'"):
+        segmenter(fusion="sum")
