@@ -344,7 +344,9 @@ def _check_fusion(model):
     if not 0.0 <= model.exchange_portion <= 1.0:
         raise ConfigError(f"model.exchange_portion must be in [0, 1], got {model.exchange_portion}.")
     if not (math.isfinite(model.alignment_weight) and model.alignment_weight >= 0):
-        raise ConfigError(f"model.alignment_weight must be a finite number >= 0, got {model.alignment_weight}.")
+        raise ConfigError(
+            f"model.alignment_weight must be a finite number >= 0, got {model.alignment_weight}."
+        )
 
 
 def validate(recipe):

@@ -94,7 +94,8 @@ class ChannelExchange(ParallelNormalization):
             raise ValueError(f"Unknown exchange rule {rule!r}; expected one of {EXCHANGE_RULES}.")
         portion = _finite_float(portion, "portion", kwargs.get("name"))
         if portion > 1:
-            raise ValueError(f"{kwargs.get('name') or 'ChannelExchange'}: portion must be in [0, 1], got {portion}.")
+            layer = kwargs.get("name") or "ChannelExchange"
+            raise ValueError(f"{layer}: portion must be in [0, 1], got {portion}.")
         sparsity = _finite_float(sparsity, "sparsity", kwargs.get("name"))
         if scope not in EXCHANGE_SCOPES:
             raise ValueError(f"Unknown exchange scope {scope!r}; expected one of {EXCHANGE_SCOPES}.")

@@ -198,7 +198,8 @@ def fusion_points(stage, points):
     if stage not in FUSION_STAGES:
         raise ValueError(f"Unknown fusion stage {stage!r}; expected one of {FUSION_STAGES}.")
     points = list(points)
-    return {"early": points[:1], "middle": [points[len(points) // 2]], "late": points[-1:], "all": points}[stage]
+    chosen = {"early": points[:1], "middle": [points[len(points) // 2]], "late": points[-1:], "all": points}
+    return chosen[stage]
 
 
 def fusion_hook(streams, kind, stage, points, num_modalities, alignment_weight=0.1):

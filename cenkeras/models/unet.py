@@ -127,7 +127,9 @@ class CENUNetGenerator(MultimodalModel):
 
         encoder = make_streams(share_norms)
         decoder = make_streams(decoder_norms == "shared")
-        fuse = fusion_hook(encoder, fusion, fusion_stage, range(1, levels + 1), num_modalities, alignment_weight)
+        fuse = fusion_hook(
+            encoder, fusion, fusion_stage, range(1, levels + 1), num_modalities, alignment_weight
+        )
         # Official U-Net-256: 8 levels. Fewer levels keep the same pattern for smaller images.
         multipliers = (1, 2, 4, 8, 8, 8, 8, 8)[:levels]
         encoder_widths = [filters * k for k in multipliers]
