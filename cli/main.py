@@ -352,5 +352,45 @@ def inspect(model, inputs, layer, out_dir):
         click.echo(f"Wrote {figure}")
 
 
+@cli.command()
+@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table4", "table5"]))
+@click.option("--recipe", "recipe_name", required=True, help="Recipe every row starts from (name or .py).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value in every row (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder of the rows' runs and the table (default runs/<recipe>-<table>).")
+@click.option("--rows", help="Only these rows (comma-separated keys; see --dry-run).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root or synthetic data folder.")
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
+              help="Translation: InceptionV3 no-top weights (.h5) for FID/KID.")
+@click.option("--dry-run", is_flag=True, help="List the rows and their overrides; run nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@friendly_errors
+def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, inception_weights, dry_run, quiet):
+    """Run the rows of one of the paper's TABLEs as separate runs and write its markdown table and chart.
+
+    table1: CEN ablations; table2: segmentation fusion methods; table4:
+    translation fusion methods; table5: translation from more input domains.
+    Finished rows are kept; an interrupted row resumes.
+    """
+    from cenkeras import reproduce as reproduce_lib
+    from cenkeras.recipe_files import load_recipe
+
+    experiment = load_recipe(recipe_name)
+    selected = [key.strip() for key in rows.split(",") if key.strip()] if rows else None
+    table, planned = reproduce_lib.plan(table_name, experiment, list(overrides), selected)
+    out_dir = out_dir or f"runs/{experiment.name}-{table.name}"
+    click.echo(f"{table.title}: {len(planned)} rows under {out_dir}")
+    if dry_run:
+        for row, _ in planned:
+            click.echo(f"  {row.key:<34} {row.label}  [{' '.join(row.overrides) or 'recipe as is'}]")
+        return
+    results = reproduce_lib.reproduce(table_name, experiment, out_dir, list(overrides), selected, data_dir,
+                                      inception_weights, verbose=0 if quiet else 1, log=click.echo)
+    click.echo()
+    click.echo(reproduce_lib.format_markdown(table, results))
+    click.echo(f"\nWrote {out_dir}/{table.name}.md, {table.name}.png and {table.name}.json")
+
+
 if __name__ == "__main__":
     cli()

@@ -1,0 +1,200 @@
+"""`cenkeras reproduce`: run the rows of one of the paper's tables and write its markdown and chart.
+
+Each row is a separate run under `OUT/<row key>/` (a normal run directory:
+`cenkeras eval`, `export` and `inspect` work on it). A row with an
+`eval.json` is finished and is not run again; a row that was interrupted
+resumes from its backup. The results go to `OUT/<table>.md` (markdown),
+`OUT/<table>.png` (bar chart) and `OUT/<table>.json`.
+"""
+
+import copy
+import json
+import time
+from pathlib import Path
+
+from cenkeras import config as config_lib
+from cenkeras.callbacks import write_json
+from cenkeras.runs import RunDirectory
+from cenkeras.tables import table as find_table
+
+SEGMENTATION_METRICS = (("pixel_accuracy", "pixel acc"), ("mean_accuracy", "mean acc"), ("mean_iou", "mIoU"))
+TRANSLATION_METRICS = (("l1", "L1"), ("fid", "FID"), ("kid", "KID"))
+
+
+def _task_of(recipe):
+    return "translation" if isinstance(recipe, config_lib.TranslationRecipe) else "segmentation"
+
+
+def _job(task):
+    if task == "translation":
+        from cenkeras.tasks import translation_run
+
+        return translation_run
+    from cenkeras.tasks import segmentation_run
+
+    return segmentation_run
+
+
+def plan(table_name, recipe, overrides=(), rows=None):
+    """`(table, [(row, row recipe)])`: the rows to run, each recipe validated.
+
+    `overrides` (`--set`) apply to every row, then the row's own overrides.
+    `rows` (keys) selects rows; an unknown key is a ConfigError listing the known ones.
+    """
+    table = find_table(table_name)
+    if _task_of(recipe) != table.task:
+        raise config_lib.ConfigError(
+            f"{table.name} compares {table.task} models; recipe {recipe.name!r} is a {_task_of(recipe)} recipe."
+        )
+    selected = list(table.rows)
+    if rows:
+        known = {row.key: row for row in table.rows}
+        unknown = [key for key in rows if key not in known]
+        if unknown:
+            raise config_lib.ConfigError(f"{table.name} has no rows {unknown}; its rows are {list(known)}.")
+        selected = [known[key] for key in rows]
+    planned = []
+    for row in selected:
+        row_recipe = config_lib.apply_overrides(copy.deepcopy(recipe), [*overrides, *row.overrides])
+        row_recipe.name = f"{recipe.name}-{row.key}"
+        planned.append((row, row_recipe))
+    return table, planned
+
+
+def _check_same_recipe(run, row, row_recipe):
+    """A finished or interrupted row is reused only if it was run with the same recipe."""
+    saved = config_lib.to_dict(run.load_recipe())
+    wanted = config_lib.to_dict(row_recipe)
+    differing = sorted(_differences(saved, wanted))
+    if differing:
+        raise config_lib.ConfigError(
+            f"row {row.key!r}: {run.path} was run with other values for {differing[:6]}; "
+            "use another --out, or delete that row's folder to run it again."
+        )
+
+
+def _differences(saved, wanted, prefix=""):
+    for key in set(saved) | set(wanted):
+        a, b = saved.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}"
+
+
+def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=None, inception_weights=None,
+              verbose=1, log=print):
+    """Run (or resume) every row of `table_name` with `recipe`, then write the table; returns its results.
+
+    Returns `{"table", "title", "rows": [{"key", "label", "overrides", "fusion_parameters", "scores",
+    "seconds"}]}`, also written to `OUT/<table>.json`.
+    """
+    table, planned = plan(table_name, recipe, overrides, rows)
+    out = Path(out_dir)
+    job = _job(table.task)
+    started = time.time()
+    for index, (row, row_recipe) in enumerate(planned, start=1):
+        run = RunDirectory(out / row.key)
+        if run.exists():
+            _check_same_recipe(run, row, row_recipe)
+        if run.eval_file.exists():
+            log(f"[{index}/{len(planned)}] {row.key}: finished earlier, kept")
+            continue
+        log(f"[{index}/{len(planned)}] {row.key}: {row.label} "
+            f"({'resuming' if run.exists() else 'training'}; {' '.join(row.overrides) or 'the recipe as is'})")
+        row_started = time.time()
+        job.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
+        evaluate = {"inception_weights": inception_weights} if table.task == "translation" else {}
+        job.evaluate_run(run.path, data_dir=data_dir, verbose=verbose, **evaluate)
+        write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
+    results = collect(table, [row for row, _ in planned], out)
+    results["seconds_this_call"] = round(time.time() - started, 1)
+    write_json(out / f"{table.name}.json", results)
+    (out / f"{table.name}.md").write_text(format_markdown(table, results) + "\n")
+    chart(table, results, out / f"{table.name}.png")
+    return results
+
+
+def collect(table, rows, out):
+    """The finished rows' scores and fusion parameter counts, read from their run directories."""
+    job = _job(table.task)
+    build = job.build_generator if table.task == "translation" else job.build_segmenter
+    collected = []
+    for row in rows:
+        run = RunDirectory(out / row.key)
+        if not run.eval_file.exists():
+            continue
+        recipe = run.load_recipe()
+        timing = run.path / "reproduce_row.json"
+        collected.append({
+            "key": row.key,
+            "label": row.label,
+            "overrides": list(row.overrides),
+            "fusion_parameters": build(recipe).fusion_parameter_count(),
+            "scores": json.loads(run.eval_file.read_text())["scores"],
+            "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
+        })
+    return {"table": table.name, "title": table.title, "task": table.task, "rows": collected}
+
+
+def _metrics(table, results):
+    names = TRANSLATION_METRICS if table.task == "translation" else SEGMENTATION_METRICS
+    first = results["rows"][0]["scores"] if results["rows"] else {}
+    available = next(iter(first.values()), {})
+    return [(key, label) for key, label in names if key in available]
+
+
+def format_markdown(table, results):
+    """The table as markdown: one line per row; per output each metric; fusion parameters."""
+    lines = [f"### {table.title}", ""]
+    if not results["rows"]:
+        return "\n".join(lines + ["(no finished row yet)"])
+    outputs = list(results["rows"][0]["scores"])
+    metrics = _metrics(table, results)
+    percent = table.task == "segmentation"
+    header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for number, row in enumerate(results["rows"], start=1):
+        cells = [str(number), row["label"]]
+        for output in outputs:
+            for key, _ in metrics:
+                value = row["scores"][output][key]
+                cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
+        cells.append(f"{row['fusion_parameters']:,}")
+        lines.append("| " + " | ".join(cells) + " |")
+    seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
+    if seconds:
+        lines += ["", f"Training + evaluation time of the rows: {sum(seconds) / 60:.1f} min."]
+    return "\n".join(lines)
+
+
+def chart(table, results, path):
+    """A grouped bar chart of the main metric (mIoU; FID when computed, else L1) per row and output."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = results["rows"]
+    if not rows:
+        return None
+    outputs = list(rows[0]["scores"])
+    available = [key for key, _ in _metrics(table, results)]
+    metric = "mean_iou" if table.task == "segmentation" else ("fid" if "fid" in available else "l1")
+    scale = 100.0 if metric == "mean_iou" else 1.0
+    positions = np.arange(len(rows))
+    width = 0.8 / len(outputs)
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2), 4.0))
+    for index, output in enumerate(outputs):
+        values = [scale * row["scores"][output][metric] for row in rows]
+        axes.bar(positions + (index - (len(outputs) - 1) / 2) * width, values, width, label=output)
+    axes.set_xticks(positions, [str(i) for i in range(1, len(rows) + 1)])
+    axes.set_xlabel("row (see the markdown table)")
+    axes.set_ylabel({"mean_iou": "mIoU (%)", "fid": "FID", "l1": "L1"}[metric])
+    axes.set_title(table.title, fontsize=10)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

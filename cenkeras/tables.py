@@ -1,0 +1,102 @@
+"""The paper's comparison tables as data: each row is a label and the recipe overrides that make it.
+
+Overrides use the `--set` syntax and are applied on top of the recipe given
+to `cenkeras reproduce`, so the same table runs on the synthetic scenes, on
+NYUDv2 or on Taskonomy. Rows that turn the exchange off also turn the L1
+term off unless the row is about it, as the paper's baselines do.
+
+- table1: Table 1's ablations of CEN (shared/unshared convs and norms, L1
+  on none/half/all channels, exchange on/off), plus the paper's extra
+  ablations: a fixed 30% of channels exchanged without L1, a random 30%
+  (ShuffleNet-like), and discarding instead of exchanging.
+- table2: fusion methods for segmentation, in the commonly-used setting
+  (unshared encoders) and in ours (shared convolutions, private norms), with
+  the parameters each uses for fusion.
+- table4: fusion methods for image translation.
+- table5: translation from more and more input domains (CEN).
+"""
+
+import dataclasses
+
+OFF = ("train.sparsity=0",)
+NO_EXCHANGE = ("model.exchange=none", *OFF)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One run of a table: a short `key` (its folder), the label printed, the overrides."""
+
+    key: str
+    label: str
+    overrides: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A table of runs for one task ("segmentation" or "translation")."""
+
+    name: str
+    title: str
+    task: str
+    rows: tuple
+
+
+def _fusion_rows(fusions, settings):
+    rows = []
+    for setting_key, setting_label, setting in settings:
+        for fusion, stages in fusions:
+            for stage in stages:
+                label = f"{fusion.replace('_', '-')} ({stage}), {setting_label}"
+                rows.append(Row(f"{fusion}-{stage}-{setting_key}", label,
+                                (*setting, f"model.fusion={fusion}", f"model.fusion_stage={stage}", *OFF)))
+        rows.append(Row(f"cen-{setting_key}", f"CEN, {setting_label}", setting))
+    return tuple(rows)
+
+
+STAGES = ("early", "middle", "late", "all")
+SETTINGS = (
+    ("unshared", "commonly-used setting (unshared encoders)", ("model.share_convs=false",)),
+    ("shared", "our setting (shared convs, private norms)", ()),
+)
+
+TABLES = {
+    "table1": Table("table1", "Ablations of CEN (paper Table 1 and Section 4.1)", "segmentation", (
+        Row("unshared-unshared-none-off", "convs unshared, BN unshared, no L1, no exchange",
+            ("model.share_convs=false", *NO_EXCHANGE)),
+        Row("shared-shared-none-off", "convs shared, BN shared, no L1, no exchange",
+            ("model.share_norms=true", *NO_EXCHANGE)),
+        Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
+        Row("shared-private-half-off", "convs shared, BN private, L1 half, no exchange",
+            ("model.exchange=none",)),
+        Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
+        Row("unshared-private-half-on", "convs unshared, BN private, L1 half, exchange",
+            ("model.share_convs=false",)),
+        Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange", ("model.share_norms=true",)),
+        Row("shared-private-all-on", "convs shared, BN private, L1 all, exchange", ("model.sparsity_scope=all",)),
+        Row("fixed-30", "fixed 30% of each part exchanged, no L1",
+            ("model.exchange_rule=fixed", "model.exchange_portion=0.3", *OFF)),
+        Row("random-30", "random 30% of each part exchanged (ShuffleNet-like), no L1",
+            ("model.exchange_rule=random", "model.exchange_portion=0.3", *OFF)),
+        Row("discard", "channels under the threshold discarded, not exchanged", ("model.exchange_rule=discard",)),
+    )),
+    "table2": Table("table2", "Fusion methods for RGB-D segmentation (paper Table 2)", "segmentation",
+                    _fusion_rows((("concat", STAGES), ("align", ("all",)), ("self_attention", STAGES)),
+                                 SETTINGS)),
+    "table4": Table("table4", "Fusion methods for image translation (paper Table 4)", "translation",
+                    _fusion_rows((("concat", STAGES), ("average", STAGES), ("align", ("all",)),
+                                  ("self_attention", STAGES)), SETTINGS[1:])),
+    "table5": Table("table5", "Translation from more input domains (paper Table 5)", "translation", (
+        Row("shade", "shade", ("data.domains=shade,rgb",)),
+        Row("shade-texture", "shade + texture", ("data.domains=shade,texture,rgb",)),
+        Row("shade-texture-depth", "shade + texture + depth", ("data.domains=shade,texture,depth,rgb",)),
+        Row("shade-texture-depth-normal", "shade + texture + depth + normal",
+            ("data.domains=shade,texture,depth,normal,rgb",)),
+    )),
+}
+
+
+def table(name):
+    """The table called `name`; a ValueError lists the known ones."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; expected one of {sorted(TABLES)}.")
+    return TABLES[name]

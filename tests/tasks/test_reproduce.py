@@ -1,0 +1,97 @@
+"""`cenkeras reproduce`: rows as runs under one folder, resumable, markdown + chart + JSON."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cenkeras import reproduce as reproduce_lib
+from cenkeras.cli.main import cli
+from cenkeras.config import ConfigError
+from cenkeras.runs import RunDirectory
+from cenkeras.tables import TABLES
+from tiny_recipe import tiny_recipe, tiny_translation_recipe
+
+ROWS = ["shared-private-none-off", "shared-private-half-on", "fixed-30"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_every_table_row_makes_a_valid_recipe():
+    """All rows of every table apply to the matching synthetic recipe (validated, distinct)."""
+    for name, table in TABLES.items():
+        recipe = tiny_translation_recipe() if table.task == "translation" else tiny_recipe()
+        _, planned = reproduce_lib.plan(name, recipe)
+        assert len(planned) == len(table.rows) == len({row.key for row, _ in planned})
+    _, planned = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-early-unshared"])
+    (row, recipe), = planned
+    assert recipe.model.fusion == "concat" and recipe.model.fusion_stage == "early"
+    assert recipe.model.share_convs is False and recipe.train.sparsity == 0
+
+
+def test_unknown_rows_and_wrong_task_are_named():
+    with pytest.raises(ConfigError, match=r"table1 has no rows \['nope'\]"):
+        reproduce_lib.plan("table1", tiny_recipe(), rows=["nope"])
+    with pytest.raises(ConfigError, match="table4 compares translation models"):
+        reproduce_lib.plan("table4", tiny_recipe())
+    with pytest.raises(ValueError, match="unknown table 'table3'"):
+        reproduce_lib.plan("table3", tiny_recipe())
+
+
+def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch):
+    from cenkeras.tasks import segmentation_run
+
+    out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
+    recipe = tiny_recipe(epochs=(2,))
+    trained = []
+    train = segmentation_run.train
+
+    def interrupt_second_row(row_recipe, run_dir, **kwargs):
+        trained.append((run_dir.name, kwargs["resume"]))
+        if len(trained) == 2:
+            raise Interrupted  # the machine went away during the second row
+        return train(row_recipe, run_dir, **kwargs)
+
+    monkeypatch.setattr(segmentation_run, "train", interrupt_second_row)
+    with pytest.raises(Interrupted):
+        reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0, log=lambda _: None)
+    assert RunDirectory(out / ROWS[0]).eval_file.exists()
+
+    trained.clear()
+    monkeypatch.setattr(segmentation_run, "train", lambda *a, **k: (trained.append(a[1].name), train(*a, **k))[1])
+    messages = []
+    results = reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0,
+                                      log=messages.append)
+    assert trained == ROWS[1:]  # the finished first row was not run again
+    assert messages[0] == f"[1/3] {ROWS[0]}: finished earlier, kept"
+    assert [row["key"] for row in results["rows"]] == ROWS
+    assert all(row["fusion_parameters"] == 0 for row in results["rows"])
+    for row in results["rows"]:
+        assert 0 <= row["scores"]["ensemble"]["mean_iou"] <= 1
+    markdown = (out / "table1.md").read_text()
+    assert "| 2 | convs shared, BN private, L1 half, exchange (CEN) |" in markdown
+    assert "ensemble mIoU" in markdown and "fusion params" in markdown
+    assert (out / "table1.png").stat().st_size > 1000
+    assert json.loads((out / "table1.json").read_text())["rows"][2]["key"] == "fixed-30"
+    # The fixed-portion row really ran with its overrides.
+    saved = RunDirectory(out / "fixed-30").load_recipe()
+    assert saved.model.exchange_rule == "fixed" and saved.train.sparsity == 0
+
+
+def test_a_row_run_with_other_values_is_not_reused(tmp_path):
+    out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
+    reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), out, rows=ROWS[:1], data_dir=data_dir,
+                            verbose=0, log=lambda _: None)
+    with pytest.raises(ConfigError, match=r"row 'shared-private-none-off': .* other values for \['train.epochs'\]"):
+        reproduce_lib.reproduce("table1", tiny_recipe(epochs=(2,)), out, rows=ROWS[:1], data_dir=data_dir,
+                                verbose=0, log=lambda _: None)
+
+
+def test_cli_dry_run_lists_rows_and_fusion_tables_report_parameters(tmp_path):
+    result = CliRunner().invoke(cli, ["reproduce", "table2", "--recipe", "synthetic_rgbd", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "concat-early-unshared" in result.output and "model.fusion=concat" in result.output
+    bad = CliRunner().invoke(cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
+    assert bad.exit_code == 1 and "table1 has no rows ['x']" in bad.output
