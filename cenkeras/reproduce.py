@@ -44,7 +44,8 @@ def plan(table_name, recipe, overrides=(), rows=None):
     table = find_table(table_name)
     if _task_of(recipe) != table.task:
         raise config_lib.ConfigError(
-            f"{table.name} compares {table.task} models; recipe {recipe.name!r} is a {_task_of(recipe)} recipe."
+            f"{table.name} compares {table.task} models; "
+            f"recipe {recipe.name!r} is a {_task_of(recipe)} recipe."
         )
     selected = list(table.rows)
     if rows:
@@ -100,8 +101,9 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
         if run.eval_file.exists():
             log(f"[{index}/{len(planned)}] {row.key}: finished earlier, kept")
             continue
+        action = "resuming" if run.exists() else "training"
         log(f"[{index}/{len(planned)}] {row.key}: {row.label} "
-            f"({'resuming' if run.exists() else 'training'}; {' '.join(row.overrides) or 'the recipe as is'})")
+            f"({action}; {' '.join(row.overrides) or 'the recipe as is'})")
         row_started = time.time()
         job.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
         evaluate = {"inception_weights": inception_weights} if table.task == "translation" else {}

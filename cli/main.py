@@ -118,6 +118,7 @@ def _print_results(experiment, scores):
 
 def _summary(experiment):
     from cenkeras.config import TranslationRecipe
+    from cenkeras.tasks.jobs import describe_fusion
 
     if isinstance(experiment, TranslationRecipe):
         domains = list(experiment.data.domains)
@@ -128,6 +129,7 @@ def _summary(experiment):
             "data": experiment.data.source,
             "epochs": experiment.train.epochs,
             "batch": experiment.train.batch_size,
+            "fusion": describe_fusion(experiment.model),
         }
     from cenkeras.tasks.segmentation_run import recipe_summary
 

@@ -172,6 +172,17 @@ def network_options(model_config):
     }
 
 
+def describe_fusion(model_config):
+    """One line for run summaries: CEN's exchange (and its rule) or the fusion baseline and its stage."""
+    if model_config.fusion != "exchange":
+        return f"{model_config.fusion} at {model_config.fusion_stage} stage(s), no exchange"
+    if model_config.exchange is None:
+        return "none (exchange off)"
+    rule = model_config.exchange_rule
+    detail = f", {model_config.exchange_portion:.0%} of each part" if rule in ("fixed", "random") else ""
+    return f"channel exchange ({rule}{detail})"
+
+
 def dtype_policy(name):
     """Build models under the policy a recipe's precision names ("auto" resolved for this machine)."""
     return keras_policy(resolve_precision(name))

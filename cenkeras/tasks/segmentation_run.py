@@ -18,6 +18,7 @@ from cenkeras.precision import resolve_precision
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
+    describe_fusion,
     first_step,
     fit_run,
     model_scope,
@@ -180,6 +181,6 @@ def recipe_summary(recipe):
         "epochs": sum(recipe.train.epochs),
         "batch": recipe.train.batch_size,
         "precision": describe_precision(recipe.train.precision),
-        "exchange": recipe.model.exchange,
+        "fusion": describe_fusion(recipe.model),
         "threshold": recipe.model.threshold,
     }

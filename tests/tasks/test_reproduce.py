@@ -19,6 +19,10 @@ class Interrupted(Exception):
     pass
 
 
+def quiet(message):
+    pass
+
+
 def test_every_table_row_makes_a_valid_recipe():
     """All rows of every table apply to the matching synthetic recipe (validated, distinct)."""
     for name, table in TABLES.items():
@@ -56,11 +60,15 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
 
     monkeypatch.setattr(segmentation_run, "train", interrupt_second_row)
     with pytest.raises(Interrupted):
-        reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0, log=lambda _: None)
+        reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0, log=quiet)
     assert RunDirectory(out / ROWS[0]).eval_file.exists()
 
     trained.clear()
-    monkeypatch.setattr(segmentation_run, "train", lambda *a, **k: (trained.append(a[1].name), train(*a, **k))[1])
+    def record(row_recipe, run_dir, **kwargs):
+        trained.append(run_dir.name)
+        return train(row_recipe, run_dir, **kwargs)
+
+    monkeypatch.setattr(segmentation_run, "train", record)
     messages = []
     results = reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0,
                                       log=messages.append)
@@ -83,15 +91,27 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
 def test_a_row_run_with_other_values_is_not_reused(tmp_path):
     out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
     reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), out, rows=ROWS[:1], data_dir=data_dir,
-                            verbose=0, log=lambda _: None)
-    with pytest.raises(ConfigError, match=r"row 'shared-private-none-off': .* other values for \['train.epochs'\]"):
+                            verbose=0, log=quiet)
+    other_values = r"row 'shared-private-none-off': .* other values for \['train.epochs'\]"
+    with pytest.raises(ConfigError, match=other_values):
         reproduce_lib.reproduce("table1", tiny_recipe(epochs=(2,)), out, rows=ROWS[:1], data_dir=data_dir,
-                                verbose=0, log=lambda _: None)
+                                verbose=0, log=quiet)
 
 
 def test_cli_dry_run_lists_rows_and_fusion_tables_report_parameters(tmp_path):
     result = CliRunner().invoke(cli, ["reproduce", "table2", "--recipe", "synthetic_rgbd", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "concat-early-unshared" in result.output and "model.fusion=concat" in result.output
-    bad = CliRunner().invoke(cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
+    bad = CliRunner().invoke(
+        cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
     assert bad.exit_code == 1 and "table1 has no rows ['x']" in bad.output
+
+
+def test_run_summaries_name_the_fusion():
+    from cenkeras.tasks.jobs import describe_fusion
+
+    _, planned = reproduce_lib.plan("table1", tiny_recipe(), rows=["shared-private-half-on", "random-30"])
+    assert [describe_fusion(recipe.model) for _, recipe in planned] == [
+        "channel exchange (threshold)", "channel exchange (random, 30% of each part)"]
+    _, ((_, concat),) = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-late-shared"])
+    assert describe_fusion(concat.model) == "concat at late stage(s), no exchange"
