@@ -137,12 +137,12 @@ class FeatureAlignment(keras.layers.Layer):
 
     Each stream's features are resized (antialiased) to `grid` x `grid`
     positions; every position of every image is one sample (a C-vector) of
-    that stream's feature distribution. The loss is in `model.losses`.
+    that stream's feature distribution. In training the loss is in `model.losses`.
 
     Example:
     >>> align = FeatureAlignment(weight=0.1)
     >>> a, b = keras.random.normal((2, 8, 8, 4)), keras.random.normal((2, 8, 8, 4))
-    >>> outputs = align([a, b])
+    >>> outputs = align([a, b], training=True)
     """
 
     def __init__(self, weight=0.1, grid=8, **kwargs):
@@ -164,9 +164,9 @@ class FeatureAlignment(keras.layers.Layer):
         pairs = list(itertools.combinations(samples, 2))
         return sum(maximum_mean_discrepancy(a, b) for a, b in pairs) / len(pairs)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         _check_streams(inputs, self)
-        if self.weight:
+        if training and self.weight:  # a training loss only: inference (and export) skips it
             self.add_loss(self.weight * self.discrepancy(inputs))
         return list(inputs)
 

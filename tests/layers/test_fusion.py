@@ -36,13 +36,15 @@ def test_mmd_is_zero_for_identical_features_and_positive_otherwise():
 def test_alignment_passes_streams_unchanged_and_adds_weighted_mmd():
     a, b = streams()
     align = FeatureAlignment(weight=0.5)
-    outputs = align([a, a])
+    outputs = align([a, a], training=True)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(outputs[0]), a)
     assert float(align.losses[0]) == pytest.approx(0.0, abs=1e-6)
-    align([a, b + 2.0])
+    align([a, b + 2.0], training=True)
     expected = 0.5 * float(align.discrepancy([a, b + 2.0]))
     assert expected > 0 and float(align.losses[0]) == pytest.approx(expected, rel=1e-5)
     assert align.count_params() == 0
+    align([a, b + 2.0], training=False)
+    assert align.losses == []  # inference adds no loss
 
 
 @pytest.mark.parametrize("count", [2, 3])

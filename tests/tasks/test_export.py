@@ -211,3 +211,18 @@ def test_metadata_signature_describes_inputs(segmentation_run_dir, tmp_path):
     assert metadata["depth_preprocessing"].numpy().decode().startswith("uint16, 1 channel")
     assert "mean [0.485, 0.456, 0.406]" in metadata["rgb_preprocessing"].numpy().decode()
     assert json.loads((out / "assets.extra" / "cenkeras.json").read_text())["task"] == "segmentation"
+
+
+@pytest.mark.parametrize("fusion", ["align", "self_attention"])
+def test_fusion_baselines_export_and_serve(tmp_path, fusion):
+    """A baseline's fusion layers trace into the serving signature (the MMD loss only in training)."""
+    from cenkeras.export import SegmentationServing
+
+    recipe = tiny_recipe()
+    recipe.model.fusion, recipe.model.fusion_stage = fusion, "all"
+    segmenter = segmentation_run.build_segmenter(recipe)
+    module = SegmentationServing(segmenter, recipe)
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    outputs = serving_call(serve, **raw_images(height=32, width=48))
+    assert outputs["ensemble_labels"].shape == (2, 32, 48)
