@@ -195,7 +195,8 @@ def chart(table, results, path):
     axes.set_xlabel("row (see the markdown table)")
     axes.set_ylabel({"mean_iou": "mIoU (%)", "fid": "FID", "l1": "L1"}[metric])
     axes.set_title(table.title, fontsize=10)
-    axes.legend(fontsize=8)
+    # Below the axes: inside, the legend would hide the bars of the last rows.
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(outputs))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
