@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import write_json
+from cenkeras.callbacks import TrainingDiverged, write_json
 from cenkeras.runs import RunDirectory
 from cenkeras.tables import table as find_table
 
@@ -62,16 +62,24 @@ def plan(table_name, recipe, overrides=(), rows=None):
     return table, planned
 
 
-def _check_same_recipe(run, row, row_recipe):
-    """A finished or interrupted row is reused only if it was run with the same recipe."""
+def _check_same_recipe(run, row, row_recipe, finished):
+    """A finished or interrupted row is reused only if it was run with the same recipe.
+
+    An interrupted row may differ where resuming a run may change it (`RunDirectory.create`):
+    its length, learning rates and determinism.
+    """
     saved = config_lib.to_dict(run.load_recipe())
     wanted = config_lib.to_dict(row_recipe)
-    differing = sorted(_differences(saved, wanted))
+    differing = sorted(key for key in _differences(saved, wanted) if finished or not _resumable_change(key))
     if differing:
         raise config_lib.ConfigError(
             f"row {row.key!r}: {run.path} was run with other values for {differing[:6]}; "
             "use another --out, or delete that row's folder to run it again."
         )
+
+
+def _resumable_change(key):
+    return key in ("train.epochs", "train.deterministic") or key.startswith("train.lr_")
 
 
 def _differences(saved, wanted, prefix=""):
@@ -88,16 +96,19 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
     """Run (or resume) every row of `table_name` with `recipe`, then write the table; returns its results.
 
     Returns `{"table", "title", "rows": [{"key", "label", "overrides", "fusion_parameters", "scores",
-    "seconds"}]}`, also written to `OUT/<table>.json`.
+    "seconds"}], "diverged": {key: message}}`, also written to `OUT/<table>.json`. A row whose loss
+    became NaN/Inf is left out and named in "diverged"; `--rows ROW --set train.lr_...=...`
+    then resumes it with a smaller rate (what resuming a run may change, an unfinished row may too).
     """
     table, planned = plan(table_name, recipe, overrides, rows)
     out = Path(out_dir)
     job = _job(table.task)
     started = time.time()
+    diverged = {}
     for index, (row, row_recipe) in enumerate(planned, start=1):
         run = RunDirectory(out / row.key)
         if run.exists():
-            _check_same_recipe(run, row, row_recipe)
+            _check_same_recipe(run, row, row_recipe, finished=run.eval_file.exists())
         if run.eval_file.exists():
             log(f"[{index}/{len(planned)}] {row.key}: finished earlier, kept")
             continue
@@ -105,11 +116,18 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
         log(f"[{index}/{len(planned)}] {row.key}: {row.label} "
             f"({action}; {' '.join(row.overrides) or 'the recipe as is'})")
         row_started = time.time()
-        job.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
+        try:
+            job.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
+        except TrainingDiverged as error:
+            # One unstable baseline must not stop a night of runs: the others go on.
+            diverged[row.key] = str(error)
+            log(f"[{index}/{len(planned)}] {row.key}: diverged, left out of the table ({error})")
+            continue
         evaluate = {"inception_weights": inception_weights} if table.task == "translation" else {}
         job.evaluate_run(run.path, data_dir=data_dir, verbose=verbose, **evaluate)
         write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
     results = collect(table, [row for row, _ in planned], out)
+    results["diverged"] = diverged
     results["seconds_this_call"] = round(time.time() - started, 1)
     write_json(out / f"{table.name}.json", results)
     (out / f"{table.name}.md").write_text(format_markdown(table, results) + "\n")

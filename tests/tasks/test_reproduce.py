@@ -115,3 +115,35 @@ def test_run_summaries_name_the_fusion():
         "channel exchange (threshold)", "channel exchange (random, 30% of each part)"]
     _, ((_, concat),) = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-late-shared"])
     assert describe_fusion(concat.model) == "concat at late stage(s), no exchange"
+
+
+def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
+    recipe = tiny_translation_recipe()
+    results = reproduce_lib.reproduce("table4", recipe, tmp_path / "table4", rows=["concat-early-shared"],
+                                      data_dir=str(tmp_path / "tfds"), verbose=0, log=quiet)
+    (row,) = results["rows"]
+    assert row["fusion_parameters"] == 2 * 4 * 4 + 4  # 1x1 conv over the 2 streams' 4 channels
+    assert set(row["scores"]) == {"shade", "texture", "ensemble"} and row["scores"]["ensemble"]["l1"] > 0
+    markdown = (tmp_path / "table4" / "table4.md").read_text()
+    assert "| 1 | concat (early), our setting (shared convs, private norms) |" in markdown
+    assert "ensemble L1" in markdown and "| 36 |" in markdown
+
+
+def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
+    from cenkeras.callbacks import TrainingDiverged
+    from cenkeras.tasks import segmentation_run
+
+    train = segmentation_run.train
+
+    def diverge_on_fixed(row_recipe, run_dir, **kwargs):
+        if run_dir.name == "fixed-30":
+            raise TrainingDiverged("training stopped: the loss was nan at epoch 1, step 2.")
+        return train(row_recipe, run_dir, **kwargs)
+
+    monkeypatch.setattr(segmentation_run, "train", diverge_on_fixed)
+    messages = []
+    results = reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), tmp_path / "t1", rows=ROWS[1:],
+                                      data_dir=str(tmp_path / "tfds"), verbose=0, log=messages.append)
+    assert [row["key"] for row in results["rows"]] == ["shared-private-half-on"]
+    assert "loss was nan" in results["diverged"]["fixed-30"]
+    assert any("fixed-30: diverged, left out of the table" in m for m in messages)
