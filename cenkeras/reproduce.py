@@ -14,7 +14,8 @@ from pathlib import Path
 
 from cenkeras import config as config_lib
 from cenkeras.callbacks import TrainingDiverged, write_json
-from cenkeras.runs import RunDirectory
+from cenkeras.runs import RunDirectory, resume_may_change
+from cenkeras.tasks import job_for
 from cenkeras.tables import table as find_table
 
 SEGMENTATION_METRICS = (("pixel_accuracy", "pixel acc"), ("mean_accuracy", "mean acc"), ("mean_iou", "mIoU"))
@@ -23,16 +24,6 @@ TRANSLATION_METRICS = (("l1", "L1"), ("fid", "FID"), ("kid", "KID"))
 
 def _task_of(recipe):
     return "translation" if isinstance(recipe, config_lib.TranslationRecipe) else "segmentation"
-
-
-def _job(task):
-    if task == "translation":
-        from cenkeras.tasks import translation_run
-
-        return translation_run
-    from cenkeras.tasks import segmentation_run
-
-    return segmentation_run
 
 
 def plan(table_name, recipe, overrides=(), rows=None):
@@ -70,16 +61,12 @@ def _check_same_recipe(run, row, row_recipe, finished):
     """
     saved = config_lib.to_dict(run.load_recipe())
     wanted = config_lib.to_dict(row_recipe)
-    differing = sorted(key for key in _differences(saved, wanted) if finished or not _resumable_change(key))
+    differing = sorted(key for key in _differences(saved, wanted) if finished or not resume_may_change(key))
     if differing:
         raise config_lib.ConfigError(
             f"row {row.key!r}: {run.path} was run with other values for {differing[:6]}; "
             "use another --out, or delete that row's folder to run it again."
         )
-
-
-def _resumable_change(key):
-    return key in ("train.epochs", "train.deterministic") or key.startswith("train.lr_")
 
 
 def _differences(saved, wanted, prefix=""):
@@ -102,7 +89,7 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
     """
     table, planned = plan(table_name, recipe, overrides, rows)
     out = Path(out_dir)
-    job = _job(table.task)
+    job = job_for(recipe)
     started = time.time()
     diverged = {}
     for index, (row, row_recipe) in enumerate(planned, start=1):
@@ -137,14 +124,14 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
 
 def collect(table, rows, out):
     """The finished rows' scores and fusion parameter counts, read from their run directories."""
-    job = _job(table.task)
-    build = job.build_generator if table.task == "translation" else job.build_segmenter
     collected = []
     for row in rows:
         run = RunDirectory(out / row.key)
         if not run.eval_file.exists():
             continue
         recipe = run.load_recipe()
+        job = job_for(recipe)
+        build = job.build_generator if table.task == "translation" else job.build_segmenter
         timing = run.path / "reproduce_row.json"
         collected.append({
             "key": row.key,

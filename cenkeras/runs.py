@@ -39,6 +39,12 @@ def atomic_write_text(path, text):
         raise
 
 
+def resume_may_change(key):
+    """Whether resuming a run may change recipe `key` ("train.epochs"): its length, learning rates
+    and determinism; everything else is the recorded recipe's."""
+    return key in ("train.epochs", "train.deterministic") or key.startswith("train.lr_")
+
+
 class RunDirectory:
     """Paths and bookkeeping of one run folder."""
 
@@ -84,7 +90,7 @@ class RunDirectory:
         if resume:
             saved = self.load_recipe()
             for name in vars(saved.train):
-                if name in ("epochs", "deterministic") or name.startswith("lr_"):
+                if resume_may_change(f"train.{name}"):
                     setattr(saved.train, name, getattr(recipe.train, name))
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")

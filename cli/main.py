@@ -86,19 +86,6 @@ def list_recipes():
         click.echo(f"{name:<24} {summary}")
 
 
-def _task_module(experiment):
-    """The job module of a recipe's task."""
-    from cenkeras.config import TranslationRecipe
-
-    if isinstance(experiment, TranslationRecipe):
-        from cenkeras.tasks import translation_run
-
-        return translation_run
-    from cenkeras.tasks import segmentation_run
-
-    return segmentation_run
-
-
 def _print_results(experiment, scores):
     from cenkeras.config import TranslationRecipe
 
@@ -169,7 +156,9 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
     for key, value in _summary(experiment).items():
         click.echo(f"  {key:<11} {value}")
     verbose = 0 if quiet else 1
-    job = _task_module(experiment)
+    from cenkeras.tasks import job_for
+
+    job = job_for(experiment)
     job.train(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
     click.echo("\nValidation of the best checkpoint:")
     scores = job.evaluate_run(run_dir, data_dir=data_dir, verbose=verbose)
@@ -207,7 +196,9 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, q
     from cenkeras.runs import RunDirectory
 
     experiment = RunDirectory(run_dir).load_recipe()
-    job = _task_module(experiment)
+    from cenkeras.tasks import job_for
+
+    job = job_for(experiment)
     if isinstance(experiment, TranslationRecipe):
         scores = job.evaluate_run(
             run_dir, data_dir=data_dir, weights=weights, inception_weights=inception_weights,
