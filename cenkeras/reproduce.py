@@ -151,12 +151,23 @@ def _metrics(table, results):
     return [(key, label) for key, label in names if key in available]
 
 
+def _outputs(results):
+    """Every output of any row, in order of appearance: rows may differ (table5 adds input domains).
+
+    The fused output ("ensemble") goes last, where every row has it.
+    """
+    outputs = []
+    for row in results["rows"]:
+        outputs += [name for name in row["scores"] if name not in outputs]
+    return sorted(outputs, key=lambda name: name == "ensemble")
+
+
 def format_markdown(table, results):
     """The table as markdown: one line per row; per output each metric; fusion parameters."""
     lines = [f"### {table.title}", ""]
     if not results["rows"]:
         return "\n".join(lines + ["(no finished row yet)"])
-    outputs = list(results["rows"][0]["scores"])
+    outputs = _outputs(results)
     metrics = _metrics(table, results)
     percent = table.task == "segmentation"
     header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params"]
@@ -165,8 +176,11 @@ def format_markdown(table, results):
         cells = [str(number), row["label"]]
         for output in outputs:
             for key, _ in metrics:
-                value = row["scores"][output][key]
-                cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
+                value = row["scores"].get(output, {}).get(key)
+                if value is None:  # a row without this output (fewer input domains)
+                    cells.append("–")
+                else:
+                    cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
         cells.append(f"{row['fusion_parameters']:,}")
         lines.append("| " + " | ".join(cells) + " |")
     seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
@@ -186,7 +200,7 @@ def chart(table, results, path):
     rows = results["rows"]
     if not rows:
         return None
-    outputs = list(rows[0]["scores"])
+    outputs = _outputs(results)
     available = [key for key, _ in _metrics(table, results)]
     metric = "mean_iou" if table.task == "segmentation" else ("fid" if "fid" in available else "l1")
     scale = 100.0 if metric == "mean_iou" else 1.0
@@ -194,7 +208,8 @@ def chart(table, results, path):
     width = 0.8 / len(outputs)
     figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2), 4.0))
     for index, output in enumerate(outputs):
-        values = [scale * row["scores"][output][metric] for row in rows]
+        # NaN draws no bar: a row without this output.
+        values = [scale * row["scores"].get(output, {}).get(metric, float("nan")) for row in rows]
         axes.bar(positions + (index - (len(outputs) - 1) / 2) * width, values, width, label=output)
     axes.set_xticks(positions, [str(i) for i in range(1, len(rows) + 1)])
     axes.set_xlabel("row (see the markdown table)")

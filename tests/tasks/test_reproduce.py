@@ -147,3 +147,22 @@ def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
     assert [row["key"] for row in results["rows"]] == ["shared-private-half-on"]
     assert "loss was nan" in results["diverged"]["fixed-30"]
     assert any("fixed-30: diverged, left out of the table" in m for m in messages)
+
+
+def test_rows_with_different_outputs_share_one_table(tmp_path):
+    """table5's rows add input domains: every output gets a column, a row without it shows "–"."""
+    def scores(*domains):
+        return {name: {"l1": 0.1 * (i + 1)} for i, name in enumerate([*domains, "ensemble"])}
+
+    table = TABLES["table5"]
+    results = {"rows": [
+        {"key": "shade-texture", "label": "shade + texture", "fusion_parameters": 0, "seconds": 60.0,
+         "scores": scores("shade", "texture")},
+        {"key": "shade", "label": "shade", "fusion_parameters": 0, "seconds": 30.0, "scores": scores("shade")},
+    ]}
+    lines = reproduce_lib.format_markdown(table, results).splitlines()
+    assert lines[2] == "| # | row | shade L1 | texture L1 | ensemble L1 | fusion params |"
+    assert lines[4] == "| 1 | shade + texture | 0.1000 | 0.2000 | 0.3000 | 0 |"
+    assert lines[5] == "| 2 | shade | 0.1000 | – | 0.2000 | 0 |"
+    assert lines[-1] == "Training + evaluation time of the rows: 1.5 min."
+    assert reproduce_lib.chart(table, results, tmp_path / "table5.png").stat().st_size > 1000
