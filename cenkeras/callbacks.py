@@ -95,10 +95,13 @@ class TrainingDiverged(RuntimeError):
 class NonFiniteLossGuard(keras.callbacks.Callback):
     """Stop at the first batch whose loss is NaN or infinite, and remember where.
 
-    Unlike `keras.callbacks.TerminateOnNaN`, the failure is kept (`failure`:
-    epoch, step, loss) so that the saving callbacks given this guard skip
-    the broken epoch's end: the backup, the last and best weights and the
-    metrics log stay at the last good epoch, and the run resumes from there.
+    Every loss the trainer logs is watched: `loss`, and any `*_loss` (the
+    translation trainer logs `g_loss` and `d_loss`, and no `loss`). Unlike
+    `keras.callbacks.TerminateOnNaN`, the failure is kept (`failure`:
+    epoch, step, loss name and value) so that the saving callbacks given
+    this guard skip the broken epoch's end: the backup, the last and best
+    weights and the metrics log stay at the last good epoch, and the run
+    resumes from there.
     """
 
     def __init__(self):
@@ -114,13 +117,16 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is None or self.failed:
+        if self.failed or not logs:
             return
-        value = float(np.asarray(loss, dtype=np.float64).reshape(-1)[0])  # [1]-shaped under multi-worker
-        if not math.isfinite(value):
-            self.failure = {"epoch": self._epoch + 1, "step": batch + 1, "loss": value}
-            self.model.stop_training = True
+        watched = sorted((name for name in logs if name == "loss" or name.endswith("_loss")),
+                         key=lambda name: name != "loss")  # the total first, when there is one
+        for name in watched:
+            value = float(np.asarray(logs[name], dtype=np.float64).reshape(-1)[0])  # [1] under multi-worker
+            if not math.isfinite(value):
+                self.failure = {"epoch": self._epoch + 1, "step": batch + 1, "name": name, "loss": value}
+                self.model.stop_training = True
+                return
 
 
 class GuardedBackupAndRestore(keras.callbacks.BackupAndRestore):

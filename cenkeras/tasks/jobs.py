@@ -124,7 +124,7 @@ def raise_if_diverged(callbacks, run, recipe):
             else "no backup (no epoch had finished)")
     rates = [f"--set train.{name}=..." for name in vars(recipe.train) if name.startswith("lr_")]
     raise TrainingDiverged(
-        f"training stopped: the loss was {failure['loss']} at epoch {failure['epoch']}, step "
+        f"training stopped: the {failure['name']} was {failure['loss']} at epoch {failure['epoch']}, step "
         f"{failure['step']}. Nothing of that epoch was saved; {run.path} keeps {kept} and its "
         f"checkpoints. Resume with a smaller learning rate: cenkeras train --run-dir {run.path} "
         f"--resume {' '.join(rates)}"

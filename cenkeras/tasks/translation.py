@@ -8,14 +8,30 @@ from cenkeras.tasks.logs import step_logs
 
 # PyTorch's BCELoss clamps log terms at -100; so does this, for the same losses.
 _LOG_FLOOR = -100.0
+# Below the smallest normal float32 TF's CPU kernels flush to zero; such a p takes the floor.
+_SMALLEST_LOG_ARGUMENT = 1.1754944e-38
+
+
+def _floored_log(p):
+    """max(log p, -100) whose gradient stays finite at p = 0.
+
+    `maximum(log(p), -100)` has the right value, but at p = 0 its gradient is
+    0 x (1/p) = 0 x inf = NaN: a saturated discriminator (its sigmoid is
+    exactly 0 or 1, soon under bfloat16) turned every weight into NaN. Where
+    p is too small, the log is taken of 1 instead and its gradient is not
+    used, as PyTorch's BCE backward (which divides by max(p (1 - p), 1e-12))
+    never produces NaN either.
+    """
+    usable = p >= _SMALLEST_LOG_ARGUMENT
+    return tf.where(usable, tf.maximum(tf.math.log(tf.where(usable, p, 1.0)), _LOG_FLOOR), _LOG_FLOOR)
 
 
 def binary_cross_entropy(target, probabilities):
     """Mean BCE of probabilities against a constant target (1 real, 0 fake), PyTorch-style."""
     p = tf.cast(probabilities, tf.float32)
     if target:
-        return -tf.reduce_mean(tf.maximum(tf.math.log(p), _LOG_FLOOR))
-    return -tf.reduce_mean(tf.maximum(tf.math.log(1.0 - p), _LOG_FLOOR))
+        return -tf.reduce_mean(_floored_log(p))
+    return -tf.reduce_mean(_floored_log(1.0 - p))
 
 
 class TranslationTrainer(keras.Model):

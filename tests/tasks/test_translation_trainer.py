@@ -13,7 +13,8 @@ from cenkeras.interop import load_torch_state_dict
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
 from cenkeras.tasks import translation_run
-from cenkeras.tasks.translation import TranslationTrainer
+from cenkeras.callbacks import TrainingDiverged
+from cenkeras.tasks.translation import TranslationTrainer, binary_cross_entropy
 from cen_testing import fixture_weights_module, load_reference, nhwc
 from tiny_recipe import tiny_translation_recipe
 
@@ -115,3 +116,28 @@ def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="InceptionV3 weights file not found"):
         translation_run.evaluate_run(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5",
                                      verbose=0)
+
+
+def test_bce_of_a_saturated_discriminator_has_finite_gradients():
+    """p exactly 0 or 1 (a sigmoid saturated under bfloat16) takes PyTorch's -100 floor, and no NaN."""
+    import tensorflow as tf
+
+    p = tf.Variable([0.0, 1e-39, 0.3, 1.0])
+    with tf.GradientTape(persistent=True) as tape:
+        real, fake = binary_cross_entropy(1, p), binary_cross_entropy(0, p)
+    np.testing.assert_allclose(float(real), (100 + 100 - np.log(0.3) - 0) / 4, rtol=1e-6)
+    np.testing.assert_allclose(float(fake), (0 + 0 - np.log(0.7) + 100) / 4, rtol=1e-6)
+    for loss in (real, fake):
+        gradient = tape.gradient(loss, p).numpy()
+        assert np.isfinite(gradient).all(), gradient
+    np.testing.assert_allclose(tape.gradient(real, p).numpy()[2], -1 / (4 * 0.3), rtol=1e-6)
+
+
+def test_a_diverged_translation_run_stops_naming_the_loss(tmp_path):
+    """The NaN guard watches the GAN's g_loss and d_loss too (the translation trainer logs no `loss`)."""
+    recipe = tiny_translation_recipe()
+    recipe.train.epochs, recipe.train.lr_generator = 2, 1e30
+    with pytest.raises(TrainingDiverged, match=r"the [gd]_loss was (nan|inf|-inf) at epoch 1, step \d") as error:
+        translation_run.train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
+    assert "--set train.lr_generator=... --set train.lr_discriminator=..." in str(error.value)
+    assert RunDirectory(tmp_path / "run").read_metrics() == []
