@@ -20,10 +20,11 @@ def _floored_log(p):
     exactly 0 or 1, soon under bfloat16) turned every weight into NaN. Where
     p is too small, the log is taken of 1 instead and its gradient is not
     used, as PyTorch's BCE backward (which divides by max(p (1 - p), 1e-12))
-    never produces NaN either.
+    never produces NaN either. A usable p has log p >= -87.4, above the
+    floor, so no maximum is needed there.
     """
     usable = p >= _SMALLEST_LOG_ARGUMENT
-    return tf.where(usable, tf.maximum(tf.math.log(tf.where(usable, p, 1.0)), _LOG_FLOOR), _LOG_FLOOR)
+    return tf.where(usable, tf.math.log(tf.where(usable, p, 1.0)), _LOG_FLOOR)
 
 
 def binary_cross_entropy(target, probabilities):
