@@ -92,6 +92,7 @@ def child(request):
 def export_saved_model(request):
     import workloads
     from cenkeras.config import Recipe
+    from cenkeras.data.pipeline import preprocessors
     from cenkeras.export import SegmentationServing, serving_policy
     from cenkeras.models import build_refinenet
 
@@ -100,7 +101,7 @@ def export_saved_model(request):
     with serving_policy(request["precision"]):
         model = build_refinenet(101, 40, ["rgb", "depth"], stack_streams=True)
     flops = workloads.conv_flops(model, {"rgb": (1, 480, 640, 3), "depth": (1, 480, 640, 3)})
-    module = SegmentationServing(model, Recipe())
+    module = SegmentationServing(model, preprocessors(Recipe().data))
     tf.saved_model.save(module, request["path"], signatures={"serving_default": module.serve})
     return {"flops": flops}
 

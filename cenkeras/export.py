@@ -16,8 +16,6 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cenkeras.config import TranslationRecipe
-from cenkeras.data.modalities import normalize
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
@@ -31,51 +29,58 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _input_spec(name, kind):
+def _input_spec(name, preprocessor):
     """The raw input of one modality; the spec's name is the signature's input name."""
-    if kind == "depth":
-        return tf.TensorSpec([None, None, None, 1], tf.uint16, name=name), "uint16, 1 channel (PNG units)"
-    channels = 1 if kind == "gray" else 3
-    return tf.TensorSpec([None, None, None, channels], tf.uint8, name=name), f"uint8, {channels} channels"
+    dtype, channels = preprocessor.raw_dtype, preprocessor.raw_channels
+    units = " (PNG units)" if preprocessor.kind == "depth" else ""
+    plural = "channel" if channels == 1 else "channels"
+    return tf.TensorSpec([None, None, None, channels], dtype, name=name), f"{dtype}, {channels} {plural}{units}"
+
+
+def _describe_inputs(preprocessors):
+    """`(specs, description)` of the raw inputs: dtype, channels and the preprocessing of each."""
+    specs, description = {}, {}
+    for name, preprocessor in preprocessors.items():
+        specs[name], text = _input_spec(name, preprocessor)
+        description[name] = {
+            "dtype": text,
+            "preprocessing": preprocessor.describe(),
+            "preprocessor": preprocessor.options(),
+        }
+    return specs, description
 
 
 class SegmentationServing(tf.Module):
-    """Raw images in, labels and probabilities at input resolution out."""
+    """Raw images in, labels and probabilities at input resolution out.
 
-    def __init__(self, segmenter, recipe):
+    The preprocessing is the segmenter's own (`segmenter.preprocessors()`);
+    `preprocessors` gives it for a model saved without it (older files).
+    """
+
+    def __init__(self, segmenter, preprocessors=None):
         super().__init__()
         self.segmenter = segmenter
-        self.modalities = dict(recipe.data.modalities)
-        self.names = list(self.modalities)
+        self.preprocessors = preprocessors or segmenter.preprocessors()
+        if self.preprocessors is None:
+            raise ValueError(f"{segmenter.name} was saved without its preprocessing; pass `preprocessors`.")
+        self.names = list(self.preprocessors)
         self.outputs = self.names + ["ensemble"]
-        specs = {}
-        description = {"task": "segmentation", "inputs": {}, "outputs": {}}
-        for name, modality in self.modalities.items():
-            spec, text = _input_spec(name, modality.kind)
-            specs[name] = spec
-            description["inputs"][name] = {"dtype": text, "preprocessing": _preprocessing_text(modality)}
+        self.specs, inputs = _describe_inputs(self.preprocessors)
+        description = {"task": "segmentation", "inputs": inputs, "outputs": {}}
         for name in self.outputs:
             description["outputs"][f"{name}_labels"] = "int32 (batch, H, W): argmax class per pixel"
             description["outputs"][f"{name}_probabilities"] = (
-                f"float32 (batch, H, W, {recipe.model.num_classes}): softmax of the bilinearly "
+                f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly "
                 "upsampled logits"
             )
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
-        self.serve = tf.function(self._serve, input_signature=[specs])
+        self.serve = tf.function(self._serve, input_signature=[self.specs])
         self.metadata = tf.function(self._metadata, input_signature=[])
 
     def _serve(self, images):
-        images = _check_images(images, {n: _input_spec(n, m.kind)[0] for n, m in self.modalities.items()})
-        inputs = {}
-        for name, modality in self.modalities.items():
-            raw = tf.cast(images[name], tf.float32)
-            if modality.kind == "gray":
-                raw = tf.repeat(raw, 3, axis=-1)
-            if modality.kind == "depth" and modality.depth_mode == "minmax":
-                inputs[name] = tf.map_fn(lambda r, m=modality: normalize(r, m), raw)  # per image
-            else:
-                inputs[name] = normalize(raw, modality)
+        images = _check_images(images, self.specs)
+        inputs = {name: preprocessor(images[name]) for name, preprocessor in self.preprocessors.items()}
         size = tf.shape(images[self.names[0]])[1:3]
         logits = self.segmenter(inputs, training=False)
         result = {}
@@ -96,38 +101,35 @@ class TranslationServing(tf.Module):
     def __init__(self, generator, recipe):
         super().__init__()
         self.generator = generator
-        self.domains = list(recipe.data.domains[:-1])
+        self.preprocessors = generator.preprocessors()
+        self.domains = list(self.preprocessors)
         self.size = recipe.data.crop_size
         self.outputs = self.domains + ["ensemble"]
-        specs = {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains}
+        self.specs, inputs = _describe_inputs(self.preprocessors)
+        for spec in inputs.values():
+            spec["preprocessing"] += f", resized to {self.size}x{self.size} (bilinear)"
         description = {
             "task": "translation",
-            "inputs": {
-                d: {"dtype": "uint8, 3 channels",
-                    "preprocessing": f"x / 127.5 - 1, resized to {self.size}x{self.size} (bilinear)"}
-                for d in self.domains
-            },
+            "inputs": inputs,
             "outputs": {n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size"
                         for n in self.outputs},
         }
         self.description_json = json.dumps(description, indent=2)
-        self.serve = tf.function(self._serve, input_signature=[specs])
+        self.serve = tf.function(self._serve, input_signature=[self.specs])
         self.metadata = tf.function(self._metadata, input_signature=[])
 
     def _serve(self, images):
-        specs = {d: tf.TensorSpec([None, None, None, 3], tf.uint8, name=d) for d in self.domains}
-        images = _check_images(images, specs)
+        images = _check_images(images, self.specs)
         size = tf.shape(images[self.domains[0]])[1:3]
         inputs = {
-            d: tf.image.resize(tf.cast(images[d], tf.float32) / 127.5 - 1.0, (self.size, self.size),
-                               antialias=True)
+            d: tf.image.resize(self.preprocessors[d](images[d]), (self.size, self.size), antialias=True)
             for d in self.domains
         }
         generated = self.generator(inputs, training=False)
+        to_uint8 = self.preprocessors[self.domains[0]].to_uint8
         result = {}
         for name in self.outputs:
-            image = tf.image.resize(tf.cast(generated[name], tf.float32), size, method="bilinear")
-            result[name] = tf.cast(tf.clip_by_value(tf.round((image + 1.0) * 127.5), 0, 255), tf.uint8)
+            result[name] = to_uint8(tf.image.resize(tf.cast(generated[name], tf.float32), size, method="bilinear"))
         return result
 
     def _metadata(self):
@@ -205,28 +207,12 @@ def serving_call(signature, **images):
     return signature(**tensors)
 
 
-def _preprocessing_text(modality):
-    if modality.kind == "depth":
-        if modality.depth_mode == "minmax":
-            return "(x - min) * 255 / (max - min) per image, replicated to 3 channels"
-        return f"x * {modality.scale:g}, replicated to 3 channels (0 = missing)"
-    prefix = "gray replicated to 3 channels, then " if modality.kind == "gray" else ""
-    return f"{prefix}(x / 255 - mean {list(modality.mean)}) / std {list(modality.std)}"
-
-
 def load_run_model(run_dir, weights=None):
-    """(recipe, model with the run's best else last weights) for a segmentation or translation run."""
+    """(recipe, model with the run's best else last weights) of a run of any task."""
+    from cenkeras.tasks import task_for
+
     run = RunDirectory(run_dir)
-    recipe = run.load_recipe()
-    if isinstance(recipe, TranslationRecipe):
-        from cenkeras.tasks.translation_run import load_generator
-
-        return load_generator(run, weights)
-    from cenkeras.tasks.segmentation_run import build_segmenter
-
-    model = build_segmenter(recipe)
-    model.load_weights(str(weights or run.weights_for_eval()))
-    return recipe, model
+    return task_for(run.load_recipe()).load_network(run, weights)
 
 
 def serving_policy(precision):
@@ -253,8 +239,9 @@ def export_run(run_dir, out=None, weights=None, precision="float32"):
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} already exists and is not empty; choose another --out or version.")
-    serving = TranslationServing(model, recipe) if isinstance(recipe, TranslationRecipe) \
-        else SegmentationServing(model, recipe)
+    from cenkeras.tasks import task_for
+
+    serving = task_for(recipe).serving_module(model, recipe)
     tf.saved_model.save(
         serving, str(out), signatures={"serving_default": serving.serve, "metadata": serving.metadata}
     )

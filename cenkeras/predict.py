@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from cenkeras.data.modalities import DataError, read_raw
+from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -39,6 +40,13 @@ def colorize(labels, ignore_label=255):
     return colours
 
 
+def read_model_input(path, preprocessor):
+    """One raw image file as a model with `preprocessor` takes it: (H, W, C) uint8 or uint16."""
+    kind = preprocessor.kind if preprocessor.kind != "domain" else "image"
+    raw = read_raw(path, kind)[..., : preprocessor.raw_channels]  # gray: read_raw gives 3 equal channels
+    return raw.astype(preprocessor.raw_dtype)
+
+
 def load_keras_model(path):
     """A `.keras` model loaded in safe mode only: a file that holds code (a Lambda layer's
     bytecode, a class Keras does not know) is refused with a `DataError` naming it, unrun."""
@@ -50,56 +58,59 @@ def load_keras_model(path):
         ) from None
 
 
+def legacy_preprocessors(model):
+    """Preprocessing of a `.keras` file saved before models kept theirs: guessed from the
+    input names (`depth` as 16-bit depth in NYUDv2 units, the others as ImageNet-normalised
+    8-bit colour), as earlier versions did. Files written now carry their own."""
+    return {name: ModalityPreprocessor("depth" if name == "depth" else "rgb") for name in model.modalities}
+
+
 class Predictor:
     """Raw images `{modality: (B, H, W, C) uint8/uint16}` -> the serving outputs.
 
     Built from a run directory (best weights), an exported SavedModel folder,
-    or a `.keras` file (its modalities are read by name: `depth` as 16-bit
-    depth, others as 8-bit colour images, with the default preprocessing).
+    or a `.keras` file. Each says how its inputs are read and preprocessed:
+    the model's own preprocessors (`MultimodalModel.preprocessors()`), which
+    a SavedModel's metadata signature repeats.
     """
 
     def __init__(self, model_path):
         from cenkeras.export import SegmentationServing, load_run_model, serving_call
 
         path = Path(model_path)
-        if (path / "recipe.json").exists():
-            recipe, model = load_run_model(path)
-            module = SegmentationServing(model, recipe)
-            self.kinds = {n: m.kind for n, m in recipe.data.modalities.items()}
-            self._call = lambda images: module.serve(
-                {n: tf.convert_to_tensor(v) for n, v in images.items()}
-            )
-        elif (path / "saved_model.pb").exists():
+        if (path / "saved_model.pb").exists():
             loaded = tf.saved_model.load(str(path))
             signature = loaded.signatures["serving_default"]
             description = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy().decode())
             if description.get("task") != "segmentation":
                 raise DataError(f"{path} is not a segmentation model (task {description.get('task')!r}).")
-            self.kinds = {
-                n: ("depth" if spec["dtype"].startswith("uint16") else "rgb")
+            self.preprocessors = {
+                # Exports of earlier versions describe the dtype only: uint16 is depth.
+                n: ModalityPreprocessor(**spec["preprocessor"]) if "preprocessor" in spec
+                else ModalityPreprocessor("depth" if spec["dtype"].startswith("uint16") else "rgb")
                 for n, spec in description["inputs"].items()
             }
             self._loaded = loaded  # keeps the signature's variables alive
             self._call = lambda images: serving_call(signature, **images)
+            return
+        if (path / "recipe.json").exists():
+            _, model = load_run_model(path)
         elif path.suffix == ".keras" and path.is_file():
-            from cenkeras.config import DataConfig, ModalityConfig, Recipe
-
             model = load_keras_model(path)
-            self.kinds = {n: ("depth" if n == "depth" else "rgb") for n in model.modalities}
-            recipe = Recipe(data=DataConfig(modalities={
-                n: ModalityConfig(kind=k) for n, k in self.kinds.items()}))
-            recipe.model.num_classes = model.num_classes
-            module = SegmentationServing(model, recipe)
-            self._call = lambda images: module.serve({n: tf.convert_to_tensor(v) for n, v in images.items()})
         else:
             raise DataError(f"{path} is neither a run directory, a SavedModel folder nor a .keras file.")
+        module = SegmentationServing(model, model.preprocessors() or legacy_preprocessors(model))
+        self.preprocessors = module.preprocessors
+        self._call = lambda images: module.serve({n: tf.convert_to_tensor(v) for n, v in images.items()})
+
+    @property
+    def kinds(self):
+        """`{modality: kind}` of the inputs, in the model's order."""
+        return {name: p.kind for name, p in self.preprocessors.items()}
 
     def read(self, name, path):
-        """One raw image of modality `name` with a batch axis, in the dtype the model takes."""
-        kind = self.kinds[name]
-        raw = read_raw(path, "depth" if kind == "depth" else "rgb")
-        dtype = np.uint16 if kind == "depth" else np.uint8
-        return raw.astype(dtype)[None]
+        """One raw image of modality `name` with a batch axis, in the dtype and channels the model takes."""
+        return read_model_input(path, self.preprocessors[name])[None]
 
     def __call__(self, images):
         return {k: v.numpy() for k, v in self._call(images).items()}
@@ -152,9 +163,10 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
         labels = predictor(images)[f"{output}_labels"][0].astype(np.uint8)
         stem = Path(next(iter(sample.values()))).stem
         colours = colorize(labels)
-        first = next(n for n in predictor.kinds if predictor.kinds[n] != "depth") if any(
-            k != "depth" for k in predictor.kinds.values()) else None
-        base = images[first][0] if first else np.repeat((labels * 0)[..., None], 3, -1)
+        # The overlay's backdrop: the first 8-bit input (gray ones made 3-channel), else black.
+        first = next((n for n, p in predictor.preprocessors.items() if p.raw_dtype == "uint8"), None)
+        base = images[first][0] if first else np.zeros((*labels.shape, 1), np.uint8)
+        base = np.repeat(base, 3 // base.shape[-1], axis=-1)
         overlay = np.concatenate([base, colours, (0.5 * base + 0.5 * colours).astype(np.uint8)], axis=1)
         Image.fromarray(labels).save(out_dir / f"{stem}_labels.png")
         Image.fromarray(colours).save(out_dir / f"{stem}_color.png")

@@ -56,6 +56,12 @@ def load_recipe(name_or_path):
     if not callable(factory):
         raise config_lib.ConfigError(f"{where} must define a function recipe() returning a Recipe.")
     recipe = factory()
-    if not isinstance(recipe, config_lib.RECIPE_TYPES):
-        raise config_lib.ConfigError(f"{where}: recipe() returned {type(recipe).__name__}, not a Recipe.")
-    return config_lib.validate(recipe)
+    from cenkeras.tasks import TASKS, get_task
+
+    task = getattr(recipe, "task", None)
+    if task not in TASKS or not isinstance(recipe, get_task(task).recipe_class):
+        raise config_lib.ConfigError(
+            f"{where}: recipe() returned {type(recipe).__name__}, not a Recipe (or another task's recipe "
+            f"class: {sorted(TASKS)})."
+        )
+    return recipe.validate()

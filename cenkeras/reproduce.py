@@ -15,15 +15,9 @@ from pathlib import Path
 from cenkeras import config as config_lib
 from cenkeras.callbacks import TrainingDiverged, write_json
 from cenkeras.runs import RunDirectory, resume_may_change
-from cenkeras.tasks import job_for
+from cenkeras.tasks import get_task, task_for
 from cenkeras.tables import table as find_table
 
-SEGMENTATION_METRICS = (("pixel_accuracy", "pixel acc"), ("mean_accuracy", "mean acc"), ("mean_iou", "mIoU"))
-TRANSLATION_METRICS = (("l1", "L1"), ("fid", "FID"), ("kid", "KID"))
-
-
-def _task_of(recipe):
-    return "translation" if isinstance(recipe, config_lib.TranslationRecipe) else "segmentation"
 
 
 def plan(table_name, recipe, overrides=(), rows=None):
@@ -33,10 +27,10 @@ def plan(table_name, recipe, overrides=(), rows=None):
     `rows` (keys) selects rows; an unknown key is a ConfigError listing the known ones.
     """
     table = find_table(table_name)
-    if _task_of(recipe) != table.task:
+    if recipe.task != table.task:
         raise config_lib.ConfigError(
             f"{table.name} compares {table.task} models; "
-            f"recipe {recipe.name!r} is a {_task_of(recipe)} recipe."
+            f"recipe {recipe.name!r} is a {recipe.task} recipe."
         )
     selected = list(table.rows)
     if rows:
@@ -89,7 +83,9 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
     """
     table, planned = plan(table_name, recipe, overrides, rows)
     out = Path(out_dir)
-    job = job_for(recipe)
+    task = task_for(recipe)
+    evaluation_options = {"inception_weights": inception_weights} if inception_weights else {}
+    task.check_evaluation_options(evaluation_options)
     started = time.time()
     diverged = {}
     for index, (row, row_recipe) in enumerate(planned, start=1):
@@ -104,14 +100,13 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
             f"({action}; {' '.join(row.overrides) or 'the recipe as is'})")
         row_started = time.time()
         try:
-            job.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
+            task.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
         except TrainingDiverged as error:
             # One unstable baseline must not stop a night of runs: the others go on.
             diverged[row.key] = str(error)
             log(f"[{index}/{len(planned)}] {row.key}: diverged, left out of the table ({error})")
             continue
-        evaluate = {"inception_weights": inception_weights} if table.task == "translation" else {}
-        job.evaluate_run(run.path, data_dir=data_dir, verbose=verbose, **evaluate)
+        task.evaluate(run.path, data_dir=data_dir, verbose=verbose, **evaluation_options)
         write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
     results = collect(table, [row for row, _ in planned], out)
     results["diverged"] = diverged
@@ -130,14 +125,12 @@ def collect(table, rows, out):
         if not run.eval_file.exists():
             continue
         recipe = run.load_recipe()
-        job = job_for(recipe)
-        build = job.build_generator if table.task == "translation" else job.build_segmenter
         timing = run.path / "reproduce_row.json"
         collected.append({
             "key": row.key,
             "label": row.label,
             "overrides": list(row.overrides),
-            "fusion_parameters": build(recipe).fusion_parameter_count(),
+            "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
             "scores": json.loads(run.eval_file.read_text())["scores"],
             "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
         })
@@ -145,7 +138,7 @@ def collect(table, rows, out):
 
 
 def _metrics(table, results):
-    names = TRANSLATION_METRICS if table.task == "translation" else SEGMENTATION_METRICS
+    names = get_task(table.task).table_metrics
     first = results["rows"][0]["scores"] if results["rows"] else {}
     available = next(iter(first.values()), {})
     return [(key, label) for key, label in names if key in available]
@@ -169,7 +162,7 @@ def format_markdown(table, results):
         return "\n".join(lines + ["(no finished row yet)"])
     outputs = _outputs(results)
     metrics = _metrics(table, results)
-    percent = table.task == "segmentation"
+    percent = get_task(table.task).percent_scores
     header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for number, row in enumerate(results["rows"], start=1):
@@ -202,8 +195,9 @@ def chart(table, results, path):
         return None
     outputs = _outputs(results)
     available = [key for key, _ in _metrics(table, results)]
-    metric = "mean_iou" if table.task == "segmentation" else ("fid" if "fid" in available else "l1")
-    scale = 100.0 if metric == "mean_iou" else 1.0
+    task = get_task(table.task)
+    metric = task.chart_metric(available)
+    scale = 100.0 if task.percent_scores else 1.0
     positions = np.arange(len(rows))
     width = 0.8 / len(outputs)
     figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2), 4.0))
@@ -213,7 +207,7 @@ def chart(table, results, path):
         axes.bar(positions + (index - (len(outputs) - 1) / 2) * width, values, width, label=output)
     axes.set_xticks(positions, [str(i) for i in range(1, len(rows) + 1)])
     axes.set_xlabel("row (see the markdown table)")
-    axes.set_ylabel({"mean_iou": "mIoU (%)", "fid": "FID", "l1": "L1"}[metric])
+    axes.set_ylabel(dict(task.table_metrics)[metric] + (" (%)" if task.percent_scores else ""))
     axes.set_title(table.title, fontsize=10)
     # Below the axes: inside, the legend would hide the bars of the last rows.
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(outputs))

@@ -86,43 +86,6 @@ def list_recipes():
         click.echo(f"{name:<24} {summary}")
 
 
-def _print_results(experiment, scores):
-    from cenkeras.config import TranslationRecipe
-
-    if isinstance(experiment, TranslationRecipe):
-        from cenkeras.tasks.translation_run import format_translation_table
-
-        click.echo(format_translation_table(scores))
-        if "fid" not in next(iter(scores.values())):
-            click.echo("(FID/KID skipped: no InceptionV3 weights; pass --inception-weights FILE.h5)")
-        return
-    from cenkeras.tasks.segmentation import class_iou_table, format_scores_table
-
-    click.echo(format_scores_table(scores))
-    click.echo()
-    click.echo(class_iou_table(scores, _class_names(experiment)))
-
-
-def _summary(experiment):
-    from cenkeras.config import TranslationRecipe
-    from cenkeras.tasks.jobs import describe_fusion
-
-    if isinstance(experiment, TranslationRecipe):
-        domains = list(experiment.data.domains)
-        return {
-            "task": "translation",
-            "domains": f"{' + '.join(domains[:-1])} -> {domains[-1]}",
-            "generator": f"U-Net ({experiment.model.levels} levels, width {experiment.model.filters})",
-            "data": experiment.data.source,
-            "epochs": experiment.train.epochs,
-            "batch": experiment.train.batch_size,
-            "fusion": describe_fusion(experiment.model),
-        }
-    from cenkeras.tasks.segmentation_run import recipe_summary
-
-    return recipe_summary(experiment)
-
-
 @cli.command()
 @click.argument("recipe", required=False, default="synthetic_rgbd")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root (list datasets) or "
@@ -152,32 +115,25 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
     overrides = list(overrides) + ([f"train.strategy={strategy}"] if strategy else [])
     overrides += ["train.deterministic=true"] if deterministic else []
     experiment = config_lib.apply_overrides(experiment, overrides)
+    from cenkeras.tasks import task_for
+
+    task = task_for(experiment)
     click.echo(f"Run directory: {run_dir}")
-    for key, value in _summary(experiment).items():
+    for key, value in task.summary(experiment).items():
         click.echo(f"  {key:<11} {value}")
     verbose = 0 if quiet else 1
-    from cenkeras.tasks import job_for
-
-    job = job_for(experiment)
-    job.train(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
+    task.train(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
     click.echo("\nValidation of the best checkpoint:")
-    scores = job.evaluate_run(run_dir, data_dir=data_dir, verbose=verbose)
-    _print_results(experiment, scores)
+    scores = task.evaluate(run_dir, data_dir=data_dir, verbose=verbose)
+    click.echo(task.format_results(experiment, scores))
     click.echo(f"\nWrote {run_dir}/eval.json")
-
-
-def _class_names(experiment):
-    if experiment.data.source == "synthetic":
-        from cenkeras.data.synthetic import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    return None
 
 
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")
-@click.option("--multi-scale", is_flag=True, help="Segmentation: average over eval.multi_scales.")
+@click.option("--multi-scale", is_flag=True, default=None,
+              help="Segmentation: average over eval.multi_scales.")
 @click.option("--flip/--no-flip", default=None, help="Segmentation: also average over horizontal flips.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="A weights file (default: the run's best, else last).")
@@ -192,24 +148,17 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, q
     PSNR / SSIM (and FID / KID given InceptionV3 weights) per output, with
     the images saved under RUN_DIR/eval_images like the official code.
     """
-    from cenkeras.config import TranslationRecipe
     from cenkeras.runs import RunDirectory
+    from cenkeras.tasks import task_for
 
     experiment = RunDirectory(run_dir).load_recipe()
-    from cenkeras.tasks import job_for
-
-    job = job_for(experiment)
-    if isinstance(experiment, TranslationRecipe):
-        scores = job.evaluate_run(
-            run_dir, data_dir=data_dir, weights=weights, inception_weights=inception_weights,
-            verbose=0 if quiet else 1,
-        )
-    else:
-        scores = job.evaluate_run(
-            run_dir, data_dir=data_dir, multi_scale=multi_scale, flip=flip, weights=weights,
-            verbose=0 if quiet else 1,
-        )
-    _print_results(experiment, scores)
+    task = task_for(experiment)
+    # Only the options given: a task refuses one it does not have (--multi-scale on a translation run).
+    options = {"multi_scale": multi_scale, "flip": flip, "inception_weights": inception_weights}
+    options = {key: value for key, value in options.items() if value is not None}
+    task.check_evaluation_options(options)
+    scores = task.evaluate(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1, **options)
+    click.echo(task.format_results(experiment, scores))
     click.echo(f"\nWrote {run_dir}/eval.json")
 
 
@@ -232,13 +181,13 @@ def _parse_inputs(values):
 @friendly_errors
 def translate(run_dir, inputs, out_path, weights):
     """Translate input-domain images with a trained translation run (writes the ensemble output)."""
-    from cenkeras.config import TranslationRecipe
     from cenkeras.runs import RunDirectory
-    from cenkeras.tasks.translation_run import translate_files
+    from cenkeras.tasks import task_for
 
-    if not isinstance(RunDirectory(run_dir).load_recipe(), TranslationRecipe):
-        raise click.UsageError(f"{run_dir} is not a translation run.")
-    written = translate_files(run_dir, _parse_inputs(inputs), out_path, weights=weights)
+    task = task_for(RunDirectory(run_dir).load_recipe())
+    if not hasattr(task, "translate_files"):
+        raise click.UsageError(f"{run_dir} is a {task.name} run; translate needs a translation run.")
+    written = task.translate_files(run_dir, _parse_inputs(inputs), out_path, weights=weights)
     click.echo(f"Wrote {written}")
 
 
@@ -329,15 +278,15 @@ def inspect(model, inputs, layer, out_dir):
     chart = visualize.plot_exchange_fractions(network, out / "exchange_fractions.png")
     click.echo(f"Wrote {chart}")
     if inputs:
-        if not (path / "recipe.json").exists():
-            raise click.UsageError("feature maps need a run directory (its recipe gives the preprocessing).")
-        from cenkeras.data.modalities import normalize, read_raw
-        from cenkeras.runs import RunDirectory
+        from cenkeras.predict import legacy_preprocessors, read_model_input
 
-        modalities = RunDirectory(path).load_recipe().data.modalities
+        preprocessors = network.preprocessors() or legacy_preprocessors(network)
+        unknown = sorted(set(_parse_inputs(inputs)) - set(preprocessors))
+        if unknown:
+            raise click.UsageError(f"{model} takes inputs {list(preprocessors)}; unknown {unknown}.")
         chosen = layer or max(rows, key=lambda r: r["exchanged"])["layer"]
         batch = {
-            name: normalize(read_raw(image, modalities[name].kind)[None], modalities[name])
+            name: preprocessors[name](read_model_input(image, preprocessors[name])[None])
             for name, image in _parse_inputs(inputs).items()
         }
         maps = visualize.exchange_feature_maps(network, batch, chosen)

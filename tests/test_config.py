@@ -6,7 +6,6 @@ import pytest
 
 from cenkeras import config as config_lib
 from cenkeras.config import (
-    RECIPE_TYPES,
     ConfigError,
     TranslationRecipe,
     apply_overrides,
@@ -14,6 +13,7 @@ from cenkeras.config import (
     to_dict,
 )
 from cenkeras.recipe_files import builtin_recipes, load_recipe
+from cenkeras.tasks import get_task
 
 
 def test_builtin_recipes_are_listed_and_load():
@@ -23,7 +23,7 @@ def test_builtin_recipes_are_listed_and_load():
             "taskonomy_four_to_rgb"} <= set(names)
     for name in names:
         recipe = load_recipe(name)
-        assert isinstance(recipe, RECIPE_TYPES) and recipe.name == name
+        assert isinstance(recipe, get_task(recipe.task).recipe_class) and recipe.name == name
     assert len(load_recipe("taskonomy_four_to_rgb").data.domains) == 5
 
 

@@ -146,7 +146,7 @@ def exported_segmenter(tmp_path_factory):
     from tiny_recipe import tiny_recipe
 
     recipe = tiny_recipe()
-    module = SegmentationServing(build_segmenter(recipe), recipe)
+    module = SegmentationServing(build_segmenter(recipe))
     path = tmp_path_factory.mktemp("serving") / "1"
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     return tf.saved_model.load(str(path)).signatures["serving_default"]

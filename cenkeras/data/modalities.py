@@ -9,10 +9,12 @@ list-file data, the synthetic data and (later) the serving signature.
 """
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-EIGHT_BIT_KINDS = ("rgb", "hha", "image", "gray")
+from cenkeras.layers.preprocessing import DEPTH_MODES, EIGHT_BIT_KINDS, MODALITY_KINDS, ModalityPreprocessor
+
+__all__ = ["DEPTH_MODES", "EIGHT_BIT_KINDS", "MODALITY_KINDS", "DataError", "normalize", "read_mask", "read_raw"]
+
 # PIL modes of 16-bit single-channel images.
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -74,20 +76,9 @@ def read_mask(path):
 
 
 def normalize(raw, modality):
-    """Raw values -> network input (H, W, 3) float32, in TensorFlow.
+    """Raw values -> network input (..., H, W, 3) float32: `modality`'s `ModalityPreprocessor`.
 
-    rgb / hha / image / gray: `(raw / 255 - mean) / std`. depth: `raw * scale`
-    (1/5000 turns NYUDv2's PNG units into metres) replicated to 3 channels;
-    missing depth (0) stays 0; or, with `depth_mode="minmax"`, rescaled to
-    0..255 by the map's own range (official SUN RGB-D; the official code
-    takes the range after the training crop, this takes it over the image).
+    (For min-max depth the official code takes the range after the training
+    crop; this takes it over the whole image, as serving does.)
     """
-    raw = tf.cast(raw, tf.float32)
-    if modality.kind == "depth":
-        if modality.depth_mode == "minmax":
-            low, high = tf.reduce_min(raw), tf.reduce_max(raw)
-            return tf.repeat((raw - low) * 255.0 / tf.maximum(high - low, 1e-6), 3, axis=-1)
-        return tf.repeat(raw * modality.scale, 3, axis=-1)
-    mean = tf.constant(modality.mean, tf.float32)
-    std = tf.constant(modality.std, tf.float32)
-    return (raw / 255.0 - mean) / std
+    return ModalityPreprocessor.from_modality(modality)(raw)

@@ -15,13 +15,19 @@ from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import check_files_exist, read_list
 from cenkeras.data.modalities import (
     DataError,
-    normalize,
     raw_channels,
     read_mask,
     read_raw,
 )
+from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 SYNTHETIC_MODALITIES = {"rgb": "rgb", "depth": "depth"}
+# Where samples come from: the embedded generated scenes, or list files in the official layout.
+DATA_SOURCES = ("synthetic", "list")
+# A mask label >= num_classes that is not the ignore label: stop naming the file, or ignore it.
+OUT_OF_RANGE_RULES = ("error", "ignore")
+# Inputs whose size differs from their mask: centre crop (official NYUDv2), resize, or stop.
+ALIGN_RULES = ("crop", "resize", "reject")
 
 
 # --- Reading one sample (NumPy) --------------------------------------------------------------
@@ -172,8 +178,14 @@ def depth_modalities(data_config):
     return tuple(name for name, m in data_config.modalities.items() if m.kind == "depth")
 
 
-def _normalize_all(raw, modalities):
-    return {name: normalize(raw[name], modalities[name]) for name in raw}
+def preprocessors(data_config):
+    """`{name: ModalityPreprocessor}` of the recipe's modalities: what the network is fed."""
+    return {name: ModalityPreprocessor.from_modality(m, name=f"{name}_preprocessor")
+            for name, m in data_config.modalities.items()}
+
+
+def _preprocess_all(raw, preprocessors):
+    return {name: preprocessors[name](raw[name]) for name in raw}
 
 
 def training_dataset(raw, data_config, batch_size, seed, first_step=0):
@@ -183,7 +195,7 @@ def training_dataset(raw, data_config, batch_size, seed, first_step=0):
     position in training (`cenkeras.data.indexed`): starting at `first_step`
     gives the batches an uninterrupted run sees from that step on.
     """
-    modalities = data_config.modalities
+    prepare_inputs = preprocessors(data_config)
     options = AugmentOptions(
         crop_size=data_config.crop_size,
         shorter_side=data_config.shorter_side,
@@ -196,7 +208,7 @@ def training_dataset(raw, data_config, batch_size, seed, first_step=0):
 
     def prepare(sample, sample_seed):
         inputs, mask = sample
-        inputs = _normalize_all(inputs, modalities)
+        inputs = _preprocess_all(inputs, prepare_inputs)
         return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
 
     samples = raw.training_order(seed, start=first_step * batch_size)
@@ -206,12 +218,12 @@ def training_dataset(raw, data_config, batch_size, seed, first_step=0):
 
 def evaluation_dataset(raw, data_config, batch_size=1, cache=None):
     """Normalised, unaugmented batches of `raw` (`IndexedSamples`) at full resolution, in order."""
-    modalities = data_config.modalities
+    prepare_inputs = preprocessors(data_config)
     raw = raw.dataset()
     if data_config.cache if cache is None else cache:
         raw = raw.cache()
     dataset = raw.map(
-        lambda inputs, mask: (_normalize_all(inputs, modalities), mask),
+        lambda inputs, mask: (_preprocess_all(inputs, prepare_inputs), mask),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))

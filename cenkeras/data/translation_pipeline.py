@@ -12,6 +12,7 @@ from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import list_lines, resolve_path
 from cenkeras.data.modalities import DataError
 from cenkeras.data.pipeline import shard_by_data
+from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 
 def read_template_list(list_file, root, domains, allow_outside_root=False):
@@ -82,8 +83,9 @@ def raw_translation_dataset(split, data_config, data_dir=None):
     return list_translation_dataset(list_file, data_config)
 
 
-def _to_unit_range(image):
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
+def domain_preprocessor():
+    """Every translation domain is decoded to 8 bits (`cenkeras.data.domains`), then mapped to [-1, 1]."""
+    return ModalityPreprocessor("domain", name="domain_preprocessor")
 
 
 def _split(images, domains):
@@ -100,11 +102,12 @@ def translation_training_dataset(raw, data_config, batch_size, seed, first_step=
     """
     domains = list(data_config.domains)
     size, crop = data_config.resize, data_config.crop_size
+    to_unit_range = domain_preprocessor()
 
     def prepare(images, sample_seed):
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(sample_seed, 2))
         stacked = tf.concat(
-            [tf.image.resize(_to_unit_range(images[d]), (size, size), antialias=True) for d in domains], -1
+            [tf.image.resize(to_unit_range(images[d]), (size, size), antialias=True) for d in domains], -1
         )
         stacked = tf.image.stateless_random_crop(stacked, (crop, crop, 3 * len(domains)), crop_seed)
         if data_config.mirror:
@@ -121,10 +124,11 @@ def translation_evaluation_dataset(raw, data_config, batch_size):
     """Every domain of `raw` (`IndexedSamples`) resized to `crop_size`, in order (no randomness)."""
     domains = list(data_config.domains)
     crop = data_config.crop_size
+    to_unit_range = domain_preprocessor()
 
     def prepare(images):
         resized = {
-            d: tf.image.resize(_to_unit_range(images[d]), (crop, crop), antialias=True) for d in domains
+            d: tf.image.resize(to_unit_range(images[d]), (crop, crop), antialias=True) for d in domains
         }
         return _split(resized, domains)
 

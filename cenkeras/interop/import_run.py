@@ -1,6 +1,5 @@
 """Turning an official checkpoint into a cenkeras run directory (for eval, export, predict)."""
 
-from cenkeras.config import TranslationRecipe
 from cenkeras.interop.checkpoint_files import read_state_dict
 from cenkeras.interop.torch_state_dict import load_torch_state_dict
 from cenkeras.runs import RunDirectory
@@ -13,14 +12,9 @@ def import_checkpoint(checkpoint, recipe, out_dir):
     (what `cenkeras eval` / `export` / `predict` read) and model.keras.
     Returns `(model, LoadReport)`.
     """
-    if isinstance(recipe, TranslationRecipe):
-        from cenkeras.tasks.translation_run import build_generator
+    from cenkeras.tasks import task_for
 
-        model = build_generator(recipe)
-    else:
-        from cenkeras.tasks.segmentation_run import build_segmenter
-
-        model = build_segmenter(recipe)
+    model = task_for(recipe).build_network(recipe)
     report = load_torch_state_dict(model, read_state_dict(checkpoint), strict=True)
     run = RunDirectory(out_dir)
     run.create(recipe)

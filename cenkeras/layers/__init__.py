@@ -11,6 +11,7 @@ from cenkeras.layers.fusion import (
 )
 from cenkeras.layers.instance_norm import InstanceNormalization
 from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.preprocessing import ModalityPreprocessor
 from cenkeras.layers.resize import ResizeLike
 from cenkeras.layers.sparsity import SliceL1, modality_parts
 from cenkeras.layers.stacking import StackStreams, UnstackStreams
@@ -24,6 +25,7 @@ __all__ = [
     "maximum_mean_discrepancy",
     "InstanceNormalization",
     "ModalityEnsemble",
+    "ModalityPreprocessor",
     "ParallelNormalization",
     "ResizeLike",
     "SliceL1",

@@ -1,4 +1,7 @@
-"""Common base of the CEN functional models: named modality inputs, checked on every call."""
+"""Common base of the CEN functional models: named modality inputs, checked on every call,
+and the preprocessing of each input saved with the model."""
+
+import json
 
 import keras
 
@@ -10,6 +13,7 @@ from cenkeras.layers import (
     ModalityEnsemble,
     SelfAttentionFusion,
 )
+from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
 
@@ -89,6 +93,39 @@ class MultimodalModel(keras.Model):
                 )
         return {name: inputs[name] for name in expected}
 
+    def set_preprocessing(self, preprocessing):
+        """Keep how each input is preprocessed (`{name: ModalityPreprocessor or its config}`, or None).
+
+        Held as JSON, outside the layer graph: it adds no weights and no
+        computation to the model, only to its config (and so to `.keras` files).
+        """
+        if preprocessing is None:
+            self._preprocessing_json = None
+            return
+        if set(preprocessing) != set(self.modalities):
+            raise ValueError(
+                f"preprocessing must name the modalities {list(self.modalities)}, got {sorted(preprocessing)}."
+            )
+        configs = {}
+        for name in self.modalities:
+            layer = preprocessing[name]
+            if isinstance(layer, dict):
+                layer = ModalityPreprocessor(**layer)  # checks the values
+            configs[name] = layer.options()
+        self._preprocessing_json = json.dumps(configs)
+
+    @property
+    def preprocessing(self):
+        """`{input name: preprocessor options}`, or None for a model saved without them (older files)."""
+        return None if self._preprocessing_json is None else json.loads(self._preprocessing_json)
+
+    def preprocessors(self):
+        """`{input name: ModalityPreprocessor}`: how raw images become this model's inputs (None if unknown)."""
+        if self.preprocessing is None:
+            return None
+        return {name: ModalityPreprocessor(name=f"{name}_preprocessor", **options)
+                for name, options in self.preprocessing.items()}
+
     def exchange_layers(self):
         """The `ChannelExchange` layers, in network order."""
         return [layer for layer in self.layers if isinstance(layer, ChannelExchange)]
@@ -121,4 +158,4 @@ class MultimodalModel(keras.Model):
         }
 
     def base_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        return {"name": self.name, "trainable": self.trainable, "preprocessing": self.preprocessing}

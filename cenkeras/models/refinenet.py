@@ -101,6 +101,9 @@ class CENRefineNet(MultimodalModel):
             "middle" (after layer2), "late" (after layer4) or "all" (after
             the stem and every stage).
         alignment_weight: weight of the MMD loss of the "align" fusion.
+        preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
+            raw images become the inputs; kept in the config, so a saved model
+            says how to feed it (`preprocessors()`). Adds no computation.
 
     Outputs a dict with one logits tensor per modality and `"ensemble"`, each
     `(batch, H/4, W/4, num_classes)` in float32.
@@ -138,6 +141,7 @@ class CENRefineNet(MultimodalModel):
         fusion="exchange",
         fusion_stage="all",
         alignment_weight=0.1,
+        preprocessing=None,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -198,6 +202,7 @@ class CENRefineNet(MultimodalModel):
         self.depth = depth
         self.num_classes = int(num_classes)
         self.modalities = modalities
+        self.set_preprocessing(preprocessing)
         self.threshold = threshold
         self.exchange = exchange
         self.sparsity = sparsity

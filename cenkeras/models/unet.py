@@ -55,6 +55,9 @@ class CENUNetGenerator(MultimodalModel):
             ("early"), block levels // 2 + 1 ("middle"), the innermost block
             ("late") or every encoder block ("all").
         alignment_weight: weight of the MMD loss of the "align" fusion.
+        preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
+            raw images become the inputs; kept in the config, so a saved model
+            says how to feed it (`preprocessors()`). Adds no computation.
 
     Outputs a dict with one image per input domain and `"ensemble"`, each
     `(batch, H, W, output_channels)` in [-1, 1]. The stride-2 levels need H
@@ -93,6 +96,7 @@ class CENUNetGenerator(MultimodalModel):
         fusion="exchange",
         fusion_stage="all",
         alignment_weight=0.1,
+        preprocessing=None,
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -172,6 +176,7 @@ class CENUNetGenerator(MultimodalModel):
 
         # === Config ===
         self.modalities = modalities
+        self.set_preprocessing(preprocessing)
         self.threshold = threshold
         self.exchange = exchange
         self.sparsity = sparsity

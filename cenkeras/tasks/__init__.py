@@ -1,14 +1,10 @@
-"""Trainers (keras.Model subclasses with their own train_step) and the jobs that run them."""
+"""Tasks (segmentation, translation) behind one interface, their trainers and the jobs that run them.
 
+`get_task(name)` / `task_for(recipe)` give the `Task` object that builds a
+recipe's networks, data and trainer, evaluates, summarises, formats results
+and serves; see `cenkeras.tasks.base.Task`.
+"""
 
-def job_for(recipe):
-    """The job module (`train`, `evaluate_run`, the builders) of a recipe's task."""
-    from cenkeras.config import TranslationRecipe
+from cenkeras.tasks.registry import TASKS, get_task, task_for
 
-    if isinstance(recipe, TranslationRecipe):
-        from cenkeras.tasks import translation_run
-
-        return translation_run
-    from cenkeras.tasks import segmentation_run
-
-    return segmentation_run
+__all__ = ["TASKS", "get_task", "task_for"]

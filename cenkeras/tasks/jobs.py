@@ -152,37 +152,6 @@ def resolve_list_paths(data_config, data_dir=None):
     return data
 
 
-def network_options(model_config):
-    """Builder arguments every CEN network recipe shares (exchange, ablation switches, speed options)."""
-    return {
-        "threshold": model_config.threshold,
-        "exchange": model_config.exchange,
-        "sparsity_scope": model_config.sparsity_scope,
-        "share_convs": model_config.share_convs,
-        "share_norms": model_config.share_norms,
-        "dropout": model_config.dropout,
-        # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
-        "stack_streams": model_config.stack_streams and model_config.share_convs,
-        "affine_inference": model_config.affine_norms,
-        "exchange_rule": model_config.exchange_rule,
-        "exchange_portion": model_config.exchange_portion,
-        "fusion": model_config.fusion,
-        "fusion_stage": model_config.fusion_stage,
-        "alignment_weight": model_config.alignment_weight,
-    }
-
-
-def describe_fusion(model_config):
-    """One line for run summaries: CEN's exchange (and its rule) or the fusion baseline and its stage."""
-    if model_config.fusion != "exchange":
-        return f"{model_config.fusion} at {model_config.fusion_stage} stage(s), no exchange"
-    if model_config.exchange is None:
-        return "none (exchange off)"
-    rule = model_config.exchange_rule
-    detail = f", {model_config.exchange_portion:.0%} of each part" if rule in ("fixed", "random") else ""
-    return f"channel exchange ({rule}{detail})"
-
-
 def dtype_policy(name):
     """Build models under the policy a recipe's precision names ("auto" resolved for this machine)."""
     return keras_policy(resolve_precision(name))

@@ -1,13 +1,14 @@
-"""Running segmentation experiments from a recipe: build, train into a run directory, evaluate."""
+"""The segmentation task: a CEN RefineNet trained with two SGDs, scored by confusion matrices."""
 
 from pathlib import Path
 
 import keras
 
-from cenkeras import config as config_lib
 from cenkeras.callbacks import StagedLearningRates, write_json
+from cenkeras.config import Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
     depth_modalities,
+    preprocessors,
     evaluation_dataset,
     raw_dataset,
     training_dataset,
@@ -15,21 +16,14 @@ from cenkeras.data.pipeline import (
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
 from cenkeras.precision import resolve_precision
-from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import (
-    check_checkpoint_space,
-    describe_fusion,
-    first_step,
-    fit_run,
-    model_scope,
-    network_options,
-    resolve_list_paths,
-    run_callbacks,
-    start_run,
+from cenkeras.tasks.base import Fitting, Task, TrainingData
+from cenkeras.tasks.segmentation import (
+    SegmentationTrainer,
+    class_iou_table,
+    evaluate_segmenter,
+    format_scores_table,
 )
-from cenkeras.tasks.segmentation import SegmentationTrainer, evaluate_segmenter
 
-MONITOR = "val_ensemble_miou"
 ENCODER_KEY_PREFIXES = ("conv1.", "bn1.", "layer")
 
 
@@ -51,6 +45,7 @@ def build_segmenter(recipe):
         stage_blocks=model.stage_blocks,
         base_width=model.base_width,
         decoder_width=model.decoder_width,
+        preprocessing=preprocessors(recipe.data),
         **network_options(model),
     )
 
@@ -75,112 +70,140 @@ def load_backbone(segmenter, path, verbose=1):
     return report
 
 
-def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
-    """Train the recipe's segmenter into `run_dir`; returns `(segmenter, history)`.
-
-    `resume=True` continues an interrupted (or finished, with more epochs)
-    run from its backup. Checkpoints, logs and the recipe are written by the
-    chief worker only. Extra Keras `callbacks` run after cenkeras' own.
-    """
-    recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
-    train_cfg = recipe.train
-    data = resolve_list_paths(recipe.data, data_dir)
-    synthetic_dir = data_dir if data.source == "synthetic" else None
-
-    raw_train, train_count = raw_dataset("train", data, recipe.model.num_classes, synthetic_dir)
-    raw_val, val_count = raw_dataset("validation", data, recipe.model.num_classes, synthetic_dir)
-    steps = train_cfg.steps_per_epoch or max(train_count // train_cfg.batch_size, 1)
-    if train_count < train_cfg.batch_size:
-        raise config_lib.ConfigError(
-            f"train.batch_size ({train_cfg.batch_size}) is larger than the training set ({train_count})."
-        )
-    train_batches = training_dataset(
-        raw_train, data, train_cfg.batch_size, train_cfg.seed, first_step=first_step(run, steps)
-    )
-    val_batches = evaluation_dataset(raw_val, data, recipe.eval.batch_size)
-
-    with model_scope(train_cfg, strategy):
-        segmenter = build_segmenter(recipe)
-        if recipe.model.backbone_weights and not resume:
-            load_backbone(segmenter, recipe.model.backbone_weights, verbose)
-        encoder_optimizer = keras.optimizers.SGD(train_cfg.lr_encoder[0], momentum=train_cfg.momentum)
-        decoder_optimizer = keras.optimizers.SGD(train_cfg.lr_decoder[0], momentum=train_cfg.momentum)
-        trainer = SegmentationTrainer(
-            segmenter,
-            encoder_optimizer,
-            decoder_optimizer,
-            num_classes=recipe.model.num_classes,
-            ignore_label=data.ignore_label,
-            weight_decay=train_cfg.weight_decay,
-        )
-        trainer.compile(optimizer=encoder_optimizer, jit_compile=train_cfg.jit_compile)
-        trainer.build_optimizers()
-    check_checkpoint_space(run, chief, trainer)
-
-    schedule = StagedLearningRates(
-        {"encoder": encoder_optimizer, "decoder": decoder_optimizer},
-        train_cfg.epochs,
-        {"encoder": train_cfg.lr_encoder, "decoder": train_cfg.lr_decoder},
-        warmup_steps=train_cfg.warmup_steps,
-    )
-    own_callbacks = run_callbacks(run, chief, segmenter, schedule.optimizers, MONITOR, "max", schedule=schedule)
-    history = fit_run(trainer, run, strategy, recipe, train_batches, val_batches, sum(train_cfg.epochs), steps,
-                      own_callbacks, callbacks, verbose)
-    return segmenter, history
-
-
-def evaluate_run(run_dir, data_dir=None, multi_scale=False, flip=None, weights=None, verbose=1):
-    """Evaluate a run's best (else last) weights on its validation data; writes eval.json.
-
-    Returns `{output: scores}` (see `cenkeras.metrics.scores_from_confusion`).
-    """
-    run = RunDirectory(run_dir)
-    recipe = run.load_recipe()
-    data = resolve_list_paths(recipe.data, data_dir)
-    weights = Path(weights) if weights else run.weights_for_eval()
-    segmenter = build_segmenter(recipe)
-    segmenter.load_weights(str(weights))
-    raw_val, count = raw_dataset(
-        "validation", data, recipe.model.num_classes, data_dir if data.source == "synthetic" else None
-    )
-    batch = recipe.eval.batch_size
-    scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
-    flip = recipe.eval.flip if flip is None else flip
-    scores = evaluate_segmenter(
-        segmenter,
-        evaluation_dataset(raw_val, data, batch),
-        recipe.model.num_classes,
-        data.ignore_label,
-        scales=tuple(scales),
-        flip=flip,
-        depth_inputs=depth_modalities(data),
-        steps=-(-count // batch),
-        verbose=verbose,
-    )
-    write_json(
-        run.eval_file,
-        {"weights": str(weights), "scales": list(scales), "flip": flip, "samples": count, "scores": scores},
-    )
-    return scores
-
-
 def describe_precision(precision):
     """'mixed_bfloat16 (auto)' for "auto", the name otherwise."""
     resolved = resolve_precision(precision)
     return f"{resolved} (auto)" if precision == "auto" else resolved
 
 
-def recipe_summary(recipe):
-    """One dict of the values a user most often checks before a long run."""
-    return {
-        "model": f"RefineNet-{recipe.model.depth}" if not recipe.model.stage_blocks
-        else f"RefineNet (blocks {list(recipe.model.stage_blocks)}, width {recipe.model.base_width})",
-        "modalities": list(recipe.data.modalities),
-        "classes": recipe.model.num_classes,
-        "data": recipe.data.source,
-        "epochs": sum(recipe.train.epochs),
-        "batch": recipe.train.batch_size,
-        "precision": describe_precision(recipe.train.precision),
-        "fusion": describe_fusion(recipe.model),
-        "threshold": recipe.model.threshold,
-    }
+def class_names(recipe):
+    """Names of the classes where the data says them (the synthetic scenes), else None."""
+    if recipe.data.source == "synthetic":
+        from cenkeras.data.synthetic import CLASS_NAMES
+
+        return list(CLASS_NAMES)
+    return None
+
+
+class SegmentationTask(Task):
+    """Dense labelling of M aligned modalities (RGB-D, RGB-X) with `CENRefineNet`.
+
+    Training follows the official code: cross-entropy at label size on every
+    output plus the L1 term, SGD with separate encoder / decoder learning
+    rates in stages, BatchNorm statistics frozen by default. Evaluation
+    reports pixel accuracy, mean accuracy and mIoU per output.
+
+    Example:
+    >>> from cenkeras.tasks import get_task
+    >>> task = get_task("segmentation")
+    >>> task.summary(task.recipe_class())["model"]
+    'RefineNet-101'
+    """
+
+    name = "segmentation"
+    recipe_class = Recipe
+    monitor = "val_ensemble_miou"
+    monitor_mode = "max"
+    evaluation_options = ("multi_scale", "flip")
+    table_metrics = (("pixel_accuracy", "pixel acc"), ("mean_accuracy", "mean acc"), ("mean_iou", "mIoU"))
+    percent_scores = True
+
+    def build_network(self, recipe):
+        return build_segmenter(recipe)
+
+    def prepare_network(self, network, recipe, resume, verbose):
+        if recipe.model.backbone_weights:
+            load_backbone(network, recipe.model.backbone_weights, verbose)
+
+    def training_data(self, recipe, data, data_dir, run):
+        num_classes, synthetic_dir = recipe.model.num_classes, self.synthetic_dir(data, data_dir)
+        raw_train, count = raw_dataset("train", data, num_classes, synthetic_dir)
+        raw_val, _ = raw_dataset("validation", data, num_classes, synthetic_dir)
+        steps = self.steps_per_epoch(recipe, count)
+        train = training_dataset(
+            raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
+        )
+        return TrainingData(train, evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps)
+
+    def build_trainer(self, recipe, network):
+        train = recipe.train
+        encoder_optimizer = keras.optimizers.SGD(train.lr_encoder[0], momentum=train.momentum)
+        decoder_optimizer = keras.optimizers.SGD(train.lr_decoder[0], momentum=train.momentum)
+        trainer = SegmentationTrainer(
+            network,
+            encoder_optimizer,
+            decoder_optimizer,
+            num_classes=recipe.model.num_classes,
+            ignore_label=recipe.data.ignore_label,
+            weight_decay=train.weight_decay,
+        )
+        trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)
+        trainer.build_optimizers()
+        optimizers = {"encoder": encoder_optimizer, "decoder": decoder_optimizer}
+        schedule = StagedLearningRates(
+            optimizers,
+            train.epochs,
+            {"encoder": train.lr_encoder, "decoder": train.lr_decoder},
+            warmup_steps=train.warmup_steps,
+        )
+        return Fitting(trainer, schedule.optimizers, schedule)
+
+    def total_epochs(self, recipe):
+        return sum(recipe.train.epochs)
+
+    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, multi_scale=False, flip=None):
+        """Pixel acc / mean acc / mIoU (and per-class IoU) of every output; writes eval.json.
+
+        `multi_scale` averages over `eval.multi_scales` instead of `eval.scales`;
+        `flip` also averages over horizontal flips (default: the recipe's `eval.flip`).
+        Returns `{output: scores}` (see `cenkeras.metrics.scores_from_confusion`).
+        """
+        run, recipe, data = self.open_run(run_dir, data_dir)
+        weights = Path(weights) if weights else run.weights_for_eval()
+        _, segmenter = self.load_network(run, weights)
+        raw_val, count = raw_dataset(
+            "validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir)
+        )
+        batch = recipe.eval.batch_size
+        scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
+        flip = recipe.eval.flip if flip is None else flip
+        scores = evaluate_segmenter(
+            segmenter,
+            evaluation_dataset(raw_val, data, batch),
+            recipe.model.num_classes,
+            data.ignore_label,
+            scales=tuple(scales),
+            flip=flip,
+            depth_inputs=depth_modalities(data),
+            steps=-(-count // batch),
+            verbose=verbose,
+        )
+        write_json(
+            run.eval_file,
+            {"weights": str(weights), "scales": list(scales), "flip": flip, "samples": count, "scores": scores},
+        )
+        return scores
+
+    def summary(self, recipe):
+        model = recipe.model
+        return {
+            "model": f"RefineNet-{model.depth}" if not model.stage_blocks
+            else f"RefineNet (blocks {list(model.stage_blocks)}, width {model.base_width})",
+            "modalities": list(recipe.data.modalities),
+            "classes": model.num_classes,
+            "data": recipe.data.source,
+            "epochs": sum(recipe.train.epochs),
+            "batch": recipe.train.batch_size,
+            "precision": describe_precision(recipe.train.precision),
+            "fusion": describe_fusion(model),
+            "threshold": model.threshold,
+        }
+
+    def format_results(self, recipe, scores):
+        return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, class_names(recipe))}"
+
+    def serving_module(self, network, recipe):
+        from cenkeras.export import SegmentationServing
+
+        return SegmentationServing(network)
+

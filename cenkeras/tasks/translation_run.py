@@ -1,4 +1,4 @@
-"""Running translation experiments from a recipe: build, train, evaluate, translate files."""
+"""The translation task: a CEN U-Net generator trained as a conditional GAN, scored by L1 / PSNR / SSIM."""
 
 from pathlib import Path
 
@@ -9,8 +9,10 @@ from PIL import Image
 
 from cenkeras import config as config_lib
 from cenkeras.callbacks import write_json
+from cenkeras.config import TranslationRecipe, describe_fusion, network_options
 from cenkeras.data.domains import decode_domain
 from cenkeras.data.translation_pipeline import (
+    domain_preprocessor,
     raw_translation_dataset,
     translation_evaluation_dataset,
     translation_training_dataset,
@@ -25,100 +27,36 @@ from cenkeras.metrics.fid import (
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.jobs import (
-    check_checkpoint_space,
-    first_step,
-    fit_run,
-    model_scope,
-    network_options,
-    resolve_list_paths,
-    run_callbacks,
-    start_run,
-)
+from cenkeras.tasks.base import Fitting, Task, TrainingData
 from cenkeras.tasks.translation import TranslationTrainer
-
-MONITOR = "val_ensemble_l1"
 
 
 def build_generator(recipe):
     """The recipe's `CENUNetGenerator` (input domains = all but the last)."""
     model, train = recipe.model, recipe.train
+    domains = list(recipe.data.domains[:-1])
     return build_unet_generator(
-        list(recipe.data.domains[:-1]),
+        domains,
         sparsity=train.sparsity,
         decoder_norms=model.decoder_norms,
         filters=model.filters,
         levels=model.levels,
+        preprocessing={domain: domain_preprocessor() for domain in domains},
         **network_options(model),
     )
 
 
-def _data(recipe, data_dir):
-    data = resolve_list_paths(recipe.data, data_dir)
-    return data, (data_dir if data.source == "synthetic" else None)
-
-
-def train(recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
-    """Train the recipe's generator and discriminator into `run_dir`; returns `(generator, history)`."""
-    recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
-    cfg = recipe.train
-    data, synthetic_dir = _data(recipe, data_dir)
-    raw_train, count = raw_translation_dataset("train", data, synthetic_dir)
-    raw_val, _ = raw_translation_dataset("validation", data, synthetic_dir)
-    if count < cfg.batch_size:
-        raise config_lib.ConfigError(
-            f"train.batch_size ({cfg.batch_size}) is larger than the training set ({count})."
-        )
-    steps = cfg.steps_per_epoch or max(count // cfg.batch_size, 1)
-    train_batches = translation_training_dataset(
-        raw_train, data, cfg.batch_size, cfg.seed, first_step=first_step(run, steps)
-    )
-    val_batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
-
-    with model_scope(cfg, strategy):
-        generator = build_generator(recipe)
-        discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
-        g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-        d_opt = keras.optimizers.Adam(cfg.lr_discriminator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-        trainer = TranslationTrainer(generator, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight)
-        trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
-        trainer.build_optimizers()
-    check_checkpoint_space(run, chief, trainer)
-
-    all_callbacks = run_callbacks(
-        run, chief, generator, {"generator": g_opt, "discriminator": d_opt}, MONITOR, "min"
-    )
-    history = fit_run(trainer, run, strategy, recipe, train_batches, val_batches, cfg.epochs, steps,
-                      all_callbacks, callbacks, verbose)
-    return generator, history
-
-
-def load_generator(run, weights=None):
-    """The run's generator with its best (else last) weights, evaluating as the official code:
-    instance statistics, no dropout."""
-    recipe = run.load_recipe()
-    generator = build_generator(recipe)
-    generator.load_weights(str(weights or run.weights_for_eval()))
-    use_instance_statistics(generator)
-    return recipe, generator
-
-
-def _save_png(path, image):
+def _save_png(path, image, preprocessor):
+    """A [-1, 1] image as the PNG `preprocessor` (a domain's) would have read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    array = np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    Image.fromarray(array).save(path)
+    Image.fromarray(keras.ops.convert_to_numpy(preprocessor.to_uint8(image))).save(path)
 
 
-def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, inception_weights=None, verbose=1):
-    """L1 / PSNR / SSIM (and FID / KID with InceptionV3 weights) of every output; writes eval.json.
-
-    Images are saved like the official code: `eval_images/fake0..fake{M}`
-    (fake{M} is the ensemble), `input0..input{M-1}` and `real`, one PNG per sample.
-    """
-    run = RunDirectory(run_dir)
-    recipe, generator = load_generator(run, weights)
-    data, synthetic_dir = _data(recipe, data_dir)
-    raw_val, count = raw_translation_dataset("validation", data, synthetic_dir)
+def _evaluate(task, run_dir, data_dir, weights, save_images, inception_weights, verbose):
+    run, recipe, data = task.open_run(run_dir, data_dir)
+    _, generator = task.load_network(run, weights)
+    domain = domain_preprocessor()
+    raw_val, count = raw_translation_dataset("validation", data, task.synthetic_dir(data, data_dir))
     batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
     save = recipe.eval.save_images if save_images is None else save_images
     names = list(generator.modalities) + ["ensemble"]
@@ -139,10 +77,10 @@ def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, incepti
             for b in range(target.shape[0]):
                 stem = f"{index + b:03d}.png"
                 for m, name in enumerate(names):
-                    _save_png(run.path / "eval_images" / f"fake{m}" / stem, generated[name][b])
+                    _save_png(run.path / "eval_images" / f"fake{m}" / stem, generated[name][b], domain)
                 for m, name in enumerate(generator.modalities):
-                    _save_png(run.path / "eval_images" / f"input{m}" / stem, inputs[name][b])
-                _save_png(run.path / "eval_images" / "real" / stem, target[b])
+                    _save_png(run.path / "eval_images" / f"input{m}" / stem, inputs[name][b], domain)
+                _save_png(run.path / "eval_images" / "real" / stem, target[b], domain)
         index += int(target.shape[0])
         progress.update(step + 1)
     scores = {
@@ -164,6 +102,7 @@ def evaluate_run(run_dir, data_dir=None, weights=None, save_images=None, incepti
 
 
 def format_translation_table(scores):
+    """A Markdown table of L1 / PSNR / SSIM (and FID / KID when computed) per output."""
     metrics = [m for m in ("l1", "psnr", "ssim", "fid", "kid") if m in next(iter(scores.values()))]
     lines = ["| output | " + " | ".join(m.upper() for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
@@ -172,29 +111,115 @@ def format_translation_table(scores):
     return "\n".join(lines)
 
 
-def translate_files(run_dir, inputs, out_path, weights=None):
-    """Translate one set of input files (`{domain: path}`) with a trained run; writes `out_path`.
+class TranslationTask(Task):
+    """Multi-domain image translation (Taskonomy-style) with `CENUNetGenerator` and a PatchGAN.
 
-    Each file is decoded like the training data and resized to the recipe's
-    crop size; the ensemble output is written as a PNG.
+    Training follows the official pix2pix CEN: Adam for generator and
+    discriminator, GAN + weighted L1 loss per output plus the L1 sparsity
+    term. Evaluation reports L1 / PSNR / SSIM per output (FID / KID given
+    InceptionV3 weights) and saves the images like the official code.
+
+    Example:
+    >>> from cenkeras.tasks import get_task
+    >>> task = get_task("translation")
+    >>> task.summary(task.recipe_class())["domains"]
+    'shade + texture -> rgb'
     """
-    run = RunDirectory(run_dir)
-    recipe, generator = load_generator(run, weights)
-    expected = list(generator.modalities)
-    missing = [d for d in expected if d not in inputs]
-    unexpected = [d for d in inputs if d not in expected]
-    if missing or unexpected:
-        raise config_lib.ConfigError(
-            f"this model translates {expected} -> {recipe.data.domains[-1]}; "
-            f"missing inputs {missing}, unexpected {unexpected}."
+
+    name = "translation"
+    recipe_class = TranslationRecipe
+    monitor = "val_ensemble_l1"
+    monitor_mode = "min"
+    evaluation_options = ("inception_weights", "save_images")
+    table_metrics = (("l1", "L1"), ("fid", "FID"), ("kid", "KID"))
+    percent_scores = False
+
+    def build_network(self, recipe):
+        return build_generator(recipe)
+
+    def training_data(self, recipe, data, data_dir, run):
+        synthetic_dir = self.synthetic_dir(data, data_dir)
+        raw_train, count = raw_translation_dataset("train", data, synthetic_dir)
+        raw_val, _ = raw_translation_dataset("validation", data, synthetic_dir)
+        steps = self.steps_per_epoch(recipe, count)
+        train = translation_training_dataset(
+            raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
         )
-    size = recipe.data.crop_size
-    batch = {}
-    for domain in expected:
-        image = decode_domain(inputs[domain], domain)
-        resized = tf.image.resize(tf.cast(image, tf.float32) / 127.5 - 1.0, (size, size), antialias=True)
-        batch[domain] = resized[None]
-    generated = generator(batch, training=False)
-    out_path = Path(out_path)
-    _save_png(out_path, generated["ensemble"][0])
-    return out_path
+        return TrainingData(train, translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps)
+
+    def build_trainer(self, recipe, network):
+        cfg = recipe.train
+        discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
+        g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+        d_opt = keras.optimizers.Adam(cfg.lr_discriminator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+        trainer = TranslationTrainer(network, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight)
+        trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
+        trainer.build_optimizers()
+        return Fitting(trainer, {"generator": g_opt, "discriminator": d_opt})
+
+    def load_network(self, run, weights=None):
+        """The run's generator evaluating as the official code: instance statistics, no dropout."""
+        recipe, generator = super().load_network(run, weights)
+        use_instance_statistics(generator)
+        return recipe, generator
+
+    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, inception_weights=None, save_images=None):
+        """L1 / PSNR / SSIM (and FID / KID with InceptionV3 weights) of every output; writes eval.json.
+
+        Images are saved like the official code: `eval_images/fake0..fake{M}`
+        (fake{M} is the ensemble), `input0..input{M-1}` and `real`, one PNG per sample.
+        """
+        return _evaluate(self, run_dir, data_dir, weights, save_images, inception_weights, verbose)
+
+    def summary(self, recipe):
+        domains = list(recipe.data.domains)
+        return {
+            "task": "translation",
+            "domains": f"{' + '.join(domains[:-1])} -> {domains[-1]}",
+            "generator": f"U-Net ({recipe.model.levels} levels, width {recipe.model.filters})",
+            "data": recipe.data.source,
+            "epochs": recipe.train.epochs,
+            "batch": recipe.train.batch_size,
+            "fusion": describe_fusion(recipe.model),
+        }
+
+    def format_results(self, recipe, scores):
+        text = format_translation_table(scores)
+        if "fid" not in next(iter(scores.values())):
+            text += "\n(FID/KID skipped: no InceptionV3 weights; pass --inception-weights FILE.h5)"
+        return text
+
+    def chart_metric(self, available):
+        return "fid" if "fid" in available else "l1"
+
+    def serving_module(self, network, recipe):
+        from cenkeras.export import TranslationServing
+
+        return TranslationServing(network, recipe)
+
+    def translate_files(self, run_dir, inputs, out_path, weights=None):
+        """Translate one set of input files (`{domain: path}`) with a trained run; writes `out_path`.
+
+        Each file is decoded like the training data and resized to the recipe's
+        crop size; the ensemble output is written as a PNG.
+        """
+        recipe, generator = self.load_network(RunDirectory(run_dir), weights)
+        expected = list(generator.modalities)
+        missing = [d for d in expected if d not in inputs]
+        unexpected = [d for d in inputs if d not in expected]
+        if missing or unexpected:
+            raise config_lib.ConfigError(
+                f"this model translates {expected} -> {recipe.data.domains[-1]}; "
+                f"missing inputs {missing}, unexpected {unexpected}."
+            )
+        size = recipe.data.crop_size
+        preprocessors = generator.preprocessors()
+        batch = {}
+        for domain in expected:
+            image = decode_domain(inputs[domain], domain)
+            resized = tf.image.resize(preprocessors[domain](image), (size, size), antialias=True)
+            batch[domain] = resized[None]
+        generated = generator(batch, training=False)
+        out_path = Path(out_path)
+        _save_png(out_path, generated["ensemble"][0], preprocessors[expected[0]])
+        return out_path

@@ -79,7 +79,9 @@ def multiworker(out_path, data_dir, run_dir):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from tiny_recipe import tiny_recipe
 
-    from cenkeras.tasks.segmentation_run import train
+    from cenkeras.tasks import get_task
+
+    train = get_task("segmentation").train
 
     recipe = tiny_recipe(epochs=(1,))
     recipe.train.strategy = "multiworker"
@@ -100,7 +102,9 @@ def faulty(out_path, data_dir, run_dir, phase):
     from tiny_recipe import tiny_recipe
 
     from cenkeras.distribute import WorkerLost
-    from cenkeras.tasks.segmentation_run import train
+    from cenkeras.tasks import get_task
+
+    train = get_task("segmentation").train
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 

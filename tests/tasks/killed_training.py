@@ -23,8 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import keras  # noqa: E402
 
-from cenkeras.tasks.segmentation_run import train  # noqa: E402
+from cenkeras.tasks import get_task  # noqa: E402
 from tiny_recipe import tiny_recipe  # noqa: E402
+
+train = get_task("segmentation").train
 
 EPOCHS = (3,)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cenkeras.cli.main import cli
 from cenkeras.data.modalities import normalize
 from cenkeras.export import export_run, load_run_model, next_version, serving_call
-from cenkeras.tasks import segmentation_run, translation_run
+from cenkeras.tasks import get_task, segmentation_run
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
 CHECK_IN_FRESH_PROCESS = r"""
@@ -30,7 +30,7 @@ print(model.signatures["metadata"]()["cenkeras"].numpy().decode())
 @pytest.fixture(scope="module")
 def segmentation_run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    segmentation_run.train(tiny_recipe(epochs=(1,)), root / "run", data_dir=str(root / "tfds"), verbose=0)
+    get_task("segmentation").train(tiny_recipe(epochs=(1,)), root / "run", data_dir=str(root / "tfds"), verbose=0)
     return root / "run"
 
 
@@ -112,7 +112,7 @@ def test_versions_and_cli(segmentation_run_dir, tmp_path, monkeypatch):
 
 def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
     run_dir = tmp_path / "run"
-    translation_run.train(tiny_translation_recipe(), run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
+    get_task("translation").train(tiny_translation_recipe(), run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
     out = export_run(run_dir, out=tmp_path / "gen" / "1")
     serve = tf.saved_model.load(str(out)).signatures["serving_default"]
     rng = np.random.default_rng(0)
@@ -221,8 +221,45 @@ def test_fusion_baselines_export_and_serve(tmp_path, fusion):
     recipe = tiny_recipe()
     recipe.model.fusion, recipe.model.fusion_stage = fusion, "all"
     segmenter = segmentation_run.build_segmenter(recipe)
-    module = SegmentationServing(segmenter, recipe)
+    module = SegmentationServing(segmenter)
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
     serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
     outputs = serving_call(serve, **raw_images(height=32, width=48))
     assert outputs["ensemble_labels"].shape == (2, 32, 48)
+
+
+def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
+    """A .keras saved from a min-max depth (SUN RGB-D style), gray-image recipe predicts exactly as
+    its run directory: the file carries its preprocessing; nothing is guessed from input names."""
+    from PIL import Image
+
+    from cenkeras.config import ModalityConfig
+    from cenkeras.runs import RunDirectory
+    from cenkeras.predict import Predictor, legacy_preprocessors
+
+    recipe = tiny_recipe()
+    recipe.data.modalities = {"rgb": ModalityConfig(kind="gray", mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3)),
+                              "depth": ModalityConfig(kind="depth", column=2, depth_mode="minmax")}
+    segmenter = segmentation_run.build_segmenter(recipe)
+    run = RunDirectory(tmp_path / "run")
+    run.create(recipe)
+    segmenter.save_weights(str(run.best_weights))
+    segmenter.save(tmp_path / "model.keras")
+
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (24, 40), dtype=np.uint8)).save(tmp_path / "gray.png")
+    Image.fromarray(rng.integers(2000, 9000, (24, 40), dtype=np.uint16)).save(tmp_path / "depth.png")
+    files = {"rgb": tmp_path / "gray.png", "depth": tmp_path / "depth.png"}
+    outputs = {}
+    for label, path in (("run", run.path), ("keras", tmp_path / "model.keras")):
+        predictor = Predictor(path)
+        assert predictor.kinds == {"rgb": "gray", "depth": "depth"}
+        outputs[label] = predictor({name: predictor.read(name, file) for name, file in files.items()})
+    assert outputs["run"]["ensemble_probabilities"].shape == (1, 24, 40, 6)
+    for key in outputs["run"]:
+        np.testing.assert_array_equal(outputs["keras"][key], outputs["run"][key])
+
+    # What earlier versions did with a .keras file (guess by name: depth scaled, rgb as colour)
+    # reads these inputs differently.
+    guessed = legacy_preprocessors(segmenter)
+    assert guessed["depth"].depth_mode == "scale" and guessed["rgb"].kind == "rgb"

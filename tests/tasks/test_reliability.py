@@ -15,8 +15,11 @@ from click.testing import CliRunner
 from cenkeras.callbacks import TrainingDiverged
 from cenkeras.cli.main import cli
 from cenkeras.runs import RunDirectory, RunError
-from cenkeras.tasks.segmentation_run import build_segmenter, train
+from cenkeras.tasks import get_task
+from cenkeras.tasks.segmentation_run import build_segmenter
 from tiny_recipe import tiny_recipe
+
+train = get_task("segmentation").train
 
 
 class PoisonWeightsAt(keras.callbacks.Callback):

@@ -45,12 +45,14 @@ def test_unknown_rows_and_wrong_task_are_named():
 
 
 def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch):
-    from cenkeras.tasks import segmentation_run
+    from cenkeras.tasks import get_task
+
+    segmentation = get_task("segmentation")
 
     out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
     recipe = tiny_recipe(epochs=(2,))
     trained = []
-    train = segmentation_run.train
+    train = segmentation.train
 
     def interrupt_second_row(row_recipe, run_dir, **kwargs):
         trained.append((run_dir.name, kwargs["resume"]))
@@ -58,7 +60,7 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
             raise Interrupted  # the machine went away during the second row
         return train(row_recipe, run_dir, **kwargs)
 
-    monkeypatch.setattr(segmentation_run, "train", interrupt_second_row)
+    monkeypatch.setattr(segmentation, "train", interrupt_second_row)
     with pytest.raises(Interrupted):
         reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0, log=quiet)
     assert RunDirectory(out / ROWS[0]).eval_file.exists()
@@ -68,7 +70,7 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
         trained.append(run_dir.name)
         return train(row_recipe, run_dir, **kwargs)
 
-    monkeypatch.setattr(segmentation_run, "train", record)
+    monkeypatch.setattr(segmentation, "train", record)
     messages = []
     results = reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0,
                                       log=messages.append)
@@ -108,7 +110,7 @@ def test_cli_dry_run_lists_rows_and_fusion_tables_report_parameters(tmp_path):
 
 
 def test_run_summaries_name_the_fusion():
-    from cenkeras.tasks.jobs import describe_fusion
+    from cenkeras.config import describe_fusion
 
     _, planned = reproduce_lib.plan("table1", tiny_recipe(), rows=["shared-private-half-on", "random-30"])
     assert [describe_fusion(recipe.model) for _, recipe in planned] == [
@@ -131,16 +133,18 @@ def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
 
 def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
     from cenkeras.callbacks import TrainingDiverged
-    from cenkeras.tasks import segmentation_run
+    from cenkeras.tasks import get_task
 
-    train = segmentation_run.train
+    segmentation = get_task("segmentation")
+
+    train = segmentation.train
 
     def diverge_on_fixed(row_recipe, run_dir, **kwargs):
         if run_dir.name == "fixed-30":
             raise TrainingDiverged("training stopped: the loss was nan at epoch 1, step 2.")
         return train(row_recipe, run_dir, **kwargs)
 
-    monkeypatch.setattr(segmentation_run, "train", diverge_on_fixed)
+    monkeypatch.setattr(segmentation, "train", diverge_on_fixed)
     messages = []
     results = reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), tmp_path / "t1", rows=ROWS[1:],
                                       data_dir=str(tmp_path / "tfds"), verbose=0, log=messages.append)

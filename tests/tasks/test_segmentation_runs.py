@@ -9,8 +9,11 @@ from click.testing import CliRunner
 
 from cenkeras.cli.main import cli
 from cenkeras.runs import RunDirectory, RunError
-from cenkeras.tasks.segmentation_run import evaluate_run, train
+from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe
+
+SEGMENTATION = get_task("segmentation")
+train, evaluate_run = SEGMENTATION.train, SEGMENTATION.evaluate
 
 
 @pytest.fixture(scope="module")

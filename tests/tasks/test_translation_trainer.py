@@ -12,7 +12,7 @@ from cenkeras.cli.main import cli
 from cenkeras.interop import load_torch_state_dict
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks import translation_run
+from cenkeras.tasks import get_task
 from cenkeras.callbacks import TrainingDiverged
 from cenkeras.tasks.translation import TranslationTrainer, binary_cross_entropy
 from cen_testing import fixture_weights_module, load_reference, nhwc
@@ -66,14 +66,14 @@ def test_generator_loss_composition_with_the_fixture_weights():
 def test_two_step_training_run_evaluation_and_translate(tmp_path):
     data_dir = str(tmp_path / "tfds")
     run_dir = tmp_path / "run"
-    generator, history = translation_run.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    generator, history = get_task("translation").train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
     assert np.isfinite(history.history["g_loss"]).all() and "val_ensemble_l1" in history.history
     run = RunDirectory(run_dir)
     assert run.best_weights.exists() and run.load_recipe().task == "translation"
     record = run.read_metrics()[0]
     assert {"d_loss", "g_loss", "g_l1", "lr_generator", "alpha"} <= set(record)
 
-    scores = translation_run.evaluate_run(run_dir, data_dir=data_dir, verbose=0)
+    scores = get_task("translation").evaluate(run_dir, data_dir=data_dir, verbose=0)
     assert set(scores) == {"shade", "texture", "ensemble"}
     assert {"l1", "psnr", "ssim"} <= set(scores["ensemble"])
     images = run.path / "eval_images"
@@ -107,14 +107,14 @@ def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     inception.save_weights(weights_file)
     data_dir = str(tmp_path / "tfds")
     run_dir = tmp_path / "run"
-    translation_run.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
-    scores = translation_run.evaluate_run(
+    get_task("translation").train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    scores = get_task("translation").evaluate(
         run_dir, data_dir=data_dir, inception_weights=weights_file, save_images=False, verbose=0
     )
     for name in ("shade", "texture", "ensemble"):
         assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid"])
     with pytest.raises(FileNotFoundError, match="InceptionV3 weights file not found"):
-        translation_run.evaluate_run(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5",
+        get_task("translation").evaluate(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5",
                                      verbose=0)
 
 
@@ -138,6 +138,6 @@ def test_a_diverged_translation_run_stops_naming_the_loss(tmp_path):
     recipe = tiny_translation_recipe()
     recipe.train.epochs, recipe.train.lr_generator = 2, 1e30
     with pytest.raises(TrainingDiverged, match=r"the [gd]_loss was (nan|inf|-inf) at epoch 1, step \d") as error:
-        translation_run.train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
+        get_task("translation").train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
     assert "--set train.lr_generator=... --set train.lr_discriminator=..." in str(error.value)
     assert RunDirectory(tmp_path / "run").read_metrics() == []

@@ -1,0 +1,218 @@
+"""The schema of a segmentation recipe: modalities, data, the CEN RefineNet, training, evaluation.
+
+Each section validates itself (`validate()`), naming the key of a bad value.
+"""
+
+import dataclasses
+from typing import Optional
+
+from cenkeras.config.checks import (
+    ConfigError,
+    check_at_least,
+    check_choice,
+    check_list_source,
+    check_number,
+    check_positive_numbers,
+)
+from cenkeras.config.network import NetworkConfig
+from cenkeras.config.training import RunOptions
+from cenkeras.data.modalities import DEPTH_MODES, MODALITY_KINDS
+from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
+
+
+@dataclasses.dataclass
+class ModalityConfig:
+    """One input modality: how its files are decoded and normalised.
+
+    `kind` is one of:
+      - "rgb": 8-bit colour image; `(x / 255 - mean) / std` (ImageNet values).
+      - "hha": 8-bit 3-channel HHA encoding of depth; normalised like rgb.
+      - "image": any 8-bit 3-channel image (a grayscale file becomes 3 channels).
+      - "gray": 8-bit single-channel image replicated to 3 channels.
+      - "depth": 16-bit PNG; value * `scale` (1/5000: NYUDv2 metres), replicated
+        to 3 channels as the official code does; 0 means missing. With
+        `depth_mode="minmax"` each map is rescaled to 0..255 by its own
+        minimum and maximum instead (the official SUN RGB-D handling).
+    """
+
+    kind: str = "rgb"
+    column: int = 0
+    scale: float = 1.0 / 5000.0
+    depth_mode: str = "scale"
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def validate(self, name):
+        if self.kind not in MODALITY_KINDS:
+            raise ConfigError(
+                f"data.modalities.{name}.kind must be one of {list(MODALITY_KINDS)}, got {self.kind!r}."
+            )
+        if self.depth_mode not in DEPTH_MODES:
+            raise ConfigError(
+                f"data.modalities.{name}.depth_mode must be 'scale' or 'minmax', got {self.depth_mode!r}."
+            )
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ConfigError(f"data.modalities.{name}: mean and std need 3 values, std > 0.")
+
+
+@dataclasses.dataclass
+class SyntheticConfig:
+    """The embedded synthetic RGB-D scenes (generated locally, no download)."""
+
+    num_train: int = 240
+    num_val: int = 60
+    height: int = 96
+    width: int = 128
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data comes from and how it is augmented.
+
+    `source="synthetic"` uses the embedded generated scenes; `source="list"`
+    reads the official layout: `root` plus list files whose lines hold
+    relative paths separated by tabs or spaces, the columns named by each
+    modality's `column` and by `mask_column`.
+    """
+
+    source: str = "synthetic"
+    root: Optional[str] = None
+    train_list: Optional[str] = None
+    val_list: Optional[str] = None
+    modalities: dict[str, ModalityConfig] = dataclasses.field(
+        default_factory=lambda: {
+            "rgb": ModalityConfig(kind="rgb", column=0),
+            "depth": ModalityConfig(kind="depth", column=2),
+        }
+    )
+    mask_column: int = 1
+    ignore_label: int = 255
+    # A label >= num_classes that is not ignore_label: "error" or "ignore".
+    out_of_range: str = "error"
+    # Inputs whose size differs from the mask: "crop" (centre, official NYUDv2), "resize", "reject".
+    align: str = "crop"
+    allow_outside_root: bool = False
+    shorter_side: int = 350
+    crop_size: int = 500
+    low_scale: float = 0.5
+    high_scale: float = 2.0
+    mirror: bool = True
+    # Keep decoded list-file samples in memory after their first read (synthetic records always are).
+    cache: bool = False
+    synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+
+    def validate(self):
+        for name, modality in self.modalities.items():
+            if not isinstance(modality, ModalityConfig):
+                raise ConfigError(f"data.modalities.{name} must be a ModalityConfig.")
+            modality.validate(name)
+        if not self.modalities:
+            raise ConfigError("data.modalities must name at least one modality.")
+        check_choice("data.source", self.source, DATA_SOURCES)
+        check_choice("data.out_of_range", self.out_of_range, OUT_OF_RANGE_RULES)
+        check_choice("data.align", self.align, ALIGN_RULES)
+        check_list_source(self)
+        if not (0 < self.low_scale <= self.high_scale):
+            raise ConfigError("data.low_scale and data.high_scale must satisfy 0 < low <= high.")
+        check_at_least("data.crop_size", self.crop_size, 2)
+
+
+@dataclasses.dataclass
+class ModelConfig(NetworkConfig):
+    """Arguments of `cenkeras.models.build_refinenet` (see there); the shared ones in `NetworkConfig`."""
+
+    depth: int = 101
+    num_classes: int = 40
+    stage_blocks: Optional[tuple[int, ...]] = None
+    base_width: int = 64
+    decoder_width: int = 256
+    # Encoder initialisation: a torchvision ImageNet ResNet (.pth, needs torch) or its .npz
+    # export; each BatchNorm is copied into every modality's private norm.
+    backbone_weights: Optional[str] = None
+
+    def validate(self):
+        super().validate()
+        if self.num_classes < 1 or self.num_classes > 255:
+            raise ConfigError(f"model.num_classes must be in [1, 255], got {self.num_classes}.")
+
+
+@dataclasses.dataclass
+class TrainConfig(RunOptions):
+    """Optimisation (SGD, two learning-rate groups). Lists with one value per stage run as
+    consecutive stages.
+
+    `sparsity` is the official lambda of the L1 term on the `bn2` scales. The
+    official code adds the term once per output (M modalities + the
+    ensemble), so the penalty the network gets is `sparsity * (M + 1)`:
+    2e-4 with RGB-D is 6e-4 in effect (the paper writes 5e-3).
+    """
+
+    epochs: tuple[int, ...] = (100, 100, 100)
+    lr_encoder: tuple[float, ...] = (5e-4, 2.5e-4, 1e-4)
+    lr_decoder: tuple[float, ...] = (3e-3, 1.5e-3, 7e-4)
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    # Linear learning-rate warm-up over the first steps (0 = none, as the official code).
+    warmup_steps: int = 0
+    sparsity: float = 2e-4
+    batch_size: int = 6
+    freeze_bn: bool = True
+    val_every: int = 5
+    sync_bn: bool = False
+
+    def validate(self):
+        super().validate()
+        if not (len(self.epochs) == len(self.lr_encoder) == len(self.lr_decoder)) or not self.epochs:
+            raise ConfigError(
+                "train.epochs, train.lr_encoder and train.lr_decoder need one value per stage, got "
+                f"{len(self.epochs)}, {len(self.lr_encoder)} and {len(self.lr_decoder)}."
+            )
+        if min(self.epochs) < 1:
+            raise ConfigError(f"train.epochs must be >= 1 per stage, got {list(self.epochs)}.")
+        for key in ("momentum", "weight_decay", "sparsity"):
+            check_number(f"train.{key}", getattr(self, key))
+        check_at_least("train.warmup_steps", self.warmup_steps, 0)
+        check_at_least("train.batch_size", self.batch_size, 1)
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluation: single scale by default; multi-scale and flip as the paper reports."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    multi_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    # 1 for datasets whose images differ in size (NYUDv2 after alignment does not, SUN RGB-D does).
+    batch_size: int = 1
+
+    def validate(self):
+        for key in ("scales", "multi_scales"):
+            check_positive_numbers(f"eval.{key}", getattr(self, key))
+        check_at_least("eval.batch_size", self.batch_size, 1)
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A whole segmentation experiment."""
+
+    name: str = "experiment"
+    description: str = ""
+    task: str = "segmentation"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+    def validate(self):
+        """Check values that types alone do not constrain; raises ConfigError naming the key."""
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        self.eval.validate()
+        ignore, classes = self.data.ignore_label, self.model.num_classes
+        if not (0 <= ignore <= 255) or ignore < classes:
+            raise ConfigError(
+                f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes})."
+            )
+        return self

@@ -1,0 +1,42 @@
+"""Options of a training run that every task shares: precision, seed, distribution, timeouts."""
+
+import dataclasses
+from typing import Optional
+
+from cenkeras.config.checks import check_at_least, check_choice
+from cenkeras.distribute import STRATEGIES
+from cenkeras.precision import PRECISIONS
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How a training run executes, whatever the task trains.
+
+    - `precision`: "auto" is mixed_bfloat16 where the CPU or GPU computes in
+      bf16 natively, else float32. (mixed_float16 would need loss scaling
+      across two optimizers; bfloat16 needs none.)
+    - `steps_per_epoch`: None is one pass over the training set.
+    - `val_every`: validate every N epochs.
+    - `deterministic`: op determinism; the same recipe, seed and machine give
+      the same weights, resumed or not.
+    - `strategy`: "auto", "default", "mirrored" (all GPUs of one machine) or "multiworker".
+    - `worker_timeout` / `start_timeout` (multi-worker): seconds without a heartbeat before a
+      worker counts as lost (the others then stop with an error), and seconds all workers
+      have to join at the start.
+    """
+
+    precision: str = "auto"
+    jit_compile: bool = False
+    steps_per_epoch: Optional[int] = None
+    val_every: int = 5
+    seed: int = 42
+    deterministic: bool = False
+    strategy: str = "auto"
+    worker_timeout: int = 60
+    start_timeout: int = 600
+
+    def validate(self):
+        check_choice("train.precision", self.precision, PRECISIONS)
+        check_choice("train.strategy", self.strategy, STRATEGIES)
+        for key in ("worker_timeout", "start_timeout"):
+            check_at_least(f"train.{key}", getattr(self, key), 1, " second")

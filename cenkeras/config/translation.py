@@ -1,0 +1,157 @@
+"""The schema of a translation recipe (pix2pix CEN): domains, data, the U-Net generator, the GAN.
+
+Each section validates itself (`validate()`), naming the key of a bad value.
+"""
+
+import dataclasses
+from typing import Optional
+
+from cenkeras.config.checks import (
+    ConfigError,
+    check_at_least,
+    check_choice,
+    check_list_source,
+    check_number,
+)
+from cenkeras.config.network import NetworkConfig
+from cenkeras.config.training import RunOptions
+from cenkeras.data.pipeline import DATA_SOURCES
+from cenkeras.models.unet import DECODER_NORMS
+
+
+@dataclasses.dataclass
+class TranslationSyntheticConfig:
+    """The embedded synthetic multi-domain scenes (generated locally, no download)."""
+
+    num_train: int = 200
+    num_val: int = 24
+    size: int = 64
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TranslationDataConfig:
+    """Input domains and the target domain (the last of `domains`).
+
+    `source="list"` reads the official Taskonomy layout: `root` plus list files
+    whose lines are path templates such as
+    `{domain}/point_407_view_2_domain_{domain}.png`; `{domain}` is replaced by
+    each domain name. Decoding follows the official code per domain name
+    (16-bit depth through log(1 + v), edges by their maxima, grayscale to 3
+    channels), then everything maps to [-1, 1].
+    """
+
+    source: str = "synthetic"
+    root: Optional[str] = None
+    train_list: Optional[str] = None
+    val_list: Optional[str] = None
+    domains: tuple[str, ...] = ("shade", "texture", "rgb")
+    resize: int = 286
+    crop_size: int = 256
+    mirror: bool = True
+    allow_outside_root: bool = False
+    cache: bool = False
+    synthetic: TranslationSyntheticConfig = dataclasses.field(default_factory=TranslationSyntheticConfig)
+
+    def validate(self):
+        check_choice("data.source", self.source, DATA_SOURCES)
+        if len(self.domains) < 2 or len(set(self.domains)) != len(self.domains):
+            raise ConfigError(
+                f"data.domains needs distinct input domains and a target (last), got {list(self.domains)}."
+            )
+        check_list_source(self)
+        if self.resize < self.crop_size:
+            raise ConfigError(f"data.resize ({self.resize}) must be >= data.crop_size ({self.crop_size}).")
+
+
+@dataclasses.dataclass
+class GeneratorConfig(NetworkConfig):
+    """Arguments of `cenkeras.models.build_unet_generator` and the discriminator's width;
+    the shared ones in `NetworkConfig` (the paper's threshold for translation is 1e-2)."""
+
+    threshold: float = 1e-2
+    filters: int = 64
+    levels: int = 8
+    decoder_norms: str = "private"
+    discriminator_filters: int = 64
+
+    def validate(self):
+        super().validate()
+        check_choice("model.decoder_norms", self.decoder_norms, DECODER_NORMS)
+
+
+@dataclasses.dataclass
+class GanTrainConfig(RunOptions):
+    """Conditional GAN training as the official code does it (Adam 2e-4, betas 0.5/0.999).
+
+    `sparsity` is the lambda of the L1 term on the encoder norm scales,
+    added once to the generator's loss (unlike segmentation, where the
+    official code adds it once per output).
+    """
+
+    epochs: int = 200
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    l1_weight: float = 100.0
+    sparsity: float = 1e-3
+    batch_size: int = 1
+    val_every: int = 10
+
+    def validate(self):
+        super().validate()
+        for key in ("lr_generator", "lr_discriminator", "l1_weight", "sparsity"):
+            check_number(f"train.{key}", getattr(self, key))
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("train.epochs and train.batch_size must be >= 1.")
+
+
+@dataclasses.dataclass
+class TranslationEvalConfig:
+    """Evaluation: L1 / PSNR / SSIM always; FID / KID when InceptionV3 weights are available.
+
+    `inception_weights` is a Keras InceptionV3 no-top weights file (.h5); when
+    unset, Keras' cache (~/.keras/models) is used if the file is there, and
+    FID/KID are skipped otherwise (nothing is downloaded).
+    """
+
+    batch_size: int = 4
+    inception_weights: Optional[str] = None
+    kid_subsets: int = 50
+    kid_subset_size: int = 1000
+    save_images: bool = True
+
+    def validate(self):
+        check_at_least("eval.batch_size", self.batch_size, 1)
+
+
+@dataclasses.dataclass
+class TranslationRecipe:
+    """A whole translation experiment."""
+
+    name: str = "translation"
+    description: str = ""
+    task: str = "translation"
+    model: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    data: TranslationDataConfig = dataclasses.field(default_factory=TranslationDataConfig)
+    train: GanTrainConfig = dataclasses.field(default_factory=GanTrainConfig)
+    eval: TranslationEvalConfig = dataclasses.field(default_factory=TranslationEvalConfig)
+
+    def validate(self):
+        """Check values that types alone do not constrain; raises ConfigError naming the key."""
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        self.eval.validate()
+        multiple = 2**self.model.levels
+        if self.data.crop_size % multiple:
+            raise ConfigError(
+                f"data.crop_size ({self.data.crop_size}) must be a multiple of 2**model.levels ({multiple})."
+            )
+        if self.data.source == "synthetic" and self.data.synthetic.size % multiple:
+            raise ConfigError(
+                f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of "
+                f"2**model.levels ({multiple})."
+            )
+        return self

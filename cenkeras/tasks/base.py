@@ -1,0 +1,175 @@
+"""`Task`: what every kind of experiment provides, behind one interface.
+
+The CLI, `reproduce`, `export` and `import-torch` see only this interface
+(`cenkeras.tasks.get_task(recipe.task)`); a task subclass fills in what
+differs: its recipe schema, networks, data, trainer, evaluation, tables and
+serving module. A new task is a new module with a `Task` subclass and one
+line in `cenkeras.tasks.registry.TASKS`.
+"""
+
+import dataclasses
+
+from cenkeras import config as config_lib
+from cenkeras.runs import RunDirectory
+from cenkeras.tasks.jobs import (
+    check_checkpoint_space,
+    first_step,
+    fit_run,
+    model_scope,
+    resolve_list_paths,
+    run_callbacks,
+    start_run,
+)
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """The batches of a run: training (from its first step), validation, and steps per epoch."""
+
+    train: object
+    validation: object
+    steps_per_epoch: int
+
+
+@dataclasses.dataclass
+class Fitting:
+    """A compiled trainer, its optimizers by name (logged, backed up) and an optional LR schedule."""
+
+    trainer: object
+    optimizers: dict
+    schedule: object = None
+
+
+class Task:
+    """One kind of experiment: segmentation, translation, ...
+
+    Subclasses set the class attributes and implement the methods that
+    raise NotImplementedError. Methods that take a run directory read its
+    recipe, so a run alone says how to evaluate, export or serve it.
+
+    Attributes:
+        name: the recipe's `task` value, and the registry key.
+        recipe_class: the recipe dataclass (its `validate()` checks it).
+        monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        evaluation_options: keyword options `evaluate` takes beyond the common ones.
+        table_metrics: `(score key, column label)` of the comparison tables.
+        percent_scores: whether table scores print as percentages.
+    """
+
+    name = None
+    recipe_class = None
+    monitor = None
+    monitor_mode = "max"
+    evaluation_options = ()
+    table_metrics = ()
+    percent_scores = False
+
+    # --- What a task provides ------------------------------------------------------------------
+
+    def build_network(self, recipe):
+        """The network a recipe describes (a `cenkeras.models.MultimodalModel`), untrained."""
+        raise NotImplementedError
+
+    def training_data(self, recipe, data, data_dir, run):
+        """`TrainingData` for `recipe`, with `data` (its data section, paths resolved)."""
+        raise NotImplementedError
+
+    def build_trainer(self, recipe, network):
+        """A compiled `Fitting` (called inside the run's precision, strategy and seed scope)."""
+        raise NotImplementedError
+
+    def total_epochs(self, recipe):
+        return recipe.train.epochs
+
+    def prepare_network(self, network, recipe, resume, verbose):
+        """Initialise `network` before a new run trains it (e.g. pretrained weights); nothing by default."""
+
+    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, **options):
+        """Score a run's best (else last) weights on its validation data, write eval.json, return
+        `{output: {metric: value}}`."""
+        raise NotImplementedError
+
+    def summary(self, recipe):
+        """`{label: value}` a user checks before a long run (printed by `cenkeras train`)."""
+        raise NotImplementedError
+
+    def format_results(self, recipe, scores):
+        """The scores `evaluate` returned, as the text `cenkeras train` / `eval` print."""
+        raise NotImplementedError
+
+    def serving_module(self, network, recipe):
+        """A `tf.Module` with `serve` (raw images in) and `metadata` signatures, for export."""
+        raise NotImplementedError
+
+    def chart_metric(self, available):
+        """The metric of a comparison table's bar chart, given the metrics the rows have."""
+        return self.table_metrics[0][0]
+
+    # --- The same for every task ---------------------------------------------------------------
+
+    def load_network(self, run, weights=None):
+        """`(recipe, network)` of a run with the given weights (default its best, else last)."""
+        recipe = run.load_recipe()
+        network = self.build_network(recipe)
+        network.load_weights(str(weights or run.weights_for_eval()))
+        return recipe, network
+
+    def check_evaluation_options(self, options):
+        """Refuse evaluation options this task does not have, naming them."""
+        unknown = sorted(key for key, value in options.items() if value is not None
+                         and key not in self.evaluation_options)
+        if unknown:
+            raise config_lib.ConfigError(
+                f"{self.name} runs take no evaluation option {unknown} "
+                f"(theirs: {list(self.evaluation_options) or 'none'})."
+            )
+
+    def train(self, recipe, run_dir, data_dir=None, resume=False, verbose=1, callbacks=()):
+        """Train the recipe's network into `run_dir`; returns `(network, history)`.
+
+        `resume=True` continues an interrupted (or finished, with more epochs)
+        run from its backup. Checkpoints, logs and the recipe are written by the
+        chief worker only. Extra Keras `callbacks` run after cenkeras' own.
+        """
+        recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
+        data = resolve_list_paths(recipe.data, data_dir)
+        batches = self.training_data(recipe, data, data_dir, run)
+        with model_scope(recipe.train, strategy):
+            network = self.build_network(recipe)
+            if not resume:
+                self.prepare_network(network, recipe, resume, verbose)
+            fitting = self.build_trainer(recipe, network)
+        check_checkpoint_space(run, chief, fitting.trainer)
+        own_callbacks = run_callbacks(
+            run, chief, network, fitting.optimizers, self.monitor, self.monitor_mode, schedule=fitting.schedule
+        )
+        history = fit_run(
+            fitting.trainer, run, strategy, recipe, batches.train, batches.validation,
+            self.total_epochs(recipe), batches.steps_per_epoch, own_callbacks, callbacks, verbose,
+        )
+        return network, history
+
+    def steps_per_epoch(self, recipe, count):
+        """The recipe's steps per epoch, else one pass over `count` training samples."""
+        batch = recipe.train.batch_size
+        if count < batch:
+            raise config_lib.ConfigError(
+                f"train.batch_size ({batch}) is larger than the training set ({count})."
+            )
+        return recipe.train.steps_per_epoch or max(count // batch, 1)
+
+    @staticmethod
+    def synthetic_dir(data, data_dir):
+        """Where the synthetic scenes are prepared (`--data-dir`), None for list datasets."""
+        return data_dir if data.source == "synthetic" else None
+
+    @staticmethod
+    def first_step(run, steps_per_epoch):
+        return first_step(run, steps_per_epoch)
+
+    @staticmethod
+    def open_run(run_dir, data_dir):
+        """`(run, recipe, data section with --data-dir applied)` of an existing run."""
+        run = RunDirectory(run_dir)
+        recipe = run.load_recipe()
+        return run, recipe, resolve_list_paths(recipe.data, data_dir)
