@@ -19,7 +19,7 @@ term off unless the row is about it, as the paper's baselines do.
 import dataclasses
 
 OFF = ("train.sparsity=0",)
-NO_EXCHANGE = ("model.exchange=none", *OFF)
+NO_EXCHANGE = ("model.exchange.scope=none", *OFF)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _fusion_rows(fusions, settings):
             for stage in stages:
                 label = f"{fusion.replace('_', '-')} ({stage}), {setting_label}"
                 rows.append(Row(f"{fusion}-{stage}-{setting_key}", label,
-                                (*setting, f"model.fusion={fusion}", f"model.fusion_stage={stage}", *OFF)))
+                                (*setting, f"model.fusion.method={fusion}", f"model.fusion.stage={stage}", *OFF)))
         rows.append(Row(f"cen-{setting_key}", f"CEN, {setting_label}", setting))
     return tuple(rows)
 
@@ -67,20 +67,20 @@ TABLES = {
             ("model.share_norms=true", *NO_EXCHANGE)),
         Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
         Row("shared-private-half-off", "convs shared, BN private, L1 half, no exchange",
-            ("model.exchange=none",)),
+            ("model.exchange.scope=none",)),
         Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
         Row("unshared-private-half-on", "convs unshared, BN private, L1 half, exchange",
             ("model.share_convs=false",)),
         Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange",
             ("model.share_norms=true",)),
         Row("shared-private-all-on", "convs shared, BN private, L1 all, exchange",
-            ("model.sparsity_scope=all",)),
+            ("model.exchange.sparsity_scope=all",)),
         Row("fixed-30", "fixed 30% of each part exchanged, no L1",
-            ("model.exchange_rule=fixed", "model.exchange_portion=0.3", *OFF)),
+            ("model.exchange.rule=fixed", "model.exchange.portion=0.3", *OFF)),
         Row("random-30", "random 30% of each part exchanged (ShuffleNet-like), no L1",
-            ("model.exchange_rule=random", "model.exchange_portion=0.3", *OFF)),
+            ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF)),
         Row("discard", "channels under the threshold discarded, not exchanged",
-            ("model.exchange_rule=discard",)),
+            ("model.exchange.rule=discard",)),
     )),
     "table2": Table("table2", "Fusion methods for RGB-D segmentation (paper Table 2)", "segmentation",
                     _fusion_rows((("concat", STAGES), ("align", ("all",)), ("self_attention", STAGES)),

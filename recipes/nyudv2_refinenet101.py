@@ -1,6 +1,14 @@
 """CEN RefineNet-101 on NYUDv2 RGB-D, 40 classes, official hyperparameters."""
 
-from cenkeras.config import DataConfig, EvalConfig, ModalityConfig, ModelConfig, Recipe, TrainConfig
+from cenkeras.config import (
+    DataConfig,
+    EvalConfig,
+    ExchangeConfig,
+    ModalityConfig,
+    ModelConfig,
+    Recipe,
+    TrainConfig,
+)
 
 
 def nyudv2_data():
@@ -32,8 +40,8 @@ def recipe():
         model=ModelConfig(
             depth=101,
             num_classes=40,
-            threshold=2e-2,  # official BN_threshold (the paper's 2e-2 too)
-            exchange="all",  # the official exchange tests every channel
+            # Official BN_threshold (the paper's 2e-2 too); the official exchange tests every channel.
+            exchange=ExchangeConfig(threshold=2e-2, scope="all"),
             dropout=0.5,
         ),
         data=nyudv2_data(),

@@ -3,6 +3,7 @@
 from cenkeras.config import (
     DataConfig,
     EvalConfig,
+    ExchangeConfig,
     ModalityConfig,
     ModelConfig,
     Recipe,
@@ -18,8 +19,7 @@ def recipe():
         model=ModelConfig(
             depth=50,
             num_classes=6,  # floor, wall, ceiling, poster, box, ball
-            threshold=2e-2,
-            exchange="all",
+            exchange=ExchangeConfig(threshold=2e-2, scope="all"),
             # A tiny network so the demo trains on two CPU cores in minutes.
             stage_blocks=(1, 1, 1, 1),
             base_width=8,

@@ -1,6 +1,7 @@
 """Tiny CEN pix2pix translating shade + texture to RGB on embedded synthetic scenes (no download)."""
 
 from cenkeras.config import (
+    ExchangeConfig,
     GanTrainConfig,
     GeneratorConfig,
     TranslationDataConfig,
@@ -19,8 +20,7 @@ def recipe():
             filters=32,
             levels=6,
             discriminator_filters=32,
-            threshold=1e-2,  # official insnorm_threshold
-            exchange="all",
+            exchange=ExchangeConfig(threshold=1e-2, scope="all"),  # official insnorm_threshold
             decoder_norms="private",  # official code (the paper's text says shared)
             dropout=0.5,
         ),

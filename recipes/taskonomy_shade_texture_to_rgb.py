@@ -1,6 +1,12 @@
 """CEN pix2pix on Taskonomy: shade (reshading) + texture (edge_texture) -> RGB, official settings."""
 
-from cenkeras.config import GanTrainConfig, GeneratorConfig, TranslationDataConfig, TranslationRecipe
+from cenkeras.config import (
+    ExchangeConfig,
+    GanTrainConfig,
+    GeneratorConfig,
+    TranslationDataConfig,
+    TranslationRecipe,
+)
 
 
 def taskonomy_recipe(name, description, domains):
@@ -12,8 +18,7 @@ def taskonomy_recipe(name, description, domains):
             filters=64,  # official ngf / ndf
             levels=8,  # U-Net-256
             discriminator_filters=64,
-            threshold=1e-2,  # official insnorm_threshold
-            exchange="all",
+            exchange=ExchangeConfig(threshold=1e-2, scope="all"),  # official insnorm_threshold
             decoder_norms="private",  # official code; the paper's text says shared
             dropout=0.5,
         ),

@@ -45,7 +45,7 @@ def test_official_hyperparameters_in_the_nyudv2_recipe():
     assert recipe.train.lr_encoder == (5e-4, 2.5e-4, 1e-4)
     assert recipe.train.lr_decoder == (3e-3, 1.5e-3, 7e-4)
     assert recipe.train.batch_size == 6 and recipe.train.freeze_bn
-    assert recipe.model.threshold == 2e-2 and recipe.train.sparsity == 2e-4
+    assert recipe.model.exchange.threshold == 2e-2 and recipe.train.sparsity == 2e-4
     assert load_recipe("nyudv2_refinenet152").train.epochs == (150, 150, 150)
 
 
@@ -66,7 +66,7 @@ def test_overrides_parse_each_type():
     )
     assert recipe.train.epochs == (3, 2) and recipe.train.lr_encoder == (0.1, 0.01)
     assert recipe.train.freeze_bn is True and recipe.train.batch_size == 4
-    assert recipe.model.exchange is None and recipe.model.stage_blocks == (2, 1, 1, 1)
+    assert recipe.model.exchange.scope is None and recipe.model.stage_blocks == (2, 1, 1, 1)
     assert recipe.data.modalities["depth"].scale == 0.001 and recipe.eval.flip is False
 
 
@@ -80,11 +80,11 @@ def test_overrides_parse_each_type():
         ("train.momentum=fast", "train.momentum: expected a number"),
         ("train.freeze_bn=maybe", "train.freeze_bn: expected true/false"),
         ("train.precision=float8", "train.precision must be one of"),
-        ("model.exchange=half", "model.exchange must be one of"),
+        ("model.exchange=half", "model.exchange.scope must be one of"),
         ("train.epochs=3", "one value per stage"),
         ("train.worker_timeout=0", "train.worker_timeout must be >= 1 second"),
-        ("model.fusion=sum", "model.fusion must be one of"),
-        ("model.exchange_portion=2", "model.exchange_portion must be in \\[0, 1\\]"),
+        ("model.fusion=sum", "model.fusion.method must be one of"),
+        ("model.exchange_portion=2", "model.exchange.portion must be in \\[0, 1\\]"),
         ("train", "must look like key=value"),
         ("data.synthetic=1", "is a section"),
         ("model.num_classes=300", "num_classes"),
@@ -147,3 +147,31 @@ def test_list_source_needs_paths():
     recipe.data.source = "list"
     with pytest.raises(ConfigError, match="data.train_list is required"):
         config_lib.validate(recipe)
+
+
+def test_each_option_has_one_name_and_the_old_names_still_work():
+    """The exchange and the fusion are one object each from recipe to layer; recipe files,
+    recipe.json files and --set keys of older versions land on the current names."""
+    from cenkeras.config import ExchangeConfig, FusionConfig, ModelConfig, RENAMED_KEYS
+
+    current = apply_overrides(load_recipe("synthetic_rgbd"), [
+        "model.exchange.scope=part", "model.exchange.rule=fixed", "model.exchange.portion=0.2",
+        "model.exchange.threshold=0.03", "model.exchange.sparsity_scope=all",
+        "model.fusion.method=average", "model.fusion.stage=early", "model.fusion.alignment_weight=0.5",
+        "model.affine_inference=false"])
+    old_overrides = [f"{old}={value}" for old, value in zip(RENAMED_KEYS, (
+        "0.03", "part", "all", "fixed", "0.2", "average", "early", "0.5", "false"))]
+    assert apply_overrides(load_recipe("synthetic_rgbd"), old_overrides) == current
+
+    saved = to_dict(load_recipe("synthetic_rgbd"))
+    model = saved["model"]
+    model.pop("exchange"), model.pop("fusion"), model.pop("affine_inference")
+    model.update(threshold=0.03, exchange="part", sparsity_scope="all", exchange_rule="fixed",
+                 exchange_portion=0.2, fusion="average", fusion_stage="early", alignment_weight=0.5,
+                 affine_norms=False)
+    assert recipe_from_dict(json.loads(json.dumps(saved))) == current
+
+    written_then = ModelConfig(depth=50, threshold=0.03, exchange=None, exchange_rule="random", fusion="align",
+                               affine_norms=False)
+    assert written_then == ModelConfig(depth=50, exchange=ExchangeConfig(threshold=0.03, scope=None, rule="random"),
+                                       fusion=FusionConfig("align"), affine_inference=False)

@@ -15,7 +15,7 @@ A recipe (a Python file, see `cenkeras.recipes`) builds a `Recipe`
 from cenkeras.config.checks import ConfigError
 from cenkeras.config.network import NetworkConfig, describe_fusion, network_options
 from cenkeras.config.overrides import apply_overrides, parse_value, set_value
-from cenkeras.config.saved import RETIRED_KEYS, recipe_from_dict, to_dict
+from cenkeras.config.saved import RENAMED_KEYS, RETIRED_KEYS, recipe_from_dict, to_dict
 from cenkeras.config.segmentation import (
     DataConfig,
     EvalConfig,
@@ -26,6 +26,8 @@ from cenkeras.config.segmentation import (
     TrainConfig,
 )
 from cenkeras.config.training import RunOptions
+from cenkeras.layers.exchange import ExchangeConfig
+from cenkeras.layers.fusion import FusionConfig
 from cenkeras.config.translation import (
     GanTrainConfig,
     GeneratorConfig,
@@ -47,11 +49,14 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "EvalConfig",
+    "ExchangeConfig",
+    "FusionConfig",
     "GanTrainConfig",
     "GeneratorConfig",
     "ModalityConfig",
     "ModelConfig",
     "NetworkConfig",
+    "RENAMED_KEYS",
     "RETIRED_KEYS",
     "Recipe",
     "RunOptions",

@@ -1,87 +1,103 @@
-"""What every CEN network recipe shares: the exchange, the ablation switches, the fusion, speed options.
+"""What every CEN network recipe shares: the exchange, the fusion, the ablation switches, speed options.
 
 `ModelConfig` (segmentation) and `GeneratorConfig` (translation) extend
 `NetworkConfig`; `network_options` turns it into the builder arguments both
-builders take, so a new shared option is added here once.
+builders take, so a new shared option is added here once. The exchange and
+the fusion are one object each (`ExchangeConfig`, `FusionConfig`), passed
+unchanged from the recipe to the builders and, field for field, to the layers.
 """
 
 import dataclasses
-from typing import Optional
+import functools
 
-from cenkeras.config.checks import check_choice, check_number
-from cenkeras.layers.exchange import EXCHANGE_RULES, EXCHANGE_SCOPES, SPARSITY_SCOPES
-from cenkeras.layers.fusion import FUSION_STAGES, FUSIONS
+from cenkeras.config.checks import ConfigError
+from cenkeras.config.saved import RENAMED_KEYS
+from cenkeras.layers.exchange import ExchangeConfig
+from cenkeras.layers.fusion import FusionConfig
+
+
+def accepts_renamed_arguments(cls):
+    """Let a network config take the keyword arguments of older versions, so recipe files
+    written then (`ModelConfig(threshold=..., exchange="all", exchange_rule=...)`) still load."""
+    init = cls.__init__
+    renamed = {old.split(".", 1)[1]: new.split(".")[1:] for old, new in RENAMED_KEYS.items()
+               if old.startswith("model.")}
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        nested = {}
+        for name, path in renamed.items():
+            value = kwargs.get(name)
+            if name not in kwargs or dataclasses.is_dataclass(value) or isinstance(value, dict):
+                continue  # absent, or the current section of that name
+            kwargs.pop(name)
+            if len(path) == 1:
+                kwargs[path[0]] = value
+            else:
+                nested.setdefault(path[0], {})[path[1]] = value
+        init(self, *args, **kwargs)
+        for section, values in nested.items():
+            setattr(self, section, dataclasses.replace(getattr(self, section), **values))
+
+    cls.__init__ = __init__
+    return cls
 
 
 @dataclasses.dataclass
 class NetworkConfig:
-    """Exchange, ablation switches, fusion and speed options of a CEN network.
+    """Exchange, fusion, ablation switches and speed options of a CEN network.
 
-    - `threshold`: theta on |gamma| below which a channel is exchanged.
-    - `exchange`: which channels are tested: "all" (official code), "part"
-      (the paper's strict reading) or None (exchange off).
-    - `sparsity_scope`: the L1 term on modality m's part of the scales ("part") or on all ("all").
+    - `exchange`: `model.exchange.threshold` (theta on |gamma|), `.scope`
+      ("all" = official code, "part" = the paper's strict reading, None =
+      off), `.rule` ("threshold" = CEN; ablations "fixed" / "random" exchange
+      `.portion` of each part, "discard" zeroes), `.sparsity_scope` ("part" /
+      "all": where the L1 term acts). See `cenkeras.layers.ExchangeConfig`.
+    - `fusion`: `model.fusion.method` ("exchange" = CEN, or a baseline "concat",
+      "average", "self_attention", "align"), `.stage` (early / middle / late /
+      all), `.alignment_weight` (align's MMD). See `cenkeras.layers.fusion.FusionConfig`.
     - `share_convs` / `share_norms`: the ablations of Table 1 (False / True are the baselines).
-    - `stack_streams`, `affine_norms`: speed options with the same results: the M streams run
-      as one batch through the shared layers (ignored with `share_convs: false`), and norms on
-      running statistics run as one multiply-add.
-    - `exchange_rule`: "threshold" (CEN); the ablations "fixed" and "random" exchange
-      `exchange_portion` of each part without looking at gamma, "discard" zeroes instead.
-    - `fusion`: "exchange" (CEN) or a baseline "concat", "average", "self_attention", "align"
-      at `fusion_stage` (early / middle / late / all); `alignment_weight` weighs align's MMD.
+    - `dropout`: rate of the network's dropouts.
+    - `stack_streams`, `affine_inference`: speed options with the same results: the M streams
+      run as one batch through the shared layers (ignored with `share_convs: false`), and norms
+      on running statistics run as one multiply-add.
     """
 
-    threshold: float = 2e-2
-    exchange: Optional[str] = "all"
-    sparsity_scope: str = "part"
+    exchange: ExchangeConfig = dataclasses.field(default_factory=ExchangeConfig)
+    fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
     share_convs: bool = True
     share_norms: bool = False
     dropout: float = 0.5
     stack_streams: bool = True
-    affine_norms: bool = True
-    exchange_rule: str = "threshold"
-    exchange_portion: float = 0.3
-    fusion: str = "exchange"
-    fusion_stage: str = "all"
-    alignment_weight: float = 0.1
+    affine_inference: bool = True
 
     def validate(self):
-        check_choice("model.exchange", self.exchange, EXCHANGE_SCOPES)
-        check_choice("model.sparsity_scope", self.sparsity_scope, SPARSITY_SCOPES)
-        check_choice("model.exchange_rule", self.exchange_rule, EXCHANGE_RULES)
-        check_choice("model.fusion", self.fusion, FUSIONS)
-        check_choice("model.fusion_stage", self.fusion_stage, FUSION_STAGES)
-        check_number("model.exchange_portion", self.exchange_portion, 0.0, 1.0)
-        check_number("model.alignment_weight", self.alignment_weight)
-        check_number("model.threshold", self.threshold)
+        try:
+            self.exchange.validate("model.exchange")
+            self.fusion.validate("model.fusion")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def network_options(model_config):
-    """Builder arguments every CEN network recipe shares (exchange, ablation switches, speed options)."""
+    """Builder arguments every CEN network recipe shares (exchange, fusion, ablation switches, speed)."""
     return {
-        "threshold": model_config.threshold,
         "exchange": model_config.exchange,
-        "sparsity_scope": model_config.sparsity_scope,
+        "fusion": model_config.fusion,
         "share_convs": model_config.share_convs,
         "share_norms": model_config.share_norms,
         "dropout": model_config.dropout,
         # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
         "stack_streams": model_config.stack_streams and model_config.share_convs,
-        "affine_inference": model_config.affine_norms,
-        "exchange_rule": model_config.exchange_rule,
-        "exchange_portion": model_config.exchange_portion,
-        "fusion": model_config.fusion,
-        "fusion_stage": model_config.fusion_stage,
-        "alignment_weight": model_config.alignment_weight,
+        "affine_inference": model_config.affine_inference,
     }
 
 
 def describe_fusion(model_config):
     """One line for run summaries: CEN's exchange (and its rule) or the fusion baseline and its stage."""
-    if model_config.fusion != "exchange":
-        return f"{model_config.fusion} at {model_config.fusion_stage} stage(s), no exchange"
-    if model_config.exchange is None:
+    fusion, exchange = model_config.fusion, model_config.exchange
+    if fusion.is_baseline:
+        return f"{fusion.method} at {fusion.stage} stage(s), no exchange"
+    if exchange.scope is None:
         return "none (exchange off)"
-    rule = model_config.exchange_rule
-    detail = f", {model_config.exchange_portion:.0%} of each part" if rule in ("fixed", "random") else ""
-    return f"channel exchange ({rule}{detail})"
+    detail = f", {exchange.portion:.0%} of each part" if exchange.rule in ("fixed", "random") else ""
+    return f"channel exchange ({exchange.rule}{detail})"

@@ -10,6 +10,7 @@ import json
 import typing
 
 from cenkeras.config.checks import ConfigError
+from cenkeras.config.saved import current_key
 
 
 def _parse_bool(text, key):
@@ -99,7 +100,11 @@ def _section(recipe, key, parts):
 
 
 def set_value(recipe, key, text):
-    """Set `key` (dotted path, e.g. `train.epochs` or `data.modalities.depth.scale`)."""
+    """Set `key` (dotted path, e.g. `train.epochs` or `data.modalities.depth.scale`).
+
+    A key of an older version (`model.exchange_rule`) sets its current one (`model.exchange.rule`).
+    """
+    key = current_key(key)
     parts = key.split(".")
     node = _section(recipe, key, parts[:-1])
     last = parts[-1]

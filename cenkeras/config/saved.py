@@ -12,6 +12,46 @@ RETIRED_KEYS = {
     "TranslationDataConfig": {"shuffle_buffer"},
 }
 
+# Keys older versions used, and their names now: saved recipes and `--set` take either.
+# (The exchange and the fusion became one object each; the speed option took its layers' name.)
+RENAMED_KEYS = {
+    "model.threshold": "model.exchange.threshold",
+    "model.exchange": "model.exchange.scope",  # when it holds a value, not the section
+    "model.sparsity_scope": "model.exchange.sparsity_scope",
+    "model.exchange_rule": "model.exchange.rule",
+    "model.exchange_portion": "model.exchange.portion",
+    "model.fusion": "model.fusion.method",  # when it holds a value, not the section
+    "model.fusion_stage": "model.fusion.stage",
+    "model.alignment_weight": "model.fusion.alignment_weight",
+    "model.affine_norms": "model.affine_inference",
+}
+
+
+def current_key(key):
+    """The name a key has now (`model.exchange_rule` -> `model.exchange.rule`)."""
+    return RENAMED_KEYS.get(key, key)
+
+
+def _upgrade(data):
+    """Recipe data with the keys of older versions moved to their current places."""
+    data = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
+    # A value that became a section (model.exchange -> model.exchange.scope) moves first.
+    renames = sorted(RENAMED_KEYS.items(), key=lambda item: not item[1].startswith(item[0] + "."))
+    for old, new in renames:
+        old_section, old_name = old.split(".", 1)
+        values = data.get(old_section)
+        if not isinstance(values, dict) or old_name not in values or isinstance(values[old_name], dict):
+            continue
+        value = values.pop(old_name)
+        node = data
+        *path, last = new.split(".")
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = value
+    return data
+
 
 def to_dict(recipe):
     """The recipe as plain JSON-able data (what a run directory stores)."""
@@ -54,4 +94,4 @@ def recipe_from_dict(data):
     from cenkeras.tasks.registry import get_task
 
     recipe_class = get_task(data.get("task", "segmentation")).recipe_class
-    return _section_from_dict(recipe_class, data).validate()
+    return _section_from_dict(recipe_class, _upgrade(data)).validate()

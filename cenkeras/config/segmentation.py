@@ -14,7 +14,7 @@ from cenkeras.config.checks import (
     check_number,
     check_positive_numbers,
 )
-from cenkeras.config.network import NetworkConfig
+from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
 from cenkeras.data.modalities import DEPTH_MODES, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
@@ -118,6 +118,7 @@ class DataConfig:
         check_at_least("data.crop_size", self.crop_size, 2)
 
 
+@accepts_renamed_arguments
 @dataclasses.dataclass
 class ModelConfig(NetworkConfig):
     """Arguments of `cenkeras.models.build_refinenet` (see there); the shared ones in `NetworkConfig`."""

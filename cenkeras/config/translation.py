@@ -13,9 +13,10 @@ from cenkeras.config.checks import (
     check_list_source,
     check_number,
 )
-from cenkeras.config.network import NetworkConfig
+from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
 from cenkeras.data.pipeline import DATA_SOURCES
+from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.models.unet import DECODER_NORMS
 
 
@@ -64,12 +65,13 @@ class TranslationDataConfig:
             raise ConfigError(f"data.resize ({self.resize}) must be >= data.crop_size ({self.crop_size}).")
 
 
+@accepts_renamed_arguments
 @dataclasses.dataclass
 class GeneratorConfig(NetworkConfig):
     """Arguments of `cenkeras.models.build_unet_generator` and the discriminator's width;
     the shared ones in `NetworkConfig` (the paper's threshold for translation is 1e-2)."""
 
-    threshold: float = 1e-2
+    exchange: ExchangeConfig = dataclasses.field(default_factory=lambda: ExchangeConfig(threshold=1e-2))
     filters: int = 64
     levels: int = 8
     decoder_norms: str = "private"

@@ -1,11 +1,12 @@
 """Custom layers of cenkeras."""
 
 from cenkeras.layers.ensemble import ModalityEnsemble
-from cenkeras.layers.exchange import ChannelExchange
+from cenkeras.layers.exchange import ChannelExchange, ExchangeConfig
 from cenkeras.layers.fusion import (
     AverageFusion,
     ConcatFusion,
     FeatureAlignment,
+    FusionConfig,
     SelfAttentionFusion,
     maximum_mean_discrepancy,
 )
@@ -20,7 +21,9 @@ __all__ = [
     "AverageFusion",
     "ChannelExchange",
     "ConcatFusion",
+    "ExchangeConfig",
     "FeatureAlignment",
+    "FusionConfig",
     "SelfAttentionFusion",
     "maximum_mean_discrepancy",
     "InstanceNormalization",

@@ -1,8 +1,10 @@
 """Channel exchanging between modalities: the core of CEN (paper Eq. 6)."""
 
+import dataclasses
 import functools
 import math
 import zlib
+from typing import Optional
 
 import keras
 import numpy as np
@@ -16,6 +18,64 @@ EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
 # How the exchanged channels are chosen and what replaces them (the paper's extra ablations).
 EXCHANGE_RULES = ("threshold", "fixed", "random", "discard")
+
+
+def _check(key, ok, must):
+    if not ok:
+        raise ValueError(f"{key} must {must}.")
+
+
+@dataclasses.dataclass
+class ExchangeConfig:
+    """How CEN exchanges channels: one object from the recipe (`model.exchange`) through the
+    builders to every `ChannelExchange` layer, whose arguments have the same names.
+
+    Args:
+        threshold: theta on |gamma| (2e-2 for segmentation, 1e-2 for translation).
+        scope: which channels are tested: "all" (official code), "part"
+            (modality m's part only: the paper's strict reading) or None (no exchange).
+        rule: "threshold" (CEN); the ablations "fixed" and "random" exchange
+            `portion` of each part without looking at gamma, "discard" zeroes
+            the channels under the threshold instead of exchanging them.
+        portion: fraction of each part exchanged by "fixed" and "random".
+        sparsity_scope: the L1 term on modality m's part of gamma ("part") or on all of it ("all").
+
+    Example:
+    >>> ExchangeConfig(scope="part").layer_options()["scope"]
+    'part'
+    """
+
+    threshold: float = 2e-2
+    scope: Optional[str] = "all"
+    rule: str = "threshold"
+    portion: float = 0.3
+    sparsity_scope: str = "part"
+
+    def validate(self, prefix="exchange"):
+        """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
+        _check(f"{prefix}.threshold", math.isfinite(self.threshold) and self.threshold >= 0,
+               f"be a finite number >= 0, got {self.threshold}")
+        _check(f"{prefix}.scope", self.scope in EXCHANGE_SCOPES,
+               f"be one of {list(EXCHANGE_SCOPES)}, got {self.scope!r}")
+        _check(f"{prefix}.rule", self.rule in EXCHANGE_RULES, f"be one of {list(EXCHANGE_RULES)}, got {self.rule!r}")
+        _check(f"{prefix}.portion", math.isfinite(self.portion) and 0 <= self.portion <= 1,
+               f"be in [0, 1], got {self.portion}")
+        _check(f"{prefix}.sparsity_scope", self.sparsity_scope in SPARSITY_SCOPES,
+               f"be one of {list(SPARSITY_SCOPES)}, got {self.sparsity_scope!r}")
+        return self
+
+    def layer_options(self):
+        """`ChannelExchange` keyword arguments (the same names)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def coerce(cls, value, **defaults):
+        """An `ExchangeConfig` from itself, its dict (a saved config) or None (`defaults`)."""
+        if isinstance(value, cls):
+            return value
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"exchange must be an ExchangeConfig (or its dict), got {value!r}.")
+        return cls(**{**defaults, **(value or {})})
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")

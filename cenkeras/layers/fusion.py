@@ -8,13 +8,61 @@ alignment layer returns the streams unchanged and adds an MMD loss that pulls
 their feature distributions together.
 """
 
+import dataclasses
 import itertools
+import math
 
 import keras
 from keras import ops
 
 FUSIONS = ("exchange", "concat", "average", "self_attention", "align")
 FUSION_STAGES = ("early", "middle", "late", "all")
+
+
+@dataclasses.dataclass
+class FusionConfig:
+    """How the streams are fused: one object from the recipe (`model.fusion`) to the builders'
+    `fusion_hook`.
+
+    Args:
+        method: "exchange" (CEN: the streams fuse inside their norms) or a
+            baseline: "concat", "average", "self_attention", "align".
+        stage: where a baseline fuses: "early" (the first fusion point),
+            "middle", "late" (the last) or "all".
+        alignment_weight: weight of the MMD loss of "align".
+
+    Example:
+    >>> FusionConfig("concat", "late").is_baseline
+    True
+    """
+
+    method: str = "exchange"
+    stage: str = "all"
+    alignment_weight: float = 0.1
+
+    @property
+    def is_baseline(self):
+        """A fusion layer does the fusing (no channel exchange)."""
+        return self.method != "exchange"
+
+    def validate(self, prefix="fusion"):
+        """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
+        if self.method not in FUSIONS:
+            raise ValueError(f"{prefix}.method must be one of {list(FUSIONS)}, got {self.method!r}.")
+        if self.stage not in FUSION_STAGES:
+            raise ValueError(f"{prefix}.stage must be one of {list(FUSION_STAGES)}, got {self.stage!r}.")
+        if not (math.isfinite(self.alignment_weight) and self.alignment_weight >= 0):
+            raise ValueError(f"{prefix}.alignment_weight must be a finite number >= 0, got {self.alignment_weight}.")
+        return self
+
+    @classmethod
+    def coerce(cls, value):
+        """A `FusionConfig` from itself, its dict (a saved config) or None (CEN's exchange)."""
+        if isinstance(value, cls):
+            return value
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"fusion must be a FusionConfig (or its dict), got {value!r}.")
+        return cls(**(value or {}))
 
 
 def _check_streams(inputs, layer):
@@ -177,19 +225,19 @@ class FeatureAlignment(keras.layers.Layer):
         return {**super().get_config(), "weight": self.weight, "grid": self.grid}
 
 
-def fusion_layer(kind, name, alignment_weight=0.1):
-    """The layer of fusion `kind` at one stage (None for "exchange": CEN fuses inside its norms)."""
-    if kind == "exchange":
+def fusion_layer(method, name, alignment_weight=0.1):
+    """The layer of fusion `method` at one stage (None for "exchange": CEN fuses inside its norms)."""
+    if method == "exchange":
         return None
-    if kind == "concat":
+    if method == "concat":
         return ConcatFusion(name=name)
-    if kind == "average":
+    if method == "average":
         return AverageFusion(name=name)
-    if kind == "self_attention":
+    if method == "self_attention":
         return SelfAttentionFusion(name=name)
-    if kind == "align":
+    if method == "align":
         return FeatureAlignment(alignment_weight, name=name)
-    raise ValueError(f"Unknown fusion {kind!r}; expected one of {FUSIONS}.")
+    raise ValueError(f"Unknown fusion {method!r}; expected one of {FUSIONS}.")
 
 
 def fusion_points(stage, points):
@@ -202,20 +250,22 @@ def fusion_points(stage, points):
     return chosen[stage]
 
 
-def fusion_hook(streams, kind, stage, points, num_modalities, alignment_weight=0.1):
-    """`fuse(xs, point)` for a builder: fusion `kind` at the `stage`'s points, identity elsewhere.
+def fusion_hook(streams, fusion, points, num_modalities):
+    """`fuse(xs, point)` for a builder: `fusion` (a `FusionConfig`) at its stage's `points`,
+    identity elsewhere.
 
     Also checks the combination: baselines need at least two streams.
     """
-    if kind not in FUSIONS:
-        raise ValueError(f"Unknown fusion {kind!r}; expected one of {FUSIONS}.")
-    chosen = set(fusion_points(stage, points))
-    if kind != "exchange" and num_modalities < 2:
-        raise ValueError(f"fusion {kind!r} needs at least 2 modalities, got {num_modalities}.")
+    if fusion.method not in FUSIONS:
+        raise ValueError(f"Unknown fusion {fusion.method!r}; expected one of {FUSIONS}.")
+    chosen = set(fusion_points(fusion.stage, points))
+    if fusion.is_baseline and num_modalities < 2:
+        raise ValueError(f"fusion {fusion.method!r} needs at least 2 modalities, got {num_modalities}.")
 
     def fuse(xs, point):
         if point not in chosen:
             return xs
-        return streams.fuse(xs, fusion_layer(kind, f"fusion_{point}", alignment_weight), f"fusion_{point}")
+        layer = fusion_layer(fusion.method, f"fusion_{point}", fusion.alignment_weight)
+        return streams.fuse(xs, layer, f"fusion_{point}")
 
     return fuse

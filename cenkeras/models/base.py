@@ -1,6 +1,7 @@
 """Common base of the CEN functional models: named modality inputs, checked on every call,
 and the preprocessing of each input saved with the model."""
 
+import dataclasses
 import json
 
 import keras
@@ -13,11 +14,42 @@ from cenkeras.layers import (
     ModalityEnsemble,
     SelfAttentionFusion,
 )
+from cenkeras.layers.exchange import ExchangeConfig
+from cenkeras.layers.fusion import FusionConfig
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
 
 RESERVED_OUTPUT = "ensemble"
+
+# Options that configs of older versions held flat, before `ExchangeConfig` and `FusionConfig`:
+# a `.keras` file saved then still loads.
+LEGACY_CONFIG_KEYS = {
+    "threshold": ("exchange", "threshold"),
+    "sparsity_scope": ("exchange", "sparsity_scope"),
+    "exchange_rule": ("exchange", "rule"),
+    "exchange_portion": ("exchange", "portion"),
+    "fusion_stage": ("fusion", "stage"),
+    "alignment_weight": ("fusion", "alignment_weight"),
+}
+
+
+def upgrade_legacy_config(config):
+    """A model config of an older version with its flat exchange / fusion options nested."""
+    config = dict(config)
+    nested = {"exchange": {}, "fusion": {}}
+    # Older configs held the exchange scope as "exchange" and the fusion method as "fusion".
+    if "exchange" in config and not isinstance(config["exchange"], (dict, ExchangeConfig)):
+        nested["exchange"]["scope"] = config.pop("exchange")
+    if "fusion" in config and not isinstance(config["fusion"], (dict, FusionConfig)):
+        nested["fusion"]["method"] = config.pop("fusion")
+    for key, (section, field) in LEGACY_CONFIG_KEYS.items():
+        if key in config:
+            nested[section][field] = config.pop(key)
+    for section, values in nested.items():
+        if values:
+            config[section] = {**(config.get(section) or {}), **values}
+    return config
 
 
 def check_modalities(modalities):
@@ -57,6 +89,22 @@ class MultimodalModel(keras.Model):
 
     def __call__(self, inputs, *args, **kwargs):
         return super().__call__(self._check_inputs(inputs), *args, **kwargs)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return super().from_config(upgrade_legacy_config(config), custom_objects)
+
+    @staticmethod
+    def exchange_and_fusion(exchange, fusion, threshold):
+        """`(ExchangeConfig, FusionConfig)` from the objects, their dicts (a saved config) or
+        None (CEN's defaults, with this network's `threshold`); checked."""
+        exchange = ExchangeConfig.coerce(exchange, threshold=threshold).validate()
+        return exchange, FusionConfig.coerce(fusion).validate()
+
+    @staticmethod
+    def exchange_at_sites(exchange, fusion):
+        """The `ExchangeConfig` the exchange sites get: scope None under a fusion baseline."""
+        return dataclasses.replace(exchange, scope=None) if fusion.is_baseline else exchange
 
     def _check_inputs(self, inputs):
         expected = list(self.modalities)
@@ -147,15 +195,12 @@ class MultimodalModel(keras.Model):
         """Parameters used for fusion, as the paper's Table 2 counts them (CEN: 0)."""
         return int(sum(layer.count_params() for layer in self.fusion_layers()))
 
-    def fusion_config(self):
-        """The fusion and exchange-rule options, for `get_config`."""
-        return {
-            "exchange_rule": self.exchange_rule,
-            "exchange_portion": self.exchange_portion,
-            "fusion": self.fusion,
-            "fusion_stage": self.fusion_stage,
-            "alignment_weight": self.alignment_weight,
-        }
-
     def base_config(self):
-        return {"name": self.name, "trainable": self.trainable, "preprocessing": self.preprocessing}
+        """What every CEN model's config holds: name, preprocessing, exchange and fusion."""
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "preprocessing": self.preprocessing,
+            "exchange": dataclasses.asdict(self.exchange),
+            "fusion": dataclasses.asdict(self.fusion),
+        }

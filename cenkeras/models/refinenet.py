@@ -71,10 +71,15 @@ class CENRefineNet(MultimodalModel):
         depth: 50, 101 or 152.
         num_classes: number of segmentation classes.
         modalities: names of the input modalities, e.g. `("rgb", "depth")`.
-        threshold: exchange threshold theta on |gamma|.
-        exchange: "all" (official), "part" (paper's strict reading) or None.
+        exchange: an `ExchangeConfig` (or its dict): threshold (2e-2 by
+            default), scope, rule, portion and sparsity scope of the exchange
+            at every `bn2`.
+        fusion: a `FusionConfig` (or its dict): CEN's exchange (default) or
+            a baseline ("concat", "average", "self_attention", "align", see
+            `cenkeras.layers.fusion`; nothing is exchanged then) fusing at
+            its stage: "early" (after the stem), "middle" (after layer2),
+            "late" (after layer4) or "all" (after the stem and every stage).
         sparsity: lambda of the L1 penalty on the `bn2` scales (0: off).
-        sparsity_scope: "part" (modality m's part) or "all".
         share_convs: False builds one encoder/decoder per modality (ablation).
         share_norms: one BatchNorm shared by all modalities (ablation).
         freeze_norm_statistics: BatchNorms use their running statistics in
@@ -91,16 +96,6 @@ class CENRefineNet(MultimodalModel):
             layers (faster; same weights and names; needs share_convs).
         affine_inference: BatchNorms on running statistics (frozen, or at
             inference) as one multiply-add in the compute dtype.
-        exchange_rule: "threshold" (CEN), or the ablations "fixed",
-            "random", "discard" (see `ChannelExchange`).
-        exchange_portion: fraction of each part exchanged by "fixed"/"random".
-        fusion: "exchange" (CEN) or a baseline: "concat", "average",
-            "self_attention", "align" (see `cenkeras.layers.fusion`); with a
-            baseline nothing is exchanged.
-        fusion_stage: where a baseline fuses: "early" (after the stem),
-            "middle" (after layer2), "late" (after layer4) or "all" (after
-            the stem and every stage).
-        alignment_weight: weight of the MMD loss of the "align" fusion.
         preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
             raw images become the inputs; kept in the config, so a saved model
             says how to feed it (`preprocessors()`). Adds no computation.
@@ -121,10 +116,9 @@ class CENRefineNet(MultimodalModel):
         depth=101,
         num_classes=40,
         modalities=("rgb", "depth"),
-        threshold=2e-2,
-        exchange="all",
+        exchange=None,
+        fusion=None,
         sparsity=0.0,
-        sparsity_scope="part",
         share_convs=True,
         share_norms=False,
         freeze_norm_statistics=False,
@@ -136,11 +130,6 @@ class CENRefineNet(MultimodalModel):
         decoder_width=256,
         stack_streams=False,
         affine_inference=True,
-        exchange_rule="threshold",
-        exchange_portion=0.3,
-        fusion="exchange",
-        fusion_stage="all",
-        alignment_weight=0.1,
         preprocessing=None,
         **kwargs,
     ):
@@ -150,6 +139,7 @@ class CENRefineNet(MultimodalModel):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         if int(num_classes) < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
 
         # === Layers ===
         streams = Streams(
@@ -159,18 +149,12 @@ class CENRefineNet(MultimodalModel):
             share_norms=share_norms,
             freeze_statistics=freeze_norm_statistics,
             norm_options={"synchronized": True} if synchronized_bn else None,
-            exchange={
-                "threshold": threshold,
-                "scope": exchange if fusion == "exchange" else None,
-                "sparsity": sparsity,
-                "sparsity_scope": sparsity_scope,
-                "rule": exchange_rule,
-                "portion": exchange_portion,
-            },
+            exchange=self.exchange_at_sites(exchange, fusion),
+            sparsity=sparsity,
             stack=stack_streams,
             affine_inference=affine_inference,
         )
-        fuse = fusion_hook(streams, fusion, fusion_stage, ENCODER_POINTS, len(modalities), alignment_weight)
+        fuse = fusion_hook(streams, fusion, ENCODER_POINTS, len(modalities))
 
         # === Functional Model ===
         inputs = modality_inputs(modalities, input_channels)
@@ -203,10 +187,9 @@ class CENRefineNet(MultimodalModel):
         self.num_classes = int(num_classes)
         self.modalities = modalities
         self.set_preprocessing(preprocessing)
-        self.threshold = threshold
         self.exchange = exchange
+        self.fusion = fusion
         self.sparsity = sparsity
-        self.sparsity_scope = sparsity_scope
         self.share_convs = share_convs
         self.share_norms = share_norms
         self.freeze_norm_statistics = freeze_norm_statistics
@@ -218,11 +201,6 @@ class CENRefineNet(MultimodalModel):
         self.decoder_width = decoder_width
         self.stack_streams = bool(stack_streams)
         self.affine_inference = bool(affine_inference)
-        self.exchange_rule = exchange_rule
-        self.exchange_portion = float(exchange_portion)
-        self.fusion = fusion
-        self.fusion_stage = fusion_stage
-        self.alignment_weight = float(alignment_weight)
         self.pyramid_outputs = {
             f"layer{i + 1}": dict(zip(modalities, streams.finish(stage, f"layer{i + 1}_streams")))
             for i, stage in enumerate((l1, l2, l3, l4))
@@ -234,10 +212,7 @@ class CENRefineNet(MultimodalModel):
             "depth": self.depth,
             "num_classes": self.num_classes,
             "modalities": list(self.modalities),
-            "threshold": self.threshold,
-            "exchange": self.exchange,
             "sparsity": self.sparsity,
-            "sparsity_scope": self.sparsity_scope,
             "share_convs": self.share_convs,
             "share_norms": self.share_norms,
             "freeze_norm_statistics": self.freeze_norm_statistics,
@@ -249,7 +224,6 @@ class CENRefineNet(MultimodalModel):
             "decoder_width": self.decoder_width,
             "stack_streams": self.stack_streams,
             "affine_inference": self.affine_inference,
-            **self.fusion_config(),
         }
 
 

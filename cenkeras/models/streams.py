@@ -49,8 +49,8 @@ class Streams:
         norm: "batch" or "instance" for the private norms.
         share_norms: one norm for all streams (the "shared norms" ablation).
         freeze_statistics: norms always use their running statistics.
-        exchange: keyword arguments of `ChannelExchange` used at exchange
-            sites (threshold, scope, sparsity, sparsity_scope).
+        exchange: the `ExchangeConfig` of the exchange sites.
+        sparsity: lambda of the L1 term on the exchange sites' scales.
         norm_options: passed to every norm layer (e.g. `synchronized=True`).
         kernel_initializer: of every convolution (default: PyTorch's default).
         stack: carry the streams stacked along the batch axis (needs
@@ -67,6 +67,7 @@ class Streams:
         share_norms=False,
         freeze_statistics=False,
         exchange=None,
+        sparsity=0.0,
         norm_options=None,
         kernel_initializer=None,
         stack=False,
@@ -88,7 +89,8 @@ class Streams:
             "affine_inference": affine_inference,
             **(norm_options or {}),
         }
-        self.exchange_kwargs = dict(exchange or {})
+        self.exchange = exchange
+        self.sparsity = sparsity
 
     def start(self, xs, name="stack_streams"):
         """The builder's M input streams in this object's representation."""
@@ -142,7 +144,8 @@ class Streams:
         """Private norms of one site; `exchange=True` makes it a `ChannelExchange` site."""
         if exchange:
             layer = ChannelExchange(
-                self.num_modalities, name=name, **self.norm_kwargs, **self.exchange_kwargs
+                self.num_modalities, name=name, sparsity=self.sparsity, **self.norm_kwargs,
+                **self.exchange.layer_options(),
             )
         else:
             layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)

@@ -24,7 +24,7 @@ class CENUNetGenerator(MultimodalModel):
     and eight decoder blocks (ReLU, transposed conv 4x4, instance norm,
     dropout on the first three) with skip connections, shared by every
     input stream. Encoder blocks 2-7 (all but the first and last) have
-    private instance norms that exchange channels below `threshold`. Each stream ends in tanh; a learned
+    private instance norms that exchange channels below the threshold. Each stream ends in tanh; a learned
     ensemble of the (detached) branch images is the fused output. The
     instance norms track running statistics and use them at inference, as
     the official model does.
@@ -34,10 +34,13 @@ class CENUNetGenerator(MultimodalModel):
 
     Args:
         modalities: names of the input domains, e.g. `("shade", "texture")`.
-        threshold: exchange threshold theta on |gamma| (1e-2 in the paper).
-        exchange: "all" (official), "part" or None.
+        exchange: an `ExchangeConfig` (or its dict), as in `CENRefineNet`;
+            its threshold defaults to 1e-2 (the paper's for translation).
+        fusion: a `FusionConfig` (or its dict), as in `CENRefineNet`; a
+            baseline fuses after encoder block 1 ("early"), block
+            levels // 2 + 1 ("middle"), the innermost block ("late") or
+            every encoder block ("all").
         sparsity: lambda of the L1 penalty on the encoder norm scales.
-        sparsity_scope: "part" or "all".
         decoder_norms: "private" (official code) or "shared" (paper's text).
         share_convs: False gives every stream its own convolutions (ablation).
         share_norms: one encoder norm shared by all streams (ablation).
@@ -48,13 +51,6 @@ class CENUNetGenerator(MultimodalModel):
         levels: stride-2 levels (8, the official U-Net-256; fewer for small
             images and fast experiments: H and W must be multiples of 2**levels).
         stack_streams, affine_inference: as in `CENRefineNet`.
-        exchange_rule, exchange_portion: the exchange ablations, as in `CENRefineNet`.
-        fusion: "exchange" (CEN) or a baseline ("concat", "average",
-            "self_attention", "align"); with a baseline nothing is exchanged.
-        fusion_stage: where a baseline fuses: after encoder block 1
-            ("early"), block levels // 2 + 1 ("middle"), the innermost block
-            ("late") or every encoder block ("all").
-        alignment_weight: weight of the MMD loss of the "align" fusion.
         preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
             raw images become the inputs; kept in the config, so a saved model
             says how to feed it (`preprocessors()`). Adds no computation.
@@ -77,10 +73,9 @@ class CENUNetGenerator(MultimodalModel):
     def __init__(
         self,
         modalities=("shade", "texture"),
-        threshold=1e-2,
-        exchange="all",
+        exchange=None,
+        fusion=None,
         sparsity=0.0,
-        sparsity_scope="part",
         decoder_norms="private",
         share_convs=True,
         share_norms=False,
@@ -91,11 +86,6 @@ class CENUNetGenerator(MultimodalModel):
         levels=8,
         stack_streams=False,
         affine_inference=True,
-        exchange_rule="threshold",
-        exchange_portion=0.3,
-        fusion="exchange",
-        fusion_stage="all",
-        alignment_weight=0.1,
         preprocessing=None,
         **kwargs,
     ):
@@ -108,6 +98,7 @@ class CENUNetGenerator(MultimodalModel):
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         num_modalities = len(modalities)
+        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=1e-2)
 
         # === Layers ===
         def make_streams(shared_norms):
@@ -117,23 +108,15 @@ class CENUNetGenerator(MultimodalModel):
                 norm="instance",
                 share_norms=shared_norms,
                 kernel_initializer=fresh_initializer(PIX2PIX_INIT),
-                exchange={
-                    "threshold": threshold,
-                    "scope": exchange if fusion == "exchange" else None,
-                    "sparsity": sparsity,
-                    "sparsity_scope": sparsity_scope,
-                    "rule": exchange_rule,
-                    "portion": exchange_portion,
-                },
+                exchange=self.exchange_at_sites(exchange, fusion),
+                sparsity=sparsity,
                 stack=stack_streams,
                 affine_inference=affine_inference,
             )
 
         encoder = make_streams(share_norms)
         decoder = make_streams(decoder_norms == "shared")
-        fuse = fusion_hook(
-            encoder, fusion, fusion_stage, range(1, levels + 1), num_modalities, alignment_weight
-        )
+        fuse = fusion_hook(encoder, fusion, range(1, levels + 1), num_modalities)
         # Official U-Net-256: 8 levels. Fewer levels keep the same pattern for smaller images.
         multipliers = (1, 2, 4, 8, 8, 8, 8, 8)[:levels]
         encoder_widths = [filters * k for k in multipliers]
@@ -177,10 +160,9 @@ class CENUNetGenerator(MultimodalModel):
         # === Config ===
         self.modalities = modalities
         self.set_preprocessing(preprocessing)
-        self.threshold = threshold
         self.exchange = exchange
+        self.fusion = fusion
         self.sparsity = sparsity
-        self.sparsity_scope = sparsity_scope
         self.decoder_norms = decoder_norms
         self.share_convs = share_convs
         self.share_norms = share_norms
@@ -191,20 +173,12 @@ class CENUNetGenerator(MultimodalModel):
         self.levels = levels
         self.stack_streams = bool(stack_streams)
         self.affine_inference = bool(affine_inference)
-        self.exchange_rule = exchange_rule
-        self.exchange_portion = float(exchange_portion)
-        self.fusion = fusion
-        self.fusion_stage = fusion_stage
-        self.alignment_weight = float(alignment_weight)
 
     def get_config(self):
         return {
             **self.base_config(),
             "modalities": list(self.modalities),
-            "threshold": self.threshold,
-            "exchange": self.exchange,
             "sparsity": self.sparsity,
-            "sparsity_scope": self.sparsity_scope,
             "decoder_norms": self.decoder_norms,
             "share_convs": self.share_convs,
             "share_norms": self.share_norms,
@@ -215,7 +189,6 @@ class CENUNetGenerator(MultimodalModel):
             "levels": self.levels,
             "stack_streams": self.stack_streams,
             "affine_inference": self.affine_inference,
-            **self.fusion_config(),
         }
 
 

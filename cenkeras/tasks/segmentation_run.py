@@ -196,7 +196,7 @@ class SegmentationTask(Task):
             "batch": recipe.train.batch_size,
             "precision": describe_precision(recipe.train.precision),
             "fusion": describe_fusion(model),
-            "threshold": model.threshold,
+            "threshold": model.exchange.threshold,
         }
 
     def format_results(self, recipe, scores):

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from cenkeras.layers import ExchangeConfig, FusionConfig
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
 
 FUSIONS = ["exchange", "concat", "average", "self_attention", "align"]
@@ -51,7 +52,7 @@ def test_every_fusion_builds_at_every_stage_with_its_parameter_count(task, fusio
     inputs = {name: rng.normal(size=input_shape).astype("float32") for name in build().modalities}
     for stage in STAGES:
         for share_convs in (True, False):  # our setting, and the commonly-used unshared encoders
-            model = build(fusion=fusion, fusion_stage=stage, share_convs=share_convs,
+            model = build(fusion=FusionConfig(fusion, stage), share_convs=share_convs,
                           stack_streams=share_convs)
             outputs = model(inputs, training=True)
             assert set(outputs) == {*model.modalities, "ensemble"}
@@ -66,24 +67,24 @@ def test_every_fusion_builds_at_every_stage_with_its_parameter_count(task, fusio
 
 def test_aggregated_features_reach_every_stream():
     """With concat fusion after the stem, changing one modality's input changes the other's output."""
-    model = segmenter(fusion="concat", fusion_stage="early")
+    model = segmenter(fusion=FusionConfig("concat", "early"))
     rng = np.random.default_rng(1)
     inputs = {name: rng.normal(size=(1, 32, 32, 3)).astype("float32") for name in ("rgb", "depth")}
     before = keras.ops.convert_to_numpy(model(inputs)["rgb"])
     inputs["depth"] = inputs["depth"] + 1.0
     after = keras.ops.convert_to_numpy(model(inputs)["rgb"])
     assert np.abs(before - after).max() > 1e-4
-    plain = segmenter(fusion="average", fusion_stage="early", share_convs=False)
+    plain = segmenter(fusion=FusionConfig("average", "early"), share_convs=False)
     assert plain.fusion_parameter_count() == 0
 
 
 @pytest.mark.parametrize("build", [segmenter, generator])
 def test_fusion_models_round_trip_in_safe_mode(tmp_path, build):
-    model = build(fusion="self_attention", fusion_stage="all", exchange_rule="fixed")
+    model = build(fusion=FusionConfig("self_attention", "all"), exchange=ExchangeConfig(rule="fixed"))
     path = tmp_path / "fused.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    assert loaded.fusion == "self_attention" and loaded.fusion_stage == "all"
+    assert loaded.fusion.method == "self_attention" and loaded.fusion.stage == "all"
     assert loaded.fusion_parameter_count() == model.fusion_parameter_count() > 0
     rng = np.random.default_rng(2)
     inputs = {name: rng.normal(size=(1, 32, 32, 3)).astype("float32") for name in model.modalities}
@@ -93,6 +94,21 @@ def test_fusion_models_round_trip_in_safe_mode(tmp_path, build):
 
 def test_a_baseline_needs_two_modalities_and_known_names():
     with pytest.raises(ValueError, match="fusion 'concat' needs at least 2 modalities"):
-        build_refinenet(50, 5, ["rgb"], fusion="concat", **tiny_refinenet_options())
-    with pytest.raises(ValueError, match="Unknown fusion 'sum'"):
-        segmenter(fusion="sum")
+        build_refinenet(50, 5, ["rgb"], fusion=FusionConfig("concat"), **tiny_refinenet_options())
+    with pytest.raises(ValueError, match="fusion.method must be one of"):
+        segmenter(fusion=FusionConfig("sum"))
+
+
+@pytest.mark.parametrize("build", [segmenter, generator])
+def test_models_saved_with_flat_options_still_load(build):
+    """Configs of .keras files from before ExchangeConfig / FusionConfig held the options flat."""
+    model = build(fusion=FusionConfig("concat", "late", 0.2),
+                  exchange=ExchangeConfig(threshold=0.03, scope="part", rule="fixed", portion=0.4))
+    config = model.get_config()
+    exchange, fusion = config.pop("exchange"), config.pop("fusion")
+    config.update(threshold=exchange["threshold"], exchange=exchange["scope"], exchange_rule=exchange["rule"],
+                  exchange_portion=exchange["portion"], sparsity_scope=exchange["sparsity_scope"],
+                  fusion=fusion["method"], fusion_stage=fusion["stage"], alignment_weight=fusion["alignment_weight"])
+    loaded = type(model).from_config(config)
+    assert loaded.exchange == model.exchange and loaded.fusion == model.fusion
+    assert loaded.get_config() == model.get_config()

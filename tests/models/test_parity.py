@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import keras
 from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_variable_map
+from cenkeras.layers import ExchangeConfig
 from cenkeras.interop.torch_state_dict import kernel_to_torch
 from cenkeras.models import build_refinenet, build_unet_generator
 from cen_testing import fixture_weights_module, load_reference, nhwc, relative_error
@@ -60,7 +61,7 @@ def test_segmenter_misses_the_fixture_without_the_official_exchange(segmenter_st
     """The fixture is sensitive to the exchange: turning it off, or limiting it to each
     modality's part, must break parity (so the parity test can catch those mistakes)."""
     data, _ = load_reference("fixture_compact_refinenet50_M2.npz")
-    model = build_refinenet(50, 40, SEGMENTER, exchange=exchange)
+    model = build_refinenet(50, 40, SEGMENTER, exchange=ExchangeConfig(scope=exchange))
     load_torch_state_dict(model, segmenter_state)
     out = model({"rgb": nhwc(data["input_0"]), "depth": nhwc(data["input_1"])}, training=False)
     assert relative_error(out["rgb"], nhwc(data["output_0"])) > 1e-4

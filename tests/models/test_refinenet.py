@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cenkeras.layers import ChannelExchange, ParallelNormalization
+from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
 from cen_testing import trainable_count
 
@@ -57,7 +57,7 @@ def test_exchange_sites_are_the_bn2_of_every_bottleneck(model):
 
 def test_exchange_changes_the_output_and_scope_none_does_not_exchange():
     data = images()
-    on, off = tiny(exchange="all"), tiny(exchange=None)
+    on, off = tiny(exchange=ExchangeConfig(scope="all")), tiny(exchange=ExchangeConfig(scope=None))
     off.set_weights(on.get_weights())
     for layer in on.exchange_layers():
         layer.norms[0].gamma.assign(np.where(np.arange(layer.channels) % 2 == 0, 1e-3, 1.0))
@@ -115,7 +115,7 @@ def test_shared_norms_hold_one_norm_per_site():
 
 @pytest.mark.parametrize("sparsity_scope", ["part", "all"])
 def test_sparsity_goes_to_model_losses_from_exchange_sites_only(sparsity_scope):
-    model = tiny(sparsity=1e-2, sparsity_scope=sparsity_scope)
+    model = tiny(sparsity=1e-2, exchange=ExchangeConfig(sparsity_scope=sparsity_scope))
     expected = 0.0
     for layer in model.exchange_layers():
         for m, norm in enumerate(layer.norms):
@@ -153,7 +153,7 @@ def test_frozen_statistics_leave_running_statistics_untouched_in_training():
 
 
 def test_keras_round_trip_in_safe_mode(tmp_path):
-    model = tiny(sparsity=2e-4, exchange="part", threshold=3e-2, dropout=0.0)
+    model = tiny(sparsity=2e-4, exchange=ExchangeConfig(scope="part", threshold=3e-2), dropout=0.0)
     for layer in model.exchange_layers():
         layer.norms[1].gamma.assign(np.linspace(-0.1, 0.1, layer.channels))
     data = images()
@@ -222,9 +222,10 @@ def test_predict_checks_inputs_too(model):
 @pytest.mark.parametrize(
     "options,match",
     [
-        ({"threshold": math.nan}, "threshold"),
-        ({"threshold": math.inf}, "threshold"),
-        ({"exchange": "half"}, "exchange scope"),
+        ({"exchange": ExchangeConfig(threshold=math.nan)}, "threshold"),
+        ({"exchange": ExchangeConfig(threshold=math.inf)}, "threshold"),
+        ({"exchange": ExchangeConfig(scope="half")}, "exchange.scope"),
+        ({"exchange": "part"}, "ExchangeConfig"),
         ({"dropout": 1.0}, "dropout"),
         ({"stage_blocks": (1, 1)}, "stage_blocks"),
     ],

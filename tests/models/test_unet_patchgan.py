@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cenkeras.layers import ChannelExchange, ParallelNormalization
+from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import (
     CENUNetGenerator,
     PatchGANDiscriminator,
@@ -89,7 +89,7 @@ def test_dropout_zero_makes_training_mode_deterministic():
 
 
 def test_generator_round_trip_in_safe_mode(tmp_path):
-    model = tiny(sparsity=1e-3, decoder_norms="shared", exchange="part")
+    model = tiny(sparsity=1e-3, decoder_norms="shared", exchange=ExchangeConfig(scope="part"))
     model(images(), training=True)  # move running statistics away from their initial values
     before = model(images(), training=False)
     model.save(tmp_path / "generator.keras")

@@ -219,7 +219,7 @@ def test_fusion_baselines_export_and_serve(tmp_path, fusion):
     from cenkeras.export import SegmentationServing
 
     recipe = tiny_recipe()
-    recipe.model.fusion, recipe.model.fusion_stage = fusion, "all"
+    recipe.model.fusion.method, recipe.model.fusion.stage = fusion, "all"
     segmenter = segmentation_run.build_segmenter(recipe)
     module = SegmentationServing(segmenter)
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})

@@ -31,7 +31,7 @@ def test_every_table_row_makes_a_valid_recipe():
         assert len(planned) == len(table.rows) == len({row.key for row, _ in planned})
     _, planned = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-early-unshared"])
     (row, recipe), = planned
-    assert recipe.model.fusion == "concat" and recipe.model.fusion_stage == "early"
+    assert recipe.model.fusion.method == "concat" and recipe.model.fusion.stage == "early"
     assert recipe.model.share_convs is False and recipe.train.sparsity == 0
 
 
@@ -87,7 +87,7 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
     assert json.loads((out / "table1.json").read_text())["rows"][2]["key"] == "fixed-30"
     # The fixed-portion row really ran with its overrides.
     saved = RunDirectory(out / "fixed-30").load_recipe()
-    assert saved.model.exchange_rule == "fixed" and saved.train.sparsity == 0
+    assert saved.model.exchange.rule == "fixed" and saved.train.sparsity == 0
 
 
 def test_a_row_run_with_other_values_is_not_reused(tmp_path):
@@ -103,7 +103,7 @@ def test_a_row_run_with_other_values_is_not_reused(tmp_path):
 def test_cli_dry_run_lists_rows_and_fusion_tables_report_parameters(tmp_path):
     result = CliRunner().invoke(cli, ["reproduce", "table2", "--recipe", "synthetic_rgbd", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "concat-early-unshared" in result.output and "model.fusion=concat" in result.output
+    assert "concat-early-unshared" in result.output and "model.fusion.method=concat" in result.output
     bad = CliRunner().invoke(
         cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
     assert bad.exit_code == 1 and "table1 has no rows ['x']" in bad.output
