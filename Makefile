@@ -3,7 +3,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test install demo bench clean
+.PHONY: test lint install demo bench clean
 
 # Recreated when pyproject.toml changes, so a new dependency is always installed.
 $(VENV)/.installed: pyproject.toml
@@ -14,8 +14,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Lint and formatting first (ruff, settings in pyproject.toml), then the suite with the doctests.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-test: $(VENV)/.installed
+test: lint
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc

@@ -54,13 +54,21 @@ ROWS = [
 BF16_TRAIN = {**TRAIN, "precision": "mixed_bfloat16"}
 # (name, numerator spec, denominator spec, goal: ratio <= goal)
 PAIRS = [
-    ("exchange on / off (train, bf16)", {**BF16_TRAIN, "options": {"exchange": "all"}},
-     {**BF16_TRAIN, "options": {"exchange": None}}, 1.01),
+    (
+        "exchange on / off (train, bf16)",
+        {**BF16_TRAIN, "options": {"exchange": "all"}},
+        {**BF16_TRAIN, "options": {"exchange": None}},
+        1.01,
+    ),
     ("M=3 / M=2 (train, bf16)", {**BF16_TRAIN, "modalities": 3}, {**BF16_TRAIN, "modalities": 2}, 1.5),
     ("float32 / mixed_bfloat16 (train)", {**TRAIN, "precision": "float32"}, BF16_TRAIN, None),
     ("per-stream / stacked (train, bf16)", {**BF16_TRAIN, "options": {"stack_streams": False}}, BF16_TRAIN, None),
-    ("Keras BN / affine frozen norms (train, bf16)", {**BF16_TRAIN, "options": {"affine_inference": False}},
-     BF16_TRAIN, None),
+    (
+        "Keras BN / affine frozen norms (train, bf16)",
+        {**BF16_TRAIN, "options": {"affine_inference": False}},
+        BF16_TRAIN,
+        None,
+    ),
 ]
 
 
@@ -112,17 +120,20 @@ def measure(request, timeout=1800):
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"benchmark child failed ({request}):\n{done.stderr[-3000:]}")
 
 
 def label(spec):
-    return f"{spec['kind']} " + {
-        "segmenter train": "b2 240x320",
-        "SavedModel inference": "b1 480x640",
-        "generator fwd+bwd": "b1 256",
-        "generator inference": "b1 256",
-    }[spec["kind"]]
+    return (
+        f"{spec['kind']} "
+        + {
+            "segmenter train": "b2 240x320",
+            "SavedModel inference": "b1 480x640",
+            "generator fwd+bwd": "b1 256",
+            "generator inference": "b1 256",
+        }[spec["kind"]]
+    )
 
 
 def verdict(value, goal):
@@ -152,11 +163,22 @@ def main():
             print(f"  exported the {precision} SavedModel", flush=True)
         for spec, official, goal, rss_goal in ROWS:
             if spec["kind"] == "SavedModel inference":
-                spec = {**spec, "path": exported[spec["precision"]]["path"],
-                        "flops": exported[spec["precision"]]["flops"]}
+                spec = {
+                    **spec,
+                    "path": exported[spec["precision"]]["path"],
+                    "flops": exported[spec["precision"]]["flops"],
+                }
             result = measure({"mode": "time", "specs": [spec], "warmup": args.warmup, "repeats": repeats})
-            rows.append({"spec": spec, "official": official, "goal": goal, "rss_goal": rss_goal,
-                         **result["runs"][0], "peak_rss": result["peak_rss"]})
+            rows.append(
+                {
+                    "spec": spec,
+                    "official": official,
+                    "goal": goal,
+                    "rss_goal": rss_goal,
+                    **result["runs"][0],
+                    "peak_rss": result["peak_rss"],
+                }
+            )
             print(f"  measured {label(spec)} {spec['precision']}", flush=True)
         pipeline = measure({"mode": "pipeline"})
         print("  measured the input pipeline", flush=True)
@@ -164,11 +186,18 @@ def main():
         print("  measured the convolution ceiling", flush=True)
         if not args.quick:
             for name, numerator, denominator, goal in PAIRS:
-                result = measure({"mode": "time", "specs": [numerator, denominator],
-                                  "warmup": args.warmup, "repeats": max(3, repeats + 1)})
+                result = measure(
+                    {
+                        "mode": "time",
+                        "specs": [numerator, denominator],
+                        "warmup": args.warmup,
+                        "repeats": max(3, repeats + 1),
+                    }
+                )
                 a, b = result["runs"]
-                ratios.append({"name": name, "a": a["median"], "b": b["median"],
-                               "ratio": a["median"] / b["median"], "goal": goal})
+                ratios.append(
+                    {"name": name, "a": a["median"], "b": b["median"], "ratio": a["median"] / b["median"], "goal": goal}
+                )
                 print(f"  measured {name}", flush=True)
 
     print_tables(rows, pipeline, ratios, ceiling, repeats, args.warmup)
@@ -187,10 +216,14 @@ def floor_seconds(row, ceiling):
 
 
 def print_tables(rows, pipeline, ratios, ceiling, repeats, warmup):
-    print(f"\nRefineNet-101 RGB-D / U-Net-256 (2 inputs); {repeats} timed calls after {warmup} warm-up; "
-          f"{os.cpu_count()} CPU threads\n")
-    print("| workload | precision | median s | min s | max s | GFLOP/s | floor s | peak RSS GB | official s "
-          "| speed-up | goal s | met |")
+    print(
+        f"\nRefineNet-101 RGB-D / U-Net-256 (2 inputs); {repeats} timed calls after {warmup} warm-up; "
+        f"{os.cpu_count()} CPU threads\n"
+    )
+    print(
+        "| workload | precision | median s | min s | max s | GFLOP/s | floor s | peak RSS GB | official s "
+        "| speed-up | goal s | met |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         spec = row["spec"]
@@ -199,11 +232,15 @@ def print_tables(rows, pipeline, ratios, ceiling, repeats, warmup):
         if row["rss_goal"] is not None:
             rss += f" (goal {row['rss_goal']})"
             met = (met + ", RSS " + verdict(row["peak_rss"] / GB, row["rss_goal"])).strip(", ")
-        print(f"| {label(spec)} | {spec['precision']} | {row['median']:.3f} | {row['min']:.3f} | "
-              f"{row['max']:.3f} | {row['flops'] / row['median'] / 1e9:.0f} | {floor_seconds(row, ceiling):.2f} | "
-              f"{rss} | {row['official']} | "
-              f"{row['official'] / row['median']:.2f}x | {row['goal'] or ''} | {met} |")
-    train = next(r for r in rows if r["spec"]["kind"] == "segmenter train" and r["spec"]["precision"] == "mixed_bfloat16")
+        print(
+            f"| {label(spec)} | {spec['precision']} | {row['median']:.3f} | {row['min']:.3f} | "
+            f"{row['max']:.3f} | {row['flops'] / row['median'] / 1e9:.0f} | {floor_seconds(row, ceiling):.2f} | "
+            f"{rss} | {row['official']} | "
+            f"{row['official'] / row['median']:.2f}x | {row['goal'] or ''} | {met} |"
+        )
+    train = next(
+        r for r in rows if r["spec"]["kind"] == "segmenter train" and r["spec"]["precision"] == "mixed_bfloat16"
+    )
     consumed = train["spec"]["batch"] / train["median"]
     print("\n| input pipeline (480x640 PNG) | images/s | x what bf16 training consumes | goal | met |")
     print("|---|---|---|---|---|")
@@ -220,8 +257,10 @@ def print_tables(rows, pipeline, ratios, ceiling, repeats, warmup):
         print("|---|---|---|---|---|---|")
         for r in ratios:
             goal = f"<= {r['goal']}" if r["goal"] else ""
-            print(f"| {r['name']} | {r['a']:.3f} | {r['b']:.3f} | {r['ratio']:.3f} | {goal} | "
-                  f"{verdict(r['ratio'], r['goal'])} |")
+            print(
+                f"| {r['name']} | {r['a']:.3f} | {r['b']:.3f} | {r['ratio']:.3f} | {goal} | "
+                f"{verdict(r['ratio'], r['goal'])} |"
+            )
 
 
 if __name__ == "__main__":

@@ -58,18 +58,21 @@ def measure(samples=48, batch=6, batches=20):
         root = Path(folder)
         write_dataset(root, samples)
         config = DataConfig(
-            source="list", root=str(root), train_list=str(root / "train.txt"),
+            source="list",
+            root=str(root),
+            train_list=str(root / "train.txt"),
             val_list=str(root / "train.txt"),
-            modalities={"rgb": ModalityConfig(kind="rgb", column=0),
-                        "depth": ModalityConfig(kind="depth", column=2)},
+            modalities={"rgb": ModalityConfig(kind="rgb", column=0), "depth": ModalityConfig(kind="depth", column=2)},
         )
         raw, _ = list_raw_dataset(config.train_list, config, num_classes=40)
         train = training_dataset(raw, config, batch, seed=0)
         evaluation = evaluation_dataset(raw, config, batch_size=1).repeat()
-        return {"rates": {
-            f"train, batch {batch} (decode + scale/pad/crop 500/mirror)": images_per_second(train, batches, batch),
-            "eval, batch 1 (decode + normalise, 480x640)": images_per_second(evaluation, batches * 4, 1),
-        }}
+        return {
+            "rates": {
+                f"train, batch {batch} (decode + scale/pad/crop 500/mirror)": images_per_second(train, batches, batch),
+                "eval, batch 1 (decode + normalise, 480x640)": images_per_second(evaluation, batches * 4, 1),
+            }
+        }
 
 
 def main():

@@ -85,11 +85,21 @@ def main():
     height, width = (64, 64) if args.tiny else (480, 640)
 
     device = jax.devices()[0]
-    print(f"backend {keras.backend.backend()}, device {device.device_kind}, jax {jax.__version__}, "
-          f"keras {keras.__version__}", flush=True)
+    print(
+        f"backend {keras.backend.backend()}, device {device.device_kind}, jax {jax.__version__}, "
+        f"keras {keras.__version__}",
+        flush=True,
+    )
     keras.config.set_dtype_policy(args.precision)
-    model = build_refinenet(101, 40, ["rgb", "depth"], sparsity=6e-4, freeze_norm_statistics=True,
-                            stack_streams=True, **(tiny_refinenet_options() if args.tiny else {}))
+    model = build_refinenet(
+        101,
+        40,
+        ["rgb", "depth"],
+        sparsity=6e-4,
+        freeze_norm_statistics=True,
+        stack_streams=True,
+        **(tiny_refinenet_options() if args.tiny else {}),
+    )
     print(f"RefineNet-101 RGB-D: {model.count_params():,} parameters", flush=True)
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
@@ -138,8 +148,10 @@ def main():
         median, best = timed(infer, infer_args, args.repeats)
         rows.append((f"inference, batch {batch}", batch, median, best, flops))
 
-    print(f"\nRefineNet-101 RGB-D, {height}x{width}, {args.precision}, stacked streams, {device.device_kind} "
-          f"(dense bf16 peak {peak or 'unknown'} TFLOP/s); median of {args.repeats}\n")
+    print(
+        f"\nRefineNet-101 RGB-D, {height}x{width}, {args.precision}, stacked streams, {device.device_kind} "
+        f"(dense bf16 peak {peak or 'unknown'} TFLOP/s); median of {args.repeats}\n"
+    )
     print("| workload | median s | min s | images/s | conv TFLOP/s | share of bf16 peak |")
     print("|---|---|---|---|---|---|")
     for name, batch, median, best, flops in rows:

@@ -70,7 +70,7 @@ def segmenter(spec):
             loss = tf.add_n([loss_fn(labels, v) for v in outputs.values()]) + tf.add_n(model.losses)
         grads = tape.gradient(loss, encoder + decoder)
         optimizers[0].apply_gradients(zip(grads[: len(encoder)], encoder))
-        optimizers[1].apply_gradients(zip(grads[len(encoder):], decoder))
+        optimizers[1].apply_gradients(zip(grads[len(encoder) :], decoder))
         return loss
 
     return train_step, lambda: 3 * conv_flops(model, shapes)

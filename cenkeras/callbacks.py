@@ -119,8 +119,9 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.failed or not logs:
             return
-        watched = sorted((name for name in logs if name == "loss" or name.endswith("_loss")),
-                         key=lambda name: name != "loss")  # the total first, when there is one
+        watched = sorted(
+            (name for name in logs if name == "loss" or name.endswith("_loss")), key=lambda name: name != "loss"
+        )  # the total first, when there is one
         for name in watched:
             value = float(np.asarray(logs[name], dtype=np.float64).reshape(-1)[0])  # [1] under multi-worker
             if not math.isfinite(value):
@@ -196,8 +197,9 @@ class BestAndLastWeights(keras.callbacks.Callback):
     non-finite loss seen by `guard`.
     """
 
-    def __init__(self, model_to_save, last_path, best_path, monitor, best_value=None, mode="max",
-                 enabled=True, guard=None):
+    def __init__(
+        self, model_to_save, last_path, best_path, monitor, best_value=None, mode="max", enabled=True, guard=None
+    ):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
@@ -256,8 +258,9 @@ class MetricsLog(keras.callbacks.Callback):
             return  # the diverged epoch is not logged: resuming runs it again
         record = {"epoch": epoch + 1, "seconds": round(time.time() - (self._start or time.time()), 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
-        rates = {f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate))
-                 for name, o in self.optimizers.items()}
+        rates = {
+            f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate)) for name, o in self.optimizers.items()
+        }
         record.update(rates)
         alpha = [float(a) for a in self.model_.ensemble_weights()]
         record["alpha"] = dict(zip(self.model_.modalities, alpha))

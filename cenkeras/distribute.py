@@ -30,8 +30,9 @@ def make_strategy(name="auto", worker_timeout=60, start_timeout=600):
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
                 "strategy 'multiworker' needs TF_CONFIG describing the cluster, e.g. "
-                + json.dumps({"cluster": {"worker": ["host1:12345", "host2:12345"]},
-                              "task": {"type": "worker", "index": 0}})
+                + json.dumps(
+                    {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}
+                )
             )
         configure_worker_health(worker_timeout, start_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -55,8 +56,11 @@ def configure_worker_health(worker_timeout, start_timeout):
         return  # already configured in this process
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     cluster = resolver.cluster_spec()
-    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
-            for job in ("chief", "worker") if job in cluster.jobs]
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in cluster.jobs
+    ]
     context.context().configure_coordination_service(
         service_type="standalone",
         service_leader=multi_worker_util.coordination_leader(cluster),
@@ -88,8 +92,11 @@ def stop_on_lost_worker(strategy, run, backed_up_epoch):
         found = re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", message)
         tasks = sorted({f"{job} {task}" for job, task in found})
         where = ", ".join(tasks) or "a peer"
-        reason = (f"{where} stopped sending heartbeats" if "unhealthy" in message
-                  else f"{type(error).__name__} from {where}: {message.strip().splitlines()[0][:200]}")
+        reason = (
+            f"{where} stopped sending heartbeats"
+            if "unhealthy" in message
+            else f"{type(error).__name__} from {where}: {message.strip().splitlines()[0][:200]}"
+        )
         epoch = backed_up_epoch()
         kept = f"its backup holds epoch {epoch}" if epoch else "no epoch had finished"
         raise WorkerLost(
@@ -104,5 +111,6 @@ def is_chief(strategy):
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and
-                                    "chief" not in resolver.cluster_spec().as_dict())
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )

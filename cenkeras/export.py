@@ -70,8 +70,7 @@ class SegmentationServing(tf.Module):
         for name in self.outputs:
             description["outputs"][f"{name}_labels"] = "int32 (batch, H, W): argmax class per pixel"
             description["outputs"][f"{name}_probabilities"] = (
-                f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly "
-                "upsampled logits"
+                f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly upsampled logits"
             )
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
@@ -111,8 +110,9 @@ class TranslationServing(tf.Module):
         description = {
             "task": "translation",
             "inputs": inputs,
-            "outputs": {n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size"
-                        for n in self.outputs},
+            "outputs": {
+                n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size" for n in self.outputs
+            },
         }
         self.description_json = json.dumps(description, indent=2)
         self.serve = tf.function(self._serve, input_signature=[self.specs])
@@ -166,11 +166,10 @@ def _check_images(images, specs):
                 shape[-1], spec.shape[-1], message=f"input {name} must have {spec.shape[-1]} channels"
             ),
             tf.debugging.assert_positive(shape[0], message=f"input {name} holds no images (batch size 0)"),
-            tf.debugging.assert_positive(
-                shape[1] * shape[2], message=f"input {name} is empty (height or width 0)"
-            ),
+            tf.debugging.assert_positive(shape[1] * shape[2], message=f"input {name} is empty (height or width 0)"),
             tf.debugging.assert_equal(
-                shape[:3], tf.shape(images[first])[:3],
+                shape[:3],
+                tf.shape(images[first])[:3],
                 message=f"input {name} must have the batch size, height and width of input {first}",
             ),
         ]
@@ -242,9 +241,7 @@ def export_run(run_dir, out=None, weights=None, precision="float32"):
     from cenkeras.tasks import task_for
 
     serving = task_for(recipe).serving_module(model, recipe)
-    tf.saved_model.save(
-        serving, str(out), signatures={"serving_default": serving.serve, "metadata": serving.metadata}
-    )
+    tf.saved_model.save(serving, str(out), signatures={"serving_default": serving.serve, "metadata": serving.metadata})
     model.save(out / "model.keras")
     (out / "assets.extra").mkdir(exist_ok=True)
     (out / "assets.extra" / "cenkeras.json").write_text(serving.description_json + "\n")

@@ -86,7 +86,8 @@ class Predictor:
                 raise DataError(f"{path} is not a segmentation model (task {description.get('task')!r}).")
             self.preprocessors = {
                 # Exports of earlier versions describe the dtype only: uint16 is depth.
-                n: ModalityPreprocessor(**spec["preprocessor"]) if "preprocessor" in spec
+                n: ModalityPreprocessor(**spec["preprocessor"])
+                if "preprocessor" in spec
                 else ModalityPreprocessor("depth" if spec["dtype"].startswith("uint16") else "rgb")
                 for n, spec in description["inputs"].items()
             }

@@ -19,7 +19,6 @@ from cenkeras.tasks import get_task, task_for
 from cenkeras.tables import table as find_table
 
 
-
 def plan(table_name, recipe, overrides=(), rows=None):
     """`(table, [(row, row recipe)])`: the rows to run, each recipe validated.
 
@@ -29,8 +28,7 @@ def plan(table_name, recipe, overrides=(), rows=None):
     table = find_table(table_name)
     if recipe.task != table.task:
         raise config_lib.ConfigError(
-            f"{table.name} compares {table.task} models; "
-            f"recipe {recipe.name!r} is a {recipe.task} recipe."
+            f"{table.name} compares {table.task} models; recipe {recipe.name!r} is a {recipe.task} recipe."
         )
     selected = list(table.rows)
     if rows:
@@ -72,8 +70,9 @@ def _differences(saved, wanted, prefix=""):
             yield f"{prefix}{key}"
 
 
-def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=None, inception_weights=None,
-              verbose=1, log=print):
+def reproduce(
+    table_name, recipe, out_dir, overrides=(), rows=None, data_dir=None, inception_weights=None, verbose=1, log=print
+):
     """Run (or resume) every row of `table_name` with `recipe`, then write the table; returns its results.
 
     Returns `{"table", "title", "rows": [{"key", "label", "overrides", "fusion_parameters", "scores",
@@ -96,8 +95,10 @@ def reproduce(table_name, recipe, out_dir, overrides=(), rows=None, data_dir=Non
             log(f"[{index}/{len(planned)}] {row.key}: finished earlier, kept")
             continue
         action = "resuming" if run.exists() else "training"
-        log(f"[{index}/{len(planned)}] {row.key}: {row.label} "
-            f"({action}; {' '.join(row.overrides) or 'the recipe as is'})")
+        log(
+            f"[{index}/{len(planned)}] {row.key}: {row.label} "
+            f"({action}; {' '.join(row.overrides) or 'the recipe as is'})"
+        )
         row_started = time.time()
         try:
             task.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
@@ -126,14 +127,16 @@ def collect(table, rows, out):
             continue
         recipe = run.load_recipe()
         timing = run.path / "reproduce_row.json"
-        collected.append({
-            "key": row.key,
-            "label": row.label,
-            "overrides": list(row.overrides),
-            "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
-            "scores": json.loads(run.eval_file.read_text())["scores"],
-            "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
-        })
+        collected.append(
+            {
+                "key": row.key,
+                "label": row.label,
+                "overrides": list(row.overrides),
+                "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
+                "scores": json.loads(run.eval_file.read_text())["scores"],
+                "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
+            }
+        )
     return {"table": table.name, "title": table.title, "task": table.task, "rows": collected}
 
 

@@ -1,12 +1,12 @@
 """Run directories: everything one training run writes, in one folder.
 
-    RUN_DIR/
-      recipe.json            the resolved recipe (after --set overrides)
-      checkpoints/last.weights.h5, best.weights.h5   model weights
-      backup/                keras.callbacks.BackupAndRestore state (resume)
-      logs/                  TensorBoard event files
-      metrics.jsonl          one JSON object per epoch
-      eval.json              written by `cenkeras eval`
+RUN_DIR/
+  recipe.json            the resolved recipe (after --set overrides)
+  checkpoints/last.weights.h5, best.weights.h5   model weights
+  backup/                keras.callbacks.BackupAndRestore state (resume)
+  logs/                  TensorBoard event files
+  metrics.jsonl          one JSON object per epoch
+  eval.json              written by `cenkeras eval`
 """
 
 import json

@@ -47,8 +47,13 @@ def _fusion_rows(fusions, settings):
         for fusion, stages in fusions:
             for stage in stages:
                 label = f"{fusion.replace('_', '-')} ({stage}), {setting_label}"
-                rows.append(Row(f"{fusion}-{stage}-{setting_key}", label,
-                                (*setting, f"model.fusion.method={fusion}", f"model.fusion.stage={stage}", *OFF)))
+                rows.append(
+                    Row(
+                        f"{fusion}-{stage}-{setting_key}",
+                        label,
+                        (*setting, f"model.fusion.method={fusion}", f"model.fusion.stage={stage}", *OFF),
+                    )
+                )
         rows.append(Row(f"cen-{setting_key}", f"CEN, {setting_label}", setting))
     return tuple(rows)
 
@@ -60,41 +65,81 @@ SETTINGS = (
 )
 
 TABLES = {
-    "table1": Table("table1", "Ablations of CEN (paper Table 1 and Section 4.1)", "segmentation", (
-        Row("unshared-unshared-none-off", "convs unshared, BN unshared, no L1, no exchange",
-            ("model.share_convs=false", *NO_EXCHANGE)),
-        Row("shared-shared-none-off", "convs shared, BN shared, no L1, no exchange",
-            ("model.share_norms=true", *NO_EXCHANGE)),
-        Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
-        Row("shared-private-half-off", "convs shared, BN private, L1 half, no exchange",
-            ("model.exchange.scope=none",)),
-        Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
-        Row("unshared-private-half-on", "convs unshared, BN private, L1 half, exchange",
-            ("model.share_convs=false",)),
-        Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange",
-            ("model.share_norms=true",)),
-        Row("shared-private-all-on", "convs shared, BN private, L1 all, exchange",
-            ("model.exchange.sparsity_scope=all",)),
-        Row("fixed-30", "fixed 30% of each part exchanged, no L1",
-            ("model.exchange.rule=fixed", "model.exchange.portion=0.3", *OFF)),
-        Row("random-30", "random 30% of each part exchanged (ShuffleNet-like), no L1",
-            ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF)),
-        Row("discard", "channels under the threshold discarded, not exchanged",
-            ("model.exchange.rule=discard",)),
-    )),
-    "table2": Table("table2", "Fusion methods for RGB-D segmentation (paper Table 2)", "segmentation",
-                    _fusion_rows((("concat", STAGES), ("align", ("all",)), ("self_attention", STAGES)),
-                                 SETTINGS)),
-    "table4": Table("table4", "Fusion methods for image translation (paper Table 4)", "translation",
-                    _fusion_rows((("concat", STAGES), ("average", STAGES), ("align", ("all",)),
-                                  ("self_attention", STAGES)), SETTINGS[1:])),
-    "table5": Table("table5", "Translation from more input domains (paper Table 5)", "translation", (
-        Row("shade", "shade", ("data.domains=shade,rgb",)),
-        Row("shade-texture", "shade + texture", ("data.domains=shade,texture,rgb",)),
-        Row("shade-texture-depth", "shade + texture + depth", ("data.domains=shade,texture,depth,rgb",)),
-        Row("shade-texture-depth-normal", "shade + texture + depth + normal",
-            ("data.domains=shade,texture,depth,normal,rgb",)),
-    )),
+    "table1": Table(
+        "table1",
+        "Ablations of CEN (paper Table 1 and Section 4.1)",
+        "segmentation",
+        (
+            Row(
+                "unshared-unshared-none-off",
+                "convs unshared, BN unshared, no L1, no exchange",
+                ("model.share_convs=false", *NO_EXCHANGE),
+            ),
+            Row(
+                "shared-shared-none-off",
+                "convs shared, BN shared, no L1, no exchange",
+                ("model.share_norms=true", *NO_EXCHANGE),
+            ),
+            Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
+            Row(
+                "shared-private-half-off",
+                "convs shared, BN private, L1 half, no exchange",
+                ("model.exchange.scope=none",),
+            ),
+            Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
+            Row(
+                "unshared-private-half-on",
+                "convs unshared, BN private, L1 half, exchange",
+                ("model.share_convs=false",),
+            ),
+            Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange", ("model.share_norms=true",)),
+            Row(
+                "shared-private-all-on",
+                "convs shared, BN private, L1 all, exchange",
+                ("model.exchange.sparsity_scope=all",),
+            ),
+            Row(
+                "fixed-30",
+                "fixed 30% of each part exchanged, no L1",
+                ("model.exchange.rule=fixed", "model.exchange.portion=0.3", *OFF),
+            ),
+            Row(
+                "random-30",
+                "random 30% of each part exchanged (ShuffleNet-like), no L1",
+                ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF),
+            ),
+            Row("discard", "channels under the threshold discarded, not exchanged", ("model.exchange.rule=discard",)),
+        ),
+    ),
+    "table2": Table(
+        "table2",
+        "Fusion methods for RGB-D segmentation (paper Table 2)",
+        "segmentation",
+        _fusion_rows((("concat", STAGES), ("align", ("all",)), ("self_attention", STAGES)), SETTINGS),
+    ),
+    "table4": Table(
+        "table4",
+        "Fusion methods for image translation (paper Table 4)",
+        "translation",
+        _fusion_rows(
+            (("concat", STAGES), ("average", STAGES), ("align", ("all",)), ("self_attention", STAGES)), SETTINGS[1:]
+        ),
+    ),
+    "table5": Table(
+        "table5",
+        "Translation from more input domains (paper Table 5)",
+        "translation",
+        (
+            Row("shade", "shade", ("data.domains=shade,rgb",)),
+            Row("shade-texture", "shade + texture", ("data.domains=shade,texture,rgb",)),
+            Row("shade-texture-depth", "shade + texture + depth", ("data.domains=shade,texture,depth,rgb",)),
+            Row(
+                "shade-texture-depth-normal",
+                "shade + texture + depth + normal",
+                ("data.domains=shade,texture,depth,normal,rgb",),
+            ),
+        ),
+    ),
 }
 
 

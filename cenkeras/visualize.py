@@ -16,25 +16,31 @@ def exchange_rows(model):
     rows = []
     for layer_name, per_modality in model.exchange_statistics().items():
         for modality, stats in zip(model.modalities, per_modality):
-            rows.append({
-                "layer": layer_name,
-                "modality": modality,
-                "channels": stats["channels"],
-                "below": stats["below_threshold"],
-                "fraction": stats["below_threshold"] / stats["channels"],
-                "in_part": stats["below_in_part"],
-                "outside_part": stats["below_outside_part"],
-                "exchanged": stats["exchanged"],
-            })
+            rows.append(
+                {
+                    "layer": layer_name,
+                    "modality": modality,
+                    "channels": stats["channels"],
+                    "below": stats["below_threshold"],
+                    "fraction": stats["below_threshold"] / stats["channels"],
+                    "in_part": stats["below_in_part"],
+                    "outside_part": stats["below_outside_part"],
+                    "exchanged": stats["exchanged"],
+                }
+            )
     return rows
 
 
 def format_exchange_table(rows):
-    lines = ["| layer | modality | below threshold | fraction | in part | outside part | exchanged |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| layer | modality | below threshold | fraction | in part | outside part | exchanged |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['layer']} | {r['modality']} | {r['below']}/{r['channels']} | {r['fraction']:.3f} | "
-                     f"{r['in_part']} | {r['outside_part']} | {r['exchanged']} |")
+        lines.append(
+            f"| {r['layer']} | {r['modality']} | {r['below']}/{r['channels']} | {r['fraction']:.3f} | "
+            f"{r['in_part']} | {r['outside_part']} | {r['exchanged']} |"
+        )
     return "\n".join(lines)
 
 
@@ -47,7 +53,9 @@ def plot_exchange_fractions(model, path):
     figure, axis = plt.subplots(figsize=(max(6, 0.35 * len(layers) + 2), 3.5))
     positions = np.arange(len(layers))
     for m, modality in enumerate(modalities):
-        values = [next(r["fraction"] for r in rows if r["layer"] == l and r["modality"] == modality) for l in layers]
+        values = [
+            next(r["fraction"] for r in rows if r["layer"] == name and r["modality"] == modality) for name in layers
+        ]
         axis.bar(positions + m * width, values, width, label=modality)
     axis.set_xticks(positions + width * (len(modalities) - 1) / 2)
     axis.set_xticklabels(layers, rotation=90, fontsize=7)

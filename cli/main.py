@@ -88,16 +88,31 @@ def list_recipes():
 
 @cli.command()
 @click.argument("recipe", required=False, default="synthetic_rgbd")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root (list datasets) or "
-              "where the synthetic scenes are prepared.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Dataset root (list datasets) or where the synthetic scenes are prepared.",
+)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<recipe name>).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a recipe value, e.g. --set train.epochs=3 (repeatable).")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
-              help="Distribution strategy (same as --set train.strategy=...).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe value, e.g. --set train.epochs=3 (repeatable).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
+    help="Distribution strategy (same as --set train.strategy=...).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last backup.")
-@click.option("--deterministic", is_flag=True, help="Op determinism: the same weights on every run of the "
-              "recipe on this machine, killed and resumed or not (same as --set train.deterministic=true).")
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="Op determinism: the same weights on every run of the "
+    "recipe on this machine, killed and resumed or not (same as --set train.deterministic=true).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
 def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic, quiet):
@@ -132,13 +147,18 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")
-@click.option("--multi-scale", is_flag=True, default=None,
-              help="Segmentation: average over eval.multi_scales.")
+@click.option("--multi-scale", is_flag=True, default=None, help="Segmentation: average over eval.multi_scales.")
 @click.option("--flip/--no-flip", default=None, help="Segmentation: also average over horizontal flips.")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-              help="A weights file (default: the run's best, else last).")
-@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
-              help="Translation: Keras InceptionV3 no-top weights (.h5) for FID / KID.")
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A weights file (default: the run's best, else last).",
+)
+@click.option(
+    "--inception-weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Translation: Keras InceptionV3 no-top weights (.h5) for FID / KID.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, quiet):
@@ -174,8 +194,14 @@ def _parse_inputs(values):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--input", "inputs", multiple=True, required=True, metavar="DOMAIN=PATH",
-              help="One image per input domain, e.g. --input shade=a.png --input texture=b.png.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="DOMAIN=PATH",
+    help="One image per input domain, e.g. --input shade=a.png --input texture=b.png.",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
 @friendly_errors
@@ -193,13 +219,20 @@ def translate(run_dir, inputs, out_path, weights):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Version folder to write (default saved_models/<recipe name>/<next version>).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Version folder to write (default saved_models/<recipe name>/<next version>).",
+)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
-@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "auto"]), default="float32",
-              show_default=True,
-              help="Compute precision of the served model. mixed_bfloat16 is ~2x faster on CPUs with "
-                   "AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it when THIS machine has bf16 units.")
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "mixed_bfloat16", "auto"]),
+    default="float32",
+    show_default=True,
+    help="Compute precision of the served model. mixed_bfloat16 is ~2x faster on CPUs with "
+    "AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it when THIS machine has bf16 units.",
+)
 @friendly_errors
 def export(run_dir, out, weights, precision):
     """Export a run as a TF Serving SavedModel (plus model.keras), preprocessing inside."""
@@ -215,8 +248,14 @@ def export(run_dir, out, weights, precision):
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=True))
-@click.option("--input", "inputs", multiple=True, required=True, metavar="MODALITY=PATH",
-              help="An image, a folder (matched by file name) or a .txt list, per modality.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="MODALITY=PATH",
+    help="An image, a folder (matched by file name) or a .txt list, per modality.",
+)
 @click.option("--out", "out_dir", default="predictions", show_default=True, type=click.Path(file_okay=False))
 @click.option("--output", default="ensemble", show_default=True, help="Which prediction to write.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -233,8 +272,13 @@ def predict(model, inputs, out_dir, output, quiet):
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.option("--recipe", "recipe_name", required=True, help="Recipe describing the network (name or .py).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Run directory to create (then usable by eval, export and predict).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory to create (then usable by eval, export and predict).",
+)
 @friendly_errors
 def import_torch(checkpoint, recipe_name, overrides, out_dir):
     """Import an official CEN checkpoint (.pth, needs torch; or .npz) into a run directory."""
@@ -249,8 +293,13 @@ def import_torch(checkpoint, recipe_name, overrides, out_dir):
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=True))
-@click.option("--input", "inputs", multiple=True, metavar="MODALITY=PATH",
-              help="Images for the feature-map figure (two modalities).")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="MODALITY=PATH",
+    help="Images for the feature-map figure (two modalities).",
+)
 @click.option("--layer", help="Exchange layer of the figure (default: the one exchanging most).")
 @click.option("--out", "out_dir", default="inspect", show_default=True, type=click.Path(file_okay=False))
 @friendly_errors
@@ -297,14 +346,22 @@ def inspect(model, inputs, layer, out_dir):
 @cli.command()
 @click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table4", "table5"]))
 @click.option("--recipe", "recipe_name", required=True, help="Recipe every row starts from (name or .py).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a recipe value in every row (repeatable).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder of the rows' runs and the table (default runs/<recipe>-<table>).")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value in every row (repeatable)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder of the rows' runs and the table (default runs/<recipe>-<table>).",
+)
 @click.option("--rows", help="Only these rows (comma-separated keys; see --dry-run).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root or synthetic data folder.")
-@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
-              help="Translation: InceptionV3 no-top weights (.h5) for FID/KID.")
+@click.option(
+    "--inception-weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Translation: InceptionV3 no-top weights (.h5) for FID/KID.",
+)
 @click.option("--dry-run", is_flag=True, help="List the rows and their overrides; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
@@ -327,8 +384,17 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
         for row, _ in planned:
             click.echo(f"  {row.key:<34} {row.label}  [{' '.join(row.overrides) or 'recipe as is'}]")
         return
-    results = reproduce_lib.reproduce(table_name, experiment, out_dir, list(overrides), selected, data_dir,
-                                      inception_weights, verbose=0 if quiet else 1, log=click.echo)
+    results = reproduce_lib.reproduce(
+        table_name,
+        experiment,
+        out_dir,
+        list(overrides),
+        selected,
+        data_dir,
+        inception_weights,
+        verbose=0 if quiet else 1,
+        log=click.echo,
+    )
     click.echo()
     click.echo(reproduce_lib.format_markdown(table, results))
     click.echo(f"\nWrote {out_dir}/{table.name}.md, {table.name}.png and {table.name}.json")

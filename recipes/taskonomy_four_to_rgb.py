@@ -5,6 +5,7 @@ from cenkeras.recipes.taskonomy_shade_texture_to_rgb import taskonomy_recipe
 
 def recipe():
     return taskonomy_recipe(
-        "taskonomy_four_to_rgb", __doc__,
+        "taskonomy_four_to_rgb",
+        __doc__,
         ("reshading", "edge_texture", "depth_euclidean", "normal", "rgb"),
     )

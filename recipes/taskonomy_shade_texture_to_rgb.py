@@ -47,6 +47,4 @@ def taskonomy_recipe(name, description, domains):
 
 
 def recipe():
-    return taskonomy_recipe(
-        "taskonomy_shade_texture_to_rgb", __doc__, ("reshading", "edge_texture", "rgb")
-    )
+    return taskonomy_recipe("taskonomy_shade_texture_to_rgb", __doc__, ("reshading", "edge_texture", "rgb"))

@@ -48,11 +48,8 @@ def test_console_script_is_installed():
 def test_cli_and_recipes_live_under_the_cenkeras_namespace(tmp_path):
     """Installed, nothing named plain `cli` or `recipes` is importable (run outside the repo)."""
     code = (
-        "import importlib.util as u, cenkeras.cli, cenkeras.recipes;"
-        "print(u.find_spec('cli'), u.find_spec('recipes'))"
+        "import importlib.util as u, cenkeras.cli, cenkeras.recipes;print(u.find_spec('cli'), u.find_spec('recipes'))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["None", "None"]

@@ -19,8 +19,12 @@ from cenkeras.tasks import get_task
 def test_builtin_recipes_are_listed_and_load():
     names = builtin_recipes()
     assert set(names) >= {"synthetic_rgbd", "nyudv2_refinenet101", "nyudv2_refinenet152", "sunrgbd_refinenet101"}
-    assert {"synthetic_translation", "taskonomy_shade_texture_to_rgb", "taskonomy_depth_normal_to_rgb",
-            "taskonomy_four_to_rgb"} <= set(names)
+    assert {
+        "synthetic_translation",
+        "taskonomy_shade_texture_to_rgb",
+        "taskonomy_depth_normal_to_rgb",
+        "taskonomy_four_to_rgb",
+    } <= set(names)
     for name in names:
         recipe = load_recipe(name)
         assert isinstance(recipe, get_task(recipe.task).recipe_class) and recipe.name == name
@@ -28,8 +32,9 @@ def test_builtin_recipes_are_listed_and_load():
 
 
 def test_translation_recipe_overrides_and_json_round_trip():
-    recipe = apply_overrides(load_recipe("taskonomy_shade_texture_to_rgb"),
-                             ["data.domains=reshading,normal,rgb", "train.lr_generator=1e-4"])
+    recipe = apply_overrides(
+        load_recipe("taskonomy_shade_texture_to_rgb"), ["data.domains=reshading,normal,rgb", "train.lr_generator=1e-4"]
+    )
     assert recipe.data.domains == ("reshading", "normal", "rgb") and recipe.train.lr_generator == 1e-4
     again = recipe_from_dict(json.loads(json.dumps(to_dict(recipe))))
     assert isinstance(again, TranslationRecipe) and again == recipe
@@ -154,24 +159,48 @@ def test_each_option_has_one_name_and_the_old_names_still_work():
     recipe.json files and --set keys of older versions land on the current names."""
     from cenkeras.config import ExchangeConfig, FusionConfig, ModelConfig, RENAMED_KEYS
 
-    current = apply_overrides(load_recipe("synthetic_rgbd"), [
-        "model.exchange.scope=part", "model.exchange.rule=fixed", "model.exchange.portion=0.2",
-        "model.exchange.threshold=0.03", "model.exchange.sparsity_scope=all",
-        "model.fusion.method=average", "model.fusion.stage=early", "model.fusion.alignment_weight=0.5",
-        "model.affine_inference=false"])
-    old_overrides = [f"{old}={value}" for old, value in zip(RENAMED_KEYS, (
-        "0.03", "part", "all", "fixed", "0.2", "average", "early", "0.5", "false"))]
+    current = apply_overrides(
+        load_recipe("synthetic_rgbd"),
+        [
+            "model.exchange.scope=part",
+            "model.exchange.rule=fixed",
+            "model.exchange.portion=0.2",
+            "model.exchange.threshold=0.03",
+            "model.exchange.sparsity_scope=all",
+            "model.fusion.method=average",
+            "model.fusion.stage=early",
+            "model.fusion.alignment_weight=0.5",
+            "model.affine_inference=false",
+        ],
+    )
+    old_overrides = [
+        f"{old}={value}"
+        for old, value in zip(RENAMED_KEYS, ("0.03", "part", "all", "fixed", "0.2", "average", "early", "0.5", "false"))
+    ]
     assert apply_overrides(load_recipe("synthetic_rgbd"), old_overrides) == current
 
     saved = to_dict(load_recipe("synthetic_rgbd"))
     model = saved["model"]
     model.pop("exchange"), model.pop("fusion"), model.pop("affine_inference")
-    model.update(threshold=0.03, exchange="part", sparsity_scope="all", exchange_rule="fixed",
-                 exchange_portion=0.2, fusion="average", fusion_stage="early", alignment_weight=0.5,
-                 affine_norms=False)
+    model.update(
+        threshold=0.03,
+        exchange="part",
+        sparsity_scope="all",
+        exchange_rule="fixed",
+        exchange_portion=0.2,
+        fusion="average",
+        fusion_stage="early",
+        alignment_weight=0.5,
+        affine_norms=False,
+    )
     assert recipe_from_dict(json.loads(json.dumps(saved))) == current
 
-    written_then = ModelConfig(depth=50, threshold=0.03, exchange=None, exchange_rule="random", fusion="align",
-                               affine_norms=False)
-    assert written_then == ModelConfig(depth=50, exchange=ExchangeConfig(threshold=0.03, scope=None, rule="random"),
-                                       fusion=FusionConfig("align"), affine_inference=False)
+    written_then = ModelConfig(
+        depth=50, threshold=0.03, exchange=None, exchange_rule="random", fusion="align", affine_norms=False
+    )
+    assert written_then == ModelConfig(
+        depth=50,
+        exchange=ExchangeConfig(threshold=0.03, scope=None, rule="random"),
+        fusion=FusionConfig("align"),
+        affine_inference=False,
+    )

@@ -26,14 +26,28 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check
 COLUMNS = {"rgb": 0, "mask": 1, "depth": 2}
 
 # Keys that exist, so that the fuzzer also reaches the value parsers, not only "unknown key".
-KNOWN_KEYS = ["train.epochs", "train.lr_encoder", "train.batch_size", "train.precision", "model.exchange",
-              "model.threshold", "data.crop_size", "data.modalities.depth.scale", "train.freeze_bn",
-              "model.stage_blocks", "data.source", "eval.scales"]
+KNOWN_KEYS = [
+    "train.epochs",
+    "train.lr_encoder",
+    "train.batch_size",
+    "train.precision",
+    "model.exchange",
+    "model.threshold",
+    "data.crop_size",
+    "data.modalities.depth.scale",
+    "train.freeze_bn",
+    "model.stage_blocks",
+    "data.source",
+    "eval.scales",
+]
 
 
 @FUZZ
-@given(key=st.one_of(st.sampled_from(KNOWN_KEYS), st.text(max_size=30)), value=st.text(max_size=40),
-       separator=st.sampled_from(["=", "", "==", " = "]))
+@given(
+    key=st.one_of(st.sampled_from(KNOWN_KEYS), st.text(max_size=30)),
+    value=st.text(max_size=40),
+    separator=st.sampled_from(["=", "", "==", " = "]),
+)
 def test_override_parser_accepts_or_names_the_problem(key, value, separator):
     recipe = load_recipe("synthetic_rgbd")
     try:
@@ -57,8 +71,11 @@ def test_list_file_parser_reads_or_names_the_file(tmp_path, content):
                 assert _inside(path, tmp_path)
 
 
+PATH_PIECES = ["a", "b", ".", "..", "/", "\\", "~", ":", " ", "/etc", "C:"]
+
+
 @FUZZ
-@given(relative=st.lists(st.sampled_from(["a", "b", ".", "..", "/", "\\", "~", ":", " ", "/etc", "C:"]), max_size=12).map("".join))
+@given(relative=st.lists(st.sampled_from(PATH_PIECES), max_size=12).map("".join))
 def test_resolved_paths_never_leave_the_root(tmp_path, relative):
     try:
         path = resolve_path(tmp_path, relative, "fuzz:1")
@@ -95,16 +112,20 @@ def _with_ihdr_size(png, width, height):
     import zlib
 
     start = 8  # signature; the IHDR chunk follows: length, b"IHDR", data (13 bytes), crc
-    data = struct.pack(">II", width, height) + png[start + 16:start + 8 + 13]
+    data = struct.pack(">II", width, height) + png[start + 16 : start + 8 + 13]
     chunk = b"IHDR" + data
-    return png[:start] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[start + 25:]
+    return png[:start] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[start + 25 :]
 
 
 @FUZZ
 @given(
-    mode=st.sampled_from(MODES), width=st.integers(1, 40), height=st.integers(1, 40), seed=st.integers(0, 99),
+    mode=st.sampled_from(MODES),
+    width=st.integers(1, 40),
+    height=st.integers(1, 40),
+    seed=st.integers(0, 99),
     damage=st.sampled_from(["none", "truncate", "flip", "huge", "zero", "empty"]),
-    cut=st.floats(0.0, 1.0), kind=st.sampled_from(["rgb", "gray", "depth", "mask"]),
+    cut=st.floats(0.0, 1.0),
+    kind=st.sampled_from(["rgb", "gray", "depth", "mask"]),
 )
 def test_image_decoders_read_or_name_the_file(tmp_path, mode, width, height, seed, damage, cut, kind):
     from cenkeras.data.modalities import read_mask, read_raw
@@ -114,7 +135,7 @@ def test_image_decoders_read_or_name_the_file(tmp_path, mode, width, height, see
         data = data[: int(len(data) * cut)]
     elif damage == "flip":
         index = int((len(data) - 1) * cut)
-        data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1:]
+        data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1 :]
     elif damage == "huge" and data.startswith(b"\x89PNG"):
         data = _with_ihdr_size(data, 200_000, 200_000)
     elif damage == "zero" and data.startswith(b"\x89PNG"):
@@ -155,12 +176,16 @@ def exported_segmenter(tmp_path_factory):
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 2000]), st.integers(1, 96))
 
 
-@settings(max_examples=SERVING_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(height=SIZES, width=SIZES, batch=st.integers(0, 2),
-       rgb=st.sampled_from([("uint8", 3), ("uint8", 1), ("uint8", 4), ("float32", 3), ("uint16", 3)]),
-       depth=st.sampled_from([("uint16", 1), ("uint16", 3), ("uint8", 1), ("int32", 1)]),
-       drop=st.sampled_from([None, "rgb", "depth"]), depth_wider=st.sampled_from([0, 0, 0, 1]))
+@settings(max_examples=SERVING_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    height=SIZES,
+    width=SIZES,
+    batch=st.integers(0, 2),
+    rgb=st.sampled_from([("uint8", 3), ("uint8", 1), ("uint8", 4), ("float32", 3), ("uint16", 3)]),
+    depth=st.sampled_from([("uint16", 1), ("uint16", 3), ("uint8", 1), ("int32", 1)]),
+    drop=st.sampled_from([None, "rgb", "depth"]),
+    depth_wider=st.sampled_from([0, 0, 0, 1]),
+)
 @example(height=2000, width=2000, batch=1, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
 @example(height=1, width=1, batch=2, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
 @example(height=1, width=2000, batch=1, rgb=("uint8", 3), depth=("uint16", 1), drop=None, depth_wider=0)
@@ -192,10 +217,14 @@ def test_serving_signature_answers_or_names_the_input(
         assert labels.min(initial=0) >= 0 and labels.max(initial=0) < 6
 
 
-@settings(max_examples=SERVING_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(height=st.one_of(st.just(0), SIZES), width=SIZES, batch=st.integers(0, 2),
-       depth_wider=st.sampled_from([0, 0, 1]), depth_taller=st.sampled_from([0, 0, 1]))
+@settings(max_examples=SERVING_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    height=st.one_of(st.just(0), SIZES),
+    width=SIZES,
+    batch=st.integers(0, 2),
+    depth_wider=st.sampled_from([0, 0, 1]),
+    depth_taller=st.sampled_from([0, 0, 1]),
+)
 @example(height=5, width=5, batch=0, depth_wider=0, depth_taller=0)
 @example(height=0, width=5, batch=1, depth_wider=0, depth_taller=0)
 def test_raw_serving_signature_names_the_input_in_graph(
@@ -215,8 +244,9 @@ def test_raw_serving_signature_names_the_input_in_graph(
         outputs = exported_segmenter(rgb=rgb, depth=depth)
     except tf.errors.InvalidArgumentError as error:
         assert not valid, error
-        assert "assertion failed: [input rgb" in error.message or "assertion failed: [input depth" in error.message, \
+        assert "assertion failed: [input rgb" in error.message or "assertion failed: [input depth" in error.message, (
             error.message
+        )
     else:
         assert valid
         assert np.asarray(outputs["ensemble_labels"]).shape == (batch, height, width)

@@ -21,57 +21,130 @@ import cenkeras.metrics as metrics
 import cenkeras.models as models
 from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityPreprocessor
 
-TWO_STREAMS = [np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32"),
-               np.random.default_rng(1).normal(size=(2, 8, 8, 4)).astype("float32")]
+TWO_STREAMS = [
+    np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32"),
+    np.random.default_rng(1).normal(size=(2, 8, 8, 4)).astype("float32"),
+]
 
 # class name -> (class, every constructor argument, an input to compare outputs on or None)
 SAMPLES = {
     "ConfusionMatrix": (metrics.ConfusionMatrix, {"num_classes": 5, "ignore_label": 250, "name": "scores"}, None),
-    "InstanceNormalization": (layers.InstanceNormalization, {
-        "epsilon": 1e-3, "momentum": 0.8, "center": False, "scale": True, "track_running_stats": False,
-        "gamma_regularizer": layers.SliceL1(1e-3, 0, 2)}, TWO_STREAMS[0]),
+    "InstanceNormalization": (
+        layers.InstanceNormalization,
+        {
+            "epsilon": 1e-3,
+            "momentum": 0.8,
+            "center": False,
+            "scale": True,
+            "track_running_stats": False,
+            "gamma_regularizer": layers.SliceL1(1e-3, 0, 2),
+        },
+        TWO_STREAMS[0],
+    ),
     "ModalityEnsemble": (layers.ModalityEnsemble, {"num_modalities": 2}, TWO_STREAMS),
     "ConcatFusion": (layers.ConcatFusion, {}, TWO_STREAMS),
     "AverageFusion": (layers.AverageFusion, {}, TWO_STREAMS),
     "SelfAttentionFusion": (layers.SelfAttentionFusion, {"reduction": 2}, TWO_STREAMS),
     "FeatureAlignment": (layers.FeatureAlignment, {"weight": 0.3, "grid": 4}, TWO_STREAMS),
-    "ParallelNormalization": (layers.ParallelNormalization, {
-        "num_modalities": 2, "norm": "instance", "share_norms": False, "freeze_statistics": True,
-        "affine_inference": False, "epsilon": 1e-3}, TWO_STREAMS),
-    "ChannelExchange": (layers.ChannelExchange, {
-        "num_modalities": 2, "threshold": 0.5, "norm": "batch", "scope": "part", "sparsity": 1e-3,
-        "sparsity_scope": "all", "rule": "random", "portion": 0.5, "seed": 7, "share_norms": False,
-        "freeze_statistics": True, "affine_inference": False, "epsilon": 1e-4}, TWO_STREAMS),
+    "ParallelNormalization": (
+        layers.ParallelNormalization,
+        {
+            "num_modalities": 2,
+            "norm": "instance",
+            "share_norms": False,
+            "freeze_statistics": True,
+            "affine_inference": False,
+            "epsilon": 1e-3,
+        },
+        TWO_STREAMS,
+    ),
+    "ChannelExchange": (
+        layers.ChannelExchange,
+        {
+            "num_modalities": 2,
+            "threshold": 0.5,
+            "norm": "batch",
+            "scope": "part",
+            "sparsity": 1e-3,
+            "sparsity_scope": "all",
+            "rule": "random",
+            "portion": 0.5,
+            "seed": 7,
+            "share_norms": False,
+            "freeze_statistics": True,
+            "affine_inference": False,
+            "epsilon": 1e-4,
+        },
+        TWO_STREAMS,
+    ),
     "ResizeLike": (layers.ResizeLike, {"align_corners": False}, [TWO_STREAMS[0], np.zeros((2, 16, 12, 1))]),
     "StackStreams": (layers.StackStreams, {"num_modalities": 2}, TWO_STREAMS),
     "UnstackStreams": (layers.UnstackStreams, {"num_modalities": 2}, TWO_STREAMS[0]),
     "SliceL1": (layers.SliceL1, {"strength": 2e-3, "start": 1, "stop": 3}, None),
-    "ModalityPreprocessor": (ModalityPreprocessor, {
-        "kind": "depth", "mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6), "scale": 1e-3, "depth_mode": "minmax"},
-        np.arange(2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1)),
-    "PatchGANDiscriminator": (models.PatchGANDiscriminator, {
-        "filters": 4, "condition_channels": 6, "image_channels": 3, "activation": None}, None),
-    "CENRefineNet": (models.CENRefineNet, {
-        "depth": 50, "num_classes": 3, "modalities": ("rgb", "thermal"),
-        "exchange": ExchangeConfig(threshold=0.05, scope="part", rule="fixed", portion=0.5, sparsity_scope="all"),
-        "fusion": FusionConfig("exchange", "late", 0.2), "sparsity": 1e-3, "share_convs": True,
-        "share_norms": False, "freeze_norm_statistics": True, "synchronized_bn": False, "dropout": 0.1,
-        "input_channels": 3, "stage_blocks": (1, 1, 1, 1), "base_width": 4, "decoder_width": 8,
-        "stack_streams": True, "affine_inference": False,
-        "preprocessing": {"rgb": ModalityPreprocessor("hha"), "thermal": ModalityPreprocessor("gray")}}, None),
-    "CENUNetGenerator": (models.CENUNetGenerator, {
-        "modalities": ("shade", "texture"), "exchange": ExchangeConfig(threshold=0.2, rule="discard"),
-        "fusion": FusionConfig("average", "middle"), "sparsity": 1e-3, "decoder_norms": "shared",
-        "share_convs": True, "share_norms": False, "dropout": 0.2, "filters": 4, "input_channels": 3,
-        "output_channels": 1, "levels": 4, "stack_streams": True, "affine_inference": False,
-        "preprocessing": {"shade": ModalityPreprocessor("domain"), "texture": ModalityPreprocessor("domain")}},
-        None),
+    "ModalityPreprocessor": (
+        ModalityPreprocessor,
+        {"kind": "depth", "mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6), "scale": 1e-3, "depth_mode": "minmax"},
+        np.arange(2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1),
+    ),
+    "PatchGANDiscriminator": (
+        models.PatchGANDiscriminator,
+        {"filters": 4, "condition_channels": 6, "image_channels": 3, "activation": None},
+        None,
+    ),
+    "CENRefineNet": (
+        models.CENRefineNet,
+        {
+            "depth": 50,
+            "num_classes": 3,
+            "modalities": ("rgb", "thermal"),
+            "exchange": ExchangeConfig(threshold=0.05, scope="part", rule="fixed", portion=0.5, sparsity_scope="all"),
+            "fusion": FusionConfig("exchange", "late", 0.2),
+            "sparsity": 1e-3,
+            "share_convs": True,
+            "share_norms": False,
+            "freeze_norm_statistics": True,
+            "synchronized_bn": False,
+            "dropout": 0.1,
+            "input_channels": 3,
+            "stage_blocks": (1, 1, 1, 1),
+            "base_width": 4,
+            "decoder_width": 8,
+            "stack_streams": True,
+            "affine_inference": False,
+            "preprocessing": {"rgb": ModalityPreprocessor("hha"), "thermal": ModalityPreprocessor("gray")},
+        },
+        None,
+    ),
+    "CENUNetGenerator": (
+        models.CENUNetGenerator,
+        {
+            "modalities": ("shade", "texture"),
+            "exchange": ExchangeConfig(threshold=0.2, rule="discard"),
+            "fusion": FusionConfig("average", "middle"),
+            "sparsity": 1e-3,
+            "decoder_norms": "shared",
+            "share_convs": True,
+            "share_norms": False,
+            "dropout": 0.2,
+            "filters": 4,
+            "input_channels": 3,
+            "output_channels": 1,
+            "levels": 4,
+            "stack_streams": True,
+            "affine_inference": False,
+            "preprocessing": {"shade": ModalityPreprocessor("domain"), "texture": ModalityPreprocessor("domain")},
+        },
+        None,
+    ),
 }
 
 
 def registered_classes():
-    return {key.split(">", 1)[1]: cls for key, cls in keras.saving.get_custom_objects().items()
-            if key.startswith("cenkeras>")}
+    return {
+        key.split(">", 1)[1]: cls
+        for key, cls in keras.saving.get_custom_objects().items()
+        if key.startswith("cenkeras>")
+    }
 
 
 def own_parameters(cls):
@@ -80,8 +153,7 @@ def own_parameters(cls):
     for klass in cls.__mro__:
         if klass.__module__.startswith("cenkeras") and "__init__" in vars(klass):
             for parameter in inspect.signature(klass.__init__).parameters.values():
-                if parameter.name != "self" and parameter.kind not in (parameter.VAR_KEYWORD,
-                                                                       parameter.VAR_POSITIONAL):
+                if parameter.name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
                     names.append(parameter.name)
     return names
 

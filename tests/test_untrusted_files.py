@@ -31,9 +31,10 @@ def keras_file_with_code(tmp_path):
 def test_a_keras_file_holding_code_is_refused_unrun(tmp_path, command):
     path, marker = keras_file_with_code(tmp_path)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
-    args = {"inspect": ["inspect", str(path), "--out", str(tmp_path / "out")],
-            "predict": ["predict", str(path), "--input", f"rgb={tmp_path / 'image.png'}",
-                        "--out", str(tmp_path / "out")]}[command]
+    args = {
+        "inspect": ["inspect", str(path), "--out", str(tmp_path / "out")],
+        "predict": ["predict", str(path), "--input", f"rgb={tmp_path / 'image.png'}", "--out", str(tmp_path / "out")],
+    }[command]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert f"{path} cannot be loaded in safe mode" in result.output and "Lambda" in result.output
@@ -68,8 +69,10 @@ def test_a_torch_checkpoint_holding_code_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
-UNSAFE = re.compile(r"import pickle|pickle\.load|allow_pickle=True|safe_mode=False|weights_only=False|"
-                    r"cloudpickle|dill|marshal\.loads|yaml\.load\(|\beval\(|\bexec\(")
+UNSAFE = re.compile(
+    r"import pickle|pickle\.load|allow_pickle=True|safe_mode=False|weights_only=False|"
+    r"cloudpickle|dill|marshal\.loads|yaml\.load\(|\beval\(|\bexec\("
+)
 
 
 def test_no_unsafe_deserialisation_in_the_package():

@@ -20,8 +20,9 @@ def accepts_renamed_arguments(cls):
     """Let a network config take the keyword arguments of older versions, so recipe files
     written then (`ModelConfig(threshold=..., exchange="all", exchange_rule=...)`) still load."""
     init = cls.__init__
-    renamed = {old.split(".", 1)[1]: new.split(".")[1:] for old, new in RENAMED_KEYS.items()
-               if old.startswith("model.")}
+    renamed = {
+        old.split(".", 1)[1]: new.split(".")[1:] for old, new in RENAMED_KEYS.items() if old.startswith("model.")
+    }
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):

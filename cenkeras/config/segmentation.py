@@ -44,9 +44,7 @@ class ModalityConfig:
 
     def validate(self, name):
         if self.kind not in MODALITY_KINDS:
-            raise ConfigError(
-                f"data.modalities.{name}.kind must be one of {list(MODALITY_KINDS)}, got {self.kind!r}."
-            )
+            raise ConfigError(f"data.modalities.{name}.kind must be one of {list(MODALITY_KINDS)}, got {self.kind!r}.")
         if self.depth_mode not in DEPTH_MODES:
             raise ConfigError(
                 f"data.modalities.{name}.depth_mode must be 'scale' or 'minmax', got {self.depth_mode!r}."
@@ -213,7 +211,5 @@ class Recipe:
         self.eval.validate()
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
-            raise ConfigError(
-                f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes})."
-            )
+            raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
         return self

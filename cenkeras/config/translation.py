@@ -153,7 +153,6 @@ class TranslationRecipe:
             )
         if self.data.source == "synthetic" and self.data.synthetic.size % multiple:
             raise ConfigError(
-                f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of "
-                f"2**model.levels ({multiple})."
+                f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."
             )
         return self

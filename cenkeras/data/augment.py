@@ -34,9 +34,7 @@ def augment(inputs, mask, seed, options, nearest_inputs=()):
     Returns the augmented `(inputs, mask)`, each `crop_size` x `crop_size`.
     `nearest_inputs` names the inputs resized with nearest neighbour (depth).
     """
-    scale_seed, mirror_seed, top_seed, left_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4)
-    )
+    scale_seed, mirror_seed, top_seed, left_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
     shape = tf.shape(mask)
     height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
 
@@ -44,9 +42,7 @@ def augment(inputs, mask, seed, options, nearest_inputs=()):
     shorter = tf.minimum(height, width)
     scale = tf.where(shorter * scale < options.shorter_side, options.shorter_side / shorter, scale)
     size = tf.cast(tf.round(tf.stack([height * scale, width * scale])), tf.int32)
-    inputs = {
-        name: _resize(image, size, name in nearest_inputs) for name, image in inputs.items()
-    }
+    inputs = {name: _resize(image, size, name in nearest_inputs) for name, image in inputs.items()}
     mask = tf.cast(_resize(mask[..., None], size, nearest=True)[..., 0], tf.int32)
 
     # Symmetric padding up to the crop size, as the official Pad (may overshoot by one).

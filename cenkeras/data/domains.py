@@ -32,8 +32,7 @@ def decode_domain(path, domain):
     sixteen_bit = image.mode in SIXTEEN_BIT_MODES
     if sixteen_bit and domain not in OFFICIAL_RANGES:
         raise DataError(
-            f"{path} is a 16-bit image but domain {domain!r} has no official range "
-            f"(known: {sorted(OFFICIAL_RANGES)})."
+            f"{path} is a 16-bit image but domain {domain!r} has no official range (known: {sorted(OFFICIAL_RANGES)})."
         )
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)

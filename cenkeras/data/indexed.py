@@ -80,9 +80,11 @@ class IndexedSamples:
         """
         count, start = len(self), int(start)
         first_pass, offset = divmod(start, count)
-        indices = tf.data.Dataset.counter(first_pass).flat_map(
-            lambda pass_index: tf.data.Dataset.from_tensor_slices(permutation(count, seed, pass_index))
-        ).skip(offset)
+        indices = (
+            tf.data.Dataset.counter(first_pass)
+            .flat_map(lambda pass_index: tf.data.Dataset.from_tensor_slices(permutation(count, seed, pass_index)))
+            .skip(offset)
+        )
         positions = tf.data.Dataset.counter(start)
 
         def read(index, position):

@@ -55,10 +55,7 @@ def read_list(list_file, root, columns, allow_outside_root=False):
                 f"{where}: expected at least {needed} paths separated by tabs or spaces "
                 f"(columns {columns}), got {len(fields)}: {text!r}"
             )
-        paths = {
-            name: resolve_path(root, fields[index], where, allow_outside_root)
-            for name, index in columns.items()
-        }
+        paths = {name: resolve_path(root, fields[index], where, allow_outside_root) for name, index in columns.items()}
         entries.append(Entry(str(list_file), number, paths))
     if not entries:
         raise DataError(f"list file {list_file} holds no samples.")

@@ -69,9 +69,7 @@ def read_mask(path):
     """Labels (H, W) uint8 from a single-channel (or palette) PNG."""
     image = open_image(path)
     if image.mode not in ("L", "P"):
-        raise DataError(
-            f"mask {path} has mode {image.mode}; masks must be single-channel 8-bit label images."
-        )
+        raise DataError(f"mask {path} has mode {image.mode}; masks must be single-channel 8-bit label images.")
     return np.asarray(image, dtype=np.uint8)
 
 

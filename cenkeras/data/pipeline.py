@@ -47,8 +47,7 @@ def _centre_crop(array, height, width, path, mask_path):
 def _resize_to(array, height, width, nearest):
     resample = Image.NEAREST if nearest else Image.BICUBIC
     channels = [
-        np.asarray(Image.fromarray(array[..., c]).resize((width, height), resample))
-        for c in range(array.shape[-1])
+        np.asarray(Image.fromarray(array[..., c]).resize((width, height), resample)) for c in range(array.shape[-1])
     ]
     return np.stack(channels, axis=-1).astype(np.float32)
 
@@ -113,8 +112,13 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
             return decoded[key]
         paths = [p.decode("utf-8") for p in row]
         raws, mask = read_sample(
-            paths[:-1], paths[-1], kinds, num_classes, data_config.ignore_label,
-            data_config.out_of_range, data_config.align,
+            paths[:-1],
+            paths[-1],
+            kinds,
+            num_classes,
+            data_config.ignore_label,
+            data_config.out_of_range,
+            data_config.align,
         )
         if decoded is not None:
             decoded[key] = (*raws, mask)
@@ -180,8 +184,10 @@ def depth_modalities(data_config):
 
 def preprocessors(data_config):
     """`{name: ModalityPreprocessor}` of the recipe's modalities: what the network is fed."""
-    return {name: ModalityPreprocessor.from_modality(m, name=f"{name}_preprocessor")
-            for name, m in data_config.modalities.items()}
+    return {
+        name: ModalityPreprocessor.from_modality(m, name=f"{name}_preprocessor")
+        for name, m in data_config.modalities.items()
+    }
 
 
 def _preprocess_all(raw, preprocessors):

@@ -136,8 +136,11 @@ def render_scene(seed, height=96, width=128, noise=True, with_boxes=True):
     for _ in range(rng.integers(0, 3)):
         radius = rng.uniform(0.2, 0.45)
         centre = np.array(
-            [rng.uniform(-half_width + 0.5, half_width - 0.5), -camera_height + radius,
-             rng.uniform(2.0, room_depth - 0.8)]
+            [
+                rng.uniform(-half_width + 0.5, half_width - 0.5),
+                -camera_height + radius,
+                rng.uniform(2.0, room_depth - 0.8),
+            ]
         )
         b = dirs @ centre
         c = centre @ centre - radius**2

@@ -58,11 +58,14 @@ class SyntheticRgbd(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, first_seed, count):
         for index in range(count):
             scene = render_scene(first_seed + index, self._height, self._width)
-            yield index, {
-                "rgb": scene["rgb"],
-                "depth": scene["depth"][..., None],
-                "mask": scene["mask"][..., None],
-            }
+            yield (
+                index,
+                {
+                    "rgb": scene["rgb"],
+                    "depth": scene["depth"][..., None],
+                    "mask": scene["mask"][..., None],
+                },
+            )
 
 
 def load_synthetic(split, config, data_dir=None):
@@ -72,8 +75,14 @@ def load_synthetic(split, config, data_dir=None):
     (default `~/.cache/cenkeras/tensorflow_datasets`).
     """
     return prepared_split(
-        SyntheticRgbd, split, data_dir, height=config.height, width=config.width,
-        num_train=config.num_train, num_val=config.num_val, seed=config.seed,
+        SyntheticRgbd,
+        split,
+        data_dir,
+        height=config.height,
+        width=config.width,
+        num_train=config.num_train,
+        num_val=config.num_val,
+        seed=config.seed,
     )
 
 

@@ -64,18 +64,23 @@ def render_translation_scene(seed, size=64):
         wall_t = wall / dirs[..., 2]
     floor_points = dirs * np.where(np.isfinite(floor_t), floor_t, 0)[..., None]
     wall_points = dirs * wall_t[..., None]
-    place(wall_t, np.array([0.0, 0.0, -1.0]),
-          _texture(wall_points[..., 0] * 2, wall_points[..., 1] * 2, rng, _random_colour(rng, 0.5)))
-    place(floor_t, np.array([0.0, 1.0, 0.0]),
-          _texture(floor_points[..., 0] * 2, floor_points[..., 2] * 2, rng, _random_colour(rng, 0.5)))
+    place(
+        wall_t,
+        np.array([0.0, 0.0, -1.0]),
+        _texture(wall_points[..., 0] * 2, wall_points[..., 1] * 2, rng, _random_colour(rng, 0.5)),
+    )
+    place(
+        floor_t,
+        np.array([0.0, 1.0, 0.0]),
+        _texture(floor_points[..., 0] * 2, floor_points[..., 2] * 2, rng, _random_colour(rng, 0.5)),
+    )
 
     for _ in range(rng.integers(1, 4)):
         low = np.array([rng.uniform(-1.5, 0.8), -camera_height, rng.uniform(2.0, wall - 0.8)])
         extent = rng.uniform([0.3, 0.3, 0.3], [0.9, 1.2, 0.8])
         candidate, face = _box(dirs, low, low + extent)
         points = dirs * np.where(np.isfinite(candidate), candidate, 0)[..., None]
-        pattern = _texture(points[..., 0] * 6 + points[..., 2] * 6, points[..., 1] * 6, rng,
-                           _random_colour(rng, 0.9))
+        pattern = _texture(points[..., 0] * 6 + points[..., 2] * 6, points[..., 1] * 6, rng, _random_colour(rng, 0.9))
         place(candidate, face, pattern)
 
     for _ in range(rng.integers(1, 3)):

@@ -44,6 +44,11 @@ class SyntheticTranslation(tfds.core.GeneratorBasedBuilder):
 def load_synthetic_translation(split, config, data_dir=None):
     """The prepared split (`{domain: uint8 image}` examples), generated on first use."""
     return prepared_split(
-        SyntheticTranslation, split, data_dir,
-        size=config.size, num_train=config.num_train, num_val=config.num_val, seed=config.seed,
+        SyntheticTranslation,
+        split,
+        data_dir,
+        size=config.size,
+        num_train=config.num_train,
+        num_val=config.num_val,
+        seed=config.seed,
     )

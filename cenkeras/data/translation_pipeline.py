@@ -127,9 +127,7 @@ def translation_evaluation_dataset(raw, data_config, batch_size):
     to_unit_range = domain_preprocessor()
 
     def prepare(images):
-        resized = {
-            d: tf.image.resize(to_unit_range(images[d]), (crop, crop), antialias=True) for d in domains
-        }
+        resized = {d: tf.image.resize(to_unit_range(images[d]), (crop, crop), antialias=True) for d in domains}
         return _split(resized, domains)
 
     dataset = raw.dataset()

@@ -43,8 +43,4 @@ def read_state_dict(path):
             break
     if not isinstance(checkpoint, dict):
         raise StateDictError(f"{path} does not hold a state dict (got {type(checkpoint).__name__}).")
-    return {
-        key: value.detach().cpu().numpy()
-        for key, value in checkpoint.items()
-        if hasattr(value, "detach")
-    }
+    return {key: value.detach().cpu().numpy() for key, value in checkpoint.items() if hasattr(value, "detach")}

@@ -191,8 +191,12 @@ def load_torch_state_dict(model, state_dict, strict=True):
         A `LoadReport`.
 
     Example:
-    >>> model = build_refinenet(101, 40, ["rgb", "depth"])
-    >>> report = load_torch_state_dict(model, official_state_dict)
+    >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
+    >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+    >>> state_dict = export_torch_state_dict(model)  # an official checkpoint's keys and layouts
+    >>> report = load_torch_state_dict(model, state_dict)
+    >>> report.missing, report.unexpected
+    ([], [])
     """
     normalized = {}
     for key, value in state_dict.items():

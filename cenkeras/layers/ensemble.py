@@ -30,13 +30,9 @@ class ModalityEnsemble(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != self.num_modalities:
-            raise ValueError(
-                f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}."
-            )
+            raise ValueError(f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}.")
         # Not autocast: softmax(alpha) is computed in float32 under a bfloat16 policy.
-        self.alpha = self.add_weight(
-            shape=(self.num_modalities,), name="alpha", initializer="ones", autocast=False
-        )
+        self.alpha = self.add_weight(shape=(self.num_modalities,), name="alpha", initializer="ones", autocast=False)
 
     def weights_softmax(self):
         alpha = ops.cast(self.alpha, "float32")

@@ -12,7 +12,7 @@ from keras import ops
 
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.sparsity import SliceL1, modality_parts
-from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
+from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
 
 EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
@@ -53,15 +53,25 @@ class ExchangeConfig:
 
     def validate(self, prefix="exchange"):
         """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
-        _check(f"{prefix}.threshold", math.isfinite(self.threshold) and self.threshold >= 0,
-               f"be a finite number >= 0, got {self.threshold}")
-        _check(f"{prefix}.scope", self.scope in EXCHANGE_SCOPES,
-               f"be one of {list(EXCHANGE_SCOPES)}, got {self.scope!r}")
+        _check(
+            f"{prefix}.threshold",
+            math.isfinite(self.threshold) and self.threshold >= 0,
+            f"be a finite number >= 0, got {self.threshold}",
+        )
+        _check(
+            f"{prefix}.scope", self.scope in EXCHANGE_SCOPES, f"be one of {list(EXCHANGE_SCOPES)}, got {self.scope!r}"
+        )
         _check(f"{prefix}.rule", self.rule in EXCHANGE_RULES, f"be one of {list(EXCHANGE_RULES)}, got {self.rule!r}")
-        _check(f"{prefix}.portion", math.isfinite(self.portion) and 0 <= self.portion <= 1,
-               f"be in [0, 1], got {self.portion}")
-        _check(f"{prefix}.sparsity_scope", self.sparsity_scope in SPARSITY_SCOPES,
-               f"be one of {list(SPARSITY_SCOPES)}, got {self.sparsity_scope!r}")
+        _check(
+            f"{prefix}.portion",
+            math.isfinite(self.portion) and 0 <= self.portion <= 1,
+            f"be in [0, 1], got {self.portion}",
+        )
+        _check(
+            f"{prefix}.sparsity_scope",
+            self.sparsity_scope in SPARSITY_SCOPES,
+            f"be one of {list(SPARSITY_SCOPES)}, got {self.sparsity_scope!r}",
+        )
         return self
 
     def layer_options(self):
@@ -160,9 +170,7 @@ class ChannelExchange(ParallelNormalization):
         if scope not in EXCHANGE_SCOPES:
             raise ValueError(f"Unknown exchange scope {scope!r}; expected one of {EXCHANGE_SCOPES}.")
         if sparsity_scope not in SPARSITY_SCOPES:
-            raise ValueError(
-                f"Unknown sparsity_scope {sparsity_scope!r}; expected one of {SPARSITY_SCOPES}."
-            )
+            raise ValueError(f"Unknown sparsity_scope {sparsity_scope!r}; expected one of {SPARSITY_SCOPES}.")
         # The sparsity settings must exist before the norms (and their regularizers) are made.
         self.threshold = threshold
         self.scope = scope
@@ -241,7 +249,7 @@ class ChannelExchange(ParallelNormalization):
     def _exchange_stacked(self, normalized):
         """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
         y = stream_view(normalized, self.num_modalities)
-        mask = per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
+        mask = broadcast_per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
         if self.rule == "discard":
             donor = ops.zeros_like(y)
         elif self.num_modalities == 2:
@@ -263,9 +271,7 @@ class ChannelExchange(ParallelNormalization):
         """
         stats = []
         for m, norm in enumerate(self.norms):
-            below = np.abs(np.asarray(keras.ops.convert_to_numpy(norm.gamma), np.float32)) < np.float32(
-                self.threshold
-            )
+            below = np.abs(np.asarray(keras.ops.convert_to_numpy(norm.gamma), np.float32)) < np.float32(self.threshold)
             in_part = self._part_mask(m)
             if not self.exchanges:
                 exchanged = 0
@@ -309,9 +315,7 @@ def _finite_float(value, what, layer_name):
     except (TypeError, ValueError):
         raise ValueError(f"{layer_name or 'ChannelExchange'}: {what} must be a number, got {value!r}.")
     if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"{layer_name or 'ChannelExchange'}: {what} must be a finite number >= 0, got {value}."
-        )
+        raise ValueError(f"{layer_name or 'ChannelExchange'}: {what} must be a finite number >= 0, got {value}.")
     return value
 
 

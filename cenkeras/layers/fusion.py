@@ -78,7 +78,7 @@ class ConcatFusion(keras.layers.Layer):
 
     Example:
     >>> fuse = ConcatFusion()
-    >>> fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape
+    >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
     (1, 8, 8, 4)
     """
 
@@ -100,7 +100,7 @@ class AverageFusion(keras.layers.Layer):
     """The mean of the M streams (no parameters).
 
     Example:
-    >>> AverageFusion()([keras.ops.ones((1, 2, 2, 3)), keras.ops.zeros((1, 2, 2, 3))])[0, 0, 0, 0]
+    >>> float(AverageFusion()([keras.ops.ones((1, 2, 2, 3)), keras.ops.zeros((1, 2, 2, 3))])[0, 0, 0, 0])
     0.5
     """
 
@@ -123,7 +123,7 @@ class SelfAttentionFusion(keras.layers.Layer):
 
     Example:
     >>> fuse = SelfAttentionFusion(reduction=2)
-    >>> fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape
+    >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
     (1, 8, 8, 4)
     """
 
@@ -138,10 +138,12 @@ class SelfAttentionFusion(keras.layers.Layer):
         total = channels * len(input_shape)
         hidden = max(total // self.reduction, 1)
         spatial = tuple(input_shape[0][:-1])
-        self.squeeze = keras.layers.Conv2D(hidden, 3, padding="same", activation="relu", name="squeeze",
-                                           dtype=self.dtype_policy)
-        self.gate = keras.layers.Conv2D(total, 3, padding="same", activation="sigmoid", name="gate",
-                                        dtype=self.dtype_policy)
+        self.squeeze = keras.layers.Conv2D(
+            hidden, 3, padding="same", activation="relu", name="squeeze", dtype=self.dtype_policy
+        )
+        self.gate = keras.layers.Conv2D(
+            total, 3, padding="same", activation="sigmoid", name="gate", dtype=self.dtype_policy
+        )
         self.merge = keras.layers.Conv2D(channels, 1, name="merge", dtype=self.dtype_policy)
         self.squeeze.build((*spatial, total))
         self.gate.build((*spatial, hidden))
@@ -202,8 +204,9 @@ class FeatureAlignment(keras.layers.Layer):
 
     def _samples(self, x):
         # Area-like downsampling to a fixed grid keeps the N x N kernel small at any input size.
-        pooled = ops.image.resize(ops.cast(x, "float32"), (self.grid, self.grid), interpolation="bilinear",
-                                  antialias=True)
+        pooled = ops.image.resize(
+            ops.cast(x, "float32"), (self.grid, self.grid), interpolation="bilinear", antialias=True
+        )
         return ops.reshape(pooled, (-1, ops.shape(pooled)[-1]))
 
     def discrepancy(self, inputs):

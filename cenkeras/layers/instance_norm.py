@@ -60,9 +60,7 @@ class InstanceNormalization(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(
-                f"{self.name}: the channel axis of the input must be known, got shape {input_shape}."
-            )
+            raise ValueError(f"{self.name}: the channel axis of the input must be known, got shape {input_shape}.")
         self.gamma = None
         self.beta = None
         if self.scale:
@@ -74,9 +72,7 @@ class InstanceNormalization(keras.layers.Layer):
                 autocast=False,
             )
         if self.center:
-            self.beta = self.add_weight(
-                shape=(channels,), name="beta", initializer="zeros", autocast=False
-            )
+            self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros", autocast=False)
         if self.track_running_stats:
             self.moving_mean = self.add_weight(
                 shape=(channels,), name="moving_mean", initializer="zeros", trainable=False, autocast=False

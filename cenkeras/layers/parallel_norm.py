@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from cenkeras.layers.instance_norm import InstanceNormalization, instance_moments
-from cenkeras.layers.stacking import per_stream, stacked_view, stream_view
+from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
 
 NORM_KINDS = ("batch", "instance")
 # Keyword arguments that belong to keras.layers.Layer, not to the norms.
@@ -19,9 +19,7 @@ def make_norm(kind, name, gamma_regularizer=None, **options):
     """
     options = {"epsilon": 1e-5, "momentum": 0.9, **options}
     if kind == "batch":
-        return keras.layers.BatchNormalization(
-            name=name, gamma_regularizer=gamma_regularizer, **options
-        )
+        return keras.layers.BatchNormalization(name=name, gamma_regularizer=gamma_regularizer, **options)
     if kind == "instance":
         return InstanceNormalization(name=name, gamma_regularizer=gamma_regularizer, **options)
     raise ValueError(f"Unknown norm {kind!r}; expected one of {NORM_KINDS}.")
@@ -87,9 +85,7 @@ class ParallelNormalization(keras.layers.Layer):
         if norm not in NORM_KINDS:
             raise ValueError(f"{self.name}: unknown norm {norm!r}; expected one of {NORM_KINDS}.")
         if "gamma_regularizer" in norm_options:
-            raise ValueError(
-                f"{self.name}: gamma_regularizer is set by the layer itself (see `sparsity`)."
-            )
+            raise ValueError(f"{self.name}: gamma_regularizer is set by the layer itself (see `sparsity`).")
         self.num_modalities = num_modalities
         self.norm = norm
         self.share_norms = bool(share_norms)
@@ -122,8 +118,7 @@ class ParallelNormalization(keras.layers.Layer):
         if not isinstance(shapes, (list, tuple)) or len(shapes) != self.num_modalities:
             got = len(shapes) if isinstance(shapes, (list, tuple)) else "a single tensor"
             raise ValueError(
-                f"{self.name}: expected a list of {self.num_modalities} tensors "
-                f"(one per modality), got {got}."
+                f"{self.name}: expected a list of {self.num_modalities} tensors (one per modality), got {got}."
             )
         channels = {shape[-1] for shape in shapes}
         if len(channels) != 1:
@@ -151,8 +146,8 @@ class ParallelNormalization(keras.layers.Layer):
             folded = [_folded_affine(norm) for norm in self.norms]
             if stacked:
                 rank = len(inputs.shape)
-                scale = ops.cast(per_stream(ops.stack([a for a, _ in folded]), rank), inputs.dtype)
-                shift = ops.cast(per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
+                scale = ops.cast(broadcast_per_stream(ops.stack([a for a, _ in folded]), rank), inputs.dtype)
+                shift = ops.cast(broadcast_per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
                 return stacked_view(stream_view(inputs, self.num_modalities) * scale + shift)
             return [x * ops.cast(a, x.dtype) + ops.cast(b, x.dtype) for x, (a, b) in zip(inputs, folded)]
         if stacked and self.norm == "instance" and norm_training:
@@ -174,10 +169,10 @@ class ParallelNormalization(keras.layers.Layer):
         inv = stream_view(ops.rsqrt(variance + self.norms[0].epsilon), self.num_modalities)
         rank = len(x.shape)
         if self.norms[0].scale:
-            inv = inv * per_stream(ops.stack([ops.cast(n.gamma, "float32") for n in self.norms]), rank)
+            inv = inv * broadcast_per_stream(ops.stack([ops.cast(n.gamma, "float32") for n in self.norms]), rank)
         y = (stream_view(stacked, self.num_modalities) - means) * inv
         if self.norms[0].center:
-            y = y + per_stream(ops.stack([ops.cast(n.beta, "float32") for n in self.norms]), rank)
+            y = y + broadcast_per_stream(ops.stack([ops.cast(n.beta, "float32") for n in self.norms]), rank)
         return ops.cast(stacked_view(y), x.dtype)
 
     def call(self, inputs, training=None):

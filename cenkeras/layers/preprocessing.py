@@ -50,8 +50,9 @@ class ModalityPreprocessor(keras.layers.Layer):
     ('uint16', 1)
     """
 
-    def __init__(self, kind="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=1.0 / 5000.0,
-                 depth_mode="scale", **kwargs):
+    def __init__(
+        self, kind="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=1.0 / 5000.0, depth_mode="scale", **kwargs
+    ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if kind not in PREPROCESSING_KINDS:

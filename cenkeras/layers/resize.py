@@ -70,8 +70,10 @@ def _interpolation_matrix(out_size, in_size, align_corners):
     high = ops.minimum(low + 1, in_size - 1)
     frac = source - low
     columns = ops.arange(in_size, dtype="float32")[None, :]
-    return (ops.cast(columns == low[:, None], "float32") * (1 - frac)[:, None]
-            + ops.cast(columns == high[:, None], "float32") * frac[:, None])
+    return (
+        ops.cast(columns == low[:, None], "float32") * (1 - frac)[:, None]
+        + ops.cast(columns == high[:, None], "float32") * frac[:, None]
+    )
 
 
 def _resize_by_interpolation_matrices(x, size, align_corners):

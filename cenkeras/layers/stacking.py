@@ -25,7 +25,7 @@ def stacked_view(y):
     return ops.reshape(y, (-1, *shape[2:]))
 
 
-def per_stream(values, rank):
+def broadcast_per_stream(values, rank):
     """(M, C) per-stream vectors -> (M, 1, ..., 1, C), broadcastable against a stream view of `rank` + 1."""
     return ops.reshape(values, (values.shape[0],) + (1,) * (rank - 1) + (values.shape[-1],))
 

@@ -55,17 +55,13 @@ def upgrade_legacy_config(config):
 def check_modalities(modalities):
     """Validate modality names; returns them as a tuple."""
     if isinstance(modalities, str) or not hasattr(modalities, "__iter__"):
-        raise ValueError(
-            f"modalities must be a list of names such as ['rgb', 'depth'], got {modalities!r}."
-        )
+        raise ValueError(f"modalities must be a list of names such as ['rgb', 'depth'], got {modalities!r}.")
     modalities = tuple(modalities)
     if not modalities:
         raise ValueError("modalities must name at least one modality.")
     for name in modalities:
         if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(
-                f"Modality names must be identifiers (letters, digits, '_'), got {name!r}."
-            )
+            raise ValueError(f"Modality names must be identifiers (letters, digits, '_'), got {name!r}.")
         if name == RESERVED_OUTPUT:
             raise ValueError(f"'{RESERVED_OUTPUT}' is the name of the ensemble output, not a modality.")
     if len(set(modalities)) != len(modalities):
@@ -110,21 +106,16 @@ class MultimodalModel(keras.Model):
         expected = list(self.modalities)
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != len(expected):
-                raise ValueError(
-                    f"{self.name} takes {len(expected)} modalities {expected}, got {len(inputs)} inputs."
-                )
+                raise ValueError(f"{self.name} takes {len(expected)} modalities {expected}, got {len(inputs)} inputs.")
             inputs = dict(zip(expected, inputs))
         if not isinstance(inputs, dict):
             raise ValueError(
-                f"{self.name} takes a dict {{modality: image}} with keys {expected}, "
-                f"got {type(inputs).__name__}."
+                f"{self.name} takes a dict {{modality: image}} with keys {expected}, got {type(inputs).__name__}."
             )
         missing = [name for name in expected if name not in inputs]
         unexpected = [name for name in inputs if name not in expected]
         if missing or unexpected:
-            raise ValueError(
-                f"{self.name} takes modalities {expected}; missing {missing}, unexpected {unexpected}."
-            )
+            raise ValueError(f"{self.name} takes modalities {expected}; missing {missing}, unexpected {unexpected}.")
         for name in expected:
             shape = getattr(inputs[name], "shape", None)
             if shape is None:
@@ -136,8 +127,7 @@ class MultimodalModel(keras.Model):
                 )
             if shape[-1] is not None and shape[-1] != self.input_channels:
                 raise ValueError(
-                    f"{self.name}: input '{name}' must have {self.input_channels} channels, "
-                    f"got shape {tuple(shape)}."
+                    f"{self.name}: input '{name}' must have {self.input_channels} channels, got shape {tuple(shape)}."
                 )
         return {name: inputs[name] for name in expected}
 
@@ -171,8 +161,10 @@ class MultimodalModel(keras.Model):
         """`{input name: ModalityPreprocessor}`: how raw images become this model's inputs (None if unknown)."""
         if self.preprocessing is None:
             return None
-        return {name: ModalityPreprocessor(name=f"{name}_preprocessor", **options)
-                for name, options in self.preprocessing.items()}
+        return {
+            name: ModalityPreprocessor(name=f"{name}_preprocessor", **options)
+            for name, options in self.preprocessing.items()
+        }
 
     def exchange_layers(self):
         """The `ChannelExchange` layers, in network order."""

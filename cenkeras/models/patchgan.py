@@ -28,6 +28,7 @@ class PatchGANDiscriminator(keras.Model):
         activation: "sigmoid" (official: probabilities) or None (logits).
 
     Example:
+    >>> import numpy as np
     >>> disc = PatchGANDiscriminator(filters=8)
     >>> pair = {"condition": np.zeros((1, 256, 256, 3)), "image": np.zeros((1, 256, 256, 3))}
     >>> disc(pair).shape
@@ -36,9 +37,7 @@ class PatchGANDiscriminator(keras.Model):
 
     unused_torch_modules = UNUSED_TORCH_MODULES
 
-    def __init__(
-        self, filters=64, condition_channels=3, image_channels=3, activation="sigmoid", **kwargs
-    ):
+    def __init__(self, filters=64, condition_channels=3, image_channels=3, activation="sigmoid", **kwargs):
         if activation not in ("sigmoid", None):
             raise ValueError(f"activation must be 'sigmoid' or None, got {activation!r}.")
         # === Layers ===
@@ -56,7 +55,10 @@ class PatchGANDiscriminator(keras.Model):
                 x = keras.layers.LeakyReLU(0.2)(x)
             x = keras.layers.ZeroPadding2D(1, name=f"conv{block}.pad")(x)
             x = keras.layers.Conv2D(
-                width, 4, strides=stride, kernel_initializer=fresh_initializer(PIX2PIX_INIT),
+                width,
+                4,
+                strides=stride,
+                kernel_initializer=fresh_initializer(PIX2PIX_INIT),
                 name=f"conv{block}.conv",
             )(x)
             if 1 < block < 5:

@@ -104,6 +104,7 @@ class CENRefineNet(MultimodalModel):
     `(batch, H/4, W/4, num_classes)` in float32.
 
     Example:
+    >>> import numpy as np
     >>> model = CENRefineNet(depth=50, num_classes=5, modalities=("rgb", "depth"),
     ...     stage_blocks=(1, 1, 1, 1), base_width=8, decoder_width=16)
     >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
@@ -167,12 +168,12 @@ class CENRefineNet(MultimodalModel):
 
         x4 = refine_stage(streams, l4, 0, 2 * decoder_width, out_filters=decoder_width)
         x3 = refine_stage(
-            streams, l3, 1, decoder_width, coarser=_resize(upsample, x4, l3), out_filters=decoder_width
+            streams, l3, 1, decoder_width, coarser=streams.combine(upsample, x4, l3), out_filters=decoder_width
         )
         x2 = refine_stage(
-            streams, l2, 2, decoder_width, coarser=_resize(upsample, x3, l2), out_filters=decoder_width
+            streams, l2, 2, decoder_width, coarser=streams.combine(upsample, x3, l2), out_filters=decoder_width
         )
-        x1 = refine_stage(streams, l1, 3, decoder_width, coarser=_resize(upsample, x2, l1))
+        x1 = refine_stage(streams, l1, 3, decoder_width, coarser=streams.combine(upsample, x2, l1))
         x1 = streams.map(drop, x1)
         logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
         logits = streams.finish(logits, "unstack_streams")
@@ -227,15 +228,13 @@ class CENRefineNet(MultimodalModel):
         }
 
 
-def _resize(upsample, xs, reference):
-    return [upsample([x, ref]) for x, ref in zip(xs, reference)]
-
-
 def build_refinenet(depth, num_classes, modalities, **options):
     """Build a `CENRefineNet` (see its docstring for every option).
 
     Example:
-    >>> model = build_refinenet(101, 40, ["rgb", "depth"], sparsity=6e-4)
+    >>> model = build_refinenet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_refinenet_options())
+    >>> sorted(model.output)
+    ['depth', 'ensemble', 'rgb']
     """
     return CENRefineNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
 

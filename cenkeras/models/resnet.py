@@ -23,7 +23,7 @@ def bottleneck(streams, xs, name, planes, stride, downsample):
     out = streams.conv(xs, f"{name}.conv1", planes, 1)
     out = streams.relu(streams.norm(out, f"{name}.bn1"))
     out = streams.conv(out, f"{name}.conv2", planes, 3, stride=stride, padding=1)
-    out = streams.relu(streams.norm(out, f"{name}.bn2", exchange=True))
+    out = streams.relu(streams.exchange_norm(out, f"{name}.bn2"))
     out = streams.conv(out, f"{name}.conv3", planes * EXPANSION, 1)
     out = streams.norm(out, f"{name}.bn3")
     residual = xs
@@ -36,8 +36,8 @@ def bottleneck(streams, xs, name, planes, stride, downsample):
 def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None):
     """Stem and four bottleneck stages on M streams.
 
-    Returns the list of the four stage outputs (`layer1` .. `layer4`), each a
-    list of M tensors, at strides 4, 8, 16 and 32. `fuse(xs, point)`, if
+    Returns the four stage outputs (`layer1` .. `layer4`), each
+    `StreamTensors`, at strides 4, 8, 16 and 32. `fuse(xs, point)`, if
     given, runs after the stem ("stem") and after every stage ("layer1" ..
     "layer4") and returns the streams to go on with (fusion baselines).
     """

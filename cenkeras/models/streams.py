@@ -5,14 +5,17 @@ Keras layer called on each stream (Keras shares the weights of a layer
 called more than once), every normalization site holds M private norms.
 `Streams` makes those layers with the names of the official PyTorch modules
 (`layer1.0.conv2`, `layer1.0.bn2`, ...), so that checkpoints map onto them
-name for name, and applies them to lists of M tensors.
+name for name, and applies them to the M streams, which the builders carry
+as `StreamTensors`.
 
-With `stack=True` the builders carry the M streams as one tensor stacked
-along the batch axis (a one-element list): every shared layer runs once on
-an M-times larger batch, and the norm sites apply their private norms and
-the exchange to the stacked tensor. The weights and their names are the
-same either way, so checkpoints load into both.
+With `stack=True` the M streams travel as one tensor stacked along the
+batch axis: every shared layer runs once on an M-times larger batch, and
+the norm sites apply their private norms and the exchange to the stacked
+tensor. The weights and their names are the same either way, so
+checkpoints load into both.
 """
+
+import dataclasses
 
 import keras
 
@@ -36,6 +39,44 @@ def fresh_initializer(template):
     differ and a run's seed fixes them all.
     """
     return type(template).from_config(template.get_config())
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamTensors:
+    """The M streams at one point of a network.
+
+    `tensors` holds M tensors (one per stream), or, when `stacked`, a
+    single tensor with the streams stacked along the batch axis. Builders
+    pass it between `Streams` methods and never look inside; a layer that
+    takes every stream at once gets `layer_input` and gives back its output
+    through `from_layer_output`.
+    """
+
+    tensors: tuple
+    stacked: bool = False
+
+    def map(self, function):
+        """`function` applied to every tensor (each stream, or the stacked tensor)."""
+        return StreamTensors(tuple(function(x) for x in self.tensors), self.stacked)
+
+    def map_with(self, functions):
+        """The i-th of `functions` applied to the i-th tensor (one layer per stream)."""
+        return StreamTensors(tuple(f(x) for f, x in zip(functions, self.tensors)), self.stacked)
+
+    def combine(self, other, function):
+        """`function([mine, other's])` tensor by tensor (adds, concatenations, resizes)."""
+        if other.stacked != self.stacked:
+            raise ValueError("cannot combine stacked streams with separate ones.")
+        return StreamTensors(tuple(function([x, y]) for x, y in zip(self.tensors, other.tensors)), self.stacked)
+
+    @property
+    def layer_input(self):
+        """What a layer over all streams takes: the stacked tensor, or the list of M tensors."""
+        return self.tensors[0] if self.stacked else list(self.tensors)
+
+    def from_layer_output(self, output):
+        """Streams in this representation from what such a layer returned."""
+        return StreamTensors((output,) if self.stacked else tuple(output), self.stacked)
 
 
 class Streams:
@@ -92,20 +133,25 @@ class Streams:
         self.exchange = exchange
         self.sparsity = sparsity
 
-    def start(self, xs, name="stack_streams"):
-        """The builder's M input streams in this object's representation."""
-        return [StackStreams(self.num_modalities, name=name)(xs)] if self.stack else list(xs)
+    def start(self, tensors, name="stack_streams"):
+        """`StreamTensors` of the builder's M input tensors, stacked if this object stacks."""
+        if self.stack:
+            return StreamTensors((StackStreams(self.num_modalities, name=name)(list(tensors)),), stacked=True)
+        return StreamTensors(tuple(tensors))
 
     def finish(self, xs, name):
         """A list of M per-stream tensors, whatever the representation (for outputs)."""
-        return UnstackStreams(self.num_modalities, name=name)(xs[0]) if self.stack else list(xs)
+        if xs.stacked:
+            return UnstackStreams(self.num_modalities, name=name)(xs.tensors[0])
+        return list(xs.tensors)
 
     def map(self, layer, xs, **call_kwargs):
         """Apply one (stateless or shared) layer to every stream."""
-        return [layer(x, **call_kwargs) for x in xs]
+        return xs.map(lambda x: layer(x, **call_kwargs))
 
-    def per_stream(self, make_layer, name):
-        """M layers from `make_layer(name)`: the same one when convolutions are shared."""
+    def layers_for(self, make_layer, name):
+        """The layers of one site, one per tensor of the streams: `make_layer(name)` once when
+        convolutions are shared, else one per stream (`<name>.stream_<m>`)."""
         if self.share_convs:
             return [make_layer(name)] * self.num_modalities
         return [make_layer(f"{name}.stream_{m}") for m in range(self.num_modalities)]
@@ -122,10 +168,15 @@ class Streams:
             if (kernel_size, stride, padding) != (4, 2, 1):
                 raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
             make = lambda n: keras.layers.Conv2DTranspose(
-                filters, kernel_size, strides=stride, padding="same", use_bias=use_bias, name=n,
+                filters,
+                kernel_size,
+                strides=stride,
+                padding="same",
+                use_bias=use_bias,
+                name=n,
                 kernel_initializer=fresh_initializer(self.kernel_initializer),
             )
-            return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
+            return xs.map_with(self.layers_for(make, name))
         same = stride == 1 and 2 * padding == kernel_size - 1
         make = lambda n: keras.layers.Conv2D(
             filters,
@@ -138,18 +189,23 @@ class Streams:
         )
         if padding and not same:
             xs = self.map(keras.layers.ZeroPadding2D(padding, name=f"{name}.pad"), xs)
-        return [layer(x) for layer, x in zip(self.per_stream(make, name), xs)]
+        return xs.map_with(self.layers_for(make, name))
 
-    def norm(self, xs, name, exchange=False):
-        """Private norms of one site; `exchange=True` makes it a `ChannelExchange` site."""
-        if exchange:
-            layer = ChannelExchange(
-                self.num_modalities, name=name, sparsity=self.sparsity, **self.norm_kwargs,
-                **self.exchange.layer_options(),
-            )
-        else:
-            layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)
-        return [layer(xs[0])] if self.stack else layer(xs)
+    def norm(self, xs, name):
+        """Private norms of one site (`ParallelNormalization`)."""
+        layer = ParallelNormalization(self.num_modalities, name=name, **self.norm_kwargs)
+        return xs.from_layer_output(layer(xs.layer_input))
+
+    def exchange_norm(self, xs, name):
+        """Private norms that exchange channels (`ChannelExchange` with this object's `exchange`)."""
+        layer = ChannelExchange(
+            self.num_modalities,
+            name=name,
+            sparsity=self.sparsity,
+            **self.norm_kwargs,
+            **self.exchange.layer_options(),
+        )
+        return xs.from_layer_output(layer(xs.layer_input))
 
     def fuse(self, xs, layer, name):
         """Fusion at one stage by a `cenkeras.layers.fusion` layer (None: nothing to do).
@@ -160,18 +216,21 @@ class Streams:
         """
         if layer is None:
             return xs
-        per_stream = self.finish(xs, f"{name}.unstack")
-        fused = layer(per_stream)
+        separate = self.finish(xs, f"{name}.unstack")
+        fused = layer(separate)
         if isinstance(fused, (list, tuple)):
             merged = list(fused)
         else:
             add = keras.layers.Add(name=f"{name}.add")
-            merged = [add([x, fused]) for x in per_stream]
+            merged = [add([x, fused]) for x in separate]
         return self.start(merged, f"{name}.stack")
 
     def add(self, xs, ys):
-        add = keras.layers.Add()
-        return [add([x, y]) for x, y in zip(xs, ys)]
+        return xs.combine(ys, keras.layers.Add())
+
+    def combine(self, layer, xs, ys):
+        """`layer([x, y])` stream by stream (e.g. a skip concatenation or a resize to `ys`' size)."""
+        return xs.combine(ys, layer)
 
     def relu(self, xs):
         return self.map(keras.layers.ReLU(), xs)

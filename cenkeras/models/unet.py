@@ -60,6 +60,7 @@ class CENUNetGenerator(MultimodalModel):
     and W to be multiples of 2**levels (256 for the official eight).
 
     Example:
+    >>> import numpy as np
     >>> generator = CENUNetGenerator(modalities=("shade", "texture"), filters=8)
     >>> images = {"shade": np.zeros((1, 256, 256, 3)), "texture": np.zeros((1, 256, 256, 3))}
     >>> generator(images)["ensemble"].shape
@@ -134,21 +135,18 @@ class CENUNetGenerator(MultimodalModel):
                 skips.append(x)
             x = encoder.conv(x, f"conv{block}.conv", width, 4, stride=2, padding=1, use_bias=True)
             if 1 < block < levels:
-                x = encoder.norm(x, f"conv{block}.insnorm_conv", exchange=True)
+                x = encoder.exchange_norm(x, f"conv{block}.insnorm_conv")
             x = fuse(x, block)
         drop = keras.layers.Dropout(float(dropout), name="dropout")
         for block, width in enumerate(decoder_widths, start=1):
             x = decoder.relu(x)
-            x = decoder.conv(
-                x, f"deconv{block}.deconv", width, 4, stride=2, padding=1, use_bias=True, transpose=True
-            )
+            x = decoder.conv(x, f"deconv{block}.deconv", width, 4, stride=2, padding=1, use_bias=True, transpose=True)
             if block < levels:
                 x = decoder.norm(x, f"deconv{block}.insnorm_deconv")
             if block <= dropout_blocks:
                 x = decoder.map(drop, x)
             if block < levels:
-                concat = keras.layers.Concatenate(name=f"skip{block}")
-                x = [concat([d, s]) for d, s in zip(x, skips[-block])]
+                x = decoder.combine(keras.layers.Concatenate(name=f"skip{block}"), x, skips[-block])
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
         images = decoder.finish(images, "unstack_streams")
         ensemble = ModalityEnsemble(num_modalities, name="ensemble")(images)

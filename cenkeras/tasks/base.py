@@ -116,8 +116,9 @@ class Task:
 
     def check_evaluation_options(self, options):
         """Refuse evaluation options this task does not have, naming them."""
-        unknown = sorted(key for key, value in options.items() if value is not None
-                         and key not in self.evaluation_options)
+        unknown = sorted(
+            key for key, value in options.items() if value is not None and key not in self.evaluation_options
+        )
         if unknown:
             raise config_lib.ConfigError(
                 f"{self.name} runs take no evaluation option {unknown} "
@@ -144,8 +145,17 @@ class Task:
             run, chief, network, fitting.optimizers, self.monitor, self.monitor_mode, schedule=fitting.schedule
         )
         history = fit_run(
-            fitting.trainer, run, strategy, recipe, batches.train, batches.validation,
-            self.total_epochs(recipe), batches.steps_per_epoch, own_callbacks, callbacks, verbose,
+            fitting.trainer,
+            run,
+            strategy,
+            recipe,
+            batches.train,
+            batches.validation,
+            self.total_epochs(recipe),
+            batches.steps_per_epoch,
+            own_callbacks,
+            callbacks,
+            verbose,
         )
         return network, history
 
@@ -153,9 +163,7 @@ class Task:
         """The recipe's steps per epoch, else one pass over `count` training samples."""
         batch = recipe.train.batch_size
         if count < batch:
-            raise config_lib.ConfigError(
-                f"train.batch_size ({batch}) is larger than the training set ({count})."
-            )
+            raise config_lib.ConfigError(f"train.batch_size ({batch}) is larger than the training set ({count}).")
         return recipe.train.steps_per_epoch or max(count // batch, 1)
 
     @staticmethod

@@ -44,8 +44,7 @@ def start_run(recipe, run_dir, resume):
     return recipe, run, strategy, chief
 
 
-def fit_run(trainer, run, strategy, recipe, batches, validation, epochs, steps, own_callbacks, callbacks,
-            verbose):
+def fit_run(trainer, run, strategy, recipe, batches, validation, epochs, steps, own_callbacks, callbacks, verbose):
     """`trainer.fit` for a run, with its failures turned into errors that say how to go on.
 
     A NaN/Inf loss raises `TrainingDiverged`; a lost worker of a
@@ -89,8 +88,14 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
         callbacks.append(schedule)
     callbacks += [
         BestAndLastWeights(
-            model, run.last_weights, run.best_weights, monitor, mode=mode,
-            best_value=best_value_from_log(run.metrics_file, monitor, mode=mode), enabled=chief, guard=guard,
+            model,
+            run.last_weights,
+            run.best_weights,
+            monitor,
+            mode=mode,
+            best_value=best_value_from_log(run.metrics_file, monitor, mode=mode),
+            enabled=chief,
+            guard=guard,
         ),
         MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
         # Last of the epoch's writes: the backup commits the epoch (see RunDirectory.keep_metrics_until).
@@ -120,8 +125,9 @@ def raise_if_diverged(callbacks, run, recipe):
     if not guard.failed:
         return
     failure = guard.failure
-    kept = (f"the backup of epoch {failure['epoch'] - 1}" if failure["epoch"] > 1
-            else "no backup (no epoch had finished)")
+    kept = (
+        f"the backup of epoch {failure['epoch'] - 1}" if failure["epoch"] > 1 else "no backup (no epoch had finished)"
+    )
     rates = [f"--set train.{name}=..." for name in vars(recipe.train) if name.startswith("lr_")]
     raise TrainingDiverged(
         f"training stopped: the {failure['name']} was {failure['loss']} at epoch {failure['epoch']}, step "
@@ -168,5 +174,3 @@ def model_scope(train_config, strategy):
     with dtype_policy(train_config.precision), strategy.scope():
         keras.utils.set_random_seed(train_config.seed)
         yield
-
-

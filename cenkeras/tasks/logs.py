@@ -11,7 +11,8 @@ def step_logs(metrics):
     already global (sum-aggregated metric variables), so the mean returns them unchanged.
     """
     strategy = tf.distribute.get_strategy()
-    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and getattr(
-        strategy.extended, "_in_multi_worker_mode", lambda: False
-    )()
+    multi_worker = (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+    )
     return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result() for m in metrics}

@@ -30,7 +30,5 @@ def task_for(recipe):
     """The `Task` of a recipe object, checked against its task's schema."""
     task = get_task(getattr(recipe, "task", None))
     if not isinstance(recipe, task.recipe_class):
-        raise ConfigError(
-            f"a {task.name} recipe must be a {task.recipe_class.__name__}, got {type(recipe).__name__}."
-        )
+        raise ConfigError(f"a {task.name} recipe must be a {task.recipe_class.__name__}, got {type(recipe).__name__}.")
     return task

@@ -61,10 +61,16 @@ class SegmentationTrainer(keras.Model):
         weight_decay: L2 coefficient added to every gradient.
 
     Example:
+    >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
+    >>> model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_refinenet_options())
     >>> trainer = SegmentationTrainer(model, keras.optimizers.SGD(5e-4, momentum=0.9),
-    ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=40)
+    ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=4)
     >>> trainer.compile(optimizer=trainer.encoder_optimizer)
-    >>> trainer.fit(train_batches, validation_data=val_batches, epochs=10)
+    >>> images = {"rgb": np.zeros((2, 32, 32, 3), "float32"), "depth": np.ones((2, 32, 32, 3), "float32")}
+    >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((2, 32, 32), "int32")))
+    >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
+    >>> sorted(history.history)
+    ['depth_loss', 'ensemble_loss', 'loss', 'rgb_loss', 'sparsity']
     """
 
     def __init__(
@@ -90,8 +96,7 @@ class SegmentationTrainer(keras.Model):
         self.sparsity_tracker = keras.metrics.Mean(name="sparsity")
         self.output_loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in self.output_names_]
         self.confusions = [
-            ConfusionMatrix(self.num_classes, self.ignore_label, name=f"{n}_miou")
-            for n in self.output_names_
+            ConfusionMatrix(self.num_classes, self.ignore_label, name=f"{n}_miou") for n in self.output_names_
         ]
         # The wrapped segmenter is a built functional model, so this one is built too.
         self.built = True
@@ -181,9 +186,7 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
     total = None
     views = 0
     for scale in scales:
-        scaled_size = tf.cast(
-            tf.round(tf.cast(tf.stack([height, width]), tf.float32) * float(scale)), tf.int32
-        )
+        scaled_size = tf.cast(tf.round(tf.cast(tf.stack([height, width]), tf.float32) * float(scale)), tf.int32)
         scaled = {
             name: tf.image.resize(x, scaled_size, method="nearest" if name in depth_inputs else "bilinear")
             for name, x in inputs.items()
@@ -200,8 +203,9 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
     return {name: value / views for name, value in total.items()}
 
 
-def evaluate_segmenter(segmenter, dataset, num_classes, ignore_label=255, scales=(1.0,), flip=False,
-                       depth_inputs=(), steps=None, verbose=1):
+def evaluate_segmenter(
+    segmenter, dataset, num_classes, ignore_label=255, scales=(1.0,), flip=False, depth_inputs=(), steps=None, verbose=1
+):
     """Confusion-matrix scores of every output over `dataset` (batches of (inputs, labels)).
 
     Returns `{output: {"pixel_accuracy", "mean_accuracy", "mean_iou", "class_iou"}}`.
@@ -211,9 +215,7 @@ def evaluate_segmenter(segmenter, dataset, num_classes, ignore_label=255, scales
 
     @tf.function(reduce_retracing=True)
     def step(inputs, labels):
-        probabilities = predict_probabilities(
-            segmenter, inputs, tf.shape(labels)[1:3], scales, flip, depth_inputs
-        )
+        probabilities = predict_probabilities(segmenter, inputs, tf.shape(labels)[1:3], scales, flip, depth_inputs)
         return {name: tf.argmax(p, axis=-1) for name, p in probabilities.items()}
 
     progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
@@ -230,8 +232,7 @@ def format_scores_table(scores):
     lines = ["| output | pixel acc | mean acc | mIoU |", "|---|---|---|---|"]
     for name, s in scores.items():
         lines.append(
-            f"| {name} | {100 * s['pixel_accuracy']:.2f} | {100 * s['mean_accuracy']:.2f} | "
-            f"{100 * s['mean_iou']:.2f} |"
+            f"| {name} | {100 * s['pixel_accuracy']:.2f} | {100 * s['mean_accuracy']:.2f} | {100 * s['mean_iou']:.2f} |"
         )
     return "\n".join(lines)
 

@@ -161,9 +161,7 @@ class SegmentationTask(Task):
         run, recipe, data = self.open_run(run_dir, data_dir)
         weights = Path(weights) if weights else run.weights_for_eval()
         _, segmenter = self.load_network(run, weights)
-        raw_val, count = raw_dataset(
-            "validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir)
-        )
+        raw_val, count = raw_dataset("validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir))
         batch = recipe.eval.batch_size
         scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
         flip = recipe.eval.flip if flip is None else flip
@@ -187,7 +185,8 @@ class SegmentationTask(Task):
     def summary(self, recipe):
         model = recipe.model
         return {
-            "model": f"RefineNet-{model.depth}" if not model.stage_blocks
+            "model": f"RefineNet-{model.depth}"
+            if not model.stage_blocks
             else f"RefineNet (blocks {list(model.stage_blocks)}, width {model.base_width})",
             "modalities": list(recipe.data.modalities),
             "classes": model.num_classes,
@@ -206,4 +205,3 @@ class SegmentationTask(Task):
         from cenkeras.export import SegmentationServing
 
         return SegmentationServing(network)
-

@@ -57,14 +57,22 @@ class TranslationTrainer(keras.Model):
         l1_weight: weight of the L1 term (100).
 
     Example:
-    >>> trainer = TranslationTrainer(generator, discriminator,
+    >>> import numpy as np
+    >>> from cenkeras.models import build_patchgan_discriminator, build_unet_generator
+    >>> generator = build_unet_generator(["shade", "texture"], filters=4, levels=5)
+    >>> trainer = TranslationTrainer(generator, build_patchgan_discriminator(filters=4),
     ...     keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
     >>> trainer.compile(optimizer=trainer.generator_optimizer)
-    >>> trainer.fit(batches, epochs=200)
+    >>> images = {"shade": np.zeros((1, 32, 32, 3), "float32"), "texture": np.zeros((1, 32, 32, 3), "float32")}
+    >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((1, 32, 32, 3), "float32")))
+    >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
+    >>> sorted(history.history)
+    ['d_loss', 'g_adversarial', 'g_l1', 'g_loss', 'sparsity']
     """
 
-    def __init__(self, generator, discriminator, generator_optimizer, discriminator_optimizer,
-                 l1_weight=100.0, **kwargs):
+    def __init__(
+        self, generator, discriminator, generator_optimizer, discriminator_optimizer, l1_weight=100.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -145,8 +153,13 @@ class TranslationTrainer(keras.Model):
         variables = self.generator.trainable_variables
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
 
-        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("g_adversarial", adversarial),
-                            ("g_l1", l1), ("sparsity", sparsity)):
+        for name, value in (
+            ("d_loss", d_loss),
+            ("g_loss", g_loss),
+            ("g_adversarial", adversarial),
+            ("g_l1", l1),
+            ("sparsity", sparsity),
+        ):
             self.trackers[name].update_state(value)
         return step_logs(list(self.trackers.values()))
 

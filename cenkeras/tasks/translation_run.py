@@ -83,10 +83,7 @@ def _evaluate(task, run_dir, data_dir, weights, save_images, inception_weights, 
                 _save_png(run.path / "eval_images" / "real" / stem, target[b], domain)
         index += int(target.shape[0])
         progress.update(step + 1)
-    scores = {
-        name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()}
-        for name in names
-    }
+    scores = {name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()} for name in names}
     weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
     if weights_file:
         features = InceptionFeatures(weights_file)
@@ -104,8 +101,7 @@ def _evaluate(task, run_dir, data_dir, weights, save_images, inception_weights, 
 def format_translation_table(scores):
     """A Markdown table of L1 / PSNR / SSIM (and FID / KID when computed) per output."""
     metrics = [m for m in ("l1", "psnr", "ssim", "fid", "kid") if m in next(iter(scores.values()))]
-    lines = ["| output | " + " | ".join(m.upper() for m in metrics) + " |",
-             "|---|" + "---|" * len(metrics)]
+    lines = ["| output | " + " | ".join(m.upper() for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
     for name, values in scores.items():
         lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
     return "\n".join(lines)

@@ -27,9 +27,7 @@ def write_sample(root, index, size=(24, 32), depth_size=None, rgb_size=None, lab
 
 
 def write_list(root, name, indices, separator="\t"):
-    lines = [
-        separator.join([f"rgb/{i:06d}.png", f"masks/{i:06d}.png", f"depth/{i:06d}.png"]) for i in indices
-    ]
+    lines = [separator.join([f"rgb/{i:06d}.png", f"masks/{i:06d}.png", f"depth/{i:06d}.png"]) for i in indices]
     path = root / name
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -52,4 +50,3 @@ def nyud_config(root, **overrides):
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
-

@@ -38,9 +38,7 @@ def test_reads_official_layout_and_normalises_like_the_official_code(nyud):
 
 def test_space_separated_lines_comments_and_blank_lines(tmp_path):
     write_sample(tmp_path, 0)
-    (tmp_path / "list.txt").write_text(
-        "# a comment\n\nrgb/000000.png   masks/000000.png \t depth/000000.png\n"
-    )
+    (tmp_path / "list.txt").write_text("# a comment\n\nrgb/000000.png   masks/000000.png \t depth/000000.png\n")
     entries = read_list(tmp_path / "list.txt", tmp_path, {"rgb": 0, "mask": 1, "depth": 2})
     assert len(entries) == 1 and entries[0].line == 3
     assert entries[0].paths["depth"] == str(tmp_path / "depth" / "000000.png")

@@ -34,8 +34,13 @@ def write_point(root, name, size=32, seed=0):
 
 def config_for(root, **overrides):
     config = TranslationDataConfig(
-        source="list", root=str(root), train_list=str(root / "train.txt"), val_list=str(root / "train.txt"),
-        domains=DOMAINS, resize=36, crop_size=32,
+        source="list",
+        root=str(root),
+        train_list=str(root / "train.txt"),
+        val_list=str(root / "train.txt"),
+        domains=DOMAINS,
+        resize=36,
+        crop_size=32,
     )
     for key, value in overrides.items():
         setattr(config, key, value)

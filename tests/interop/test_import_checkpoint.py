@@ -33,8 +33,17 @@ def official_state(tmp_path):
 def test_npz_checkpoint_imports_into_a_run_directory(tmp_path):
     model, state = official_state(tmp_path)
     np.savez(tmp_path / "ckpt.npz", **state)
-    result = CliRunner().invoke(cli, ["import-torch", str(tmp_path / "ckpt.npz"), "--recipe",
-                                      str(tmp_path / "tiny.py"), "--out", str(tmp_path / "imported")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "import-torch",
+            str(tmp_path / "ckpt.npz"),
+            "--recipe",
+            str(tmp_path / "tiny.py"),
+            "--out",
+            str(tmp_path / "imported"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = RunDirectory(tmp_path / "imported")
     assert run.best_weights.exists() and (run.path / "model.keras").exists()
@@ -46,17 +55,37 @@ def test_npz_checkpoint_imports_into_a_run_directory(tmp_path):
     bad = dict(state)
     bad.pop("module.alpha")
     np.savez(tmp_path / "bad.npz", **bad)
-    result = CliRunner().invoke(cli, ["import-torch", str(tmp_path / "bad.npz"), "--recipe",
-                                      str(tmp_path / "tiny.py"), "--out", str(tmp_path / "bad_run")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "import-torch",
+            str(tmp_path / "bad.npz"),
+            "--recipe",
+            str(tmp_path / "tiny.py"),
+            "--out",
+            str(tmp_path / "bad_run"),
+        ],
+    )
     assert result.exit_code == 1 and "missing keys" in result.output and "alpha" in result.output
 
 
 def test_pth_checkpoint_with_torch(tmp_path):
     torch = pytest.importorskip("torch")
     model, state = official_state(tmp_path)
-    checkpoint = {"segmenter": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-                  "epoch_start": 3}
+    checkpoint = {
+        "segmenter": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+        "epoch_start": 3,
+    }
     torch.save(checkpoint, tmp_path / "ckpt.pth")
-    result = CliRunner().invoke(cli, ["import-torch", str(tmp_path / "ckpt.pth"), "--recipe",
-                                      str(tmp_path / "tiny.py"), "--out", str(tmp_path / "imported")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "import-torch",
+            str(tmp_path / "ckpt.pth"),
+            "--recipe",
+            str(tmp_path / "tiny.py"),
+            "--out",
+            str(tmp_path / "imported"),
+        ],
+    )
     assert result.exit_code == 0, result.output

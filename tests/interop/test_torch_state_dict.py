@@ -126,8 +126,9 @@ def test_generator_skips_known_unused_norms_and_loads_transposed_kernels():
     report = load_torch_state_dict(target, state)
     assert len(report.skipped_unused) == 6 and not report.unexpected
     x = {n: np.random.default_rng(6).uniform(-1, 1, (1, 256, 256, 3)).astype(np.float32) for n in "ab"}
-    np.testing.assert_array_equal(target(x, training=False)["ensemble"].numpy(),
-                                  source(x, training=False)["ensemble"].numpy())
+    np.testing.assert_array_equal(
+        target(x, training=False)["ensemble"].numpy(), source(x, training=False)["ensemble"].numpy()
+    )
 
 
 def test_duplicate_keys_after_normalization_are_rejected():

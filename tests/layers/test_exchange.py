@@ -172,9 +172,7 @@ def test_replaced_channel_passes_no_gradient_to_its_own_stream():
         tape.watch(xs)
         out0, _ = layer(xs, training=True)
         loss = tf.reduce_sum(out0 * tf.constant(rng.normal(size=out0.shape).astype(np.float32)))
-    grad_x0, grad_x1, grad_gamma0, grad_beta0 = tape.gradient(
-        loss, xs + [layer.norms[0].gamma, layer.norms[0].beta]
-    )
+    grad_x0, grad_x1, grad_gamma0, grad_beta0 = tape.gradient(loss, xs + [layer.norms[0].gamma, layer.norms[0].beta])
     assert np.all(grad_x0.numpy()[..., 4] == 0.0)
     assert grad_gamma0.numpy()[4] == 0.0 and grad_beta0.numpy()[4] == 0.0
     assert np.abs(grad_x1.numpy()[..., 4]).max() > 1e-3  # the donor receives it
@@ -275,12 +273,29 @@ def test_keras_round_trip_in_safe_mode(tmp_path):
 
 def test_get_config_round_trip_keeps_every_argument():
     layer = ChannelExchange(
-        3, threshold=1e-2, norm="instance", scope="part", sparsity=2e-4, sparsity_scope="all",
-        share_norms=False, freeze_statistics=True, epsilon=1e-3, name="x",
+        3,
+        threshold=1e-2,
+        norm="instance",
+        scope="part",
+        sparsity=2e-4,
+        sparsity_scope="all",
+        share_norms=False,
+        freeze_statistics=True,
+        epsilon=1e-3,
+        name="x",
     )
     clone = ChannelExchange.from_config(layer.get_config())
-    for key in ("num_modalities", "threshold", "norm", "scope", "sparsity", "sparsity_scope",
-                "freeze_statistics", "share_norms", "epsilon"):
+    for key in (
+        "num_modalities",
+        "threshold",
+        "norm",
+        "scope",
+        "sparsity",
+        "sparsity_scope",
+        "freeze_statistics",
+        "share_norms",
+        "epsilon",
+    ):
         assert clone.get_config()[key] == layer.get_config()[key], key
 
 

@@ -30,7 +30,8 @@ def test_mmd_is_zero_for_identical_features_and_positive_otherwise():
     # Two samples of one distribution are closer than samples of two distributions.
     assert 0 < float(maximum_mean_discrepancy(x, other)) < float(maximum_mean_discrepancy(x, shifted))
     assert float(maximum_mean_discrepancy(x, shifted)) == pytest.approx(
-        float(maximum_mean_discrepancy(shifted, x)), rel=1e-5)
+        float(maximum_mean_discrepancy(shifted, x)), rel=1e-5
+    )
 
 
 def test_alignment_passes_streams_unchanged_and_adds_weighted_mmd():
@@ -58,7 +59,8 @@ def test_aggregation_shapes_and_fusion_parameter_counts(count):
     assert attention(xs).shape == (2, 8, 8, channels)
     total, hidden = count * channels, count * channels // 4
     assert attention.count_params() == (9 * total * hidden + hidden) + (9 * hidden * total + total) + (
-        total * channels + channels)
+        total * channels + channels
+    )
     average = AverageFusion()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(average(xs)), np.mean(xs, axis=0), rtol=1e-6)
     assert average.count_params() == 0

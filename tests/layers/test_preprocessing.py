@@ -16,11 +16,14 @@ def test_every_kind_gives_the_official_numbers():
     gray = rng.integers(0, 256, (2, 5, 6, 1)).astype(np.float32)
     depth = rng.integers(0, 40000, (2, 5, 6, 1)).astype(np.float32)
     for kind in ("rgb", "hha", "image"):
-        np.testing.assert_allclose(ModalityPreprocessor(kind)(colour), (colour / 255 - MEAN) / STD, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ModalityPreprocessor("gray")(gray), (np.repeat(gray, 3, -1) / 255 - MEAN) / STD,
-                               rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(ModalityPreprocessor("depth", scale=1 / 5000)(depth), np.repeat(depth / 5000, 3, -1),
-                               rtol=1e-6, atol=1e-6)
+        expected = (colour / 255 - MEAN) / STD
+        np.testing.assert_allclose(ModalityPreprocessor(kind)(colour), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        ModalityPreprocessor("gray")(gray), (np.repeat(gray, 3, -1) / 255 - MEAN) / STD, rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ModalityPreprocessor("depth", scale=1 / 5000)(depth), np.repeat(depth / 5000, 3, -1), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(ModalityPreprocessor("domain")(colour), colour / 127.5 - 1, atol=1e-6)
 
 
@@ -46,8 +49,9 @@ def test_config_round_trip_and_raw_inputs(kind):
     layer = ModalityPreprocessor(kind, mean=(0.5, 0.5, 0.5), std=(0.1, 0.2, 0.3), scale=1e-3, depth_mode="scale")
     again = ModalityPreprocessor.from_config(layer.get_config())
     assert again.options() == layer.options()
-    assert (layer.raw_dtype, layer.raw_channels) == {
-        "depth": ("uint16", 1), "gray": ("uint8", 1)}.get(kind, ("uint8", 3))
+    assert (layer.raw_dtype, layer.raw_channels) == {"depth": ("uint16", 1), "gray": ("uint8", 1)}.get(
+        kind, ("uint8", 3)
+    )
 
 
 def test_bad_values_are_named():
@@ -60,13 +64,17 @@ def test_bad_values_are_named():
 
 
 def test_a_model_keeps_its_preprocessing_through_its_config():
-    preprocessing = {"rgb": ModalityPreprocessor("hha"),
-                     "depth": ModalityPreprocessor.from_modality(ModalityConfig(kind="depth", depth_mode="minmax"))}
+    preprocessing = {
+        "rgb": ModalityPreprocessor("hha"),
+        "depth": ModalityPreprocessor.from_modality(ModalityConfig(kind="depth", depth_mode="minmax")),
+    }
     model = build_refinenet(50, 3, ["rgb", "depth"], preprocessing=preprocessing, **tiny_refinenet_options())
     again = type(model).from_config(model.get_config())
     assert {n: p.options() for n, p in again.preprocessors().items()} == {
-        n: p.options() for n, p in preprocessing.items()}
+        n: p.options() for n, p in preprocessing.items()
+    }
     assert build_refinenet(50, 3, ["rgb", "depth"], **tiny_refinenet_options()).preprocessors() is None
     with pytest.raises(ValueError, match="preprocessing must name the modalities"):
-        build_refinenet(50, 3, ["rgb", "depth"], preprocessing={"rgb": ModalityPreprocessor()},
-                        **tiny_refinenet_options())
+        build_refinenet(
+            50, 3, ["rgb", "depth"], preprocessing={"rgb": ModalityPreprocessor()}, **tiny_refinenet_options()
+        )

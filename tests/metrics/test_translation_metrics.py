@@ -47,8 +47,10 @@ def test_polynomial_mmd_matches_the_pairwise_definition():
 
 
 def test_kid_is_unbiased_on_equal_distributions():
-    values = [kernel_inception_distance(features(10 + i, n=60), features(100 + i, n=60), subsets=5, subset_size=50,
-                                        seed=i) for i in range(40)]
+    values = [
+        kernel_inception_distance(features(10 + i, n=60), features(100 + i, n=60), subsets=5, subset_size=50, seed=i)
+        for i in range(40)
+    ]
     mean, error = np.mean(values), np.std(values) / np.sqrt(len(values))
     assert abs(mean) < 3 * error + 1e-9  # zero within the estimator's noise
 

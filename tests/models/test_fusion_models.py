@@ -52,8 +52,7 @@ def test_every_fusion_builds_at_every_stage_with_its_parameter_count(task, fusio
     inputs = {name: rng.normal(size=input_shape).astype("float32") for name in build().modalities}
     for stage in STAGES:
         for share_convs in (True, False):  # our setting, and the commonly-used unshared encoders
-            model = build(fusion=FusionConfig(fusion, stage), share_convs=share_convs,
-                          stack_streams=share_convs)
+            model = build(fusion=FusionConfig(fusion, stage), share_convs=share_convs, stack_streams=share_convs)
             outputs = model(inputs, training=True)
             assert set(outputs) == {*model.modalities, "ensemble"}
             for value in outputs.values():
@@ -88,8 +87,12 @@ def test_fusion_models_round_trip_in_safe_mode(tmp_path, build):
     assert loaded.fusion_parameter_count() == model.fusion_parameter_count() > 0
     rng = np.random.default_rng(2)
     inputs = {name: rng.normal(size=(1, 32, 32, 3)).astype("float32") for name in model.modalities}
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)["ensemble"]),
-                               keras.ops.convert_to_numpy(model(inputs)["ensemble"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(inputs)["ensemble"]),
+        keras.ops.convert_to_numpy(model(inputs)["ensemble"]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_a_baseline_needs_two_modalities_and_known_names():
@@ -102,13 +105,22 @@ def test_a_baseline_needs_two_modalities_and_known_names():
 @pytest.mark.parametrize("build", [segmenter, generator])
 def test_models_saved_with_flat_options_still_load(build):
     """Configs of .keras files from before ExchangeConfig / FusionConfig held the options flat."""
-    model = build(fusion=FusionConfig("concat", "late", 0.2),
-                  exchange=ExchangeConfig(threshold=0.03, scope="part", rule="fixed", portion=0.4))
+    model = build(
+        fusion=FusionConfig("concat", "late", 0.2),
+        exchange=ExchangeConfig(threshold=0.03, scope="part", rule="fixed", portion=0.4),
+    )
     config = model.get_config()
     exchange, fusion = config.pop("exchange"), config.pop("fusion")
-    config.update(threshold=exchange["threshold"], exchange=exchange["scope"], exchange_rule=exchange["rule"],
-                  exchange_portion=exchange["portion"], sparsity_scope=exchange["sparsity_scope"],
-                  fusion=fusion["method"], fusion_stage=fusion["stage"], alignment_weight=fusion["alignment_weight"])
+    config.update(
+        threshold=exchange["threshold"],
+        exchange=exchange["scope"],
+        exchange_rule=exchange["rule"],
+        exchange_portion=exchange["portion"],
+        sparsity_scope=exchange["sparsity_scope"],
+        fusion=fusion["method"],
+        fusion_stage=fusion["stage"],
+        alignment_weight=fusion["alignment_weight"],
+    )
     loaded = type(model).from_config(config)
     assert loaded.exchange == model.exchange and loaded.fusion == model.fusion
     assert loaded.get_config() == model.get_config()

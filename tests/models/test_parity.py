@@ -83,7 +83,12 @@ def test_segmenter_training_outputs_losses_and_gradients(segmenter_state, mode, 
     data, _ = load_reference("fixture_compact_refinenet50_M2_train.npz")
     # The official code adds lambda * L1 once per output: 3 outputs.
     model = build_refinenet(
-        50, 40, SEGMENTER, dropout=0.0, sparsity=3 * LAMBDA, freeze_norm_statistics=mode == "frozen",
+        50,
+        40,
+        SEGMENTER,
+        dropout=0.0,
+        sparsity=3 * LAMBDA,
+        freeze_norm_statistics=mode == "frozen",
         stack_streams=stack,
     )
     load_torch_state_dict(model, segmenter_state)

@@ -46,7 +46,8 @@ def test_exchange_in_encoder_blocks_2_to_7_only(generator):
     for layer in generator.exchange_layers():
         assert layer.norm == "instance" and layer.threshold == 1e-2
     decoder_norms = [
-        layer for layer in generator.layers
+        layer
+        for layer in generator.layers
         if isinstance(layer, ParallelNormalization) and not isinstance(layer, ChannelExchange)
     ]
     assert [layer.name for layer in decoder_norms] == [f"deconv{b}.insnorm_deconv" for b in range(1, 8)]
@@ -56,9 +57,7 @@ def test_shared_decoder_norms_save_one_set_per_block():
     private, shared = tiny(), tiny(decoder_norms="shared")
     decoder_affine = sum(2 * w for w in (32, 32, 32, 32, 16, 8, 4))  # filters=4: widths x (gamma, beta)
     assert trainable_count(private) - trainable_count(shared) == decoder_affine
-    assert shared.get_layer("deconv1.insnorm_deconv").norms[0] is shared.get_layer(
-        "deconv1.insnorm_deconv"
-    ).norms[1]
+    assert shared.get_layer("deconv1.insnorm_deconv").norms[0] is shared.get_layer("deconv1.insnorm_deconv").norms[1]
 
 
 def test_skip_connections_carry_leaky_relu_of_the_encoder(generator):

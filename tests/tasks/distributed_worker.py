@@ -36,8 +36,15 @@ def mirrored(out_path, label):
     def make(strategy, **norm):
         with strategy.scope():
             model = build_refinenet(
-                50, 5, ["rgb", "depth"], stage_blocks=(1, 1, 1, 1), base_width=4, decoder_width=8,
-                dropout=0.0, sparsity=1e-3, **norm,
+                50,
+                5,
+                ["rgb", "depth"],
+                stage_blocks=(1, 1, 1, 1),
+                base_width=4,
+                decoder_width=8,
+                dropout=0.0,
+                sparsity=1e-3,
+                **norm,
             )
             encoder = keras.optimizers.SGD(0.05, momentum=0.9)
             decoder = keras.optimizers.SGD(0.05, momentum=0.9)
@@ -62,13 +69,15 @@ def mirrored(out_path, label):
         for a, b in zip(first_single, mirrored.segmenter.get_weights())
     ]
     changed = max(float(np.abs(a - b).max()) for a, b in zip(initial, first_single))
-    results = {label: {
-        "loss_single": history_single["loss"][0],
-        "loss_mirrored": history_mirrored["loss"][0],
-        "max_relative_weight_difference": max(diffs),
-        "max_weight_change": changed,
-        "replicas": 2,
-    }}
+    results = {
+        label: {
+            "loss_single": history_single["loss"][0],
+            "loss_mirrored": history_mirrored["loss"][0],
+            "max_relative_weight_difference": max(diffs),
+            "max_weight_change": changed,
+            "replicas": 2,
+        }
+    }
     with open(out_path, "w") as stream:
         json.dump(results, stream)
 
@@ -123,8 +132,9 @@ def faulty(out_path, data_dir, run_dir, phase):
     recipe.train.freeze_bn = True
     recipe.train.worker_timeout = 10
     try:
-        segmenter, history = train(recipe, run_dir, data_dir=data_dir, verbose=0,
-                                   callbacks=[KillWorkerOne()], resume=phase == "resume")
+        segmenter, history = train(
+            recipe, run_dir, data_dir=data_dir, verbose=0, callbacks=[KillWorkerOne()], resume=phase == "resume"
+        )
     except WorkerLost as error:
         with open(out_path + ".json", "w") as stream:
             json.dump({"error": str(error), "time": time.time()}, stream)

@@ -21,8 +21,11 @@ TIMEOUT = 600  # seconds: a hung collective must fail the test, not the whole CI
 
 def run(args, env=None):
     return subprocess.Popen(
-        [sys.executable, WORKER, *args], env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, WORKER, *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -71,8 +74,10 @@ def launch_workers(mode, tmp_path, *args):
     for index in range(2):
         config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         processes.append(
-            run([mode, str(tmp_path / f"w{index}.npz"), str(tmp_path / "tfds"), str(tmp_path / "run"), *args],
-                env={"TF_CONFIG": json.dumps(config)})
+            run(
+                [mode, str(tmp_path / f"w{index}.npz"), str(tmp_path / "tfds"), str(tmp_path / "run"), *args],
+                env={"TF_CONFIG": json.dumps(config)},
+            )
         )
     return processes
 

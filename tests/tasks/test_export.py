@@ -49,7 +49,9 @@ def test_export_loads_in_a_fresh_process_and_matches_keras(segmentation_run_dir,
     np.savez(tmp_path / "in.npz", **images)
     result = subprocess.run(
         [sys.executable, "-c", CHECK_IN_FRESH_PROCESS, str(out), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = json.loads(result.stdout)
@@ -138,8 +140,20 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
     results = {}
     for label, model in (("run", segmentation_run_dir), ("savedmodel", saved)):
         out = tmp_path / f"pred_{label}"
-        result = runner.invoke(cli, ["predict", str(model), "--input", f"rgb={tmp_path / 'rgb'}",
-                                     "--input", f"depth={tmp_path / 'depth'}", "--out", str(out), "--quiet"])
+        result = runner.invoke(
+            cli,
+            [
+                "predict",
+                str(model),
+                "--input",
+                f"rgb={tmp_path / 'rgb'}",
+                "--input",
+                f"depth={tmp_path / 'depth'}",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert sorted(p.name for p in out.glob("*_labels.png")) == ["0_labels.png", "1_labels.png", "2_labels.png"]
         labels = np.asarray(Image.open(out / "1_labels.png"))
@@ -149,17 +163,49 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
         results[label] = labels
     np.testing.assert_array_equal(results["run"], results["savedmodel"])
 
-    single = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb' / '0.png'}",
-                                 "--out", str(tmp_path / "x"), "--quiet"])
+    single = runner.invoke(
+        cli,
+        [
+            "predict",
+            str(saved),
+            "--input",
+            f"rgb={tmp_path / 'rgb' / '0.png'}",
+            "--out",
+            str(tmp_path / "x"),
+            "--quiet",
+        ],
+    )
     assert single.exit_code == 1 and "missing ['depth']" in single.output
     (tmp_path / "depth" / "2.png").unlink()
-    unpaired = runner.invoke(cli, ["predict", str(saved), "--input", f"rgb={tmp_path / 'rgb'}",
-                                   "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "y")])
+    unpaired = runner.invoke(
+        cli,
+        [
+            "predict",
+            str(saved),
+            "--input",
+            f"rgb={tmp_path / 'rgb'}",
+            "--input",
+            f"depth={tmp_path / 'depth'}",
+            "--out",
+            str(tmp_path / "y"),
+        ],
+    )
     assert unpaired.exit_code == 1 and "do not pair up" in unpaired.output
     Image.fromarray(rng.integers(0, 30000, (30, 41), dtype=np.uint16)).save(tmp_path / "depth" / "2.png")
     for model in (segmentation_run_dir, saved):
-        mismatched = runner.invoke(cli, ["predict", str(model), "--input", f"rgb={tmp_path / 'rgb'}",
-                                         "--input", f"depth={tmp_path / 'depth'}", "--out", str(tmp_path / "z")])
+        mismatched = runner.invoke(
+            cli,
+            [
+                "predict",
+                str(model),
+                "--input",
+                f"rgb={tmp_path / 'rgb'}",
+                "--input",
+                f"depth={tmp_path / 'depth'}",
+                "--out",
+                str(tmp_path / "z"),
+            ],
+        )
         assert mismatched.exit_code == 1, mismatched.output
         assert "must have the same size" in mismatched.output and "2.png': '41x30'" in mismatched.output
         assert "Traceback" not in mismatched.output
@@ -175,8 +221,19 @@ def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_p
     Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
     Image.fromarray(rng.integers(0, 30000, (32, 48), dtype=np.uint16)).save(tmp_path / "depth.png")
     out = tmp_path / "inspect"
-    result = CliRunner().invoke(cli, ["inspect", str(segmentation_run_dir), "--input", f"rgb={tmp_path / 'rgb.png'}",
-                                      "--input", f"depth={tmp_path / 'depth.png'}", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "inspect",
+            str(segmentation_run_dir),
+            "--input",
+            f"rgb={tmp_path / 'rgb.png'}",
+            "--input",
+            f"depth={tmp_path / 'depth.png'}",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| layer1.0.bn2 | rgb |" in result.output and "softmax(alpha)" in result.output
     assert (out / "exchange_fractions.png").stat().st_size > 1000
@@ -188,8 +245,10 @@ def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_p
     gamma = layer.norms[0].gamma.numpy()
     gamma[:3] = 0.0  # rgb receives channels 0-2 from depth
     layer.norms[0].gamma.assign(gamma)
-    x = {"rgb": rng.normal(size=(1, 32, 48, 3)).astype("float32"),
-         "depth": rng.normal(size=(1, 32, 48, 3)).astype("float32")}
+    x = {
+        "rgb": rng.normal(size=(1, 32, 48, 3)).astype("float32"),
+        "depth": rng.normal(size=(1, 32, 48, 3)).astype("float32"),
+    }
     maps = exchange_feature_maps(model, x, "layer2.0.bn2")
     probe = keras_outputs(model, x, "layer2.0.bn2")
     np.testing.assert_allclose(maps["rgb"]["received"], probe[0][0][..., :3].mean(-1), rtol=1e-5, atol=1e-6)
@@ -238,8 +297,10 @@ def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
     from cenkeras.predict import Predictor, legacy_preprocessors
 
     recipe = tiny_recipe()
-    recipe.data.modalities = {"rgb": ModalityConfig(kind="gray", mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3)),
-                              "depth": ModalityConfig(kind="depth", column=2, depth_mode="minmax")}
+    recipe.data.modalities = {
+        "rgb": ModalityConfig(kind="gray", mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3)),
+        "depth": ModalityConfig(kind="depth", column=2, depth_mode="minmax"),
+    }
     segmenter = segmentation_run.build_segmenter(recipe)
     run = RunDirectory(tmp_path / "run")
     run.create(recipe)

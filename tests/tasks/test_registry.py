@@ -19,8 +19,15 @@ def test_every_task_fills_in_the_interface(name):
     assert task.name == name and task.recipe_class().task == name
     assert task.monitor.startswith("val_") and task.monitor_mode in ("min", "max")
     assert task.table_metrics and task.chart_metric([key for key, _ in task.table_metrics])
-    for method in ("build_network", "training_data", "build_trainer", "evaluate", "summary",
-                   "format_results", "serving_module"):
+    for method in (
+        "build_network",
+        "training_data",
+        "build_trainer",
+        "evaluate",
+        "summary",
+        "format_results",
+        "serving_module",
+    ):
         assert getattr(type(task), method) is not getattr(Task, method), f"{name} lacks {method}"
     summary = task.summary(task.recipe_class())
     assert summary and all(isinstance(key, str) for key in summary)

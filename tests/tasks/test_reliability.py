@@ -64,10 +64,22 @@ def test_nan_loss_stops_keeps_the_last_good_epoch_and_resumes_with_a_smaller_rat
     assert any(run.backup.iterdir())
 
     # The same command with --resume and a smaller learning rate continues from epoch 2.
-    result = CliRunner().invoke(cli, [
-        "train", "--run-dir", str(run_dir), "--data-dir", data_dir, "--resume", "--quiet",
-        "--set", "train.lr_encoder=0.001", "--set", "train.lr_decoder=0.001",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--data-dir",
+            data_dir,
+            "--resume",
+            "--quiet",
+            "--set",
+            "train.lr_encoder=0.001",
+            "--set",
+            "train.lr_decoder=0.001",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
     saved = json.loads((run_dir / "recipe.json").read_text())
@@ -93,8 +105,9 @@ def test_a_diverged_run_is_a_clear_cli_error(tmp_path):
         "    r.eval.batch_size = 4\n"
         "    return r\n"
     )
-    result = CliRunner().invoke(cli, ["train", str(recipe_file), "--run-dir", str(run_dir),
-                                      "--data-dir", data_dir, "--quiet"])
+    result = CliRunner().invoke(
+        cli, ["train", str(recipe_file), "--run-dir", str(run_dir), "--data-dir", data_dir, "--quiet"]
+    )
     assert result.exit_code == 1, result.output
     assert "training stopped: the loss was" in result.output and "at epoch 1" in result.output
     assert "no backup (no epoch had finished)" in result.output
@@ -109,7 +122,9 @@ def run_killed(moment, run_dir, data_dir, epoch, *flags):
     """Run killed_training.py; returns its exit code (-SIGKILL when it was killed)."""
     process = subprocess.run(
         [sys.executable, KILLED_TRAINING, moment, str(run_dir), data_dir, str(epoch), *flags],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert process.returncode in (0, -signal.SIGKILL), process.stderr[-2000:]
     return process.returncode
@@ -201,8 +216,11 @@ def test_a_failed_checkpoint_write_names_the_path_and_keeps_the_previous_one(tmp
     monkeypatch.setattr(keras.Model, "save_weights", disk_full_on_second_last_write)
     recipe = tiny_recipe(epochs=(2,))
     run_dir = tmp_path / "run"
-    with pytest.raises(RunError, match=r"cannot write checkpoint .*last.weights.h5: No space left on device; "
-                                       r"the previous one is intact"):
+    with pytest.raises(
+        RunError,
+        match=r"cannot write checkpoint .*last.weights.h5: No space left on device; "
+        r"the previous one is intact",
+    ):
         train(recipe, run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
     run = RunDirectory(run_dir)
     assert not list(run.checkpoints.glob("*.partial.*"))

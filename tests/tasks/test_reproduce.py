@@ -30,7 +30,7 @@ def test_every_table_row_makes_a_valid_recipe():
         _, planned = reproduce_lib.plan(name, recipe)
         assert len(planned) == len(table.rows) == len({row.key for row, _ in planned})
     _, planned = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-early-unshared"])
-    (row, recipe), = planned
+    ((row, recipe),) = planned
     assert recipe.model.fusion.method == "concat" and recipe.model.fusion.stage == "early"
     assert recipe.model.share_convs is False and recipe.train.sparsity == 0
 
@@ -66,14 +66,16 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
     assert RunDirectory(out / ROWS[0]).eval_file.exists()
 
     trained.clear()
+
     def record(row_recipe, run_dir, **kwargs):
         trained.append(run_dir.name)
         return train(row_recipe, run_dir, **kwargs)
 
     monkeypatch.setattr(segmentation, "train", record)
     messages = []
-    results = reproduce_lib.reproduce("table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0,
-                                      log=messages.append)
+    results = reproduce_lib.reproduce(
+        "table1", recipe, out, rows=ROWS, data_dir=data_dir, verbose=0, log=messages.append
+    )
     assert trained == ROWS[1:]  # the finished first row was not run again
     assert messages[0] == f"[1/3] {ROWS[0]}: finished earlier, kept"
     assert [row["key"] for row in results["rows"]] == ROWS
@@ -92,20 +94,21 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
 
 def test_a_row_run_with_other_values_is_not_reused(tmp_path):
     out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
-    reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), out, rows=ROWS[:1], data_dir=data_dir,
-                            verbose=0, log=quiet)
+    reproduce_lib.reproduce(
+        "table1", tiny_recipe(epochs=(1,)), out, rows=ROWS[:1], data_dir=data_dir, verbose=0, log=quiet
+    )
     other_values = r"row 'shared-private-none-off': .* other values for \['train.epochs'\]"
     with pytest.raises(ConfigError, match=other_values):
-        reproduce_lib.reproduce("table1", tiny_recipe(epochs=(2,)), out, rows=ROWS[:1], data_dir=data_dir,
-                                verbose=0, log=quiet)
+        reproduce_lib.reproduce(
+            "table1", tiny_recipe(epochs=(2,)), out, rows=ROWS[:1], data_dir=data_dir, verbose=0, log=quiet
+        )
 
 
 def test_cli_dry_run_lists_rows_and_fusion_tables_report_parameters(tmp_path):
     result = CliRunner().invoke(cli, ["reproduce", "table2", "--recipe", "synthetic_rgbd", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "concat-early-unshared" in result.output and "model.fusion.method=concat" in result.output
-    bad = CliRunner().invoke(
-        cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
+    bad = CliRunner().invoke(cli, ["reproduce", "table1", "--recipe", "synthetic_rgbd", "--rows", "x", "--dry-run"])
     assert bad.exit_code == 1 and "table1 has no rows ['x']" in bad.output
 
 
@@ -114,15 +117,24 @@ def test_run_summaries_name_the_fusion():
 
     _, planned = reproduce_lib.plan("table1", tiny_recipe(), rows=["shared-private-half-on", "random-30"])
     assert [describe_fusion(recipe.model) for _, recipe in planned] == [
-        "channel exchange (threshold)", "channel exchange (random, 30% of each part)"]
+        "channel exchange (threshold)",
+        "channel exchange (random, 30% of each part)",
+    ]
     _, ((_, concat),) = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-late-shared"])
     assert describe_fusion(concat.model) == "concat at late stage(s), no exchange"
 
 
 def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
     recipe = tiny_translation_recipe()
-    results = reproduce_lib.reproduce("table4", recipe, tmp_path / "table4", rows=["concat-early-shared"],
-                                      data_dir=str(tmp_path / "tfds"), verbose=0, log=quiet)
+    results = reproduce_lib.reproduce(
+        "table4",
+        recipe,
+        tmp_path / "table4",
+        rows=["concat-early-shared"],
+        data_dir=str(tmp_path / "tfds"),
+        verbose=0,
+        log=quiet,
+    )
     (row,) = results["rows"]
     assert row["fusion_parameters"] == 2 * 4 * 4 + 4  # 1x1 conv over the 2 streams' 4 channels
     assert set(row["scores"]) == {"shade", "texture", "ensemble"} and row["scores"]["ensemble"]["l1"] > 0
@@ -146,8 +158,15 @@ def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(segmentation, "train", diverge_on_fixed)
     messages = []
-    results = reproduce_lib.reproduce("table1", tiny_recipe(epochs=(1,)), tmp_path / "t1", rows=ROWS[1:],
-                                      data_dir=str(tmp_path / "tfds"), verbose=0, log=messages.append)
+    results = reproduce_lib.reproduce(
+        "table1",
+        tiny_recipe(epochs=(1,)),
+        tmp_path / "t1",
+        rows=ROWS[1:],
+        data_dir=str(tmp_path / "tfds"),
+        verbose=0,
+        log=messages.append,
+    )
     assert [row["key"] for row in results["rows"]] == ["shared-private-half-on"]
     assert "loss was nan" in results["diverged"]["fixed-30"]
     assert any("fixed-30: diverged, left out of the table" in m for m in messages)
@@ -155,15 +174,23 @@ def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
 
 def test_rows_with_different_outputs_share_one_table(tmp_path):
     """table5's rows add input domains: every output gets a column, a row without it shows "–"."""
+
     def scores(*domains):
         return {name: {"l1": 0.1 * (i + 1)} for i, name in enumerate([*domains, "ensemble"])}
 
     table = TABLES["table5"]
-    results = {"rows": [
-        {"key": "shade-texture", "label": "shade + texture", "fusion_parameters": 0, "seconds": 60.0,
-         "scores": scores("shade", "texture")},
-        {"key": "shade", "label": "shade", "fusion_parameters": 0, "seconds": 30.0, "scores": scores("shade")},
-    ]}
+    results = {
+        "rows": [
+            {
+                "key": "shade-texture",
+                "label": "shade + texture",
+                "fusion_parameters": 0,
+                "seconds": 60.0,
+                "scores": scores("shade", "texture"),
+            },
+            {"key": "shade", "label": "shade", "fusion_parameters": 0, "seconds": 30.0, "scores": scores("shade")},
+        ]
+    }
     lines = reproduce_lib.format_markdown(table, results).splitlines()
     assert lines[2] == "| # | row | shade L1 | texture L1 | ensemble L1 | fusion params |"
     assert lines[4] == "| 1 | shade + texture | 0.1000 | 0.2000 | 0.3000 | 0 |"

@@ -50,8 +50,16 @@ def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_
     records = run.read_metrics()
     assert [r["epoch"] for r in records] == [1, 2, 3]
     first = records[0]
-    for key in ("loss", "rgb_loss", "ensemble_loss", "sparsity", "val_ensemble_miou", "val_rgb_miou",
-                "lr_encoder", "lr_decoder"):
+    for key in (
+        "loss",
+        "rgb_loss",
+        "ensemble_loss",
+        "sparsity",
+        "val_ensemble_miou",
+        "val_rgb_miou",
+        "lr_encoder",
+        "lr_decoder",
+    ):
         assert key in first, key
     assert set(first["alpha"]) == {"rgb", "depth"}
     assert "layer1.0.bn2/rgb" in first["below_threshold"]
@@ -136,8 +144,18 @@ def test_cli_train_and_eval(tmp_path, data_dir):
         "def recipe():\n    return tiny_recipe(epochs=(1,))\n" % str(__import__("pathlib").Path(__file__).parent)
     )
     result = runner.invoke(
-        cli, ["train", str(recipe_file), "--run-dir", str(run_dir), "--data-dir", data_dir,
-              "--set", "train.batch_size=2", "--quiet"],
+        cli,
+        [
+            "train",
+            str(recipe_file),
+            "--run-dir",
+            str(run_dir),
+            "--data-dir",
+            data_dir,
+            "--set",
+            "train.batch_size=2",
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "| ensemble |" in result.output and "| poster |" in result.output

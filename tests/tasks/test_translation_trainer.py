@@ -37,8 +37,10 @@ def test_generator_loss_composition_with_the_fixture_weights():
     adversarial, l1, sparsity = (float(v) for v in trainer.generator_losses(x, target, generated))
 
     # By hand, from the official outputs (training mode, no dropout) and the state dict.
-    official = {name: nhwc(data[f"trainmode_nodropout_output_{k}"]) for name, k in
-                (("shade", "0"), ("texture", "1"), ("ensemble", "ens"))}
+    official = {
+        name: nhwc(data[f"trainmode_nodropout_output_{k}"])
+        for name, k in (("shade", "0"), ("texture", "1"), ("ensemble", "ens"))
+    }
     hand_l1 = 100.0 * sum(np.abs(official[n] - target).mean() for n in official)
     hand_adv = 0.0
     for name in ("shade", "texture"):
@@ -85,8 +87,8 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
     texture = images / "input1" / "000.png"
     out = tmp_path / "out.png"
     result = CliRunner().invoke(
-        cli, ["translate", str(run_dir), "--input", f"shade={shade}", "--input", f"texture={texture}",
-              "--out", str(out)]
+        cli,
+        ["translate", str(run_dir), "--input", f"shade={shade}", "--input", f"texture={texture}", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (32, 32)
@@ -114,8 +116,7 @@ def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     for name in ("shade", "texture", "ensemble"):
         assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid"])
     with pytest.raises(FileNotFoundError, match="InceptionV3 weights file not found"):
-        get_task("translation").evaluate(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5",
-                                     verbose=0)
+        get_task("translation").evaluate(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5", verbose=0)
 
 
 def test_bce_of_a_saturated_discriminator_has_finite_gradients():
