@@ -56,8 +56,8 @@ BF16_TRAIN = {**TRAIN, "precision": "mixed_bfloat16"}
 PAIRS = [
     (
         "exchange on / off (train, bf16)",
-        {**BF16_TRAIN, "options": {"exchange": "all"}},
-        {**BF16_TRAIN, "options": {"exchange": None}},
+        {**BF16_TRAIN, "options": {"exchange": {"scope": "all"}}},
+        {**BF16_TRAIN, "options": {"exchange": {"scope": None}}},
         1.01,
     ),
     ("M=3 / M=2 (train, bf16)", {**BF16_TRAIN, "modalities": 3}, {**BF16_TRAIN, "modalities": 2}, 1.5),

@@ -80,12 +80,15 @@ class ExchangeConfig:
 
     @classmethod
     def coerce(cls, value, **defaults):
-        """An `ExchangeConfig` from itself, its dict (a saved config) or None (`defaults`)."""
+        """An `ExchangeConfig` from itself or its (partial) dict, missing fields from `defaults`."""
         if isinstance(value, cls):
-            return value
-        if value is not None and not isinstance(value, dict):
+            return dataclasses.replace(value)
+        if value is None:
+            # Earlier versions took exchange=None for "no exchange": refuse it rather than exchange.
+            raise ValueError("exchange=None does not turn the exchange off: pass ExchangeConfig(scope=None).")
+        if not isinstance(value, dict):
             raise ValueError(f"exchange must be an ExchangeConfig (or its dict), got {value!r}.")
-        return cls(**{**defaults, **(value or {})})
+        return cls(**{**defaults, **value})
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")

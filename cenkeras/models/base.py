@@ -92,10 +92,43 @@ class MultimodalModel(keras.Model):
 
     @staticmethod
     def exchange_and_fusion(exchange, fusion, threshold):
-        """`(ExchangeConfig, FusionConfig)` from the objects, their dicts (a saved config) or
-        None (CEN's defaults, with this network's `threshold`); checked."""
+        """`(ExchangeConfig, FusionConfig)`, checked, from the objects or their dicts (a saved
+        config; fields a dict leaves out are CEN's defaults, with this network's `threshold`)."""
         exchange = ExchangeConfig.coerce(exchange, threshold=threshold).validate()
         return exchange, FusionConfig.coerce(fusion).validate()
+
+    @staticmethod
+    def check_dropout(dropout):
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+
+    def keep_network_options(
+        self,
+        *,
+        modalities,
+        exchange,
+        fusion,
+        sparsity,
+        share_convs,
+        share_norms,
+        dropout,
+        input_channels,
+        stack_streams,
+        affine_inference,
+        preprocessing,
+    ):
+        """Keep the constructor arguments every CEN network takes (`base_config` returns them)."""
+        self.modalities = modalities
+        self.exchange = exchange
+        self.fusion = fusion
+        self.sparsity = sparsity
+        self.share_convs = share_convs
+        self.share_norms = share_norms
+        self.dropout = float(dropout)
+        self.input_channels = input_channels
+        self.stack_streams = bool(stack_streams)
+        self.affine_inference = bool(affine_inference)
+        self.set_preprocessing(preprocessing)
 
     @staticmethod
     def exchange_at_sites(exchange, fusion):
@@ -188,11 +221,19 @@ class MultimodalModel(keras.Model):
         return int(sum(layer.count_params() for layer in self.fusion_layers()))
 
     def base_config(self):
-        """What every CEN model's config holds: name, preprocessing, exchange and fusion."""
+        """What every CEN model's config holds: its name and the options of `keep_network_options`."""
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "preprocessing": self.preprocessing,
+            "modalities": list(self.modalities),
             "exchange": dataclasses.asdict(self.exchange),
             "fusion": dataclasses.asdict(self.fusion),
+            "sparsity": self.sparsity,
+            "share_convs": self.share_convs,
+            "share_norms": self.share_norms,
+            "dropout": self.dropout,
+            "input_channels": self.input_channels,
+            "stack_streams": self.stack_streams,
+            "affine_inference": self.affine_inference,
+            "preprocessing": self.preprocessing,
         }

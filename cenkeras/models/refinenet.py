@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import ModalityEnsemble, ResizeLike
+from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble, ResizeLike
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
 from cenkeras.models.resnet import resnet_encoder, stage_blocks_for
@@ -117,8 +117,8 @@ class CENRefineNet(MultimodalModel):
         depth=101,
         num_classes=40,
         modalities=("rgb", "depth"),
-        exchange=None,
-        fusion=None,
+        exchange=ExchangeConfig(),
+        fusion=FusionConfig(),
         sparsity=0.0,
         share_convs=True,
         share_norms=False,
@@ -136,8 +136,7 @@ class CENRefineNet(MultimodalModel):
     ):
         modalities = check_modalities(modalities)
         blocks = stage_blocks_for(depth, stage_blocks)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        self.check_dropout(dropout)
         if int(num_classes) < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
         exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
@@ -184,24 +183,26 @@ class CENRefineNet(MultimodalModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
+        self.keep_network_options(
+            modalities=modalities,
+            exchange=exchange,
+            fusion=fusion,
+            sparsity=sparsity,
+            share_convs=share_convs,
+            share_norms=share_norms,
+            dropout=dropout,
+            input_channels=input_channels,
+            stack_streams=stack_streams,
+            affine_inference=affine_inference,
+            preprocessing=preprocessing,
+        )
         self.depth = depth
         self.num_classes = int(num_classes)
-        self.modalities = modalities
-        self.set_preprocessing(preprocessing)
-        self.exchange = exchange
-        self.fusion = fusion
-        self.sparsity = sparsity
-        self.share_convs = share_convs
-        self.share_norms = share_norms
         self.freeze_norm_statistics = freeze_norm_statistics
         self.synchronized_bn = synchronized_bn
-        self.dropout = float(dropout)
-        self.input_channels = input_channels
         self.stage_blocks = None if stage_blocks is None else list(blocks)
         self.base_width = base_width
         self.decoder_width = decoder_width
-        self.stack_streams = bool(stack_streams)
-        self.affine_inference = bool(affine_inference)
         self.pyramid_outputs = {
             f"layer{i + 1}": dict(zip(modalities, streams.finish(stage, f"layer{i + 1}_streams")))
             for i, stage in enumerate((l1, l2, l3, l4))
@@ -212,19 +213,11 @@ class CENRefineNet(MultimodalModel):
             **self.base_config(),
             "depth": self.depth,
             "num_classes": self.num_classes,
-            "modalities": list(self.modalities),
-            "sparsity": self.sparsity,
-            "share_convs": self.share_convs,
-            "share_norms": self.share_norms,
             "freeze_norm_statistics": self.freeze_norm_statistics,
             "synchronized_bn": self.synchronized_bn,
-            "dropout": self.dropout,
-            "input_channels": self.input_channels,
             "stage_blocks": self.stage_blocks,
             "base_width": self.base_width,
             "decoder_width": self.decoder_width,
-            "stack_streams": self.stack_streams,
-            "affine_inference": self.affine_inference,
         }
 
 

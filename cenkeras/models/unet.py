@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import ModalityEnsemble
+from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
@@ -74,8 +74,8 @@ class CENUNetGenerator(MultimodalModel):
     def __init__(
         self,
         modalities=("shade", "texture"),
-        exchange=None,
-        fusion=None,
+        exchange=ExchangeConfig(threshold=1e-2),
+        fusion=FusionConfig(),
         sparsity=0.0,
         decoder_norms="private",
         share_convs=True,
@@ -96,8 +96,7 @@ class CENUNetGenerator(MultimodalModel):
         levels = int(levels)
         if decoder_norms not in DECODER_NORMS:
             raise ValueError(f"decoder_norms must be one of {DECODER_NORMS}, got {decoder_norms!r}.")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        self.check_dropout(dropout)
         num_modalities = len(modalities)
         exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=1e-2)
 
@@ -156,37 +155,31 @@ class CENUNetGenerator(MultimodalModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.modalities = modalities
-        self.set_preprocessing(preprocessing)
-        self.exchange = exchange
-        self.fusion = fusion
-        self.sparsity = sparsity
+        self.keep_network_options(
+            modalities=modalities,
+            exchange=exchange,
+            fusion=fusion,
+            sparsity=sparsity,
+            share_convs=share_convs,
+            share_norms=share_norms,
+            dropout=dropout,
+            input_channels=input_channels,
+            stack_streams=stack_streams,
+            affine_inference=affine_inference,
+            preprocessing=preprocessing,
+        )
         self.decoder_norms = decoder_norms
-        self.share_convs = share_convs
-        self.share_norms = share_norms
-        self.dropout = float(dropout)
         self.filters = filters
-        self.input_channels = input_channels
         self.output_channels = output_channels
         self.levels = levels
-        self.stack_streams = bool(stack_streams)
-        self.affine_inference = bool(affine_inference)
 
     def get_config(self):
         return {
             **self.base_config(),
-            "modalities": list(self.modalities),
-            "sparsity": self.sparsity,
             "decoder_norms": self.decoder_norms,
-            "share_convs": self.share_convs,
-            "share_norms": self.share_norms,
-            "dropout": self.dropout,
             "filters": self.filters,
-            "input_channels": self.input_channels,
             "output_channels": self.output_channels,
             "levels": self.levels,
-            "stack_streams": self.stack_streams,
-            "affine_inference": self.affine_inference,
         }
 
 

@@ -226,6 +226,7 @@ def test_predict_checks_inputs_too(model):
         ({"exchange": ExchangeConfig(threshold=math.inf)}, "threshold"),
         ({"exchange": ExchangeConfig(scope="half")}, "exchange.scope"),
         ({"exchange": "part"}, "ExchangeConfig"),
+        ({"exchange": None}, r"does not turn the exchange off: pass ExchangeConfig\(scope=None\)"),
         ({"dropout": 1.0}, "dropout"),
         ({"stage_blocks": (1, 1)}, "stage_blocks"),
     ],

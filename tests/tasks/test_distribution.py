@@ -42,10 +42,12 @@ def finish(process, expected=0):
 @pytest.mark.slow
 @pytest.mark.parametrize("norms", ["frozen_bn", "sync_bn"])
 def test_mirrored_strategy_matches_one_device_for_the_same_global_batch(tmp_path, norms):
-    """Same first-epoch loss (rel 1e-5) and weights after 2 SGD steps with momentum: relative
-    1e-4 with frozen BatchNorm (the official training), 1e-3 with synchronized BatchNorm, whose
-    Keras implementation takes the variance as E[x^2] - E[x]^2 across replicas (seen up to
-    1.8e-4 from one device, varying with the reduction order)."""
+    """Same first-epoch loss (rel 1e-5) and weights after 2 SGD steps with momentum: the largest
+    difference of any weight is under 1e-4 of the largest change the steps made (frozen
+    BatchNorm, the official training), 1e-3 with synchronized BatchNorm, whose Keras
+    implementation takes the variance as E[x^2] - E[x]^2 across replicas (seen: 2.5e-6 and
+    1.6e-4 on a 2-vCPU AMD EPYC; a per-variable measure is ill-conditioned for betas that moved
+    ~1e-6, which differ by up to 3% of themselves there)."""
     out = tmp_path / "mirrored.json"
     finish(run(["mirrored", str(out), norms]))
     results = json.loads(out.read_text())
@@ -53,7 +55,7 @@ def test_mirrored_strategy_matches_one_device_for_the_same_global_batch(tmp_path
         assert result["max_weight_change"] > 1e-3, label  # the steps really trained
         assert result["loss_mirrored"] == pytest.approx(result["loss_single"], rel=1e-5), label
         tolerance = 1e-4 if label == "frozen_bn" else 1e-3
-        assert result["max_relative_weight_difference"] < tolerance, label
+        assert result["max_weight_difference_over_change"] < tolerance, label
 
 
 def free_ports(count):
