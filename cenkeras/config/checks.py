@@ -34,6 +34,12 @@ def check_positive_numbers(key, values):
         raise ConfigError(f"{key} must be positive numbers, got {list(values)}.")
 
 
+def validate_sections(recipe):
+    """Each section of a recipe (data, model, train, eval) checks its own values."""
+    for name in ("data", "model", "train", "eval"):
+        getattr(recipe, name).validate()
+
+
 def check_list_source(section, prefix="data"):
     """List datasets name their list files (`data.root` may come from `--data-dir` at run time)."""
     if section.source == "list":

@@ -11,6 +11,7 @@ from cenkeras.config.checks import (
     check_at_least,
     check_choice,
     check_list_source,
+    validate_sections,
     check_number,
     check_positive_numbers,
 )
@@ -205,10 +206,7 @@ class Recipe:
 
     def validate(self):
         """Check values that types alone do not constrain; raises ConfigError naming the key."""
-        self.data.validate()
-        self.model.validate()
-        self.train.validate()
-        self.eval.validate()
+        validate_sections(self)
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")

@@ -11,6 +11,7 @@ from cenkeras.config.checks import (
     check_at_least,
     check_choice,
     check_list_source,
+    validate_sections,
     check_number,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
@@ -142,10 +143,7 @@ class TranslationRecipe:
 
     def validate(self):
         """Check values that types alone do not constrain; raises ConfigError naming the key."""
-        self.data.validate()
-        self.model.validate()
-        self.train.validate()
-        self.eval.validate()
+        validate_sections(self)
         multiple = 2**self.model.levels
         if self.data.crop_size % multiple:
             raise ConfigError(
