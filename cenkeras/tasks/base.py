@@ -81,7 +81,7 @@ class Task:
     def total_epochs(self, recipe):
         return recipe.train.epochs
 
-    def prepare_network(self, network, recipe, resume, verbose):
+    def prepare_network(self, network, recipe, verbose):
         """Initialise `network` before a new run trains it (e.g. pretrained weights); nothing by default."""
 
     def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, **options):
@@ -138,7 +138,7 @@ class Task:
         with model_scope(recipe.train, strategy):
             network = self.build_network(recipe)
             if not resume:
-                self.prepare_network(network, recipe, resume, verbose)
+                self.prepare_network(network, recipe, verbose)
             fitting = self.build_trainer(recipe, network)
         check_checkpoint_space(run, chief, fitting.trainer)
         own_callbacks = run_callbacks(

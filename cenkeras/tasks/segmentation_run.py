@@ -111,7 +111,7 @@ class SegmentationTask(Task):
     def build_network(self, recipe):
         return build_segmenter(recipe)
 
-    def prepare_network(self, network, recipe, resume, verbose):
+    def prepare_network(self, network, recipe, verbose):
         if recipe.model.backbone_weights:
             load_backbone(network, recipe.model.backbone_weights, verbose)
 
