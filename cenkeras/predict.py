@@ -43,7 +43,7 @@ def colorize(labels, ignore_label=255):
 def read_model_input(path, preprocessor):
     """One raw image file as a model with `preprocessor` takes it: (H, W, C) uint8 or uint16."""
     kind = preprocessor.kind if preprocessor.kind != "domain" else "image"
-    raw = read_raw(path, kind)[..., : preprocessor.raw_channels]  # gray: read_raw gives 3 equal channels
+    raw = read_raw(path, kind, preprocessor.channels)[..., : preprocessor.raw_channels]  # gray: 3 equal channels
     return raw.astype(preprocessor.raw_dtype)
 
 

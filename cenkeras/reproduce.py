@@ -16,6 +16,7 @@ from cenkeras import config as config_lib
 from cenkeras.callbacks import TrainingDiverged, write_json
 from cenkeras.runs import RunDirectory, resume_may_change
 from cenkeras.tasks import get_task, task_for
+from cenkeras.tasks.jobs import with_data_root
 from cenkeras.tables import table as find_table
 
 
@@ -85,9 +86,13 @@ def reproduce(
     task = task_for(recipe)
     evaluation_options = {"inception_weights": inception_weights} if inception_weights else {}
     task.check_evaluation_options(evaluation_options)
+    for row, row_recipe in planned:  # a trap in any row stops the table before the first row trains
+        if not RunDirectory(out / row.key).exists():
+            task.check_new_run(row_recipe)
     started = time.time()
     diverged = {}
     for index, (row, row_recipe) in enumerate(planned, start=1):
+        row_recipe = with_data_root(row_recipe, data_dir)  # as the row's run records it
         run = RunDirectory(out / row.key)
         if run.exists():
             _check_same_recipe(run, row, row_recipe, finished=run.eval_file.exists())

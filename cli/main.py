@@ -6,59 +6,26 @@ recipe key, a missing file, a corrupt image, a run folder in use) end as a
 one-line message naming the culprit, not a traceback.
 """
 
-import functools
 import os
 import platform
-import re
 
 import click
 
 # TensorFlow's C++ INFO/WARNING start-up lines drown the command's own output; set it to 0 to see them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from cenkeras.cli.errors import friendly_errors
+from cenkeras.cli.prepare import prepare
 from cenkeras.version import __version__
-
-DATA_ERROR_MARKER = "cenkeras data error:"
-
-
-def _user_errors():
-    """Exception types whose message is meant for the user."""
-    from cenkeras.config import ConfigError
-    from cenkeras.data.modalities import DataError
-    from cenkeras.callbacks import TrainingDiverged
-    from cenkeras.distribute import WorkerLost
-    from cenkeras.interop import StateDictError
-    from cenkeras.runs import RunError
-
-    return (ConfigError, DataError, RunError, StateDictError, TrainingDiverged, WorkerLost)
-
-
-def friendly_errors(command):
-    """Turn library errors into click errors; pull the data error out of TensorFlow's wrapping."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        import tensorflow as tf
-
-        try:
-            return command(*args, **kwargs)
-        except _user_errors() as error:
-            raise click.ClickException(str(error))
-        except tf.errors.OpError as error:
-            message = str(error.message if hasattr(error, "message") else error)
-            if DATA_ERROR_MARKER in message:
-                detail = message.split(DATA_ERROR_MARKER, 1)[1]
-                detail = re.split(r"\n|\s+\[\[|\s+Traceback", detail.strip())[0]
-                raise click.ClickException(f"{DATA_ERROR_MARKER} {detail.strip()}")
-            raise
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cenkeras")
 def cli():
     """cenkeras: multimodal fusion by channel exchanging (CEN) in Keras 3 / TensorFlow."""
+
+
+cli.add_command(prepare)
 
 
 @cli.command()

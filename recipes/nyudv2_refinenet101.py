@@ -12,19 +12,20 @@ from cenkeras.config import (
 
 
 def nyudv2_data():
-    """The official NYUDv2 layout: list lines `rgb/N.png  masks/N.png  depth/N.png` under the root."""
+    """The official NYUDv2 layout (`cenkeras prepare nyudv2` writes it from the public files):
+    list lines `rgb/N.png  masks/N.png  depth/N.png` under the root."""
     return DataConfig(
         source="list",
         root=None,  # pass --data-dir /path/to/nyudv2
-        train_list="train.txt",
-        val_list="val.txt",
+        train_list="train.txt",  # official TRAIN_LIST: 795 frames
+        val_list="val.txt",  # official VAL_LIST: the 654 test frames
         modalities={
-            "rgb": ModalityConfig(kind="rgb", column=0),
+            "rgb": ModalityConfig(kind="rgb", column=0),  # official NORMALISE_PARAMS: ImageNet mean / std
             # 16-bit PNG in metres x 5000; the official code feeds metres replicated to 3 channels.
             "depth": ModalityConfig(kind="depth", column=2, scale=1.0 / 5000.0),
         },
-        mask_column=1,
-        ignore_label=255,
+        mask_column=1,  # the official list's column order: rgb, mask, depth
+        ignore_label=255,  # official IGNORE_LABEL
         align="crop",  # official CropAlignToMask for NYUDv2
         shorter_side=350,  # official SHORTER_SIDE
         crop_size=500,  # official CROP_SIZE
@@ -34,15 +35,16 @@ def nyudv2_data():
 
 
 def recipe():
+    # Start the encoder from ImageNet (official ENC_PRETRAINED): --set model.backbone_weights=PATH.
     return Recipe(
         name="nyudv2_refinenet101",
         description=__doc__,
         model=ModelConfig(
-            depth=101,
-            num_classes=40,
+            depth=101,  # official ENC = '101'
+            num_classes=40,  # official NUM_CLASSES
             # Official BN_threshold (the paper's 2e-2 too); the official exchange tests every channel.
             exchange=ExchangeConfig(threshold=2e-2, scope="all"),
-            dropout=0.5,
+            dropout=0.5,  # official nn.Dropout(p=0.5) on the deepest encoder outputs
         ),
         data=nyudv2_data(),
         train=TrainConfig(
@@ -58,5 +60,5 @@ def recipe():
             val_every=5,  # official VAL_EVERY
             seed=42,  # official RANDOM_SEED
         ),
-        eval=EvalConfig(batch_size=1),
+        eval=EvalConfig(batch_size=1),  # official validation: one full-size image at a time
     )

@@ -83,7 +83,14 @@ SAMPLES = {
     "SliceL1": (layers.SliceL1, {"strength": 2e-3, "start": 1, "stop": 3}, None),
     "ModalityPreprocessor": (
         ModalityPreprocessor,
-        {"kind": "depth", "mean": (0.1, 0.2, 0.3), "std": (0.4, 0.5, 0.6), "scale": 1e-3, "depth_mode": "minmax"},
+        {
+            "kind": "depth",
+            "mean": (0.1, 0.2, 0.3),
+            "std": (0.4, 0.5, 0.6),
+            "scale": 1e-3,
+            "depth_mode": "minmax",
+            "channels": (0,),
+        },
         np.arange(2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1),
     ),
     "PatchGANDiscriminator": (

@@ -17,7 +17,7 @@ from cenkeras.config.checks import (
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
-from cenkeras.data.modalities import DEPTH_MODES, MODALITY_KINDS
+from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 
 
@@ -34,6 +34,11 @@ class ModalityConfig:
         to 3 channels as the official code does; 0 means missing. With
         `depth_mode="minmax"` each map is rescaled to 0..255 by its own
         minimum and maximum instead (the official SUN RGB-D handling).
+
+    `channels` picks channels of the file, e.g. `(0, 1, 2)` (kind "rgb") and
+    `(3,)` (kind "gray") read the colour and the thermal channel of one
+    4-channel RGB-T PNG as two modalities. Without it a file with more
+    channels than the kind takes is an error naming the file.
     """
 
     kind: str = "rgb"
@@ -42,6 +47,7 @@ class ModalityConfig:
     depth_mode: str = "scale"
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    channels: Optional[tuple[int, ...]] = None
 
     def validate(self, name):
         if self.kind not in MODALITY_KINDS:
@@ -52,6 +58,15 @@ class ModalityConfig:
             )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ConfigError(f"data.modalities.{name}: mean and std need 3 values, std > 0.")
+        if self.channels is not None:
+            takes = KIND_CHANNELS[self.kind]
+            if len(self.channels) != takes or any(not isinstance(c, int) or c < 0 for c in self.channels):
+                raise ConfigError(
+                    f"data.modalities.{name}.channels must be {takes} channel index(es) >= 0 for kind "
+                    f"{self.kind!r}, got {self.channels!r}."
+                )
+            if self.kind == "depth" and tuple(self.channels) != (0,):
+                raise ConfigError(f"data.modalities.{name}.channels: a 16-bit depth PNG has only channel 0.")
 
 
 @dataclasses.dataclass
@@ -127,8 +142,9 @@ class ModelConfig(NetworkConfig):
     stage_blocks: Optional[tuple[int, ...]] = None
     base_width: int = 64
     decoder_width: int = 256
-    # Encoder initialisation: a torchvision ImageNet ResNet (.pth, needs torch) or its .npz
-    # export; each BatchNorm is copied into every modality's private norm.
+    # Encoder initialisation: a torchvision ImageNet ResNet as .safetensors (e.g. timm's
+    # resnet101.tv_in1k; read with NumPy), .pth (needs torch) or .npz; each BatchNorm is copied
+    # into every modality's private norm. Required with train.freeze_bn (official: ENC_PRETRAINED).
     backbone_weights: Optional[str] = None
 
     def validate(self):

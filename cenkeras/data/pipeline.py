@@ -52,10 +52,11 @@ def _resize_to(array, height, width, nearest):
     return np.stack(channels, axis=-1).astype(np.float32)
 
 
-def read_sample(paths, mask_path, kinds, num_classes, ignore_label, out_of_range, align):
+def read_sample(paths, mask_path, modalities, num_classes, ignore_label, out_of_range, align):
     """Read and check one list-file sample; errors name the offending file.
 
-    Returns the raw inputs (in `kinds` order) aligned to the mask, and the mask.
+    `modalities` is `{name: ModalityConfig}` in the order of `paths`. Returns
+    the raw inputs (in that order) aligned to the mask, and the mask.
     """
     mask = read_mask(mask_path)
     bad = (mask >= num_classes) & (mask != ignore_label)
@@ -69,8 +70,9 @@ def read_sample(paths, mask_path, kinds, num_classes, ignore_label, out_of_range
         mask = np.where(bad, ignore_label, mask).astype(np.uint8)
     height, width = mask.shape
     raws = []
-    for path, kind in zip(paths, kinds):
-        raw = read_raw(path, kind)
+    for path, (name, modality) in zip(paths, modalities.items()):
+        kind = modality.kind
+        raw = read_raw(path, kind, modality.channels, where=f"data.modalities.{name}")
         if raw.shape[:2] != (height, width):
             if align == "reject":
                 raise DataError(
@@ -102,7 +104,8 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
     entries = read_list(list_file, data_config.root, columns, data_config.allow_outside_root)
     if check_files:
         check_files_exist(entries)
-    kinds = [data_config.modalities[name].kind for name in names]
+    modalities = {name: data_config.modalities[name] for name in names}
+    kinds = [modality.kind for modality in modalities.values()]
     table = [[entry.paths[name] for name in names] + [entry.paths["mask"]] for entry in entries]
     decoded = {} if data_config.cache else None
 
@@ -114,7 +117,7 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
         raws, mask = read_sample(
             paths[:-1],
             paths[-1],
-            kinds,
+            modalities,
             num_classes,
             data_config.ignore_label,
             data_config.out_of_range,

@@ -41,6 +41,9 @@ class ModalityPreprocessor(keras.layers.Layer):
         mean, std: per-channel statistics of the 8-bit kinds (ImageNet by default).
         scale: depth units to the network's (metres for NYUDv2).
         depth_mode: "scale" or "minmax".
+        channels: the channels of the image file this input reads (None: all of them); the
+            layer itself takes the selected channels. Kept so that whoever reads a file for
+            the model (`predict`, serving clients) selects the same ones.
 
     Example:
     >>> depth = ModalityPreprocessor("depth", scale=1 / 5000)
@@ -51,7 +54,14 @@ class ModalityPreprocessor(keras.layers.Layer):
     """
 
     def __init__(
-        self, kind="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=1.0 / 5000.0, depth_mode="scale", **kwargs
+        self,
+        kind="rgb",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        scale=1.0 / 5000.0,
+        depth_mode="scale",
+        channels=None,
+        **kwargs,
     ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
@@ -66,11 +76,20 @@ class ModalityPreprocessor(keras.layers.Layer):
         self.std = tuple(float(v) for v in std)
         self.scale = float(scale)
         self.depth_mode = depth_mode
+        self.channels = None if channels is None else tuple(int(c) for c in channels)
 
     @classmethod
     def from_modality(cls, modality, name=None):
         """The preprocessor of a recipe's `ModalityConfig`."""
-        return cls(modality.kind, modality.mean, modality.std, modality.scale, modality.depth_mode, name=name)
+        return cls(
+            modality.kind,
+            modality.mean,
+            modality.std,
+            modality.scale,
+            modality.depth_mode,
+            modality.channels,
+            name=name,
+        )
 
     @property
     def raw_dtype(self):
@@ -107,6 +126,11 @@ class ModalityPreprocessor(keras.layers.Layer):
 
     def describe(self):
         """One line for serving metadata and model summaries."""
+        if self.channels is not None:
+            return f"channels {list(self.channels)} of the file, then {self._describe_values()}"
+        return self._describe_values()
+
+    def _describe_values(self):
         if self.kind == "domain":
             return "x / 127.5 - 1"
         if self.kind == "depth":
@@ -127,6 +151,7 @@ class ModalityPreprocessor(keras.layers.Layer):
             "std": list(self.std),
             "scale": self.scale,
             "depth_mode": self.depth_mode,
+            "channels": None if self.channels is None else list(self.channels),
         }
 
     def get_config(self):

@@ -19,6 +19,7 @@ from cenkeras.tasks.jobs import (
     resolve_list_paths,
     run_callbacks,
     start_run,
+    with_data_root,
 )
 
 
@@ -84,6 +85,12 @@ class Task:
     def prepare_network(self, network, recipe, verbose):
         """Initialise `network` before a new run trains it (e.g. pretrained weights); nothing by default."""
 
+    def check_new_run(self, recipe):
+        """Refuse, before anything is written or built, a recipe that cannot give a sensible new run.
+
+        Raises `ConfigError` saying why and how to fix it; nothing to check by default.
+        """
+
     def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, **options):
         """Score a run's best (else last) weights on its validation data, write eval.json, return
         `{output: {metric: value}}`."""
@@ -132,6 +139,10 @@ class Task:
         run from its backup. Checkpoints, logs and the recipe are written by the
         chief worker only. Extra Keras `callbacks` run after cenkeras' own.
         """
+        if not resume:
+            recipe = with_data_root(recipe, data_dir)
+            config_lib.validate(recipe)
+            self.check_new_run(recipe)
         recipe, run, strategy, chief = start_run(recipe, run_dir, resume)
         data = resolve_list_paths(recipe.data, data_dir)
         batches = self.training_data(recipe, data, data_dir, run)

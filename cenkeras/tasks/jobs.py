@@ -137,6 +137,16 @@ def raise_if_diverged(callbacks, run, recipe):
     )
 
 
+def with_data_root(recipe, data_dir):
+    """A copy of `recipe` whose list dataset's `data.root` is `--data-dir` (absolute), so that the
+    recipe a run records says where its data is (`cenkeras eval RUN` needs no --data-dir)."""
+    if not data_dir or recipe.data.source != "list":
+        return recipe
+    recipe = copy.deepcopy(recipe)
+    recipe.data.root = str(Path(os.path.expanduser(str(data_dir))).resolve())
+    return recipe
+
+
 def resolve_list_paths(data_config, data_dir=None):
     """A copy of the data config with `--data-dir` applied and list paths made absolute.
 

@@ -1,11 +1,12 @@
 """The segmentation task: a CEN RefineNet trained with two SGDs, scored by confusion matrices."""
 
+import warnings
 from pathlib import Path
 
 import keras
 
 from cenkeras.callbacks import StagedLearningRates, write_json
-from cenkeras.config import Recipe, describe_fusion, network_options
+from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
     depth_modalities,
     preprocessors,
@@ -70,6 +71,33 @@ def load_backbone(segmenter, path, verbose=1):
     return report
 
 
+def sparsity_drift_per_epoch(recipe, steps_per_epoch):
+    """How far the L1 term alone moves a `bn2` scale in the first epoch.
+
+    Each SGD step moves a scale by lr x lambda x (M + 1) towards 0 (the
+    subgradient of the L1 term); momentum m multiplies a steady push by 1 / (1 - m).
+    """
+    train = recipe.train
+    penalty = train.sparsity * (len(recipe.data.modalities) + 1)
+    return train.lr_encoder[0] * penalty / (1 - train.momentum) * steps_per_epoch
+
+
+def warn_fast_sparsity(recipe, steps_per_epoch):
+    """Warn when the L1 term alone would zero a scale of 1 within one epoch: every channel would be
+    exchanged (or pruned) before the network has learnt anything."""
+    drift = sparsity_drift_per_epoch(recipe, steps_per_epoch)
+    if drift >= 1.0:
+        warnings.warn(
+            f"train.sparsity={recipe.train.sparsity:g} with train.lr_encoder[0]={recipe.train.lr_encoder[0]:g} "
+            f"and {steps_per_epoch} steps per epoch: the L1 term alone moves a BatchNorm scale by {drift:.2g} "
+            "in the first epoch, so every scale reaches zero (and every channel is exchanged) before the network "
+            "learns anything. The official value is 2e-4 at lr 5e-4.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return drift
+
+
 def describe_precision(precision):
     """'mixed_bfloat16 (auto)' for "auto", the name otherwise."""
     resolved = resolve_precision(precision)
@@ -115,11 +143,23 @@ class SegmentationTask(Task):
         if recipe.model.backbone_weights:
             load_backbone(network, recipe.model.backbone_weights, verbose)
 
+    def check_new_run(self, recipe):
+        if recipe.train.freeze_bn and not recipe.model.backbone_weights:
+            raise ConfigError(
+                "train.freeze_bn=true keeps the encoder's BatchNorm statistics as they start, and without "
+                "model.backbone_weights the encoder starts from random weights, whose statistics are mean 0 / "
+                "variance 1: the encoder would train with no normalisation at all and end far below the paper. "
+                "Start from ImageNet weights (--set model.backbone_weights=PATH, a torchvision ResNet "
+                ".safetensors, .pth or .npz; the README says where to get one) or learn the statistics "
+                "(--set train.freeze_bn=false)."
+            )
+
     def training_data(self, recipe, data, data_dir, run):
         num_classes, synthetic_dir = recipe.model.num_classes, self.synthetic_dir(data, data_dir)
         raw_train, count = raw_dataset("train", data, num_classes, synthetic_dir)
         raw_val, _ = raw_dataset("validation", data, num_classes, synthetic_dir)
         steps = self.steps_per_epoch(recipe, count)
+        warn_fast_sparsity(recipe, steps)
         train = training_dataset(
             raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
         )
@@ -190,6 +230,7 @@ class SegmentationTask(Task):
             else f"RefineNet (blocks {list(model.stage_blocks)}, width {model.base_width})",
             "modalities": list(recipe.data.modalities),
             "classes": model.num_classes,
+            "encoder": model.backbone_weights or "random initialisation",
             "data": recipe.data.source,
             "epochs": sum(recipe.train.epochs),
             "batch": recipe.train.batch_size,

@@ -180,3 +180,59 @@ def test_colour_mask_is_rejected(nyud):
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(root / "masks" / "000000.png")
     with pytest.raises(tf.errors.OpError, match=r"mask .*masks/000000.png has mode RGB"):
         first(list_raw_dataset(config.train_list, config, 5)[0])
+
+
+def _rgbt_dataset(tmp_path):
+    """One 4-channel (RGB + thermal) PNG per frame, as RGB-thermal sets ship them, and its list."""
+    _, _, mask = write_sample(tmp_path, 0)
+    rgbt = np.random.default_rng(3).integers(0, 256, (24, 32, 4), dtype=np.uint8)
+    (tmp_path / "rgbt").mkdir()
+    Image.fromarray(rgbt, mode="RGBA").save(tmp_path / "rgbt" / "000000.png")
+    (tmp_path / "train.txt").write_text("rgbt/000000.png\tmasks/000000.png\trgbt/000000.png\n")
+    return rgbt, mask
+
+
+def test_a_four_channel_file_is_read_as_two_modalities_by_channel_selection(tmp_path):
+    from cenkeras.config import ModalityConfig
+
+    rgbt, _ = _rgbt_dataset(tmp_path)
+    modalities = {
+        "rgb": ModalityConfig(kind="rgb", column=0, channels=(0, 1, 2)),
+        "thermal": ModalityConfig(kind="gray", column=2, channels=(3,), mean=(0.5,) * 3, std=(0.25,) * 3),
+    }
+    config = nyud_config(tmp_path, modalities=modalities, val_list=str(tmp_path / "train.txt"))
+    inputs, _ = first(evaluation_dataset(list_raw_dataset(config.train_list, config, 5)[0], config))
+    np.testing.assert_allclose(
+        inputs["rgb"][0].numpy(), (rgbt[..., :3] / 255.0 - IMAGENET_MEAN) / IMAGENET_STD, rtol=1e-5, atol=1e-5
+    )
+    thermal = np.repeat(rgbt[..., 3:], 3, axis=-1) / 255.0
+    np.testing.assert_allclose(inputs["thermal"][0].numpy(), (thermal - 0.5) / 0.25, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kind, channels, message",
+    [
+        ("rgb", None, r"has 4 channels but kind 'rgb' takes 3; set data.modalities.rgb.channels"),
+        ("rgb", (2, 3, 4), r"has 4 channel\(s\); data.modalities.rgb.channels asks for channels \[2, 3, 4\]"),
+        ("gray", None, r"has 4 channels but kind 'gray' takes 1"),
+    ],
+)
+def test_a_four_channel_file_never_loses_a_channel_silently(tmp_path, kind, channels, message):
+    from cenkeras.config import ModalityConfig
+
+    _rgbt_dataset(tmp_path)
+    modalities = {"rgb": ModalityConfig(kind=kind, column=0, channels=channels)}
+    config = nyud_config(tmp_path, modalities=modalities)
+    raw, _ = list_raw_dataset(config.train_list, config, 5)
+    with pytest.raises(tf.errors.OpError, match=message) as error:
+        first(raw.dataset())
+    assert "rgbt/000000.png" in str(error.value)
+
+
+def test_channel_selection_is_checked_against_the_kind():
+    from cenkeras.config import ConfigError, ModalityConfig
+
+    with pytest.raises(ConfigError, match=r"data.modalities.thermal.channels must be 1 channel"):
+        ModalityConfig(kind="gray", channels=(2, 3)).validate("thermal")
+    with pytest.raises(ConfigError, match=r"data.modalities.depth.channels: a 16-bit depth PNG has only channel 0"):
+        ModalityConfig(kind="depth", channels=(1,)).validate("depth")

@@ -115,3 +115,15 @@ def test_corrupt_domain_file_is_named(tmp_path):
     raw, _ = list_translation_dataset(config.train_list, config)
     with pytest.raises(tf.errors.OpError, match=r"cannot read image .*point_1_view_0_domain_rgb.png"):
         list(raw)
+
+
+def test_a_domain_file_with_a_fourth_channel_of_data_is_an_error(tmp_path):
+    """An opaque alpha is dropped (it holds nothing); a 4th channel with data never vanishes silently."""
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    opaque = pixels.copy()
+    opaque[..., 3] = 255
+    Image.fromarray(opaque, mode="RGBA").save(tmp_path / "opaque.png")
+    np.testing.assert_array_equal(decode_domain(tmp_path / "opaque.png", "rgb"), pixels[..., :3])
+    Image.fromarray(pixels, mode="RGBA").save(tmp_path / "rgbt.png")
+    with pytest.raises(DataError, match=r"rgbt.png has 4 channels and its last one is not a uniform opaque alpha"):
+        decode_domain(tmp_path / "rgbt.png", "rgb")

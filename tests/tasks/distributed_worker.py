@@ -95,6 +95,7 @@ def multiworker(out_path, data_dir, run_dir):
     recipe = tiny_recipe(epochs=(1,))
     recipe.train.strategy = "multiworker"
     recipe.train.freeze_bn = True
+    recipe.model.backbone_weights = os.path.join(os.path.dirname(out_path), "backbone.npz")  # see launch_workers
     recipe.train.val_every = 1
     segmenter, history = train(recipe, run_dir, data_dir=data_dir, verbose=0)
     np.savez(out_path, *segmenter.get_weights(), loss=np.array(history.history["loss"]))
@@ -130,6 +131,7 @@ def faulty(out_path, data_dir, run_dir, phase):
     recipe = tiny_recipe(epochs=(3,))
     recipe.train.strategy = "multiworker"
     recipe.train.freeze_bn = True
+    recipe.model.backbone_weights = os.path.join(os.path.dirname(out_path), "backbone.npz")  # see launch_workers
     recipe.train.worker_timeout = 10
     try:
         segmenter, history = train(

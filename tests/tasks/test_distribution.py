@@ -13,7 +13,7 @@ import pytest
 
 from cenkeras.data.synthetic_tfds import load_synthetic
 from cenkeras.runs import RunDirectory
-from tiny_recipe import tiny_recipe
+from tiny_recipe import tiny_recipe, write_backbone
 
 WORKER = str(Path(__file__).parent / "distributed_worker.py")
 TIMEOUT = 600  # seconds: a hung collective must fail the test, not the whole CI run
@@ -69,7 +69,13 @@ def free_ports(count):
 
 
 def launch_workers(mode, tmp_path, *args):
-    """Start 2 localhost MultiWorkerMirroredStrategy workers running distributed_worker.py MODE."""
+    """Start 2 localhost MultiWorkerMirroredStrategy workers running distributed_worker.py MODE.
+
+    The workers start from `tmp_path/backbone.npz` (written here: a worker may build no model
+    before its strategy exists), as frozen BatchNorm statistics need pretrained ones.
+    """
+    if not (tmp_path / "backbone.npz").exists():
+        write_backbone(tiny_recipe(), tmp_path / "backbone.npz")
     ports = free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     processes = []

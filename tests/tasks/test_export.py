@@ -287,6 +287,39 @@ def test_fusion_baselines_export_and_serve(tmp_path, fusion):
     assert outputs["ensemble_labels"].shape == (2, 32, 48)
 
 
+def test_channel_selection_travels_with_the_model(tmp_path):
+    """An RGB-thermal model reads its two inputs from one 4-channel file: the .keras file and the
+    exported SavedModel both know which channels, and predict picks them."""
+    from PIL import Image
+
+    from cenkeras.config import ModalityConfig
+    from cenkeras.export import SegmentationServing
+    from cenkeras.predict import Predictor
+
+    recipe = tiny_recipe()
+    recipe.data.modalities = {
+        "rgb": ModalityConfig(kind="rgb", channels=(0, 1, 2)),
+        "thermal": ModalityConfig(kind="gray", column=2, channels=(3,)),
+    }
+    segmenter = segmentation_run.build_segmenter(recipe)
+    segmenter.save(tmp_path / "model.keras")
+    module = SegmentationServing(segmenter)
+    tf.saved_model.save(
+        module, str(tmp_path / "served"), signatures={"serving_default": module.serve, "metadata": module.metadata}
+    )
+    frame = np.random.default_rng(2).integers(0, 256, (24, 40, 4), dtype=np.uint8)
+    Image.fromarray(frame, mode="RGBA").save(tmp_path / "frame.png")
+    for path in (tmp_path / "model.keras", tmp_path / "served"):
+        predictor = Predictor(path)
+        np.testing.assert_array_equal(predictor.read("thermal", tmp_path / "frame.png")[0], frame[..., 3:])
+        np.testing.assert_array_equal(predictor.read("rgb", tmp_path / "frame.png")[0], frame[..., :3])
+        assert predictor.preprocessors["thermal"].channels == (3,)
+    assert (
+        "channels [3] of the file"
+        in json.loads(module.metadata()["cenkeras"].numpy())["inputs"]["thermal"]["preprocessing"]
+    )
+
+
 def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
     """A .keras saved from a min-max depth (SUN RGB-D style), gray-image recipe predicts exactly as
     its run directory: the file carries its preprocessing; nothing is guessed from input names."""

@@ -1,6 +1,7 @@
 """Training runs end to end on tiny synthetic data: run directory, resume, CLI, errors."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from cenkeras.cli.main import cli
+from cenkeras.recipe_files import load_recipe
 from cenkeras.runs import RunDirectory, RunError
 from cenkeras.tasks import get_task
-from tiny_recipe import tiny_recipe
+from tiny_recipe import tiny_recipe, write_backbone
 
 SEGMENTATION = get_task("segmentation")
 train, evaluate_run = SEGMENTATION.train, SEGMENTATION.evaluate
@@ -202,7 +204,7 @@ def test_cli_names_a_corrupt_image_met_during_training(tmp_path):
         "    r.model.base_width = 4\n    r.model.decoder_width = 8\n"
         "    r.data.crop_size = 32\n    r.data.shorter_side = 24\n"
         "    r.train.epochs = (1,)\n    r.train.lr_encoder = (1e-3,)\n    r.train.lr_decoder = (1e-3,)\n"
-        "    r.train.batch_size = 2\n    r.train.val_every = 1\n"
+        "    r.train.batch_size = 2\n    r.train.val_every = 1\n    r.train.freeze_bn = False\n"
         "    return r\n"
     )
     result = CliRunner().invoke(
@@ -213,41 +215,87 @@ def test_cli_names_a_corrupt_image_met_during_training(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_backbone_weights_initialise_the_encoder_from_a_single_modality_state_dict(tmp_path, data_dir):
-    """A torchvision-style ResNet state dict (.npz export here) fills every private norm."""
-    from cenkeras.interop import StateDictError, export_torch_state_dict
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_backbone_weights_initialise_the_encoder_from_a_single_modality_state_dict(
+    tmp_path, data_dir, monkeypatch, suffix
+):
+    """A torchvision-named ResNet state dict fills every modality's private norms; .safetensors
+    (the format the ImageNet ResNets are published in) is read without torch."""
+    import sys
+
+    from cenkeras.interop import StateDictError
     from cenkeras.tasks.segmentation_run import build_segmenter, load_backbone
 
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
     recipe = tiny_recipe(epochs=(1,))
-    source = build_segmenter(recipe)
-    for variable in source.weights:
-        variable.assign(np.random.default_rng(0).normal(size=variable.shape).astype("float32") * 0.1)
-    state = {}
-    for key, value in export_torch_state_dict(source).items():
-        if key.startswith(("conv1.", "bn1.", "layer")) and ".bn_1." not in key and "bn1.bn_1" not in key:
-            state[key.replace(".bn_0", "")] = value
-    state["fc.weight"] = np.zeros((10, 4), "float32")
-    path = tmp_path / "resnet.npz"
-    np.savez(path, **state)
+    path, state = write_backbone(recipe, tmp_path / f"resnet{suffix}")
+    assert "layer2.0.bn2.weight" in state and "layer2.0.bn2.bn_0.weight" not in state
 
     target = build_segmenter(recipe)
     report = load_backbone(target, path, verbose=0)
     assert report.unexpected == ["fc.weight"]
-    site = target.get_layer("layer2.0.bn2")
-    for norm in site.norms:
-        np.testing.assert_array_equal(norm.gamma.numpy(), state["layer2.0.bn2.weight"])
+    for site_name, key in (("layer2.0.bn2", "layer2.0.bn2"), ("bn1", "bn1")):
+        site = target.get_layer(site_name)
+        assert len(site.norms) == 2
+        for norm in site.norms:
+            np.testing.assert_array_equal(norm.gamma.numpy(), state[f"{key}.weight"])
+            np.testing.assert_array_equal(norm.beta.numpy(), state[f"{key}.bias"])
+            np.testing.assert_array_equal(norm.moving_variance.numpy(), state[f"{key}.running_var"])
+    np.testing.assert_allclose(
+        target.get_layer("layer1.0.conv1").kernel.numpy(),
+        np.transpose(state["layer1.0.conv1.weight"], (2, 3, 1, 0)),
+    )
 
-    broken = dict(state)
-    broken["layer9.weight"] = np.zeros(3, "float32")
-    np.savez(tmp_path / "wrong.npz", **broken)
-    with pytest.raises(StateDictError, match="layer9.weight"):
-        load_backbone(build_segmenter(recipe), tmp_path / "wrong.npz", verbose=0)
+    if suffix == ".npz":
+        broken = dict(state)
+        broken["layer9.weight"] = np.zeros(3, "float32")
+        np.savez(tmp_path / "wrong.npz", **broken)
+        with pytest.raises(StateDictError, match="layer9.weight"):
+            load_backbone(build_segmenter(recipe), tmp_path / "wrong.npz", verbose=0)
+    else:
+        (tmp_path / "cut.safetensors").write_bytes(Path(path).read_bytes()[:100])
+        with pytest.raises(StateDictError, match="cut.safetensors"):
+            load_backbone(build_segmenter(recipe), tmp_path / "cut.safetensors", verbose=0)
     with pytest.raises(StateDictError, match="not found"):
-        load_backbone(build_segmenter(recipe), tmp_path / "missing.npz", verbose=0)
+        load_backbone(build_segmenter(recipe), tmp_path / f"missing{suffix}", verbose=0)
 
-    recipe.model.backbone_weights = str(path)
+    recipe.model.backbone_weights = path
+    recipe.train.freeze_bn = True  # the official setting, sensible with pretrained weights
     segmenter, _ = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
-    assert RunDirectory(tmp_path / "run").load_recipe().model.backbone_weights == str(path)
+    assert RunDirectory(tmp_path / "run").load_recipe().model.backbone_weights == path
+    # Frozen statistics stay those of the file.
+    np.testing.assert_array_equal(
+        segmenter.get_layer("layer2.0.bn2").norms[1].moving_variance.numpy(), state["layer2.0.bn2.running_var"]
+    )
+
+
+def test_frozen_statistics_of_a_random_encoder_are_refused_before_anything_runs(tmp_path, data_dir):
+    """train.freeze_bn without backbone weights would train an unnormalised encoder: an error giving
+    both fixes, before the run folder is written; through the CLI too, and for reproduce."""
+    from cenkeras.config import ConfigError
+    from cenkeras.reproduce import reproduce
+
+    recipe = tiny_recipe(epochs=(1,), freeze_bn=True)
+    with pytest.raises(ConfigError) as error:
+        train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    for fix in ("--set model.backbone_weights=PATH", "--set train.freeze_bn=false"):
+        assert fix in str(error.value)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="model.backbone_weights"):
+        reproduce("table1", recipe, tmp_path / "table", rows=["shared-private-half-on"], data_dir=data_dir, verbose=0)
+    assert not (tmp_path / "table" / "shared-private-half-on").exists()
+
+
+def test_a_sparsity_that_zeroes_every_scale_in_one_epoch_is_warned_about(tmp_path, data_dir):
+    from cenkeras.tasks.segmentation_run import sparsity_drift_per_epoch
+
+    recipe = tiny_recipe(epochs=(1,))
+    official = load_recipe("nyudv2_refinenet101")
+    assert sparsity_drift_per_epoch(official, 795 // 6) < 1e-3  # the official setting is far from it
+    recipe.train.sparsity = 5.0  # lr 1e-2 x 5 x (M + 1) / (1 - momentum) x 4 steps = 6 per epoch
+    recipe.train.steps_per_epoch = 4
+    with pytest.warns(UserWarning, match=r"train.sparsity=5 .* moves a BatchNorm scale by 6 in the first epoch"):
+        train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
 
 
 def test_mixed_bfloat16_training_runs_and_restores_the_policy(tmp_path, data_dir):

@@ -1,5 +1,7 @@
 """A synthetic recipe small enough to train in seconds in tests."""
 
+import numpy as np
+
 from cenkeras.recipe_files import load_recipe
 
 
@@ -45,3 +47,37 @@ def tiny_translation_recipe():
     recipe.train.val_every = 1
     recipe.train.precision = "float32"
     return recipe
+
+
+def torchvision_style_backbone(recipe, seed=0):
+    """A single-modality ResNet state dict with torchvision's key names, shaped for `recipe`'s encoder
+    (random values, nonzero moving statistics), plus a classifier: what an ImageNet file holds."""
+    from cenkeras.interop import export_torch_state_dict
+    from cenkeras.tasks.segmentation_run import build_segmenter
+
+    source = build_segmenter(recipe)
+    rng = np.random.default_rng(seed)
+    for variable in source.weights:
+        values = rng.normal(size=variable.shape) * 0.1
+        if "variance" in variable.path:
+            values = np.abs(values) + 0.5
+        variable.assign(values.astype("float32"))
+    state = {}
+    for key, value in export_torch_state_dict(source).items():
+        # The first modality's private norm stands for the single norm of a one-stream ResNet.
+        if key.startswith(("conv1.", "bn1.", "layer")) and ".bn_" not in key.replace(".bn_0.", "."):
+            state[key.replace(".bn_0", "")] = np.ascontiguousarray(value)
+    state["fc.weight"] = np.zeros((10, 4), "float32")
+    return state
+
+
+def write_backbone(recipe, path, seed=0):
+    """`torchvision_style_backbone` written to `path` (.npz or .safetensors); returns (path, state)."""
+    state = torchvision_style_backbone(recipe, seed)
+    if str(path).endswith(".safetensors"):
+        from safetensors.numpy import save_file
+
+        save_file(state, str(path))
+    else:
+        np.savez(path, **state)
+    return str(path), state

@@ -1,0 +1,136 @@
+"""Is the working tree slower than an earlier revision? Same workloads, both trees, alternating.
+
+    python bench/compare_revisions.py a12cf4a                       # segmenter train step, float32
+    python bench/compare_revisions.py a12cf4a --workload generator-train --rounds 3
+
+A refactor that must not change speed is checked here rather than by reading
+two `make bench` tables from different hours: the machine drifts more than
+the change being looked for. The revision is checked out into a temporary git
+worktree; each measurement is a fresh child process of that tree's own
+`bench/bench_models.py --child` (so each side times its own code with its own
+workload definitions), and the children run in ABBA order (base, head, head,
+base per round), so a slow drift of the machine hits both sides alike. The
+verdict is the ratio of the medians over all timed calls, head / base.
+
+Timings on a shared 2-core machine scatter by several percent; the traced
+graphs do not. Before timing, both trees trace the workload and the op types
+of the whole graph (nested functions included) are counted: equal counts
+mean both sides run the same computation, whatever the timings say.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+WORKLOADS = {
+    "segmenter-train": {"kind": "segmenter train", "batch": 2, "size": [240, 320], "precision": "float32"},
+    "segmenter-train-bf16": {"kind": "segmenter train", "batch": 2, "size": [240, 320], "precision": "mixed_bfloat16"},
+    "generator-train": {"kind": "generator fwd+bwd", "precision": "float32"},
+    "generator-inference": {"kind": "generator inference", "precision": "float32"},
+}
+
+
+def time_tree(tree, spec, warmup, repeats, timeout=3600):
+    """Per-call seconds of one workload, measured by `tree`'s own bench child on `tree`'s own package."""
+    request = {"mode": "time", "specs": [spec], "warmup": warmup, "repeats": repeats}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tree)}
+    command = [sys.executable, str(tree / "bench" / "bench_models.py"), "--child", json.dumps(request)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tree)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])["runs"][0]
+    raise RuntimeError(f"the bench child of {tree} failed:\n{done.stderr[-3000:]}")
+
+
+GRAPH_OPS = """
+import collections, json, sys
+sys.path.insert(0, "bench")
+import workloads
+fn, _ = workloads.build(json.loads(sys.argv[1]))
+counts = collections.Counter()
+def walk(graph):
+    for op in graph.get_operations():
+        counts[op.type] += 1
+    for function in graph._functions.values():
+        walk(function.graph)
+walk(fn.get_concrete_function().graph)
+print("RESULT " + json.dumps(counts))
+"""
+
+
+def graph_ops(tree, spec, timeout=1800):
+    """`{op type: count}` of the workload's traced graph in `tree`."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(tree)}
+    command = [sys.executable, "-c", GRAPH_OPS, json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tree)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"tracing in {tree} failed:\n{done.stderr[-3000:]}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", help="The git revision to compare the working tree against.")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="segmenter-train")
+    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds (each: 2 children per side).")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed calls per child.")
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args()
+    spec = WORKLOADS[args.workload]
+
+    with tempfile.TemporaryDirectory() as folder:
+        base_tree = Path(folder) / "base"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base_tree), args.base], check=True)
+        try:
+            ops = {side: graph_ops(tree, spec) for side, tree in (("base", base_tree), ("head", REPO))}
+            differing = {
+                op: (ops["base"].get(op, 0), ops["head"].get(op, 0))
+                for op in sorted(set(ops["base"]) | set(ops["head"]))
+                if ops["base"].get(op, 0) != ops["head"].get(op, 0)
+            }
+            print(
+                f"  traced graphs: base {sum(ops['base'].values())} ops, head {sum(ops['head'].values())} ops; "
+                f"op types differing (base, head): {differing or 'none'}",
+                flush=True,
+            )
+            times = {"base": [], "head": []}
+            for round_index in range(args.rounds):
+                for side in ("base", "head", "head", "base"):
+                    tree = base_tree if side == "base" else REPO
+                    run = time_tree(tree, spec, args.warmup, args.repeats)
+                    times[side].append(run["median"])
+                    print(f"  round {round_index + 1} {side}: median {run['median']:.3f} s", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)], check=False)
+
+    base, head = statistics.median(times["base"]), statistics.median(times["head"])
+    cpu = platform_cpu()
+    print(f"\n{args.workload} ({spec}); {args.rounds} ABBA rounds, {args.repeats} timed calls per child; {cpu}\n")
+    print("| side | revision | child medians s | median s |")
+    print("|---|---|---|---|")
+    print(f"| base | {args.base} | {', '.join(f'{t:.2f}' for t in times['base'])} | {base:.3f} |")
+    print(f"| head | working tree | {', '.join(f'{t:.2f}' for t in times['head'])} | {head:.3f} |")
+    print(f"\nhead / base = {head / base:.3f}")
+
+
+def platform_cpu():
+    """The CPU model and thread count, to print beside the figures."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} threads"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU threads"
+
+
+if __name__ == "__main__":
+    main()
