@@ -144,6 +144,11 @@ class SegmentationTask(Task):
             load_backbone(network, recipe.model.backbone_weights, verbose)
 
     def check_new_run(self, recipe):
+        if recipe.train.freeze_bn and recipe.train.sync_bn:
+            raise ConfigError(
+                "train.sync_bn=true synchronises batch statistics across replicas, but train.freeze_bn=true "
+                "never computes any (the norms use their stored statistics): set one of them to false."
+            )
         if recipe.train.freeze_bn and not recipe.model.backbone_weights:
             raise ConfigError(
                 "train.freeze_bn=true keeps the encoder's BatchNorm statistics as they start, and without "

@@ -284,6 +284,9 @@ def test_frozen_statistics_of_a_random_encoder_are_refused_before_anything_runs(
     with pytest.raises(ConfigError, match="model.backbone_weights"):
         reproduce("table1", recipe, tmp_path / "table", rows=["shared-private-half-on"], data_dir=data_dir, verbose=0)
     assert not (tmp_path / "table" / "shared-private-half-on").exists()
+    recipe.model.backbone_weights, recipe.train.sync_bn = "resnet.safetensors", True
+    with pytest.raises(ConfigError, match="train.sync_bn=true .* set one of them to false"):
+        train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
 
 
 def test_a_sparsity_that_zeroes_every_scale_in_one_epoch_is_warned_about(tmp_path, data_dir):
