@@ -6,8 +6,11 @@ recipe key, a missing file, a corrupt image, a run folder in use) end as a
 one-line message naming the culprit, not a traceback.
 """
 
+import logging
 import os
 import platform
+import sys
+import traceback
 
 import click
 
@@ -367,5 +370,34 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     click.echo(f"\nWrote {out_dir}/{table.name}.md, {table.name}.png and {table.name}.json")
 
 
+def main():
+    """The console script: click's own argument and error handling, then an exit that cannot hang.
+
+    After a failure inside `fit` or an evaluation, tf.data's threads may still be
+    running the pipeline's Python readers; a normal interpreter shutdown then
+    waits on them forever after the error line is printed. A failed command
+    therefore flushes what it wrote and ends the process at once with its status.
+    """
+    try:
+        cli()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if code == 0:
+            raise
+        if not isinstance(done.code, int):
+            click.echo(done.code, err=True)
+        _exit_now(code)
+    except BaseException:  # a bug, not a user error: its traceback, then the same exit
+        traceback.print_exc()
+        _exit_now(1)
+
+
+def _exit_now(code):
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    cli()
+    main()

@@ -1,0 +1,122 @@
+"""A command that fails ends its process: the console script, a bad file met mid-run, a timeout.
+
+Before `cenkeras.cli.main.main`, a data error raised inside tf.data during
+`fit` printed its one-line error and then left the process waiting forever
+at interpreter shutdown (tf.data's threads were still running the pipeline's
+Python readers): reproduced here with a dataset large enough that the
+pipeline is busy when the error arrives, and the progress bar on.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from nyud_helpers import write_list, write_sample  # noqa: E402
+
+CENKERAS = str(Path(sys.executable).parent / "cenkeras")
+# Seconds a failing command may take to exit: start-up, a few steps, the error. A hang runs into it.
+EXIT_WITHIN = 180
+
+RECIPE = """
+from cenkeras.recipes.nyudv2_refinenet101 import recipe as base
+
+
+def recipe():
+    r = base()
+    r.model.num_classes = 5
+    r.model.stage_blocks = (1, 1, 1, 1)
+    r.model.base_width = 4
+    r.model.decoder_width = 8
+    r.data.crop_size = 96
+    r.data.shorter_side = 100
+    r.data.align = "reject"
+    r.train.epochs = (1,)
+    r.train.lr_encoder = (1e-3,)
+    r.train.lr_decoder = (1e-3,)
+    r.train.batch_size = 6
+    r.train.val_every = 1
+    r.train.freeze_bn = False
+    r.train.precision = "float32"
+    return r
+"""
+
+
+def run_cli(*args):
+    done = subprocess.run([CENKERAS, *map(str, args)], capture_output=True, text=True, timeout=EXIT_WITHIN)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """60 frames of 120x160 in the official layout and a tiny recipe reading them."""
+    root = tmp_path_factory.mktemp("nyud")
+    for index in range(60):
+        write_sample(root, index, size=(120, 160))
+    write_list(root, "train.txt", range(60))
+    write_list(root, "val.txt", range(4))
+    recipe = root / "tiny.py"
+    recipe.write_text(RECIPE)
+    return root, recipe
+
+
+def damage(root, kind, index):
+    """Spoil frame `index` the way `kind` says; returns the path named in the error."""
+    if kind == "truncated image":
+        path = root / "rgb" / f"{index:06d}.png"
+        path.write_bytes(path.read_bytes()[:200])
+        return path, "cannot read image"
+    if kind == "label out of range":
+        path = root / "masks" / f"{index:06d}.png"
+        labels = np.zeros((120, 160), np.uint8)
+        labels[5, 5] = 7
+        Image.fromarray(labels).save(path)
+        return path, "has labels [7] >= num_classes (5)"
+    path = root / "depth" / f"{index:06d}.png"
+    Image.fromarray(np.full((60, 80), 9000, np.uint16)).save(path)
+    return path, "is 80x60 but its mask"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["truncated image", "label out of range", "mismatched size"])
+def test_training_ends_with_the_error_when_a_bad_file_is_met_mid_epoch(dataset, tmp_path, kind):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(dataset[0], root)
+    path, message = damage(root, kind, 31)
+    code, _, stderr = run_cli("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run")
+    assert code == 1, stderr[-3000:]
+    error = [line for line in stderr.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1 and message in error[0] and str(path) in error[0]
+
+
+@pytest.mark.slow
+def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(dataset[0], root)
+    write_list(root, "train.txt", range(6))
+    code, _, stderr = run_cli("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run", "--quiet")
+    assert code == 0, stderr[-3000:]
+    path, message = damage(root, "label out of range", 2)
+    code, _, stderr = run_cli("eval", tmp_path / "run")
+    assert code == 1 and message in stderr and str(path) in stderr
+
+    path, message = damage(root, "truncated image", 40)
+    code, _, stderr = run_cli(
+        "predict",
+        tmp_path / "run",
+        "--input",
+        f"rgb={root / 'rgb'}",
+        "--input",
+        f"depth={root / 'depth'}",
+        "--out",
+        tmp_path / "predictions",
+    )
+    assert code == 1 and message in stderr and str(path) in stderr
