@@ -4,7 +4,7 @@ Every domain becomes an 8-bit, 3-channel image (the official code converts
 through PIL uint8), later mapped to [-1, 1]:
 
 - a single-channel image is replicated to 3 channels; an alpha channel is
-  dropped only when it is uniformly opaque (otherwise the file is an error);
+  dropped only when it is uniform (one that varies is data: the file is an error);
 - depth domains (`depth_zbuffer`, `depth_euclidean`: 16-bit) go through log(1 + v);
 - domains with an official range are scaled to 0..255 by it (depth 0..11.1
   after the log, `edge_texture` 0..11355, `edge_occlusion` 0..11584);
@@ -28,11 +28,11 @@ def decode_domain(path, domain):
     """uint8 (H, W, 3) for one domain file; errors name the file."""
     image = open_image(path)
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        # An opaque alpha carries nothing; any other 4th channel is data that must not vanish.
+        # A uniform alpha carries nothing (the official code drops it); one that varies is data.
         alpha = np.asarray(image.getchannel("A"))
-        if alpha.min() < 255:
+        if alpha.min() != alpha.max():
             raise DataError(
-                f"{path} has {len(image.getbands())} channels and its last one is not a uniform opaque alpha; "
+                f"{path} has {len(image.getbands())} channels and its last one varies (not a uniform alpha); "
                 "translation domains take 1- or 3-channel images."
             )
     if image.mode in ("RGBA", "LA", "P", "PA", "La", "RGBa", "CMYK", "YCbCr"):

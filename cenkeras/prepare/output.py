@@ -37,7 +37,7 @@ class PreparedFolder:
     >>> with PreparedFolder(out, "example") as folder:
     ...     folder.write_mask("masks/000001.png", np.zeros((2, 3), np.uint8))
     ...     folder.write_list("train.txt", ["masks/000001.png"])
-    ...     folder.finish({"train": 1})
+    ...     record = folder.finish({"train": 1})
     >>> sorted(p.name for p in out.iterdir())
     ['masks', 'prepared.json', 'train.txt']
     """

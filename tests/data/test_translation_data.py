@@ -118,12 +118,12 @@ def test_corrupt_domain_file_is_named(tmp_path):
 
 
 def test_a_domain_file_with_a_fourth_channel_of_data_is_an_error(tmp_path):
-    """An opaque alpha is dropped (it holds nothing); a 4th channel with data never vanishes silently."""
+    """A uniform alpha is dropped (it holds nothing); a 4th channel with data never vanishes silently."""
     pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 4), dtype=np.uint8)
     opaque = pixels.copy()
     opaque[..., 3] = 255
     Image.fromarray(opaque, mode="RGBA").save(tmp_path / "opaque.png")
     np.testing.assert_array_equal(decode_domain(tmp_path / "opaque.png", "rgb"), pixels[..., :3])
     Image.fromarray(pixels, mode="RGBA").save(tmp_path / "rgbt.png")
-    with pytest.raises(DataError, match=r"rgbt.png has 4 channels and its last one is not a uniform opaque alpha"):
+    with pytest.raises(DataError, match=r"rgbt.png has 4 channels and its last one varies"):
         decode_domain(tmp_path / "rgbt.png", "rgb")
