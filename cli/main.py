@@ -14,10 +14,7 @@ import traceback
 
 import click
 
-# TensorFlow's C++ INFO/WARNING start-up lines drown the command's own output; set it to 0 to see them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from cenkeras.cli.errors import friendly_errors
+from cenkeras.cli.errors import friendly_errors, log_errors_in
 from cenkeras.cli.prepare import prepare
 from cenkeras.version import __version__
 
@@ -103,6 +100,7 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
     from cenkeras.tasks import task_for
 
     task = task_for(experiment)
+    log_errors_in(run_dir)
     click.echo(f"Run directory: {run_dir}")
     for key, value in task.summary(experiment).items():
         click.echo(f"  {key:<11} {value}")
@@ -141,6 +139,7 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, q
     from cenkeras.runs import RunDirectory
     from cenkeras.tasks import task_for
 
+    log_errors_in(run_dir)
     experiment = RunDirectory(run_dir).load_recipe()
     task = task_for(experiment)
     # Only the options given: a task refuses one it does not have (--multi-scale on a translation run).
@@ -180,6 +179,7 @@ def translate(run_dir, inputs, out_path, weights):
     from cenkeras.runs import RunDirectory
     from cenkeras.tasks import task_for
 
+    log_errors_in(run_dir)
     task = task_for(RunDirectory(run_dir).load_recipe())
     if not hasattr(task, "translate_files"):
         raise click.UsageError(f"{run_dir} is a {task.name} run; translate needs a translation run.")
@@ -208,6 +208,7 @@ def export(run_dir, out, weights, precision):
     """Export a run as a TF Serving SavedModel (plus model.keras), preprocessing inside."""
     from cenkeras.export import export_run
 
+    log_errors_in(run_dir)
     try:
         path = export_run(run_dir, out=out, weights=weights, precision=precision)
     except FileExistsError as error:
@@ -234,6 +235,7 @@ def predict(model, inputs, out_dir, output, quiet):
     """Segment images with MODEL (a run directory, a SavedModel or a .keras file)."""
     from cenkeras.predict import predict as run_predict
 
+    log_errors_in(out_dir)
     written = run_predict(model, _parse_inputs(inputs), out_dir, output=output, verbose=0 if quiet else 1)
     click.echo(f"Wrote {len(written)} label maps (+ colour masks and overlays) to {out_dir}")
 
@@ -290,6 +292,7 @@ def inspect(model, inputs, layer, out_dir):
         network = load_keras_model(path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    log_errors_in(out)
     rows = visualize.exchange_rows(network)
     click.echo(visualize.format_exchange_table(rows))
     alpha = dict(zip(network.modalities, (round(float(a), 4) for a in network.ensemble_weights())))
@@ -349,6 +352,7 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     selected = [key.strip() for key in rows.split(",") if key.strip()] if rows else None
     table, planned = reproduce_lib.plan(table_name, experiment, list(overrides), selected)
     out_dir = out_dir or f"runs/{experiment.name}-{table.name}"
+    log_errors_in(out_dir)
     click.echo(f"{table.title}: {len(planned)} rows under {out_dir}")
     if dry_run:
         for row, _ in planned:

@@ -93,6 +93,15 @@ def test_training_ends_with_the_error_when_a_bad_file_is_met_mid_epoch(dataset, 
     assert code == 1, stderr[-3000:]
     error = [line for line in stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and message in error[0] and str(path) in error[0]
+    assert_quiet_with_details_in(stderr, tmp_path / "run" / "cenkeras.log", path)
+
+
+def assert_quiet_with_details_in(stderr, log, path):
+    """The terminal shows no traceback (TensorFlow's kernel log kept it before); the run's log has it."""
+    assert "Traceback" not in stderr and "op_kernel" not in stderr, stderr[-3000:]
+    assert f"(details in {log})" in stderr
+    details = log.read_text()
+    assert "Traceback (most recent call last)" in details and str(path) in details
 
 
 @pytest.mark.slow
@@ -107,6 +116,7 @@ def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
     path, message = damage(root, "label out of range", 2)
     code, _, stderr = run_cli("eval", tmp_path / "run")
     assert code == 1 and message in stderr and str(path) in stderr
+    assert_quiet_with_details_in(stderr, tmp_path / "run" / "cenkeras.log", path)
 
     path, message = damage(root, "truncated image", 40)
     code, _, stderr = run_cli(
@@ -120,3 +130,4 @@ def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
         tmp_path / "predictions",
     )
     assert code == 1 and message in stderr and str(path) in stderr
+    assert_quiet_with_details_in(stderr, tmp_path / "predictions" / "cenkeras.log", path)
