@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import platform_cpu
+
 REPO = Path(__file__).resolve().parent.parent
 
 WORKLOADS = {
@@ -119,17 +121,6 @@ def main():
     print(f"| base | {args.base} | {', '.join(f'{t:.2f}' for t in times['base'])} | {base:.3f} |")
     print(f"| head | working tree | {', '.join(f'{t:.2f}' for t in times['head'])} | {head:.3f} |")
     print(f"\nhead / base = {head / base:.3f}")
-
-
-def platform_cpu():
-    """The CPU model and thread count, to print beside the figures."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} threads"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU threads"
 
 
 if __name__ == "__main__":

@@ -40,9 +40,9 @@ def atomic_write_text(path, text):
 
 
 def resume_may_change(key):
-    """Whether resuming a run may change recipe `key` ("train.epochs"): its length, learning rates
-    and determinism; everything else is the recorded recipe's."""
-    return key in ("train.epochs", "train.deterministic") or key.startswith("train.lr_")
+    """Whether resuming a run may change recipe `key` ("train.epochs"): its length, learning rates,
+    determinism and the data checks; everything else is the recorded recipe's."""
+    return key in ("train.epochs", "train.deterministic", "data.verify") or key.startswith("train.lr_")
 
 
 class RunDirectory:
@@ -70,7 +70,7 @@ class RunDirectory:
         overwritten); resuming needs one, and its recorded recipe wins over
         the one given, except for the training length (more epochs may be
         added), the learning rates (`train.lr_*`: e.g. smaller ones after
-        a divergence) and `train.deterministic`.
+        a divergence), `train.deterministic` and `data.verify`.
         """
         if self.exists() and not resume:
             raise RunError(
@@ -89,9 +89,10 @@ class RunDirectory:
         self._remove_partial_files()
         if resume:
             saved = self.load_recipe()
-            for name in vars(saved.train):
-                if resume_may_change(f"train.{name}"):
-                    setattr(saved.train, name, getattr(recipe.train, name))
+            for section in ("train", "data"):
+                for name in vars(getattr(saved, section)):
+                    if resume_may_change(f"{section}.{name}"):
+                        setattr(getattr(saved, section), name, getattr(getattr(recipe, section), name))
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
         return recipe

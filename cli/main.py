@@ -112,6 +112,44 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
     click.echo(f"\nWrote {run_dir}/eval.json")
 
 
+@cli.command("check-data")
+@click.argument("recipe")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root (default: the recipe's data.root).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value (repeatable).")
+@click.option("--workers", type=click.IntRange(1), help="Reader threads (default: the CPU count).")
+@click.option("--report", type=click.Path(dir_okay=False), help="Also write the problems and the summary here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def check_data(recipe, data_dir, overrides, workers, report, quiet):
+    """Decode every listed file of every split of RECIPE's dataset as training would; list every problem.
+
+    Checks what training checks when it reads a sample (the file opens and
+    decodes, its mode, bit depth and channel count fit the modality, mask
+    labels are < num_classes or the ignore label, inputs fit their mask under
+    data.align), for all samples, in parallel. Exit status 1 if any problem.
+    """
+    from cenkeras import config as config_lib
+    from cenkeras.recipe_files import load_recipe
+    from cenkeras.tasks import task_for
+
+    experiment = config_lib.apply_overrides(load_recipe(recipe), list(overrides))
+    config_lib.validate(experiment)
+    found = task_for(experiment).check_data(experiment, data_dir, workers=workers, quiet=quiet)
+    if found is None:
+        click.echo(f"{experiment.name} trains on the synthetic scenes, which cenkeras generates: nothing to check.")
+        return
+    for problem in found.problems:
+        click.echo(str(problem))
+    click.echo(found.summary())
+    if report:
+        from cenkeras.runs import atomic_write_text
+
+        atomic_write_text(report, found.text())
+        click.echo(f"Wrote {report}")
+    if not found.ok:
+        raise click.ClickException(f"{len(found.problems)} problem(s) in {experiment.name}'s data (listed above).")
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")

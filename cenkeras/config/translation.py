@@ -17,6 +17,7 @@ from cenkeras.config.checks import (
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
 from cenkeras.data.pipeline import DATA_SOURCES
+from cenkeras.data.verify import VERIFY_RULES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.models.unet import DECODER_NORMS
 
@@ -53,6 +54,9 @@ class TranslationDataConfig:
     mirror: bool = True
     allow_outside_root: bool = False
     cache: bool = False
+    # Before training: "exists" checks every listed file is there; "decode" reads every
+    # sample as training does and reports every problem at once (cenkeras check-data).
+    verify: str = "exists"
     synthetic: TranslationSyntheticConfig = dataclasses.field(default_factory=TranslationSyntheticConfig)
 
     def validate(self):
@@ -62,6 +66,7 @@ class TranslationDataConfig:
                 f"data.domains needs distinct input domains and a target (last), got {list(self.domains)}."
             )
         check_list_source(self)
+        check_choice("data.verify", self.verify, VERIFY_RULES)
         if self.resize < self.crop_size:
             raise ConfigError(f"data.resize ({self.resize}) must be >= data.crop_size ({self.crop_size}).")
 

@@ -46,20 +46,25 @@ def read_list(list_file, root, columns, allow_outside_root=False):
     Blank lines and lines starting with `#` are skipped. A line with too few
     columns is an error naming the file and the line.
     """
-    needed = max(columns.values()) + 1
-    entries = []
-    for number, text, where in list_lines(list_file, root):
-        fields = text.split()
-        if len(fields) < needed:
-            raise DataError(
-                f"{where}: expected at least {needed} paths separated by tabs or spaces "
-                f"(columns {columns}), got {len(fields)}: {text!r}"
-            )
-        paths = {name: resolve_path(root, fields[index], where, allow_outside_root) for name, index in columns.items()}
-        entries.append(Entry(str(list_file), number, paths))
+    entries = [
+        Entry(str(list_file), number, parse_line(text, where, root, columns, allow_outside_root))
+        for number, text, where in list_lines(list_file, root)
+    ]
     if not entries:
         raise DataError(f"list file {list_file} holds no samples.")
     return entries
+
+
+def parse_line(text, where, root, columns, allow_outside_root=False):
+    """`{name: absolute path}` of one list line; a line with too few columns is an error naming `where`."""
+    needed = max(columns.values()) + 1
+    fields = text.split()
+    if len(fields) < needed:
+        raise DataError(
+            f"{where}: expected at least {needed} paths separated by tabs or spaces "
+            f"(columns {columns}), got {len(fields)}: {text!r}"
+        )
+    return {name: resolve_path(root, fields[index], where, allow_outside_root) for name, index in columns.items()}
 
 
 def list_lines(list_file, root):

@@ -12,13 +12,14 @@ from PIL import Image
 
 from cenkeras.data.augment import AugmentOptions, augment
 from cenkeras.data.indexed import IndexedSamples
-from cenkeras.data.listfile import check_files_exist, read_list
+from cenkeras.data.listfile import check_files_exist, parse_line, read_list
 from cenkeras.data.modalities import (
     DataError,
     raw_channels,
     read_mask,
     read_raw,
 )
+from cenkeras.data.verify import SampleCheck, checks_of_list
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 SYNTHETIC_MODALITIES = {"rgb": "rgb", "depth": "depth"}
@@ -90,6 +91,40 @@ def read_sample(paths, mask_path, modalities, num_classes, ignore_label, out_of_
 # --- Raw datasets ----------------------------------------------------------------------------
 
 
+def _columns(data_config):
+    columns = {name: m.column for name, m in data_config.modalities.items()}
+    columns["mask"] = data_config.mask_column
+    return columns
+
+
+def sample_reader(data_config, num_classes):
+    """`read(paths) -> (raws, mask)` of one sample, `paths` being `{modality: path, "mask": path}`."""
+
+    def read(paths):
+        return read_sample(
+            [paths[name] for name in data_config.modalities],
+            paths["mask"],
+            data_config.modalities,
+            num_classes,
+            data_config.ignore_label,
+            data_config.out_of_range,
+            data_config.align,
+        )
+
+    return read
+
+
+def list_sample_checks(list_file, split, data_config, num_classes):
+    """`[SampleCheck | DataProblem]` of a list file: each sample read as training reads it."""
+    columns, read = _columns(data_config), sample_reader(data_config, num_classes)
+
+    def make_check(text, where):
+        paths = parse_line(text, where, data_config.root, columns, data_config.allow_outside_root)
+        return SampleCheck(where, len(paths), lambda: read(paths))
+
+    return checks_of_list(list_file, data_config.root, split, make_check)
+
+
 def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
     """Raw samples from a list file in the official layout: `(IndexedSamples, count)`.
 
@@ -99,30 +134,20 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
     `data_config.cache`, a decoded sample is kept in memory after its first read.
     """
     names = list(data_config.modalities)
-    columns = {name: m.column for name, m in data_config.modalities.items()}
-    columns["mask"] = data_config.mask_column
+    columns = _columns(data_config)
     entries = read_list(list_file, data_config.root, columns, data_config.allow_outside_root)
     if check_files:
         check_files_exist(entries)
-    modalities = {name: data_config.modalities[name] for name in names}
-    kinds = [modality.kind for modality in modalities.values()]
-    table = [[entry.paths[name] for name in names] + [entry.paths["mask"]] for entry in entries]
+    kinds = [modality.kind for modality in data_config.modalities.values()]
+    table = [[entry.paths[name] for name in columns] for entry in entries]
+    read_paths = sample_reader(data_config, num_classes)
     decoded = {} if data_config.cache else None
 
     def read(row):
         key = tuple(row)
         if decoded is not None and key in decoded:
             return decoded[key]
-        paths = [p.decode("utf-8") for p in row]
-        raws, mask = read_sample(
-            paths[:-1],
-            paths[-1],
-            modalities,
-            num_classes,
-            data_config.ignore_label,
-            data_config.out_of_range,
-            data_config.align,
-        )
+        raws, mask = read_paths(dict(zip(columns, (p.decode("utf-8") for p in row))))
         if decoded is not None:
             decoded[key] = (*raws, mask)
         return (*raws, mask)

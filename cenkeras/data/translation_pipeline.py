@@ -12,16 +12,38 @@ from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import list_lines, resolve_path
 from cenkeras.data.modalities import DataError
 from cenkeras.data.pipeline import shard_by_data
+from cenkeras.data.verify import SampleCheck, checks_of_list
 from cenkeras.layers.preprocessing import ModalityPreprocessor
+
+
+def parse_template(text, where, root, allow_outside_root=False):
+    """The absolute path template of one Taskonomy list line; errors name `where`."""
+    if "{domain}" not in text:
+        raise DataError(f"{where}: {text!r} has no '{{domain}}' placeholder.")
+    return resolve_path(root, text, where, allow_outside_root)
+
+
+def read_domains(template, domains):
+    """Every domain of one sample, decoded as training reads it (`decode_domain`)."""
+    return tuple(decode_domain(expand_template(template, d), d) for d in domains)
+
+
+def template_sample_checks(list_file, split, data_config):
+    """`[SampleCheck | DataProblem]` of a Taskonomy list file: every domain of each sample decoded."""
+    domains = list(data_config.domains)
+
+    def make_check(text, where):
+        template = parse_template(text, where, data_config.root, data_config.allow_outside_root)
+        return SampleCheck(where, len(domains), lambda: read_domains(template, domains))
+
+    return checks_of_list(list_file, data_config.root, split, make_check)
 
 
 def read_template_list(list_file, root, domains, allow_outside_root=False):
     """Path templates from a Taskonomy list file, checked: every domain's file must exist."""
     templates = []
     for _, text, where in list_lines(list_file, root):
-        if "{domain}" not in text:
-            raise DataError(f"{where}: {text!r} has no '{{domain}}' placeholder.")
-        template = resolve_path(root, text, where, allow_outside_root)
+        template = parse_template(text, where, root, allow_outside_root)
         for domain in domains:
             path = expand_template(template, domain)
             if not os.path.isfile(path):
@@ -45,7 +67,7 @@ def list_translation_dataset(list_file, data_config):
     def read(template):
         if decoded is not None and template in decoded:
             return decoded[template]
-        images = tuple(decode_domain(expand_template(template.decode("utf-8"), d), d) for d in domains)
+        images = read_domains(template.decode("utf-8"), domains)
         if decoded is not None:
             decoded[template] = images
         return images

@@ -8,6 +8,7 @@ import keras
 from cenkeras.callbacks import StagedLearningRates, write_json
 from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
+    list_sample_checks,
     depth_modalities,
     preprocessors,
     evaluation_dataset,
@@ -158,6 +159,13 @@ class SegmentationTask(Task):
                 ".safetensors, .pth or .npz; the README says where to get one) or learn the statistics "
                 "(--set train.freeze_bn=false)."
             )
+
+    def sample_checks(self, recipe, data):
+        num_classes = recipe.model.num_classes
+        return {
+            "train": list_sample_checks(data.train_list, "train", data, num_classes),
+            "validation": list_sample_checks(data.val_list, "validation", data, num_classes),
+        }
 
     def training_data(self, recipe, data, data_dir, run):
         num_classes, synthetic_dir = recipe.model.num_classes, self.synthetic_dir(data, data_dir)

@@ -12,6 +12,7 @@ from cenkeras.callbacks import write_json
 from cenkeras.config import TranslationRecipe, describe_fusion, network_options
 from cenkeras.data.domains import decode_domain
 from cenkeras.data.translation_pipeline import (
+    template_sample_checks,
     domain_preprocessor,
     raw_translation_dataset,
     translation_evaluation_dataset,
@@ -132,6 +133,12 @@ class TranslationTask(Task):
 
     def build_network(self, recipe):
         return build_generator(recipe)
+
+    def sample_checks(self, recipe, data):
+        return {
+            "train": template_sample_checks(data.train_list, "train", data),
+            "validation": template_sample_checks(data.val_list, "validation", data),
+        }
 
     def training_data(self, recipe, data, data_dir, run):
         synthetic_dir = self.synthetic_dir(data, data_dir)

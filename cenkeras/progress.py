@@ -1,4 +1,4 @@
-"""A progress bar over the samples a prepare writes (rich), or silence."""
+"""A progress bar over a known number of items (rich), or silence."""
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
