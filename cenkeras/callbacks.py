@@ -280,6 +280,40 @@ class MetricsLog(keras.callbacks.Callback):
             self.writer.flush()
 
 
+class SkippedSamplesLog(keras.callbacks.Callback):
+    """Write the problems of training samples left out (data.on_error=skip) to the run's skipped.tsv.
+
+    Each distinct problem (it names the file) is one `epoch<TAB>problem` line,
+    the epoch being the one by whose end it was met; the per-epoch count is
+    the trainer's `skipped` metric. Problems already in the file (a resumed
+    run) are not written again. At the end of training one line says how
+    many there are and where: a skipped sample is never silent.
+    """
+
+    def __init__(self, path, skip_log, enabled=True):
+        super().__init__()
+        self.path = Path(path)
+        self.skip_log = skip_log
+        self.enabled = enabled
+
+    def _lines(self):
+        return self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+
+    def on_train_begin(self, logs=None):
+        self.skip_log.mark_known(line.split("\t", 1)[-1] for line in self._lines())
+
+    def on_epoch_end(self, epoch, logs=None):
+        new = self.skip_log.take_new()
+        if new and self.enabled:
+            lines = self._lines() + [f"{epoch + 1}\t{problem}" for problem in new]
+            atomic_write_text(self.path, "".join(line + "\n" for line in lines))
+
+    def on_train_end(self, logs=None):
+        count = len(self._lines())
+        if count and self.enabled:
+            print(f"{count} bad training sample(s) left out of their batches (data.on_error=skip): see {self.path}")
+
+
 def best_value_from_log(path, monitor, mode="max"):
     """Best (largest, or smallest with mode="min") `monitor` value in a metrics.jsonl, None if none."""
     if not os.path.exists(path):

@@ -41,8 +41,8 @@ def atomic_write_text(path, text):
 
 def resume_may_change(key):
     """Whether resuming a run may change recipe `key` ("train.epochs"): its length, learning rates,
-    determinism and the data checks; everything else is the recorded recipe's."""
-    return key in ("train.epochs", "train.deterministic", "data.verify") or key.startswith("train.lr_")
+    determinism and the data checks and policy; everything else is the recorded recipe's."""
+    return key in ("train.epochs", "train.deterministic", "data.verify", "data.on_error") or key.startswith("train.lr_")
 
 
 class RunDirectory:
@@ -58,6 +58,8 @@ class RunDirectory:
     backup = property(lambda self: self.path / "backup")
     logs = property(lambda self: self.path / "logs")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    # Problems of the training samples left out (data.on_error=skip): "epoch<TAB>problem" lines.
+    skipped_file = property(lambda self: self.path / "skipped.tsv")
     eval_file = property(lambda self: self.path / "eval.json")
 
     def exists(self):
@@ -70,7 +72,7 @@ class RunDirectory:
         overwritten); resuming needs one, and its recorded recipe wins over
         the one given, except for the training length (more epochs may be
         added), the learning rates (`train.lr_*`: e.g. smaller ones after
-        a divergence), `train.deterministic` and `data.verify`.
+        a divergence), `train.deterministic`, `data.verify` and `data.on_error`.
         """
         if self.exists() and not resume:
             raise RunError(

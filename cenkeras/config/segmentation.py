@@ -19,6 +19,7 @@ from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
+from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
 
 
@@ -118,6 +119,9 @@ class DataConfig:
     # Before training: "exists" checks every listed file is there; "decode" reads every
     # sample as training does and reports every problem at once (cenkeras check-data).
     verify: str = "exists"
+    # A training sample that fails to decode: "stop" (an error naming the file) or "skip" (left
+    # out of its batch, counted and logged in the run's skipped.tsv; cenkeras.data.skipping).
+    on_error: str = "stop"
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
 
     def validate(self):
@@ -132,6 +136,7 @@ class DataConfig:
         check_choice("data.align", self.align, ALIGN_RULES)
         check_list_source(self)
         check_choice("data.verify", self.verify, VERIFY_RULES)
+        check_choice("data.on_error", self.on_error, ON_ERROR_RULES)
         if not (0 < self.low_scale <= self.high_scale):
             raise ConfigError("data.low_scale and data.high_scale must satisfy 0 < low <= high.")
         check_at_least("data.crop_size", self.crop_size, 2)

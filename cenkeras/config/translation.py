@@ -17,6 +17,7 @@ from cenkeras.config.checks import (
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.training import RunOptions
 from cenkeras.data.pipeline import DATA_SOURCES
+from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.models.unet import DECODER_NORMS
@@ -57,6 +58,9 @@ class TranslationDataConfig:
     # Before training: "exists" checks every listed file is there; "decode" reads every
     # sample as training does and reports every problem at once (cenkeras check-data).
     verify: str = "exists"
+    # A training sample that fails to decode: "stop" (an error naming the file) or "skip" (left
+    # out of its batch, counted and logged in the run's skipped.tsv; cenkeras.data.skipping).
+    on_error: str = "stop"
     synthetic: TranslationSyntheticConfig = dataclasses.field(default_factory=TranslationSyntheticConfig)
 
     def validate(self):
@@ -67,6 +71,7 @@ class TranslationDataConfig:
             )
         check_list_source(self)
         check_choice("data.verify", self.verify, VERIFY_RULES)
+        check_choice("data.on_error", self.on_error, ON_ERROR_RULES)
         if self.resize < self.crop_size:
             raise ConfigError(f"data.resize ({self.resize}) must be >= data.crop_size ({self.crop_size}).")
 

@@ -45,6 +45,8 @@ class IndexedSamples:
     Args:
         records: a tensor (or array / list) whose first axis runs over samples.
         decode: `record -> sample`, traced by tf.data.
+        flags_failures: `decode` returns `(sample, ok)`, `ok` False for a
+            sample that could not be read (`cenkeras.data.skipping`).
 
     Example:
 
@@ -54,11 +56,12 @@ class IndexedSamples:
     >>> batch = next(iter(samples.training_order(seed=0, start=0)))  # (sample, augmentation seed)
     """
 
-    def __init__(self, records, decode):
+    def __init__(self, records, decode, flags_failures=False):
         self.records = tf.convert_to_tensor(records)
         if self.records.shape.rank == 0 or self.records.shape[0] == 0:
             raise ValueError("IndexedSamples needs at least one record.")
         self.decode = decode
+        self.flags_failures = flags_failures
 
     def __len__(self):
         return int(self.records.shape[0])

@@ -19,6 +19,7 @@ from cenkeras.data.modalities import (
     read_mask,
     read_raw,
 )
+from cenkeras.data.skipping import batch_leaving_out_skipped, guard_reader
 from cenkeras.data.verify import SampleCheck, checks_of_list
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 
@@ -125,13 +126,15 @@ def list_sample_checks(list_file, split, data_config, num_classes):
     return checks_of_list(list_file, data_config.root, split, make_check)
 
 
-def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
+def list_raw_dataset(list_file, data_config, num_classes, check_files=True, skip_log=None):
     """Raw samples from a list file in the official layout: `(IndexedSamples, count)`.
 
     Every listed file is checked to exist before anything is read (the first
     missing one is an error naming the list line and the path). Decoding runs
-    in parallel; a corrupt image is an error naming the file. With
-    `data_config.cache`, a decoded sample is kept in memory after its first read.
+    in parallel; a corrupt image is an error naming the file, or with a
+    `skip_log` (`cenkeras.data.skipping`) a sample flagged as bad: samples are
+    then `((raw, mask), ok)`. With `data_config.cache`, a decoded sample is
+    kept in memory after its first read.
     """
     names = list(data_config.modalities)
     columns = _columns(data_config)
@@ -152,17 +155,29 @@ def list_raw_dataset(list_file, data_config, num_classes, check_files=True):
             decoded[key] = (*raws, mask)
         return (*raws, mask)
 
+    def placeholder():
+        blank = [np.zeros((1, 1, raw_channels(kind)), np.float32) for kind in kinds]
+        return (*blank, np.full((1, 1), data_config.ignore_label, np.int32))
+
+    types = [tf.float32] * len(names) + [tf.int32]
+    if skip_log is not None:
+        read, types = guard_reader(read, placeholder, skip_log), types + [tf.bool]
+
     def load(row):
-        outputs = tf.numpy_function(read, [row], [tf.float32] * len(names) + [tf.int32], stateful=False)
+        outputs = tf.numpy_function(read, [row], types, stateful=False)
         raw = {}
-        for name, kind, tensor in zip(names, kinds, outputs[:-1]):
+        for name, kind, tensor in zip(names, kinds, outputs):
             tensor.set_shape([None, None, raw_channels(kind)])
             raw[name] = tensor
-        mask = outputs[-1]
+        mask = outputs[len(names)]
         mask.set_shape([None, None])
-        return raw, mask
+        if skip_log is None:
+            return raw, mask
+        ok = outputs[-1]
+        ok.set_shape([])
+        return (raw, mask), ok
 
-    return IndexedSamples(tf.constant(table), load), len(entries)
+    return IndexedSamples(tf.constant(table), load, flags_failures=skip_log is not None), len(entries)
 
 
 def synthetic_dataset_for(split, data_config, data_dir=None):
@@ -187,12 +202,16 @@ def _select(sample, names):
     return {n: raw[n] for n in names}, mask
 
 
-def raw_dataset(split, data_config, num_classes, data_dir=None):
-    """Raw samples of `split` ("train" or "validation") as `(IndexedSamples, count)`."""
+def raw_dataset(split, data_config, num_classes, data_dir=None, skip_log=None):
+    """Raw samples of `split` ("train" or "validation") as `(IndexedSamples, count)`.
+
+    With a `skip_log`, list samples that fail to decode are flagged, not errors
+    (`cenkeras.data.skipping`); the synthetic scenes never fail.
+    """
     if data_config.source == "synthetic":
         return synthetic_dataset_for(split, data_config, data_dir)
     list_file = data_config.train_list if split == "train" else data_config.val_list
-    return list_raw_dataset(list_file, data_config, num_classes)
+    return list_raw_dataset(list_file, data_config, num_classes, skip_log=skip_log)
 
 
 # --- Batched pipelines -------------------------------------------------------------------------
@@ -245,9 +264,21 @@ def training_dataset(raw, data_config, batch_size, seed, first_step=0):
         inputs = _preprocess_all(inputs, prepare_inputs)
         return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
 
+    return batched_training_order(raw, prepare, batch_size, seed, first_step)
+
+
+def batched_training_order(raw, prepare, batch_size, seed, first_step):
+    """`prepare(sample, seed)` over `raw`'s training order from `first_step`, batched and prefetched.
+
+    Samples flagged as failed (`raw.flags_failures`) are left out of their batch.
+    """
     samples = raw.training_order(seed, start=first_step * batch_size)
-    dataset = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    if raw.flags_failures:
+        flagged = samples.map(lambda pair, s: (prepare(pair[0], s), pair[1]), num_parallel_calls=tf.data.AUTOTUNE)
+        batches = batch_leaving_out_skipped(flagged, batch_size)
+    else:
+        batches = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+    return shard_by_data(batches.prefetch(tf.data.AUTOTUNE))
 
 
 def evaluation_dataset(raw, data_config, batch_size=1, cache=None):

@@ -5,13 +5,15 @@ Batches are `({input domain: (B, S, S, 3)}, target (B, S, S, 3))`, float32 in [-
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from cenkeras.data.domains import decode_domain, expand_template
 from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import list_lines, resolve_path
 from cenkeras.data.modalities import DataError
-from cenkeras.data.pipeline import shard_by_data
+from cenkeras.data.pipeline import batched_training_order, shard_by_data
+from cenkeras.data.skipping import guard_reader
 from cenkeras.data.verify import SampleCheck, checks_of_list
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 
@@ -54,9 +56,11 @@ def read_template_list(list_file, root, domains, allow_outside_root=False):
     return templates
 
 
-def list_translation_dataset(list_file, data_config):
+def list_translation_dataset(list_file, data_config, skip_log=None):
     """Raw uint8 domain images `{domain: (H, W, 3)}` from a Taskonomy list file: `(IndexedSamples, count)`.
 
+    With a `skip_log`, a sample that fails to decode is flagged instead of
+    being an error (samples are then `(images, ok)`; `cenkeras.data.skipping`).
     With `data_config.cache`, a decoded sample is kept in memory after its first read.
     """
     domains = list(data_config.domains)
@@ -72,13 +76,22 @@ def list_translation_dataset(list_file, data_config):
             decoded[template] = images
         return images
 
-    def load(template):
-        images = tf.numpy_function(read, [template], [tf.uint8] * len(domains), stateful=False)
-        for image in images:
-            image.set_shape([None, None, 3])
-        return dict(zip(domains, images))
+    types = [tf.uint8] * len(domains)
+    if skip_log is not None:
+        blank = np.zeros((1, 1, 3), np.uint8)
+        read, types = guard_reader(read, lambda: [blank] * len(domains), skip_log), types + [tf.bool]
 
-    return IndexedSamples(tf.constant(templates), load), len(templates)
+    def load(template):
+        outputs = tf.numpy_function(read, [template], types, stateful=False)
+        for image in outputs[: len(domains)]:
+            image.set_shape([None, None, 3])
+        images = dict(zip(domains, outputs))
+        if skip_log is None:
+            return images
+        outputs[-1].set_shape([])
+        return images, outputs[-1]
+
+    return IndexedSamples(tf.constant(templates), load, flags_failures=skip_log is not None), len(templates)
 
 
 def synthetic_translation_dataset(split, data_config, data_dir=None):
@@ -98,11 +111,11 @@ def synthetic_translation_dataset(split, data_config, data_dir=None):
     return IndexedSamples(examples.records, decode), len(examples)
 
 
-def raw_translation_dataset(split, data_config, data_dir=None):
+def raw_translation_dataset(split, data_config, data_dir=None, skip_log=None):
     if data_config.source == "synthetic":
         return synthetic_translation_dataset(split, data_config, data_dir)
     list_file = data_config.train_list if split == "train" else data_config.val_list
-    return list_translation_dataset(list_file, data_config)
+    return list_translation_dataset(list_file, data_config, skip_log=skip_log)
 
 
 def domain_preprocessor():
@@ -137,9 +150,7 @@ def translation_training_dataset(raw, data_config, batch_size, seed, first_step=
         parts = tf.split(stacked, len(domains), axis=-1)
         return _split(dict(zip(domains, parts)), domains)
 
-    samples = raw.training_order(seed, start=first_step * batch_size)
-    dataset = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return shard_by_data(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    return batched_training_order(raw, prepare, batch_size, seed, first_step)
 
 
 def translation_evaluation_dataset(raw, data_config, batch_size):

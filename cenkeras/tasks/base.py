@@ -11,6 +11,7 @@ import dataclasses
 
 from cenkeras import config as config_lib
 from cenkeras.data.modalities import DataError
+from cenkeras.data.skipping import SkipLog
 from cenkeras.data.verify import check_samples
 from cenkeras.runs import RunDirectory, atomic_write_text
 from cenkeras.tasks.jobs import (
@@ -35,6 +36,18 @@ class TrainingData:
     train: object
     validation: object
     steps_per_epoch: int
+    # The problems of training samples left out (data.on_error=skip), else None.
+    skip_log: object = None
+
+
+def skips(data):
+    """Whether training leaves out samples that fail to decode (data.on_error=skip on a list dataset)."""
+    return data.source == "list" and data.on_error == "skip"
+
+
+def skip_log_for(data):
+    """A `SkipLog` for the training samples of `data` when it skips bad ones, else None."""
+    return SkipLog() if skips(data) else None
 
 
 @dataclasses.dataclass
@@ -164,7 +177,14 @@ class Task:
             fitting = self.build_trainer(recipe, network)
         check_checkpoint_space(run, chief, fitting.trainer)
         own_callbacks = run_callbacks(
-            run, chief, network, fitting.optimizers, self.monitor, self.monitor_mode, schedule=fitting.schedule
+            run,
+            chief,
+            network,
+            fitting.optimizers,
+            self.monitor,
+            self.monitor_mode,
+            schedule=fitting.schedule,
+            skip_log=batches.skip_log,
         )
         history = fit_run(
             fitting.trainer,

@@ -15,6 +15,7 @@ from cenkeras.callbacks import (
     GuardedBackupAndRestore,
     MetricsLog,
     NonFiniteLossGuard,
+    SkippedSamplesLog,
     TrainingDiverged,
     backed_up_epoch,
     best_value_from_log,
@@ -70,13 +71,14 @@ def first_step(run, steps_per_epoch):
     return backed_up_epoch(str(run.backup)) * steps_per_epoch
 
 
-def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
+def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, skip_log=None):
     """Backup/resume, non-finite-loss stop, best/last weights, metrics log and TensorBoard for `run`.
 
     Every worker restores from the run's backup (the run directory must be
     shared between the machines of a multi-worker run); only the chief writes
     it or any other file. `fit_run` turns the guard's non-finite loss into a
-    `TrainingDiverged` error.
+    `TrainingDiverged` error. With a `skip_log` (data.on_error=skip), the
+    problems of the samples left out go to the run's skipped.tsv.
     """
     guard = NonFiniteLossGuard()
     backup = GuardedBackupAndRestore(str(run.backup), guard, write=chief, delete_checkpoint=False)
@@ -98,6 +100,7 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None):
             guard=guard,
         ),
         MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
+        *([SkippedSamplesLog(run.skipped_file, skip_log, enabled=chief)] if skip_log is not None else []),
         # Last of the epoch's writes: the backup commits the epoch (see RunDirectory.keep_metrics_until).
         backup,
     ]

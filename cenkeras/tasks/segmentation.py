@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics import ConfusionMatrix
 from cenkeras.tasks.logs import step_logs
 
@@ -59,6 +60,8 @@ class SegmentationTrainer(keras.Model):
         num_classes: number of classes.
         ignore_label: label excluded from losses and metrics.
         weight_decay: L2 coefficient added to every gradient.
+        count_skipped: log the `skipped` metric: training samples left out of
+            their batch (`cenkeras.data.skipping`).
 
     Example:
     >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
@@ -81,6 +84,7 @@ class SegmentationTrainer(keras.Model):
         num_classes,
         ignore_label=255,
         weight_decay=0.0,
+        count_skipped=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,6 +102,8 @@ class SegmentationTrainer(keras.Model):
         self.confusions = [
             ConfusionMatrix(self.num_classes, self.ignore_label, name=f"{n}_miou") for n in self.output_names_
         ]
+        # Training samples left out of their batch (data.on_error=skip), per epoch.
+        self.skipped = [keras.metrics.Sum(name="skipped")] if count_skipped else []
         # The wrapped segmenter is a built functional model, so this one is built too.
         self.built = True
 
@@ -118,7 +124,7 @@ class SegmentationTrainer(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions]
+        return [self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions, *self.skipped]
 
     def _loss_terms(self, labels, outputs):
         """Per-output cross-entropy shares of this replica, and the sparsity share."""
@@ -139,6 +145,7 @@ class SegmentationTrainer(keras.Model):
 
     def train_step(self, data):
         inputs, labels = data
+        inputs = pop_skipped_count(inputs, self.skipped[0] if self.skipped else None)
         variables = self.encoder_variables + self.decoder_variables
         with tf.GradientTape() as tape:
             outputs = self.segmenter(inputs, training=True)
@@ -156,7 +163,7 @@ class SegmentationTrainer(keras.Model):
         self.sparsity_tracker.update_state(sparsity_share * replicas)
         for tracker, share in zip(self.output_loss_trackers, shares):
             tracker.update_state(share * replicas)
-        return step_logs(self.metrics[: 2 + len(shares)])
+        return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.skipped])
 
     def test_step(self, data):
         inputs, labels = data
@@ -171,7 +178,7 @@ class SegmentationTrainer(keras.Model):
             tracker.update_state(share * replicas)
             predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
             confusion.update_state(labels, predicted)
-        return step_logs(self.metrics)
+        return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions])
 
 
 def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):

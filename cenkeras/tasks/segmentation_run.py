@@ -18,7 +18,7 @@ from cenkeras.data.pipeline import (
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_refinenet
 from cenkeras.precision import resolve_precision
-from cenkeras.tasks.base import Fitting, Task, TrainingData
+from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.segmentation import (
     SegmentationTrainer,
     class_iou_table,
@@ -169,14 +169,15 @@ class SegmentationTask(Task):
 
     def training_data(self, recipe, data, data_dir, run):
         num_classes, synthetic_dir = recipe.model.num_classes, self.synthetic_dir(data, data_dir)
-        raw_train, count = raw_dataset("train", data, num_classes, synthetic_dir)
+        skip_log = skip_log_for(data)
+        raw_train, count = raw_dataset("train", data, num_classes, synthetic_dir, skip_log=skip_log)
         raw_val, _ = raw_dataset("validation", data, num_classes, synthetic_dir)
         steps = self.steps_per_epoch(recipe, count)
         warn_fast_sparsity(recipe, steps)
         train = training_dataset(
             raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
         )
-        return TrainingData(train, evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps)
+        return TrainingData(train, evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps, skip_log)
 
     def build_trainer(self, recipe, network):
         train = recipe.train
@@ -189,6 +190,7 @@ class SegmentationTask(Task):
             num_classes=recipe.model.num_classes,
             ignore_label=recipe.data.ignore_label,
             weight_decay=train.weight_decay,
+            count_skipped=skips(recipe.data),
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)
         trainer.build_optimizers()

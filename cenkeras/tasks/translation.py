@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics.image_quality import l1_error, psnr
 from cenkeras.tasks.logs import step_logs
 
@@ -55,6 +56,8 @@ class TranslationTrainer(keras.Model):
         discriminator: a `PatchGANDiscriminator` (sigmoid outputs).
         generator_optimizer, discriminator_optimizer: Keras optimizers.
         l1_weight: weight of the L1 term (100).
+        count_skipped: log the `skipped` metric: training samples left out of
+            their batch (`cenkeras.data.skipping`).
 
     Example:
     >>> import numpy as np
@@ -71,7 +74,14 @@ class TranslationTrainer(keras.Model):
     """
 
     def __init__(
-        self, generator, discriminator, generator_optimizer, discriminator_optimizer, l1_weight=100.0, **kwargs
+        self,
+        generator,
+        discriminator,
+        generator_optimizer,
+        discriminator_optimizer,
+        l1_weight=100.0,
+        count_skipped=False,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
@@ -85,6 +95,8 @@ class TranslationTrainer(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.l1_trackers = [keras.metrics.Mean(name=f"{n}_l1") for n in self.output_names_]
         self.psnr_trackers = [keras.metrics.Mean(name=f"{n}_psnr") for n in self.output_names_]
+        # Training samples left out of their batch (data.on_error=skip), per epoch.
+        self.skipped = [keras.metrics.Sum(name="skipped")] if count_skipped else []
         self.built = True  # both wrapped models are built functional models
 
     def build_optimizers(self):
@@ -101,7 +113,7 @@ class TranslationTrainer(keras.Model):
 
     @property
     def metrics(self):
-        return [*self.trackers.values(), *self.l1_trackers, *self.psnr_trackers]
+        return [*self.trackers.values(), *self.l1_trackers, *self.psnr_trackers, *self.skipped]
 
     def _judge(self, inputs, images):
         """D on (input domain m, image of branch m) for every input domain."""
@@ -126,6 +138,7 @@ class TranslationTrainer(keras.Model):
 
     def train_step(self, data):
         inputs, target = data
+        inputs = pop_skipped_count(inputs, self.skipped[0] if self.skipped else None)
         target = tf.cast(target, tf.float32)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
@@ -161,7 +174,7 @@ class TranslationTrainer(keras.Model):
             ("sparsity", sparsity),
         ):
             self.trackers[name].update_state(value)
-        return step_logs(list(self.trackers.values()))
+        return step_logs([*self.trackers.values(), *self.skipped])
 
     def test_step(self, data):
         inputs, target = data

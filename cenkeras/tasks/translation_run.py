@@ -28,7 +28,7 @@ from cenkeras.metrics.fid import (
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
-from cenkeras.tasks.base import Fitting, Task, TrainingData
+from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.translation import TranslationTrainer
 
 
@@ -142,20 +142,24 @@ class TranslationTask(Task):
 
     def training_data(self, recipe, data, data_dir, run):
         synthetic_dir = self.synthetic_dir(data, data_dir)
-        raw_train, count = raw_translation_dataset("train", data, synthetic_dir)
+        skip_log = skip_log_for(data)
+        raw_train, count = raw_translation_dataset("train", data, synthetic_dir, skip_log=skip_log)
         raw_val, _ = raw_translation_dataset("validation", data, synthetic_dir)
         steps = self.steps_per_epoch(recipe, count)
         train = translation_training_dataset(
             raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
         )
-        return TrainingData(train, translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps)
+        validation = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
+        return TrainingData(train, validation, steps, skip_log)
 
     def build_trainer(self, recipe, network):
         cfg = recipe.train
         discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
         g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
         d_opt = keras.optimizers.Adam(cfg.lr_discriminator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-        trainer = TranslationTrainer(network, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight)
+        trainer = TranslationTrainer(
+            network, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight, count_skipped=skips(recipe.data)
+        )
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()
         return Fitting(trainer, {"generator": g_opt, "discriminator": d_opt})
