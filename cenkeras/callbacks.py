@@ -192,19 +192,22 @@ class BestAndLastWeights(keras.callbacks.Callback):
     """Save `model`'s weights after every epoch (last) and when `monitor` improves (best).
 
     Files are written under a temporary name and renamed, so a crash during a
-    write leaves the previous file intact. The best value survives resuming
-    (it is read back from the run's metrics log). Nothing is saved after a
+    write leaves the previous file intact. An improved best goes to the run's
+    pending best (`RunDirectory.best_pending`, with its epoch and value)
+    and becomes best.weights.h5 only once the epoch's backup has committed
+    (`CommitBest`): best.weights.h5 never holds an epoch that a resume would
+    run again and drop from the log. The best value survives resuming (it is
+    read back from the run's metrics log). Nothing is saved after a
     non-finite loss seen by `guard`.
     """
 
-    def __init__(
-        self, model_to_save, last_path, best_path, monitor, best_value=None, mode="max", enabled=True, guard=None
-    ):
+    def __init__(self, model_to_save, run, monitor, best_value=None, mode="max", enabled=True, guard=None):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
         self.model_to_save = model_to_save
-        self.last_path, self.best_path = str(last_path), str(best_path)
+        self.run = run
+        self.last_path, self.best_path = str(run.last_weights), str(run.best_pending)
         self.monitor = monitor
         self.sign = 1.0 if mode == "max" else -1.0
         self.best_value = -np.inf if best_value is None else self.sign * float(best_value)
@@ -222,6 +225,19 @@ class BestAndLastWeights(keras.callbacks.Callback):
         if value is not None and self.sign * float(value) > self.best_value:
             self.best_value = self.sign * float(value)
             self._save(self.best_path)
+            self.run.record_pending_best(epoch + 1, self.monitor, float(value))
+
+
+class CommitBest(keras.callbacks.Callback):
+    """After the epoch's backup has committed it: the pending best becomes best.weights.h5."""
+
+    def __init__(self, run, enabled=True, guard=None):
+        super().__init__()
+        self.run, self.enabled, self.guard = run, enabled, guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.enabled and not (self.guard is not None and self.guard.failed):
+            self.run.settle_pending_best(committed_epoch=epoch + 1)
 
 
 class MetricsLog(keras.callbacks.Callback):

@@ -4,8 +4,12 @@ import contextlib
 import json
 import os
 import re
+import threading
+import time
 
+import keras
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
@@ -50,7 +54,6 @@ def configure_worker_health(worker_timeout, start_timeout):
     """
     from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
 
     if context.context().coordination_service is not None:
         return  # already configured in this process
@@ -68,6 +71,85 @@ def configure_worker_health(worker_timeout, start_timeout):
         heartbeat_timeout_in_ms=int(worker_timeout * 1000),
         cluster_register_timeout_in_ms=int(start_timeout * 1000),
     )
+
+
+# The message a stuck step aborts the collectives with (recognised by `stop_on_lost_worker`).
+STUCK_MARKER = "cenkeras step watchdog:"
+
+
+class StepWatchdog(keras.callbacks.Callback):
+    """Abort this worker's collectives when no step finishes in time: a peer alive but stuck.
+
+    A worker that dies stops sending heartbeats and the coordination service
+    fails the others' collectives (`worker_timeout`). One that is alive but
+    stuck (a hung reader, a deadlock, a GPU that stopped answering) keeps
+    sending them, and every other worker would wait in its next collective
+    forever. This callback's thread watches for progress (any training or
+    validation batch, epoch boundary) and, when there is none for
+    `step_timeout` seconds, aborts the collectives of this process with
+    DEADLINE_EXCEEDED; `stop_on_lost_worker` turns that into `WorkerLost`.
+    A step that builds and compiles a function (the first training step, the
+    first validation) is allowed `first_step_timeout` instead.
+
+    Example:
+
+    >>> watchdog = StepWatchdog(step_timeout=600, first_step_timeout=1800)
+    >>> watchdog.allowance(first=True), watchdog.allowance(first=False)
+    (1800, 600)
+    """
+
+    def __init__(self, step_timeout, first_step_timeout, poll_seconds=1.0):
+        super().__init__()
+        self.step_timeout, self.first_step_timeout = step_timeout, first_step_timeout
+        self.poll_seconds = poll_seconds
+        self._deadline = None
+        self._trained = self._validated = False
+        self._stop = threading.Event()
+        self._thread = None
+        self.fired = False
+
+    def allowance(self, first):
+        return self.first_step_timeout if first else self.step_timeout
+
+    def _allow(self, first=False):
+        self._deadline = time.monotonic() + self.allowance(first)
+
+    def _watch(self):
+        while not self._stop.wait(self.poll_seconds):
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                waited = self.allowance(first=False)
+                self.fired = True
+                context.context().abort_collective_ops(
+                    tf.errors.DEADLINE_EXCEEDED,
+                    f"{STUCK_MARKER} no step finished within train.step_timeout ({waited:g} s, "
+                    f"{self.first_step_timeout:g} s for a step that compiles)",
+                )
+                return
+
+    def on_train_begin(self, logs=None):
+        self._allow(first=True)
+        self._thread = threading.Thread(target=self._watch, name="cenkeras-step-watchdog", daemon=True)
+        self._thread.start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._trained = True
+        self._allow()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._allow(first=not self._trained)  # the first step of the run is still to compile
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._allow()
+
+    def on_test_begin(self, logs=None):
+        self._allow(first=not self._validated)
+        self._validated = True
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._allow()
+
+    def on_train_end(self, logs=None):
+        self._stop.set()
 
 
 class WorkerLost(RuntimeError):
@@ -92,11 +174,13 @@ def stop_on_lost_worker(strategy, run, backed_up_epoch):
         found = re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", message)
         tasks = sorted({f"{job} {task}" for job, task in found})
         where = ", ".join(tasks) or "a peer"
-        reason = (
-            f"{where} stopped sending heartbeats"
-            if "unhealthy" in message
-            else f"{type(error).__name__} from {where}: {message.strip().splitlines()[0][:200]}"
-        )
+        if STUCK_MARKER in message:
+            detail = message.split(STUCK_MARKER, 1)[1].strip().splitlines()[0]
+            reason = f"{detail.split(')', 1)[0]}): every worker still sent heartbeats, so one is alive but stuck"
+        elif "unhealthy" in message:
+            reason = f"{where} stopped sending heartbeats"
+        else:
+            reason = f"{type(error).__name__} from {where}: {message.strip().splitlines()[0][:200]}"
         epoch = backed_up_epoch()
         kept = f"its backup holds epoch {epoch}" if epoch else "no epoch had finished"
         raise WorkerLost(

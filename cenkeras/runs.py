@@ -39,10 +39,22 @@ def atomic_write_text(path, text):
         raise
 
 
+# Recipe keys a resumed run may change besides the learning rates: its length, determinism,
+# the data checks and policy, and the watch for a stuck step (raised after a false alarm).
+CHANGEABLE_ON_RESUME = (
+    "train.epochs",
+    "train.deterministic",
+    "train.step_timeout",
+    "train.first_step_timeout",
+    "data.verify",
+    "data.on_error",
+)
+
+
 def resume_may_change(key):
-    """Whether resuming a run may change recipe `key` ("train.epochs"): its length, learning rates,
-    determinism and the data checks and policy; everything else is the recorded recipe's."""
-    return key in ("train.epochs", "train.deterministic", "data.verify", "data.on_error") or key.startswith("train.lr_")
+    """Whether resuming a run may change recipe `key` ("train.epochs"): the learning rates and
+    `CHANGEABLE_ON_RESUME`; everything else is the recorded recipe's."""
+    return key in CHANGEABLE_ON_RESUME or key.startswith("train.lr_")
 
 
 class RunDirectory:
@@ -55,6 +67,11 @@ class RunDirectory:
     checkpoints = property(lambda self: self.path / "checkpoints")
     last_weights = property(lambda self: self.checkpoints / "last.weights.h5")
     best_weights = property(lambda self: self.checkpoints / "best.weights.h5")
+    # The epoch and score best.weights.h5 holds.
+    best_record = property(lambda self: self.checkpoints / "best.json")
+    # An improved best written before its epoch's backup committed, and its record.
+    best_pending = property(lambda self: self.checkpoints / "best.pending.weights.h5")
+    best_pending_record = property(lambda self: self.checkpoints / "best.pending.json")
     backup = property(lambda self: self.path / "backup")
     logs = property(lambda self: self.path / "logs")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
@@ -72,7 +89,7 @@ class RunDirectory:
         overwritten); resuming needs one, and its recorded recipe wins over
         the one given, except for the training length (more epochs may be
         added), the learning rates (`train.lr_*`: e.g. smaller ones after
-        a divergence), `train.deterministic`, `data.verify` and `data.on_error`.
+        a divergence) and the rest of `CHANGEABLE_ON_RESUME`.
         """
         if self.exists() and not resume:
             raise RunError(
@@ -103,6 +120,31 @@ class RunDirectory:
         """Temporary files a killed process left behind (the files they were to replace are intact)."""
         for stale in [*self.path.glob(".*.tmp"), *self.checkpoints.glob("*.partial.weights.h5")]:
             stale.unlink()
+
+    def record_pending_best(self, epoch, monitor, value):
+        """Say which epoch (and score) the pending best weights hold; written after them."""
+        atomic_write_text(self.best_pending_record, json.dumps({"epoch": epoch, monitor: value}) + "\n")
+
+    def settle_pending_best(self, committed_epoch):
+        """Make the pending best the best if its epoch is committed (backed up); drop it if not.
+
+        Called after each epoch's backup and when a run is resumed. The steps
+        are ordered so that a kill between any two leaves a state this method
+        settles next time: the weights are renamed onto best.weights.h5, then
+        best.json is written, then the pending record removed. Pending weights
+        without a record are a write that never finished: dropped.
+        """
+        if not self.best_pending_record.exists():
+            self.best_pending.unlink(missing_ok=True)
+            return
+        record = json.loads(self.best_pending_record.read_text(encoding="utf-8"))
+        if record["epoch"] <= committed_epoch:
+            if self.best_pending.exists():
+                os.replace(self.best_pending, self.best_weights)
+            atomic_write_text(self.best_record, json.dumps(record) + "\n")
+        else:
+            self.best_pending.unlink(missing_ok=True)
+        self.best_pending_record.unlink()
 
     def keep_metrics_until(self, epoch):
         """Drop metrics.jsonl lines after `epoch`: epochs logged but not backed up, which resuming runs again.

@@ -23,6 +23,11 @@ class RunOptions:
     - `worker_timeout` / `start_timeout` (multi-worker): seconds without a heartbeat before a
       worker counts as lost (the others then stop with an error), and seconds all workers
       have to join at the start.
+    - `step_timeout` / `first_step_timeout` (multi-worker): seconds without a finished step
+      (training or validation batch) before the run counts as stuck and stops with an error,
+      and the allowance of a step that builds and compiles its function (the first training
+      step, the first validation). A worker alive but stuck keeps sending heartbeats; this
+      catches it. 0 switches the watch off.
     """
 
     precision: str = "auto"
@@ -34,9 +39,13 @@ class RunOptions:
     strategy: str = "auto"
     worker_timeout: int = 60
     start_timeout: int = 600
+    step_timeout: int = 600
+    first_step_timeout: int = 1800
 
     def validate(self):
         check_choice("train.precision", self.precision, PRECISIONS)
         check_choice("train.strategy", self.strategy, STRATEGIES)
         for key in ("worker_timeout", "start_timeout"):
             check_at_least(f"train.{key}", getattr(self, key), 1, " second")
+        for key in ("step_timeout", "first_step_timeout"):
+            check_at_least(f"train.{key}", getattr(self, key), 0, " second")

@@ -12,6 +12,7 @@ import tensorflow as tf
 from cenkeras import config as config_lib
 from cenkeras.callbacks import (
     BestAndLastWeights,
+    CommitBest,
     GuardedBackupAndRestore,
     MetricsLog,
     NonFiniteLossGuard,
@@ -20,7 +21,7 @@ from cenkeras.callbacks import (
     backed_up_epoch,
     best_value_from_log,
 )
-from cenkeras.distribute import is_chief, make_strategy, stop_on_lost_worker
+from cenkeras.distribute import StepWatchdog, is_chief, make_strategy, stop_on_lost_worker
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
@@ -49,8 +50,14 @@ def fit_run(trainer, run, strategy, recipe, batches, validation, epochs, steps, 
     """`trainer.fit` for a run, with its failures turned into errors that say how to go on.
 
     A NaN/Inf loss raises `TrainingDiverged`; a lost worker of a
-    multi-worker run raises `WorkerLost`. Both name the epoch to resume from.
+    multi-worker run raises `WorkerLost`, and so does a step that does not
+    finish within `train.step_timeout` (`StepWatchdog`: a worker alive but
+    stuck). Both name the epoch to resume from.
     """
+    train = recipe.train
+    watch = []
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and train.step_timeout > 0:
+        watch = [StepWatchdog(train.step_timeout, max(train.first_step_timeout, train.step_timeout))]
     with stop_on_lost_worker(strategy, run, lambda: backed_up_epoch(str(run.backup))):
         history = trainer.fit(
             batches,
@@ -58,7 +65,7 @@ def fit_run(trainer, run, strategy, recipe, batches, validation, epochs, steps, 
             steps_per_epoch=steps,
             validation_data=validation,
             validation_freq=recipe.train.val_every,
-            callbacks=own_callbacks + list(callbacks),
+            callbacks=watch + own_callbacks + list(callbacks),
             verbose=verbose,
             shuffle=False,  # the pipeline orders the samples
         )
@@ -83,16 +90,18 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, s
     guard = NonFiniteLossGuard()
     backup = GuardedBackupAndRestore(str(run.backup), guard, write=chief, delete_checkpoint=False)
     if chief:
-        # Epochs logged after the last backup (a kill before it was written) are run again.
-        run.keep_metrics_until(backed_up_epoch(str(run.backup)))
+        # Epochs logged after the last backup (a kill before it was written) are run again;
+        # a best of such an epoch is dropped, one of a committed epoch put in place.
+        committed = backed_up_epoch(str(run.backup))
+        run.keep_metrics_until(committed)
+        run.settle_pending_best(committed)
     callbacks = [guard]
     if schedule is not None:
         callbacks.append(schedule)
     callbacks += [
         BestAndLastWeights(
             model,
-            run.last_weights,
-            run.best_weights,
+            run,
             monitor,
             mode=mode,
             best_value=best_value_from_log(run.metrics_file, monitor, mode=mode),
@@ -101,8 +110,9 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, s
         ),
         MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
         *([SkippedSamplesLog(run.skipped_file, skip_log, enabled=chief)] if skip_log is not None else []),
-        # Last of the epoch's writes: the backup commits the epoch (see RunDirectory.keep_metrics_until).
+        # The backup commits the epoch (see RunDirectory.keep_metrics_until); then its best is put in place.
         backup,
+        CommitBest(run, enabled=chief, guard=guard),
     ]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run.logs), write_graph=False))

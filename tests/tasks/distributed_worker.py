@@ -2,11 +2,12 @@
 
     python distributed_worker.py mirrored OUT.json frozen_bn|sync_bn
     python distributed_worker.py multiworker OUT.npz DATA_DIR RUN_DIR   (TF_CONFIG set by the caller)
-    python distributed_worker.py faulty OUT.npz DATA_DIR RUN_DIR kill|resume
+    python distributed_worker.py faulty OUT.npz DATA_DIR RUN_DIR kill|stuck|resume
 
 `faulty kill`: 3 epochs, worker 1 SIGKILLs itself at epoch 2's second batch; the
-survivor records the error it stopped with (OUT.json) and exits 3. `faulty resume`:
-the same run restarted with resume=True.
+survivor records the error it stopped with (OUT.json) and exits 3. `faulty stuck`:
+worker 1 sleeps there instead (alive, heartbeats on); the other is stopped by the
+step watchdog. `faulty resume`: the same run restarted with resume=True.
 """
 
 import json
@@ -119,13 +120,17 @@ def faulty(out_path, data_dir, run_dir, phase):
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 
     class KillWorkerOne(keras.callbacks.Callback):
+        """`kill`: worker 1 dies at epoch 2's second batch; `stuck`: it stays alive but never goes on."""
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
         def on_train_batch_begin(self, batch, logs=None):
-            if phase == "kill" and index == 1 and (self.epoch, batch) == (1, 1):
+            if phase in ("kill", "stuck") and index == 1 and (self.epoch, batch) == (1, 1):
                 with open(out_path + ".killed", "w") as stream:
                     stream.write(str(time.time()))
+                if phase == "stuck":
+                    time.sleep(3600)  # heartbeats go on: only the step watchdog can tell
                 os.kill(os.getpid(), signal.SIGKILL)
 
     recipe = tiny_recipe(epochs=(3,))
@@ -133,6 +138,9 @@ def faulty(out_path, data_dir, run_dir, phase):
     recipe.train.freeze_bn = True
     recipe.model.backbone_weights = os.path.join(os.path.dirname(out_path), "backbone.npz")  # see launch_workers
     recipe.train.worker_timeout = 10
+    # A dead worker is found by its heartbeats (10 s); the watchdog is for the stuck one only.
+    recipe.train.step_timeout = 15 if phase == "stuck" else 120
+    recipe.train.first_step_timeout = 300
     try:
         segmenter, history = train(
             recipe, run_dir, data_dir=data_dir, verbose=0, callbacks=[KillWorkerOne()], resume=phase == "resume"

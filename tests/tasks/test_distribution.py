@@ -130,3 +130,23 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_
     assert list(first["epochs"]) == list(second["epochs"]) == [1, 2]
     assert_same_weights(first, second)
     assert [r["epoch"] for r in RunDirectory(tmp_path / "run").read_metrics()] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_stuck_worker_stops_the_other_after_the_step_timeout(tmp_path):
+    """Worker 1 stops making progress at epoch 2 but stays alive (heartbeats go on): worker 0,
+    waiting in its collective, is stopped by the step watchdog within train.step_timeout
+    (15 s) plus a margin, with an error saying a worker is stuck and how to resume."""
+    load_synthetic("train", tiny_recipe().data.synthetic, str(tmp_path / "tfds"))
+    survivor, stuck = launch_workers("faulty", tmp_path, "stuck")
+    try:
+        finish(survivor, expected=3)
+    finally:
+        stuck.kill()
+        stuck.communicate()
+    report = json.loads((tmp_path / "w0.npz.json").read_text())
+    stalled_at = float((tmp_path / "w1.npz.killed").read_text())
+    assert report["time"] - stalled_at < 15 + 30
+    assert "no step finished within train.step_timeout (15 s" in report["error"]
+    assert "one is alive but stuck" in report["error"]
+    assert "its backup holds epoch 1" in report["error"] and "--resume" in report["error"]

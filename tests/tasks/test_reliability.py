@@ -139,6 +139,7 @@ KILLS = [
     ("write:last", 2, [1], 1),
     ("rename:metrics.jsonl", 2, [1], 1),
     ("write:best", 1, [], 0),  # first epoch: nothing committed yet, the run starts again
+    ("rename:best.weights.h5", 1, [1], 1),  # epoch 1 committed, its best not yet in place
     ("rename:recipe.json", 1, [], 0),  # before training: no run yet, the same command starts it
 ]
 
@@ -153,6 +154,8 @@ def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment,
     assert run_killed(moment, run_dir, data_dir, epoch) == -signal.SIGKILL
     run = RunDirectory(run_dir)
     assert [r["epoch"] for r in run.read_metrics()] == logged
+    if run.best_record.exists():  # best.weights.h5 only ever holds a committed, logged epoch
+        assert json.loads(run.best_record.read_text())["epoch"] in logged
     if moment.startswith("write:"):  # the cut-short file was never renamed into place
         assert list(run_dir.rglob("*.partial.weights.h5"))
 
@@ -164,6 +167,38 @@ def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment,
     assert not list(run_dir.rglob("*.partial.weights.h5")) and not list(run_dir.glob(".*.tmp"))
     for weights in (run.last_weights, run.best_weights):
         build_segmenter(tiny_recipe()).load_weights(str(weights))
+    scores = {r["epoch"]: r["val_ensemble_miou"] for r in run.read_metrics()}
+    assert json.loads(run.best_record.read_text())["epoch"] == max(scores, key=scores.get)
+    assert not run.best_pending.exists() and not run.best_pending_record.exists()
+
+
+def test_a_best_of_an_uncommitted_epoch_is_dropped_and_one_of_a_committed_epoch_put_in_place(tmp_path):
+    """The pending best is settled against the epoch the backup holds, whatever step a kill interrupted."""
+    run = RunDirectory(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    run.best_weights.write_text("epoch 1")
+    run.best_record.write_text(json.dumps({"epoch": 1, "score": 0.1}))
+
+    run.best_pending.write_text("epoch 3")
+    run.record_pending_best(3, "score", 0.3)
+    run.settle_pending_best(committed_epoch=2)  # epoch 3 will run again: its best is not kept
+    assert run.best_weights.read_text() == "epoch 1" and not run.best_pending.exists()
+    assert json.loads(run.best_record.read_text())["epoch"] == 1
+
+    run.best_pending.write_text("epoch 2")
+    run.record_pending_best(2, "score", 0.2)
+    run.settle_pending_best(committed_epoch=2)
+    assert run.best_weights.read_text() == "epoch 2" and json.loads(run.best_record.read_text())["epoch"] == 2
+
+    run.best_pending.write_text("epoch 4, its record never written")
+    run.settle_pending_best(committed_epoch=4)
+    assert run.best_weights.read_text() == "epoch 2" and not run.best_pending.exists()
+
+    run.record_pending_best(5, "score", 0.5)  # killed after the rename, before best.json
+    run.best_weights.write_text("epoch 5")
+    run.settle_pending_best(committed_epoch=5)
+    assert json.loads(run.best_record.read_text()) == {"epoch": 5, "score": 0.5}
+    assert not run.best_pending_record.exists()
 
 
 @pytest.mark.slow
