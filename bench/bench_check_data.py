@@ -11,10 +11,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench_pipeline import write_dataset
+from bench_pipeline import dataset_config, write_dataset
 from machine import platform_cpu
 
-from cenkeras.config import DataConfig, ModalityConfig
 from cenkeras.data.pipeline import list_sample_checks
 from cenkeras.data.verify import check_samples
 
@@ -27,13 +26,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_dataset(root, args.samples)
-        config = DataConfig(
-            source="list",
-            root=str(root),
-            train_list=str(root / "train.txt"),
-            val_list=str(root / "train.txt"),
-            modalities={"rgb": ModalityConfig(kind="rgb", column=0), "depth": ModalityConfig(kind="depth", column=2)},
-        )
+        config = dataset_config(root)
 
         def check(workers):
             checks = {"train": list_sample_checks(config.train_list, "train", config, num_classes=40)}

@@ -43,6 +43,17 @@ def write_dataset(root, count, height=480, width=640):
     (root / "train.txt").write_text("\n".join(lines) + "\n")
 
 
+def dataset_config(root):
+    """The list-dataset config reading what `write_dataset` wrote (train.txt for both splits)."""
+    return DataConfig(
+        source="list",
+        root=str(root),
+        train_list=str(root / "train.txt"),
+        val_list=str(root / "train.txt"),
+        modalities={"rgb": ModalityConfig(kind="rgb", column=0), "depth": ModalityConfig(kind="depth", column=2)},
+    )
+
+
 def images_per_second(dataset, batches, batch_size):
     iterator = iter(dataset)
     next(iterator)  # warm-up: tracing, thread pools
@@ -57,13 +68,7 @@ def measure(samples=48, batch=6, batches=20):
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_dataset(root, samples)
-        config = DataConfig(
-            source="list",
-            root=str(root),
-            train_list=str(root / "train.txt"),
-            val_list=str(root / "train.txt"),
-            modalities={"rgb": ModalityConfig(kind="rgb", column=0), "depth": ModalityConfig(kind="depth", column=2)},
-        )
+        config = dataset_config(root)
         raw, _ = list_raw_dataset(config.train_list, config, num_classes=40)
         train = training_dataset(raw, config, batch, seed=0)
         evaluation = evaluation_dataset(raw, config, batch_size=1).repeat()
