@@ -21,6 +21,7 @@ def taskonomy_recipe(name, description, domains):
             exchange=ExchangeConfig(threshold=1e-2, scope="all"),  # official insnorm_threshold
             decoder_norms="private",  # official code; the paper's text says shared
             dropout=0.5,
+            norm_scale_init="uniform",  # U(0, 1): PyTorch 1.0's norm init, which the official code pins
         ),
         data=TranslationDataConfig(
             source="list",

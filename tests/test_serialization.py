@@ -37,6 +37,7 @@ SAMPLES = {
             "center": False,
             "scale": True,
             "track_running_stats": False,
+            "gamma_initializer": keras.initializers.RandomUniform(0.0, 1.0, seed=5),
             "gamma_regularizer": layers.SliceL1(1e-3, 0, 2),
         },
         TWO_STREAMS[0],
@@ -54,6 +55,7 @@ SAMPLES = {
             "share_norms": False,
             "freeze_statistics": True,
             "affine_inference": False,
+            "scale_init": "uniform",
             "epsilon": 1e-3,
         },
         TWO_STREAMS,
@@ -73,6 +75,7 @@ SAMPLES = {
             "share_norms": False,
             "freeze_statistics": True,
             "affine_inference": False,
+            "scale_init": "uniform",
             "epsilon": 1e-4,
         },
         TWO_STREAMS,
@@ -139,6 +142,7 @@ SAMPLES = {
             "levels": 4,
             "stack_streams": True,
             "affine_inference": False,
+            "norm_scale_init": "uniform",
             "preprocessing": {"shade": ModalityPreprocessor("domain"), "texture": ModalityPreprocessor("domain")},
         },
         None,
@@ -180,6 +184,8 @@ def _plain(value):
         return value.options()
     if isinstance(value, keras.regularizers.Regularizer):
         return keras.regularizers.serialize(value)
+    if isinstance(value, keras.initializers.Initializer):
+        return keras.initializers.serialize(value)
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, tuple):

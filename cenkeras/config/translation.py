@@ -20,6 +20,7 @@ from cenkeras.data.pipeline import DATA_SOURCES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
 from cenkeras.layers.exchange import ExchangeConfig
+from cenkeras.layers.parallel_norm import SCALE_INITS
 from cenkeras.models.unet import DECODER_NORMS
 
 
@@ -86,11 +87,15 @@ class GeneratorConfig(NetworkConfig):
     filters: int = 64
     levels: int = 8
     decoder_norms: str = "private"
+    # How the generator's instance norm scales start: "ones", or "uniform" U(0, 1) as PyTorch
+    # 1.0 (the official code's) initialised them; see cenkeras.layers.ParallelNormalization.
+    norm_scale_init: str = "ones"
     discriminator_filters: int = 64
 
     def validate(self):
         super().validate()
         check_choice("model.decoder_norms", self.decoder_norms, DECODER_NORMS)
+        check_choice("model.norm_scale_init", self.norm_scale_init, SCALE_INITS)
 
 
 @dataclasses.dataclass

@@ -26,6 +26,8 @@ class InstanceNormalization(keras.layers.Layer):
         center: learn a per-channel offset `beta`.
         scale: learn a per-channel scale `gamma`.
         track_running_stats: keep running statistics and use them at inference.
+        gamma_initializer: initializer of `gamma` ("ones"; PyTorch before 1.2
+            drew U(0, 1), see `ParallelNormalization`'s `scale_init`).
         gamma_regularizer: regularizer on `gamma` (e.g. a sparsity penalty).
 
     Example:
@@ -42,6 +44,7 @@ class InstanceNormalization(keras.layers.Layer):
         center=True,
         scale=True,
         track_running_stats=True,
+        gamma_initializer="ones",
         gamma_regularizer=None,
         **kwargs,
     ):
@@ -51,6 +54,7 @@ class InstanceNormalization(keras.layers.Layer):
         self.center = center
         self.scale = scale
         self.track_running_stats = track_running_stats
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
         self.supports_masking = True
         # Run-time switch, not part of the config: the official pix2pix evaluation runs the
@@ -67,7 +71,7 @@ class InstanceNormalization(keras.layers.Layer):
             self.gamma = self.add_weight(
                 shape=(channels,),
                 name="gamma",
-                initializer="ones",
+                initializer=self.gamma_initializer,
                 regularizer=self.gamma_regularizer,
                 autocast=False,
             )
@@ -124,6 +128,7 @@ class InstanceNormalization(keras.layers.Layer):
                 "center": self.center,
                 "scale": self.scale,
                 "track_running_stats": self.track_running_stats,
+                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
                 "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
             }
         )

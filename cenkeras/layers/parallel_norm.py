@@ -7,6 +7,8 @@ from cenkeras.layers.instance_norm import InstanceNormalization, instance_moment
 from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
 
 NORM_KINDS = ("batch", "instance")
+# How norm scales start: ones, or U(0, 1) as PyTorch before 1.2 (see ParallelNormalization).
+SCALE_INITS = ("ones", "uniform")
 # Keyword arguments that belong to keras.layers.Layer, not to the norms.
 _LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "batch_input_shape")
 
@@ -60,6 +62,12 @@ class ParallelNormalization(keras.layers.Layer):
             official segmentation training runs BatchNorm this way).
         affine_inference: apply running-statistics norms as a folded
             multiply-add in the compute dtype (identical in float32).
+        scale_init: how the norm scales start: "ones" (Keras, and PyTorch
+            from 1.2 on) or "uniform", drawn from U(0, 1) per norm as
+            PyTorch before 1.2 did (`_BatchNorm.reset_parameters`, which its
+            InstanceNorm inherited; the official CEN translation code pins
+            PyTorch 1.0). Starting spread over (0, 1), some scales are near
+            the exchange threshold from the first step.
         **norm_options: passed to every norm (epsilon, momentum, ...).
 
     Example:
@@ -77,6 +85,7 @@ class ParallelNormalization(keras.layers.Layer):
         share_norms=False,
         freeze_statistics=False,
         affine_inference=True,
+        scale_init="ones",
         **kwargs,
     ):
         norm_options = {key: kwargs.pop(key) for key in list(kwargs) if key not in _LAYER_KWARGS}
@@ -86,6 +95,9 @@ class ParallelNormalization(keras.layers.Layer):
             raise ValueError(f"{self.name}: unknown norm {norm!r}; expected one of {NORM_KINDS}.")
         if "gamma_regularizer" in norm_options:
             raise ValueError(f"{self.name}: gamma_regularizer is set by the layer itself (see `sparsity`).")
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f"{self.name}: unknown scale_init {scale_init!r}; expected one of {SCALE_INITS}.")
+        self.scale_init = scale_init
         self.num_modalities = num_modalities
         self.norm = norm
         self.share_norms = bool(share_norms)
@@ -101,11 +113,17 @@ class ParallelNormalization(keras.layers.Layer):
     def _make_norms(self):
         prefix = "bn" if self.norm == "batch" else "insnorm"
         options = {"dtype": self.dtype_policy, **self.norm_options}
+
+        def scales():
+            # A new unseeded initializer per norm: each draws its own values, fixed by the run's seed.
+            uniform = self.scale_init == "uniform"
+            return {"gamma_initializer": keras.initializers.RandomUniform(0, 1) if uniform else "ones"}
+
         if self.share_norms:
-            shared = make_norm(self.norm, prefix, self._gamma_regularizer(None), **options)
+            shared = make_norm(self.norm, prefix, self._gamma_regularizer(None), **options, **scales())
             return [shared] * self.num_modalities
         return [
-            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **options)
+            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **options, **scales())
             for m in range(self.num_modalities)
         ]
 
@@ -192,6 +210,7 @@ class ParallelNormalization(keras.layers.Layer):
                 "share_norms": self.share_norms,
                 "freeze_statistics": self.freeze_statistics,
                 "affine_inference": self.affine_inference,
+                "scale_init": self.scale_init,
                 **self.norm_options,
             }
         )

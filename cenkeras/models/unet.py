@@ -51,6 +51,9 @@ class CENUNetGenerator(MultimodalModel):
         levels: stride-2 levels (8, the official U-Net-256; fewer for small
             images and fast experiments: H and W must be multiples of 2**levels).
         stack_streams, affine_inference: as in `CENRefineNet`.
+        norm_scale_init: how every instance norm's scale starts: "ones" or
+            "uniform" (U(0, 1), as in the official code's PyTorch 1.0; see
+            `ParallelNormalization`'s `scale_init`).
         preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
             raw images become the inputs; kept in the config, so a saved model
             says how to feed it (`preprocessors()`). Adds no computation.
@@ -88,6 +91,7 @@ class CENUNetGenerator(MultimodalModel):
         stack_streams=False,
         affine_inference=True,
         preprocessing=None,
+        norm_scale_init="ones",
         **kwargs,
     ):
         modalities = check_modalities(modalities)
@@ -112,6 +116,7 @@ class CENUNetGenerator(MultimodalModel):
                 sparsity=sparsity,
                 stack=stack_streams,
                 affine_inference=affine_inference,
+                norm_options={"scale_init": norm_scale_init},
             )
 
         encoder = make_streams(share_norms)
@@ -169,6 +174,7 @@ class CENUNetGenerator(MultimodalModel):
             preprocessing=preprocessing,
         )
         self.decoder_norms = decoder_norms
+        self.norm_scale_init = norm_scale_init
         self.filters = filters
         self.output_channels = output_channels
         self.levels = levels
@@ -177,6 +183,7 @@ class CENUNetGenerator(MultimodalModel):
         return {
             **self.base_config(),
             "decoder_norms": self.decoder_norms,
+            "norm_scale_init": self.norm_scale_init,
             "filters": self.filters,
             "output_channels": self.output_channels,
             "levels": self.levels,

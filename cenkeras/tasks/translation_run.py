@@ -40,6 +40,7 @@ def build_generator(recipe):
         domains,
         sparsity=train.sparsity,
         decoder_norms=model.decoder_norms,
+        norm_scale_init=model.norm_scale_init,
         filters=model.filters,
         levels=model.levels,
         preprocessing={domain: domain_preprocessor() for domain in domains},
