@@ -246,7 +246,11 @@ class MetricsLog(keras.callbacks.Callback):
     Besides Keras' logs (losses, metrics), each line holds the learning rates
     of `optimizers` ({name: optimizer}), softmax(alpha) of the CEN `model` and,
     per exchange layer and modality, the fraction of channels whose |gamma|
-    is below the threshold.
+    is below the threshold. The share of all exchange channels below it goes
+    into the epoch's logs as `under_threshold` (so the progress bar's epoch
+    summary shows it, for both tasks), and TensorBoard gets a histogram of
+    |gamma| per exchange layer and modality: whether the scales head for
+    zero, or none ever gets near the threshold, is visible as it happens.
     """
 
     def __init__(self, path, model, optimizers, log_dir=None, enabled=True, guard=None):
@@ -269,9 +273,20 @@ class MetricsLog(keras.callbacks.Callback):
                 fractions[f"{layer_name}/{modality}"] = stats["below_threshold"] / stats["channels"]
         return fractions
 
+    def under_threshold_share(self):
+        """Channels below the threshold over all exchange layers and modalities (None without exchange)."""
+        below = channels = 0
+        for per_modality in self.model_.exchange_statistics().values():
+            for stats in per_modality:
+                below, channels = below + stats["below_threshold"], channels + stats["channels"]
+        return below / channels if channels else None
+
     def on_epoch_end(self, epoch, logs=None):
         if not self.enabled or (self.guard is not None and self.guard.failed):
             return  # the diverged epoch is not logged: resuming runs it again
+        share = self.under_threshold_share()
+        if share is not None and logs is not None:
+            logs["under_threshold"] = share  # before Keras' progress bar prints the epoch's logs
         record = {"epoch": epoch + 1, "seconds": round(time.time() - (self._start or time.time()), 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         rates = {
@@ -293,6 +308,9 @@ class MetricsLog(keras.callbacks.Callback):
                     tf.summary.scalar(f"alpha/{modality}", value)
                 for key, value in fractions.items():
                     tf.summary.scalar(f"below_threshold/{key}", value)
+                for layer in self.model_.exchange_layers():
+                    for modality, norm in zip(self.model_.modalities, layer.norms):
+                        tf.summary.histogram(f"abs_gamma/{layer.name}/{modality}", tf.abs(norm.gamma))
             self.writer.flush()
 
 

@@ -42,6 +42,19 @@ class InterruptAt(keras.callbacks.Callback):
             raise Interrupt()
 
 
+def histogram_tags(log_dir):
+    """Tags of the histogram summaries in a TensorBoard folder."""
+    import tensorflow as tf
+
+    tags = set()
+    for path in Path(log_dir).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "histograms":
+                    tags.add(value.tag)
+    return tags
+
+
 def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     segmenter, history = train(tiny_recipe(), run_dir, data_dir=data_dir, verbose=0)
@@ -65,6 +78,13 @@ def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_
         assert key in first, key
     assert set(first["alpha"]) == {"rgb", "depth"}
     assert "layer1.0.bn2/rgb" in first["below_threshold"]
+    # The share of all exchange channels under the threshold, in the epoch's logs (progress bar
+    # summary, metrics.jsonl): the last one is that of the final weights.
+    stats = [s for per_layer in segmenter.exchange_statistics().values() for s in per_layer]
+    share = sum(s["below_threshold"] for s in stats) / sum(s["channels"] for s in stats)
+    assert history.history["under_threshold"][-1] == pytest.approx(share)
+    assert records[-1]["under_threshold"] == pytest.approx(share)
+    assert histogram_tags(run.logs / "cen") >= {"abs_gamma/layer1.0.bn2/rgb", "abs_gamma/layer1.0.bn2/depth"}
     # Staged learning rates: stage 2 (epoch 3) uses its own rate.
     assert records[2]["lr_encoder"] == pytest.approx(1e-2)
 

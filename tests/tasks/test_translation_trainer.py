@@ -74,6 +74,12 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
     assert run.best_weights.exists() and run.load_recipe().task == "translation"
     record = run.read_metrics()[0]
     assert {"d_loss", "g_loss", "g_l1", "lr_generator", "alpha"} <= set(record)
+    # The recipe starts its norm scales from U(0, 1) (PyTorch 1.0's init; std 0.29), not ones, and
+    # the share of exchange channels under the threshold is in every epoch's logs.
+    scales = np.concatenate([np.abs(n.gamma.numpy()) for x in generator.exchange_layers() for n in x.norms])
+    assert scales.std() > 0.2
+    share = np.mean(scales < generator.exchange_layers()[0].threshold)
+    assert history.history["under_threshold"][-1] == pytest.approx(share)
 
     scores = get_task("translation").evaluate(run_dir, data_dir=data_dir, verbose=0)
     assert set(scores) == {"shade", "texture", "ensemble"}
