@@ -40,10 +40,19 @@ def plan(table_name, recipe, overrides=(), rows=None):
         selected = [known[key] for key in rows]
     planned = []
     for row in selected:
-        row_recipe = config_lib.apply_overrides(copy.deepcopy(recipe), [*overrides, *row.overrides])
+        row_overrides = [override.format_map(_domain_names(recipe)) for override in row.overrides]
+        row_recipe = config_lib.apply_overrides(copy.deepcopy(recipe), [*overrides, *row_overrides])
         row_recipe.name = f"{recipe.name}-{row.key}"
         planned.append((row, row_recipe))
     return table, planned
+
+
+def _domain_names(recipe):
+    """What a translation row's `{shade}`, ..., `{target}` stand for in `recipe` (nothing for segmentation)."""
+    paper_domains = getattr(recipe.data, "paper_domains", None)
+    if paper_domains is None:
+        return {}
+    return {**paper_domains, "target": recipe.data.domains[-1]}
 
 
 def _check_same_recipe(run, row, row_recipe, finished):

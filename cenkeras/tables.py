@@ -12,8 +12,15 @@ term off unless the row is about it, as the paper's baselines do.
 - table2: fusion methods for segmentation, in the commonly-used setting
   (unshared encoders) and in ours (shared convolutions, private norms), with
   the parameters each uses for fusion.
-- table4: fusion methods for image translation.
-- table5: translation from more and more input domains (CEN).
+- table4: fusion methods for image translation, for both input pairs of
+  the paper (shade + texture, depth + normal).
+- table5: translation from more and more input domains (CEN), the paper's
+  rows: each domain alone, then depth + normal, + texture, + shade.
+
+Translation rows name the paper's domains as `{shade}`, `{texture}`,
+`{depth}`, `{normal}` and the target as `{target}`; `cenkeras.reproduce.plan`
+fills in the recipe's own names (`data.paper_domains`: Taskonomy calls shade
+`reshading`, texture `edge_texture`, ...; the target is the recipe's last domain).
 """
 
 import dataclasses
@@ -57,6 +64,31 @@ def _fusion_rows(fusions, settings):
         rows.append(Row(f"cen-{setting_key}", f"CEN, {setting_label}", setting))
     return tuple(rows)
 
+
+def _domains(*roles):
+    """The override selecting these paper domains as inputs (names filled in per recipe) and the target."""
+    return "data.domains=" + ",".join([*(f"{{{role}}}" for role in roles), "{target}"])
+
+
+# Table 4's input pairs: (key, label, the paper's domains).
+PAIRS = (
+    ("shade-texture", "shade + texture", ("shade", "texture")),
+    ("depth-normal", "depth + normal", ("depth", "normal")),
+)
+
+
+def _translation_fusion_rows():
+    rows = []
+    fusions = (("concat", STAGES), ("average", STAGES), ("align", ("all",)), ("self_attention", STAGES))
+    for pair_key, pair_label, roles in PAIRS:
+        for row in _fusion_rows(fusions, SETTINGS[1:]):
+            rows.append(Row(f"{pair_key}-{row.key}", f"{pair_label}: {row.label}", (_domains(*roles), *row.overrides)))
+    return tuple(rows)
+
+
+# Table 5's inputs, as the paper adds them.
+TABLE5_INPUTS = (("depth",), ("normal",), ("texture",), ("shade",), ("depth", "normal"), ("depth", "normal", "texture"))
+TABLE5_INPUTS += (("depth", "normal", "texture", "shade"),)
 
 STAGES = ("early", "middle", "late", "all")
 SETTINGS = (
@@ -121,24 +153,13 @@ TABLES = {
         "table4",
         "Fusion methods for image translation (paper Table 4)",
         "translation",
-        _fusion_rows(
-            (("concat", STAGES), ("average", STAGES), ("align", ("all",)), ("self_attention", STAGES)), SETTINGS[1:]
-        ),
+        _translation_fusion_rows(),
     ),
     "table5": Table(
         "table5",
         "Translation from more input domains (paper Table 5)",
         "translation",
-        (
-            Row("shade", "shade", ("data.domains=shade,rgb",)),
-            Row("shade-texture", "shade + texture", ("data.domains=shade,texture,rgb",)),
-            Row("shade-texture-depth", "shade + texture + depth", ("data.domains=shade,texture,depth,rgb",)),
-            Row(
-                "shade-texture-depth-normal",
-                "shade + texture + depth + normal",
-                ("data.domains=shade,texture,depth,normal,rgb",),
-            ),
-        ),
+        tuple(Row("-".join(roles), " + ".join(roles), (_domains(*roles),)) for roles in TABLE5_INPUTS),
     ),
 }
 

@@ -29,6 +29,13 @@ def taskonomy_recipe(name, description, domains):
             train_list="train_domain.txt",  # lines like {domain}/point_407_view_2_domain_{domain}.png
             val_list="val_domain.txt",
             domains=domains,
+            # Taskonomy's names of the paper's domains (reproduce table4 / table5 use them).
+            paper_domains={
+                "shade": "reshading",
+                "texture": "edge_texture",
+                "depth": "depth_euclidean",
+                "normal": "normal",
+            },
             resize=286,  # official resize_scale
             crop_size=256,  # official crop_size
             mirror=True,  # official fliplr

@@ -34,6 +34,10 @@ class TranslationSyntheticConfig:
     seed: int = 0
 
 
+# The domains the paper's translation tables name (Tables 4 and 5).
+PAPER_DOMAINS = ("shade", "texture", "depth", "normal")
+
+
 @dataclasses.dataclass
 class TranslationDataConfig:
     """Input domains and the target domain (the last of `domains`).
@@ -51,6 +55,9 @@ class TranslationDataConfig:
     train_list: Optional[str] = None
     val_list: Optional[str] = None
     domains: tuple[str, ...] = ("shade", "texture", "rgb")
+    # This dataset's names of the paper's domains, used by `reproduce table4 / table5`
+    # (Taskonomy: reshading, edge_texture, depth_euclidean, normal).
+    paper_domains: dict[str, str] = dataclasses.field(default_factory=lambda: {role: role for role in PAPER_DOMAINS})
     resize: int = 286
     crop_size: int = 256
     mirror: bool = True
@@ -73,6 +80,12 @@ class TranslationDataConfig:
         check_list_source(self)
         check_choice("data.verify", self.verify, VERIFY_RULES)
         check_choice("data.on_error", self.on_error, ON_ERROR_RULES)
+        if not isinstance(self.paper_domains, dict) or sorted(self.paper_domains) != sorted(PAPER_DOMAINS):
+            raise ConfigError(
+                f"data.paper_domains must name each of {list(PAPER_DOMAINS)}, got {self.paper_domains!r}."
+            )
+        if not all(isinstance(name, str) and name for name in self.paper_domains.values()):
+            raise ConfigError(f"data.paper_domains: every name must be a non-empty string, got {self.paper_domains!r}.")
         if self.resize < self.crop_size:
             raise ConfigError(f"data.resize ({self.resize}) must be >= data.crop_size ({self.crop_size}).")
 

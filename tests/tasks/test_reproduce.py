@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cenkeras import reproduce as reproduce_lib
 from cenkeras.cli.main import cli
 from cenkeras.config import ConfigError
+from cenkeras.recipe_files import load_recipe
 from cenkeras.runs import RunDirectory
 from cenkeras.tables import TABLES
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
@@ -130,7 +131,7 @@ def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
         "table4",
         recipe,
         tmp_path / "table4",
-        rows=["concat-early-shared"],
+        rows=["shade-texture-concat-early-shared"],
         data_dir=str(tmp_path / "tfds"),
         verbose=0,
         log=quiet,
@@ -139,7 +140,7 @@ def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
     assert row["fusion_parameters"] == 2 * 4 * 4 + 4  # 1x1 conv over the 2 streams' 4 channels
     assert set(row["scores"]) == {"shade", "texture", "ensemble"} and row["scores"]["ensemble"]["l1"] > 0
     markdown = (tmp_path / "table4" / "table4.md").read_text()
-    assert "| 1 | concat (early), our setting (shared convs, private norms) |" in markdown
+    assert "| 1 | shade + texture: concat (early), our setting (shared convs, private norms) |" in markdown
     assert "ensemble L1" in markdown and "| 36 |" in markdown
 
 
@@ -197,3 +198,44 @@ def test_rows_with_different_outputs_share_one_table(tmp_path):
     assert lines[5] == "| 2 | shade | 0.1000 | – | 0.2000 | 0 |"
     assert lines[-1] == "Training + evaluation time of the rows: 1.5 min."
     assert reproduce_lib.chart(table, results, tmp_path / "table5.png").stat().st_size > 1000
+
+
+# Taskonomy's names of the domains the paper's translation tables use (taskonomy.stanford.edu).
+TASKONOMY_NAMES = {"reshading", "edge_texture", "depth_euclidean", "depth_zbuffer", "normal", "rgb"}
+
+
+@pytest.mark.parametrize("recipe_name", ["taskonomy_shade_texture_to_rgb", "taskonomy_four_to_rgb"])
+def test_translation_table_rows_make_valid_taskonomy_recipes(recipe_name):
+    """The paper's rows (Table 5: each domain alone, then depth + normal, + texture, + shade;
+    Table 4: both input pairs), in Taskonomy's domain names, every row recipe valid."""
+    from cenkeras import config as config_lib
+
+    recipe = load_recipe(recipe_name)
+    _, planned = reproduce_lib.plan("table5", recipe)
+    assert [row_recipe.data.domains for _, row_recipe in planned] == [
+        ("depth_euclidean", "rgb"),
+        ("normal", "rgb"),
+        ("edge_texture", "rgb"),
+        ("reshading", "rgb"),
+        ("depth_euclidean", "normal", "rgb"),
+        ("depth_euclidean", "normal", "edge_texture", "rgb"),
+        ("depth_euclidean", "normal", "edge_texture", "reshading", "rgb"),
+    ]
+    _, planned = reproduce_lib.plan("table4", recipe)
+    pairs = {row_recipe.data.domains for _, row_recipe in planned}
+    assert pairs == {("reshading", "edge_texture", "rgb"), ("depth_euclidean", "normal", "rgb")}
+    assert len(planned) == 2 * 14  # per pair: concat and average and self-attention at 4 stages, align, CEN
+    for _, row_recipe in planned:
+        config_lib.validate(row_recipe)
+        assert set(row_recipe.data.domains) <= TASKONOMY_NAMES
+    synthetic = [r.data.domains for _, r in reproduce_lib.plan("table5", load_recipe("synthetic_translation"))[1]]
+    assert synthetic[-1] == ("depth", "normal", "texture", "shade", "rgb")
+
+
+def test_paper_domains_must_name_the_four_domains():
+    from cenkeras import config as config_lib
+
+    recipe = load_recipe("synthetic_translation")
+    recipe.data.paper_domains = {"shade": "reshading"}
+    with pytest.raises(ConfigError, match="data.paper_domains must name each of"):
+        config_lib.validate(recipe)
