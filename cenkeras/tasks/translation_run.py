@@ -158,6 +158,9 @@ class TranslationTask(Task):
         discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
         g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
         d_opt = keras.optimizers.Adam(cfg.lr_discriminator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+        # Validation during fit, which picks the best checkpoint, runs the generator as the
+        # evaluation (and the official code) do: instance statistics, not the running ones.
+        use_instance_statistics(network)
         trainer = TranslationTrainer(
             network, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight, count_skipped=skips(recipe.data)
         )
