@@ -318,17 +318,19 @@ class SkippedSamplesLog(keras.callbacks.Callback):
     """Write the problems of training samples left out (data.on_error=skip) to the run's skipped.tsv.
 
     Each distinct problem (it names the file) is one `epoch<TAB>problem` line,
-    the epoch being the one by whose end it was met; the per-epoch count is
+    the epoch being the one by whose end it was met, and the same text goes to
+    TensorBoard (`skipped_samples`, under `log_dir`); the per-epoch count is
     the trainer's `skipped` metric. Problems already in the file (a resumed
     run) are not written again. At the end of training one line says how
     many there are and where: a skipped sample is never silent.
     """
 
-    def __init__(self, path, skip_log, enabled=True):
+    def __init__(self, path, skip_log, enabled=True, log_dir=None):
         super().__init__()
         self.path = Path(path)
         self.skip_log = skip_log
         self.enabled = enabled
+        self.writer = tf.summary.create_file_writer(str(log_dir)) if (log_dir and enabled) else None
 
     def _lines(self):
         return self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
@@ -341,6 +343,10 @@ class SkippedSamplesLog(keras.callbacks.Callback):
         if new and self.enabled:
             lines = self._lines() + [f"{epoch + 1}\t{problem}" for problem in new]
             atomic_write_text(self.path, "".join(line + "\n" for line in lines))
+            if self.writer is not None:
+                with self.writer.as_default(step=epoch + 1):
+                    tf.summary.text("skipped_samples", "\n\n".join(new))
+                self.writer.flush()
 
     def on_train_end(self, logs=None):
         count = len(self._lines())

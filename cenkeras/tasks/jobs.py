@@ -109,7 +109,7 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, s
             guard=guard,
         ),
         MetricsLog(run.metrics_file, model, optimizers, log_dir=run.logs / "cen", enabled=chief, guard=guard),
-        *([SkippedSamplesLog(run.skipped_file, skip_log, enabled=chief)] if skip_log is not None else []),
+        *([SkippedSamplesLog(run.skipped_file, skip_log, chief, run.logs / "cen")] if skip_log is not None else []),
         # The backup commits the epoch (see RunDirectory.keep_metrics_until); then its best is put in place.
         backup,
         CommitBest(run, enabled=chief, guard=guard),

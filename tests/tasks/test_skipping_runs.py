@@ -17,6 +17,18 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 from nyud_helpers import write_list, write_sample  # noqa: E402
 
 
+def tensorboard_texts(run_dir):
+    """The `skipped_samples` texts of a run's TensorBoard logs."""
+    texts = []
+    for path in (Path(run_dir) / "logs" / "cen").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == "skipped_samples":
+                    texts.append(tf.make_ndarray(value.tensor).item().decode())
+    assert texts
+    return texts
+
+
 def list_recipe(root, epochs):
     recipe = tiny_recipe(epochs=epochs, freeze_bn=False)
     recipe.model.num_classes = 5
@@ -47,6 +59,7 @@ def test_skipped_samples_are_counted_per_epoch_listed_once_and_survive_a_resume(
     listed = RunDirectory(run_dir).skipped_file.read_text().splitlines()
     assert len(listed) == 2 and all(line.startswith("1\tcannot read image") for line in listed)
     assert "2 bad training sample(s) left out of their batches" in capsys.readouterr().out
+    assert all("cannot read image" in text and "depth/0000" in text for text in tensorboard_texts(run_dir))
 
     task.train(list_recipe(root, (3,)), run_dir, resume=True, verbose=0)
     records = RunDirectory(run_dir).read_metrics()
