@@ -106,7 +106,6 @@ class StepWatchdog(keras.callbacks.Callback):
         self._trained = self._validated = False
         self._stop = threading.Event()
         self._thread = None
-        self.fired = False
 
     def allowance(self, first):
         return self.first_step_timeout if first else self.step_timeout
@@ -118,7 +117,6 @@ class StepWatchdog(keras.callbacks.Callback):
         while not self._stop.wait(self.poll_seconds):
             if self._deadline is not None and time.monotonic() > self._deadline:
                 waited = self.allowance(first=False)
-                self.fired = True
                 context.context().abort_collective_ops(
                     tf.errors.DEADLINE_EXCEEDED,
                     f"{STUCK_MARKER} no step finished within train.step_timeout ({waited:g} s, "
