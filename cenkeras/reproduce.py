@@ -141,13 +141,15 @@ def collect(table, rows, out):
             continue
         recipe = run.load_recipe()
         timing = run.path / "reproduce_row.json"
+        evaluation = json.loads(run.eval_file.read_text())
         collected.append(
             {
                 "key": row.key,
                 "label": row.label,
                 "overrides": list(row.overrides),
                 "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
-                "scores": json.loads(run.eval_file.read_text())["scores"],
+                "scores": evaluation["scores"],
+                "fid_network": evaluation.get("fid_network"),
                 "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
             }
         )
@@ -193,6 +195,9 @@ def format_markdown(table, results):
                     cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
         cells.append(f"{row['fusion_parameters']:,}")
         lines.append("| " + " | ".join(cells) + " |")
+    networks = sorted({row.get("fid_network") for row in results["rows"] if row.get("fid_network")})
+    if networks:  # FIDs of different networks are not comparable: say which one made them
+        lines += ["", f"FID / KID×100 by {' and '.join(networks)}."]
     seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
     if seconds:
         lines += ["", f"Training + evaluation time of the rows: {sum(seconds) / 60:.1f} min."]

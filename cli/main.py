@@ -19,6 +19,12 @@ from cenkeras.cli.prepare import prepare
 from cenkeras.version import __version__
 
 
+INCEPTION_WEIGHTS_HELP = (
+    "Translation: the FID / KID network's weights: pytorch-fid's pt_inception-2015-12-05-*.pth "
+    "(the paper's network; needs the torch extra) or a Keras InceptionV3 no-top .h5."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cenkeras")
 def cli():
@@ -163,16 +169,24 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
 @click.option(
     "--inception-weights",
     type=click.Path(exists=True, dir_okay=False),
-    help="Translation: Keras InceptionV3 no-top weights (.h5) for FID / KID.",
+    help=INCEPTION_WEIGHTS_HELP,
+)
+@click.option(
+    "--fid-preprocessing",
+    type=click.Choice(["official", "direct"]),
+    help="Translation: how images reach the FID network (default: the recipe's eval.fid_preprocessing).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, quiet):
+def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, fid_preprocessing, quiet):
     """Evaluate a run and print its table; writes RUN_DIR/eval.json.
 
     Segmentation: pixel acc / mean acc / mIoU per output. Translation: L1 /
-    PSNR / SSIM (and FID / KID given InceptionV3 weights) per output, with
-    the images saved under RUN_DIR/eval_images like the official code.
+    PSNR / SSIM (and FID / KID×100 given Inception weights) per output, with
+    the images saved under RUN_DIR/eval_images like the official code. FID
+    sees the images as the official evaluation does (each min-max stretched
+    and drawn at 500 px through matplotlib; eval.fid_preprocessing=direct
+    turns that off), and the table names the network that made it.
     """
     from cenkeras.runs import RunDirectory
     from cenkeras.tasks import task_for
@@ -181,7 +195,12 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, q
     experiment = RunDirectory(run_dir).load_recipe()
     task = task_for(experiment)
     # Only the options given: a task refuses one it does not have (--multi-scale on a translation run).
-    options = {"multi_scale": multi_scale, "flip": flip, "inception_weights": inception_weights}
+    options = {
+        "multi_scale": multi_scale,
+        "flip": flip,
+        "inception_weights": inception_weights,
+        "fid_preprocessing": fid_preprocessing,
+    }
     options = {key: value for key, value in options.items() if value is not None}
     task.check_evaluation_options(options)
     scores = task.evaluate(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1, **options)
@@ -371,7 +390,7 @@ def inspect(model, inputs, layer, out_dir):
 @click.option(
     "--inception-weights",
     type=click.Path(exists=True, dir_okay=False),
-    help="Translation: InceptionV3 no-top weights (.h5) for FID/KID.",
+    help=INCEPTION_WEIGHTS_HELP,
 )
 @click.option("--dry-run", is_flag=True, help="List the rows and their overrides; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -20,6 +20,7 @@ from cenkeras.data.pipeline import DATA_SOURCES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
 from cenkeras.layers.exchange import ExchangeConfig
+from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.layers.parallel_norm import SCALE_INITS
 from cenkeras.models.unet import DECODER_NORMS
 
@@ -140,21 +141,29 @@ class GanTrainConfig(RunOptions):
 
 @dataclasses.dataclass
 class TranslationEvalConfig:
-    """Evaluation: L1 / PSNR / SSIM always; FID / KID when InceptionV3 weights are available.
+    """Evaluation: L1 / PSNR / SSIM always; FID / KID when Inception weights are available.
 
-    `inception_weights` is a Keras InceptionV3 no-top weights file (.h5); when
-    unset, Keras' cache (~/.keras/models) is used if the file is there, and
-    FID/KID are skipped otherwise (nothing is downloaded).
+    `inception_weights` names the FID network's file: pytorch-fid's
+    `pt_inception-2015-12-05-*.pth` (the paper's network; needs the `torch`
+    extra) or a Keras InceptionV3 no-top `.h5`. When unset, a copy cached on
+    disk by pytorch-fid (~/.cache/torch/hub/checkpoints) or Keras
+    (~/.keras/models) is used, and FID/KID are skipped otherwise (nothing is
+    downloaded). `fid_preprocessing` is "official" (each image min-max
+    stretched and drawn through matplotlib at 500 px, as the official
+    evaluation saves it; see `cenkeras.metrics.fid_images`) or "direct"
+    ([-1, 1] mapped to [0, 1]). KID is reported x 100, as in the paper.
     """
 
     batch_size: int = 4
     inception_weights: Optional[str] = None
+    fid_preprocessing: str = "official"
     kid_subsets: int = 50
     kid_subset_size: int = 1000
     save_images: bool = True
 
     def validate(self):
         check_at_least("eval.batch_size", self.batch_size, 1)
+        check_choice("eval.fid_preprocessing", self.fid_preprocessing, FID_PREPROCESSINGS)
 
 
 @dataclasses.dataclass

@@ -1,10 +1,16 @@
-"""FID and KID from InceptionV3 pool features.
+"""FID and KID, and the networks that make their features.
 
-Features come from Keras' InceptionV3 (ImageNet weights, 2048-d average
-pool) loaded from a file the user names, or from Keras' cache if the file is
-there; nothing is downloaded. The official CEN code uses the pytorch-fid
-Inception weights, so absolute values are close to, not equal to, the
-official ones; compare runs scored with the same weights.
+Two feature networks can score, and their FIDs are not comparable with
+each other:
+
+- pytorch-fid's Inception (`pt_inception-2015-12-05-*.pth`, read through
+  the `torch` extra), which the official code and the paper use: the one to
+  compare with published numbers (`cenkeras.metrics.fid_inception`);
+- Keras' ImageNet InceptionV3 (a no-top `.h5` file), the path without torch.
+
+Nothing is downloaded: the file is the one the user names, else pytorch-fid's
+or Keras' cached copy when one is on disk. Every FID that cenkeras reports
+names the network that made it (`FidNetwork.description`).
 """
 
 import os
@@ -14,28 +20,53 @@ import numpy as np
 from scipy import linalg
 
 KERAS_CACHE_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+# Where pytorch-fid (through torch.hub) keeps the file it downloaded.
+TORCH_CACHE_DIR = Path("~/.cache/torch/hub/checkpoints")
+PYTORCH_FID_PATTERN = "pt_inception-2015-12-05-*.pth"
+# The paper, like the official code, reports KID multiplied by 100.
+KID_SCALE = 100
+
+
+def _torch_cache():
+    home = os.environ.get("TORCH_HOME")
+    directory = Path(home) / "hub" / "checkpoints" if home else TORCH_CACHE_DIR.expanduser()
+    found = sorted(directory.glob(PYTORCH_FID_PATTERN)) if directory.is_dir() else []
+    return found[0] if found else None
 
 
 def find_inception_weights(path=None):
-    """The weights file to use: `path` if given (must exist), else Keras' cached copy, else None."""
+    """The weights file to use: `path` if given (must exist), else a cached copy on disk, else None.
+
+    The cached pytorch-fid file (the paper's network) is preferred over Keras' InceptionV3.
+    """
     if path:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"InceptionV3 weights file not found: {path}")
+            raise FileNotFoundError(f"Inception weights file not found: {path}")
         return str(path)
+    cached = _torch_cache()
+    if cached is not None:
+        return str(cached)
     cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / KERAS_CACHE_FILE
     return str(cache) if cache.is_file() else None
 
 
 class InceptionFeatures:
-    """2048-d InceptionV3 pool features of images in [-1, 1] (any size; resized to 299)."""
+    """Keras' ImageNet InceptionV3: 2048-d pool features of RGB images in [0, 1] (any size; resized to 299).
+
+    Example:
+    >>> features = InceptionFeatures("inception_v3_notop.h5")  # doctest: +SKIP
+    >>> features.description  # doctest: +SKIP
+    'Keras InceptionV3 (inception_v3_notop.h5)'
+    """
 
     def __init__(self, weights_path):
         import keras
 
         self.model = keras.applications.InceptionV3(
-            include_top=False, weights=weights_path, pooling="avg", input_shape=(299, 299, 3)
+            include_top=False, weights=str(weights_path), pooling="avg", input_shape=(299, 299, 3)
         )
+        self.description = f"Keras InceptionV3 ({Path(weights_path).name})"
 
     def __call__(self, images, batch_size=32):
         import tensorflow as tf
@@ -43,8 +74,18 @@ class InceptionFeatures:
         features = []
         for start in range(0, len(images), batch_size):
             batch = tf.image.resize(tf.cast(images[start : start + batch_size], tf.float32), (299, 299))
-            features.append(self.model(batch, training=False).numpy())  # expects [-1, 1]
+            features.append(self.model(batch * 2.0 - 1.0, training=False).numpy())  # expects [-1, 1]
         return np.concatenate(features, axis=0).astype(np.float64)
+
+
+def load_fid_network(weights_path):
+    """The feature network a weights file holds: pytorch-fid's (.pth / .pt) or Keras' InceptionV3 (.h5)."""
+    path = Path(weights_path)
+    if path.suffix in (".pth", ".pt"):
+        from cenkeras.metrics.fid_inception import PytorchFidInception
+
+        return PytorchFidInception.from_file(path)
+    return InceptionFeatures(path)
 
 
 def frechet_distance(features_a, features_b):
@@ -90,3 +131,45 @@ def kernel_inception_distance(features_a, features_b, subsets=50, subset_size=10
         for _ in range(subsets)
     ]
     return float(np.mean(values))
+
+
+class FidScorer:
+    """FID and KID x 100 of image sets against a reference set, with one network and one preprocessing.
+
+    Images go through `fid_images(preprocessing)` a chunk at a time, so that
+    the official 500 px renderings of a large set are never all in memory.
+
+    Example:
+    >>> scorer = FidScorer(load_fid_network("pt_inception-2015-12-05-6726825d.pth"))  # doctest: +SKIP
+    >>> real = scorer.features(real_images)  # doctest: +SKIP
+    >>> scorer.scores(scorer.features(generated_images), real)  # doctest: +SKIP
+    {'fid': 61.2, 'kid_x100': 1.93}
+    """
+
+    def __init__(self, network, preprocessing="official", kid_subsets=50, kid_subset_size=1000, chunk=50):
+        self.network = network
+        self.preprocessing = preprocessing
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.chunk = chunk
+
+    @property
+    def description(self):
+        """What made the numbers, for every report: the network, its file and the preprocessing."""
+        return f"{self.network.description}, {self.preprocessing} preprocessing"
+
+    def features(self, images):
+        """Features of NHWC images in [-1, 1]."""
+        from cenkeras.metrics.fid_images import fid_images
+
+        return np.concatenate(
+            [
+                self.network(fid_images(images[start : start + self.chunk], self.preprocessing))
+                for start in range(0, len(images), self.chunk)
+            ]
+        )
+
+    def scores(self, features, reference):
+        """`{"fid", "kid_x100"}` of one feature set against the reference set."""
+        kid = kernel_inception_distance(features, reference, self.kid_subsets, self.kid_subset_size)
+        return {"fid": frechet_distance(features, reference), "kid_x100": KID_SCALE * kid}

@@ -19,12 +19,8 @@ from cenkeras.data.translation_pipeline import (
     translation_training_dataset,
 )
 from cenkeras.layers.instance_norm import use_instance_statistics
-from cenkeras.metrics.fid import (
-    InceptionFeatures,
-    find_inception_weights,
-    frechet_distance,
-    kernel_inception_distance,
-)
+from cenkeras.metrics.fid import FidScorer, find_inception_weights, load_fid_network
+from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
@@ -54,7 +50,7 @@ def _save_png(path, image, preprocessor):
     Image.fromarray(keras.ops.convert_to_numpy(preprocessor.to_uint8(image))).save(path)
 
 
-def _evaluate(task, run_dir, data_dir, weights, save_images, inception_weights, verbose):
+def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_weights, fid_preprocessing):
     run, recipe, data = task.open_run(run_dir, data_dir)
     _, generator = task.load_network(run, weights)
     domain = domain_preprocessor()
@@ -87,25 +83,41 @@ def _evaluate(task, run_dir, data_dir, weights, save_images, inception_weights, 
         progress.update(step + 1)
     scores = {name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()} for name in names}
     weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
+    report = {"samples": index, "inception_weights": weights_file}
     if weights_file:
-        features = InceptionFeatures(weights_file)
-        real = features(np.concatenate(images["real"]))
+        scorer = FidScorer(
+            load_fid_network(weights_file),
+            fid_preprocessing or recipe.eval.fid_preprocessing,
+            recipe.eval.kid_subsets,
+            recipe.eval.kid_subset_size,
+        )
+        real = scorer.features(np.concatenate(images["real"]))
         for name in names:
-            fake = features(np.concatenate(images[name]))
-            scores[name]["fid"] = frechet_distance(fake, real)
-            scores[name]["kid"] = kernel_inception_distance(
-                fake, real, recipe.eval.kid_subsets, recipe.eval.kid_subset_size
-            )
-    write_json(run.eval_file, {"samples": index, "inception_weights": weights_file, "scores": scores})
-    return scores
+            scores[name].update(scorer.scores(scorer.features(np.concatenate(images[name])), real))
+        report["fid_network"] = scorer.description
+    write_json(run.eval_file, {**report, "scores": scores})
+    return TranslationScores(scores, fid_network=report.get("fid_network"))
+
+
+class TranslationScores(dict):
+    """`{output: {metric: value}}`, plus what made the FID (None when it was not computed)."""
+
+    def __init__(self, scores, fid_network=None):
+        super().__init__(scores)
+        self.fid_network = fid_network
+
+
+# Column labels: the unit of KID goes in its header, as the paper reports it.
+TRANSLATION_METRICS = (("l1", "L1"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("fid", "FID"), ("kid_x100", "KID×100"))
 
 
 def format_translation_table(scores):
-    """A Markdown table of L1 / PSNR / SSIM (and FID / KID when computed) per output."""
-    metrics = [m for m in ("l1", "psnr", "ssim", "fid", "kid") if m in next(iter(scores.values()))]
-    lines = ["| output | " + " | ".join(m.upper() for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
+    """A Markdown table of L1 / PSNR / SSIM (and FID / KID x 100 when computed) per output."""
+    available = next(iter(scores.values()))
+    metrics = [(key, label) for key, label in TRANSLATION_METRICS if key in available]
+    lines = ["| output | " + " | ".join(label for _, label in metrics) + " |", "|---|" + "---|" * len(metrics)]
     for name, values in scores.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{values[key]:.4f}" for key, _ in metrics) + " |")
     return "\n".join(lines)
 
 
@@ -128,8 +140,8 @@ class TranslationTask(Task):
     recipe_class = TranslationRecipe
     monitor = "val_ensemble_l1"
     monitor_mode = "min"
-    evaluation_options = ("inception_weights", "save_images")
-    table_metrics = (("l1", "L1"), ("fid", "FID"), ("kid", "KID"))
+    evaluation_options = ("inception_weights", "save_images", "fid_preprocessing")
+    table_metrics = (("l1", "L1"), ("fid", "FID"), ("kid_x100", "KID×100"))
     percent_scores = False
 
     def build_network(self, recipe):
@@ -174,13 +186,27 @@ class TranslationTask(Task):
         use_instance_statistics(generator)
         return recipe, generator
 
-    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, inception_weights=None, save_images=None):
-        """L1 / PSNR / SSIM (and FID / KID with InceptionV3 weights) of every output; writes eval.json.
+    def evaluate(
+        self,
+        run_dir,
+        data_dir=None,
+        weights=None,
+        verbose=1,
+        inception_weights=None,
+        save_images=None,
+        fid_preprocessing=None,
+    ):
+        """L1 / PSNR / SSIM (and FID / KID×100 with Inception weights) of every output; writes eval.json.
 
+        `inception_weights` and `fid_preprocessing` ("official" or "direct")
+        replace the recipe's `eval` keys of the same names for this call.
         Images are saved like the official code: `eval_images/fake0..fake{M}`
         (fake{M} is the ensemble), `input0..input{M-1}` and `real`, one PNG per sample.
         """
-        return _evaluate(self, run_dir, data_dir, weights, save_images, inception_weights, verbose)
+        if fid_preprocessing not in (None,) + FID_PREPROCESSINGS:
+            raise ValueError(f"fid_preprocessing must be one of {FID_PREPROCESSINGS}, got {fid_preprocessing!r}")
+        options = (save_images, inception_weights, fid_preprocessing)
+        return _evaluate(self, run_dir, data_dir, weights, verbose, *options)
 
     def summary(self, recipe):
         domains = list(recipe.data.domains)
@@ -196,8 +222,14 @@ class TranslationTask(Task):
 
     def format_results(self, recipe, scores):
         text = format_translation_table(scores)
-        if "fid" not in next(iter(scores.values())):
-            text += "\n(FID/KID skipped: no InceptionV3 weights; pass --inception-weights FILE.h5)"
+        network = getattr(scores, "fid_network", None)
+        if network:
+            text += f"\nFID / KID×100 by {network}."
+        elif "fid" not in next(iter(scores.values())):
+            text += (
+                "\n(FID/KID skipped: no Inception weights; pass --inception-weights "
+                "pt_inception-2015-12-05-*.pth (the paper's network, needs the torch extra) or a Keras .h5)"
+            )
         return text
 
     def chart_metric(self, available):

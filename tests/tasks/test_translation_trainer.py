@@ -111,7 +111,11 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
 
 @pytest.mark.slow
 def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
-    """The FID/KID path end to end with a weights file made here (random weights: plumbing only)."""
+    """The FID/KID path end to end with weights files made here (random weights: plumbing only).
+
+    Keras' InceptionV3 (.h5) and pytorch-fid's network (.pth, when torch is
+    installed); every report names the network and the preprocessing.
+    """
     inception = keras.applications.InceptionV3(
         include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
     )
@@ -119,14 +123,38 @@ def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     inception.save_weights(weights_file)
     data_dir = str(tmp_path / "tfds")
     run_dir = tmp_path / "run"
-    get_task("translation").train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
-    scores = get_task("translation").evaluate(
-        run_dir, data_dir=data_dir, inception_weights=weights_file, save_images=False, verbose=0
-    )
+    task = get_task("translation")
+    task.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    scores = task.evaluate(run_dir, data_dir=data_dir, inception_weights=weights_file, save_images=False, verbose=0)
     for name in ("shade", "texture", "ensemble"):
-        assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid"])
-    with pytest.raises(FileNotFoundError, match="InceptionV3 weights file not found"):
-        get_task("translation").evaluate(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5", verbose=0)
+        assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid_x100"])
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["fid_network"] == "Keras InceptionV3 (inception_notop.weights.h5), official preprocessing"
+    text = task.format_results(None, scores)
+    assert "| output | L1 | PSNR | SSIM | FID | KID×100 |" in text
+    assert "FID / KID×100 by Keras InceptionV3 (inception_notop.weights.h5), official preprocessing." in text
+
+    with pytest.raises(FileNotFoundError, match="Inception weights file not found"):
+        task.evaluate(run_dir, data_dir=data_dir, inception_weights=tmp_path / "nope.h5", verbose=0)
+
+    torch = pytest.importorskip("torch")
+    from cenkeras.interop.torch_state_dict import kernel_to_torch
+    from cenkeras.metrics.fid_inception import build_fid_inception
+
+    keras.utils.set_random_seed(3)
+    _, blocks = build_fid_inception()
+    state = {}
+    for prefix, (conv, norm) in blocks.items():
+        state[f"{prefix}.conv.weight"] = torch.from_numpy(kernel_to_torch(conv.kernel.numpy()).copy())
+        for suffix, value in zip(("weight", "bias", "running_mean", "running_var"), norm.get_weights()):
+            state[f"{prefix}.bn.{suffix}"] = torch.from_numpy(value)
+    pth = tmp_path / "pt_inception-2015-12-05-random.pth"
+    torch.save(state, pth)
+    result = CliRunner().invoke(
+        cli, ["eval", str(run_dir), "--data-dir", data_dir, "--inception-weights", str(pth), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "FID / KID×100 by pytorch-fid Inception (pt_inception-2015-12-05-random.pth)" in result.output
 
 
 def test_bce_of_a_saturated_discriminator_has_finite_gradients():
