@@ -119,6 +119,11 @@ class GanTrainConfig(RunOptions):
     `sparsity` is the lambda of the L1 term on the encoder norm scales,
     added once to the generator's loss (unlike segmentation, where the
     official code adds it once per output).
+
+    `select_by` picks best.weights.h5: "l1" (the ensemble's validation L1,
+    every `val_every` epochs) or "fid", the official choice: every
+    `fid_every` epochs the FID of every output, the best over outputs and
+    epochs kept (needs the FID network's weights, `eval.inception_weights`).
     """
 
     epochs: int = 200
@@ -130,9 +135,13 @@ class GanTrainConfig(RunOptions):
     sparsity: float = 1e-3
     batch_size: int = 1
     val_every: int = 10
+    select_by: str = "l1"
+    fid_every: int = 5  # official val_every
 
     def validate(self):
         super().validate()
+        check_choice("train.select_by", self.select_by, ("l1", "fid"))
+        check_at_least("train.fid_every", self.fid_every, 1)
         for key in ("lr_generator", "lr_discriminator", "l1_weight", "sparsity"):
             check_number(f"train.{key}", getattr(self, key))
         if self.epochs < 1 or self.batch_size < 1:

@@ -107,6 +107,14 @@ class Task:
         """`{split: [SampleCheck | DataProblem]}`: every listed sample of `data` read as training reads it."""
         raise NotImplementedError
 
+    def selection(self, recipe):
+        """`(metric, mode)` that picks the best checkpoint: the task's `monitor` by default."""
+        return self.monitor, self.monitor_mode
+
+    def epoch_scorers(self, recipe, network, validation, verbose):
+        """Callbacks that add validation scores to the epoch's logs before the best checkpoint is chosen."""
+        return []
+
     def check_new_run(self, recipe):
         """Refuse, before anything is written or built, a recipe that cannot give a sensible new run.
 
@@ -181,10 +189,10 @@ class Task:
             chief,
             network,
             fitting.optimizers,
-            self.monitor,
-            self.monitor_mode,
+            *self.selection(recipe),
             schedule=fitting.schedule,
             skip_log=batches.skip_log,
+            scorers=self.epoch_scorers(recipe, network, batches.validation, verbose),
         )
         history = fit_run(
             fitting.trainer,

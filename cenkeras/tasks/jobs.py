@@ -78,14 +78,15 @@ def first_step(run, steps_per_epoch):
     return backed_up_epoch(str(run.backup)) * steps_per_epoch
 
 
-def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, skip_log=None):
+def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, skip_log=None, scorers=()):
     """Backup/resume, non-finite-loss stop, best/last weights, metrics log and TensorBoard for `run`.
 
     Every worker restores from the run's backup (the run directory must be
     shared between the machines of a multi-worker run); only the chief writes
     it or any other file. `fit_run` turns the guard's non-finite loss into a
     `TrainingDiverged` error. With a `skip_log` (data.on_error=skip), the
-    problems of the samples left out go to the run's skipped.tsv.
+    problems of the samples left out go to the run's skipped.tsv. `scorers`
+    add their scores to the epoch's logs before the best checkpoint is chosen.
     """
     guard = NonFiniteLossGuard()
     backup = GuardedBackupAndRestore(str(run.backup), guard, write=chief, delete_checkpoint=False)
@@ -98,6 +99,7 @@ def run_callbacks(run, chief, model, optimizers, monitor, mode, schedule=None, s
     callbacks = [guard]
     if schedule is not None:
         callbacks.append(schedule)
+    callbacks += list(scorers)
     callbacks += [
         BestAndLastWeights(
             model,

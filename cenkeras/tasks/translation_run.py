@@ -24,6 +24,7 @@ from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.runs import RunDirectory
+from cenkeras.tasks.fid_selection import BEST_FID, FidValidation, fid_scorer_for, require_fid_weights
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.translation import TranslationTrainer
 
@@ -180,6 +181,20 @@ class TranslationTask(Task):
         trainer.build_optimizers()
         return Fitting(trainer, {"generator": g_opt, "discriminator": d_opt})
 
+    def selection(self, recipe):
+        if recipe.train.select_by == "fid":
+            return BEST_FID, "min"
+        return self.monitor, self.monitor_mode
+
+    def epoch_scorers(self, recipe, network, validation, verbose):
+        if recipe.train.select_by != "fid":
+            return []
+        return [FidValidation(network, validation, fid_scorer_for(recipe), recipe.train.fid_every, verbose)]
+
+    def check_new_run(self, recipe):
+        if recipe.train.select_by == "fid":
+            require_fid_weights(recipe)  # before anything is written
+
     def load_network(self, run, weights=None):
         """The run's generator evaluating as the official code: instance statistics, no dropout."""
         recipe, generator = super().load_network(run, weights)
@@ -218,6 +233,11 @@ class TranslationTask(Task):
             "epochs": recipe.train.epochs,
             "batch": recipe.train.batch_size,
             "fusion": describe_fusion(recipe.model),
+            "best by": (
+                f"best FID of any output, every {recipe.train.fid_every} epochs"
+                if recipe.train.select_by == "fid"
+                else f"ensemble L1, every {recipe.train.val_every} epochs"
+            ),
         }
 
     def format_results(self, recipe, scores):

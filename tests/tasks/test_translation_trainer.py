@@ -180,3 +180,44 @@ def test_a_diverged_translation_run_stops_naming_the_loss(tmp_path):
         get_task("translation").train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
     assert "--set train.lr_generator=... --set train.lr_discriminator=..." in str(error.value)
     assert RunDirectory(tmp_path / "run").read_metrics() == []
+
+
+class MeanColourNetwork:
+    """A stand-in FID network (mean colour of each image): FID that a 3x3 covariance makes cheap."""
+
+    description = "mean colour"
+
+    def __call__(self, images):
+        return np.asarray(images, np.float64).mean(axis=(1, 2))
+
+
+def test_fid_selection_scores_every_output_and_keeps_the_best_fid_epoch(tmp_path, monkeypatch):
+    """train.select_by=fid: FID of each output every fid_every epochs; best.weights.h5 is the best FID's epoch."""
+    import cenkeras.tasks.fid_selection as fid_selection
+    from cenkeras.config import ConfigError
+
+    recipe = tiny_translation_recipe()
+    recipe.train.epochs, recipe.train.select_by, recipe.train.fid_every = 4, "fid", 2
+    recipe.eval.kid_subsets, recipe.eval.kid_subset_size = 2, 4
+    task = get_task("translation")
+    with pytest.raises(ConfigError, match="train.select_by=fid needs the FID network's weights"):
+        task.train(recipe, tmp_path / "no_weights", data_dir=str(tmp_path / "tfds"), verbose=0)
+    assert not (tmp_path / "no_weights").exists()  # refused before anything was written
+
+    weights = tmp_path / "stand_in.h5"
+    weights.write_bytes(b"not read: the loader is replaced")
+    recipe.eval.inception_weights = str(weights)
+    monkeypatch.setattr(fid_selection, "load_fid_network", lambda path: MeanColourNetwork())
+    run_dir = tmp_path / "run"
+    assert task.summary(recipe)["best by"] == "best FID of any output, every 2 epochs"
+    task.train(recipe, run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)
+
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    scored = [line for line in lines if "val_best_fid" in line]
+    assert [line["epoch"] for line in scored] == [2, 4]
+    for line in scored:
+        fids = [line[f"val_{name}_fid"] for name in ("shade", "texture", "ensemble")]
+        assert line["val_best_fid"] == min(fids) and all(f"val_{n}_kid_x100" in line for n in ("shade", "texture"))
+    best = min(scored, key=lambda line: line["val_best_fid"])
+    record = json.loads(RunDirectory(run_dir).best_record.read_text())
+    assert record == {"epoch": best["epoch"], "val_best_fid": best["val_best_fid"]}

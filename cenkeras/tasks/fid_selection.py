@@ -1,0 +1,89 @@
+"""The official checkpoint choice for translation: FID of every output every few epochs, keep the best.
+
+The official CEN translation code computes, every 5 epochs, the FID of
+each output (every domain's branch and the ensemble) on the validation set,
+and reports the best FID over outputs and epochs. `train.select_by=fid`
+does the same in cenkeras: `FidValidation` adds `val_<output>_fid` and
+`val_<output>_kid_x100` to the epoch's logs, and `val_best_fid` (the
+smallest FID of any output that epoch), which picks best.weights.h5.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cenkeras.config import ConfigError
+from cenkeras.metrics.fid import FidScorer, find_inception_weights, load_fid_network
+
+BEST_FID = "val_best_fid"
+
+
+def require_fid_weights(recipe):
+    """The FID network's weights file the recipe's evaluation would use; `ConfigError` if there is none."""
+    weights = find_inception_weights(recipe.eval.inception_weights)
+    if weights is None:
+        raise ConfigError(
+            "train.select_by=fid needs the FID network's weights: set eval.inception_weights to "
+            "pytorch-fid's pt_inception-2015-12-05-*.pth (the paper's; torch extra) or a Keras "
+            "InceptionV3 no-top .h5, or use train.select_by=l1."
+        )
+    return weights
+
+
+def fid_scorer_for(recipe):
+    """The `FidScorer` the recipe's evaluation would use (network, preprocessing, KID subsets)."""
+    return FidScorer(
+        load_fid_network(require_fid_weights(recipe)),
+        recipe.eval.fid_preprocessing,
+        recipe.eval.kid_subsets,
+        recipe.eval.kid_subset_size,
+    )
+
+
+class FidValidation(keras.callbacks.Callback):
+    """Every `every` epochs: FID / KID×100 of each generator output on `validation`, into the epoch's logs.
+
+    The generator runs as the evaluation runs it (`training=False`; the task
+    has switched its norms to instance statistics). It comes before the
+    callbacks that keep the best checkpoint and log the epoch, which read
+    what it adds.
+
+    Example:
+    >>> callback = FidValidation(generator, validation_batches, fid_scorer_for(recipe), every=5)  # doctest: +SKIP
+    >>> logs = {}; callback.on_epoch_end(4, logs); sorted(logs)  # doctest: +SKIP
+    ['val_best_fid', 'val_ensemble_fid', 'val_ensemble_kid_x100', 'val_shade_fid', ...]
+    """
+
+    def __init__(self, generator, validation, scorer, every=5, verbose=1):
+        super().__init__()
+        self.generator = generator
+        self.validation = validation
+        self.scorer = scorer
+        self.every = every
+        self.verbose = verbose
+        self._real = None  # features of the validation targets: computed once
+
+    def _generate(self):
+        infer = tf.function(lambda x: self.generator(x, training=False), reduce_retracing=True)
+        outputs, targets = {}, []
+        for inputs, target in self.validation:
+            for name, images in infer(inputs).items():
+                outputs.setdefault(name, []).append(images.numpy())
+            targets.append(target.numpy())
+        return {name: np.concatenate(images) for name, images in outputs.items()}, np.concatenate(targets)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every or logs is None:
+            return
+        outputs, targets = self._generate()
+        if self._real is None:
+            self._real = self.scorer.features(targets)
+        fids = {}
+        for name, images in outputs.items():
+            scores = self.scorer.scores(self.scorer.features(images), self._real)
+            fids[name] = logs[f"val_{name}_fid"] = scores["fid"]
+            logs[f"val_{name}_kid_x100"] = scores["kid_x100"]
+        logs[BEST_FID] = min(fids.values())
+        if self.verbose:
+            listing = ", ".join(f"{name} {value:.2f}" for name, value in fids.items())
+            print(f"\nEpoch {epoch + 1}: FID ({self.scorer.description}): {listing}")
