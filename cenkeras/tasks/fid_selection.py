@@ -30,11 +30,11 @@ def require_fid_weights(recipe):
     return weights
 
 
-def fid_scorer_for(recipe):
-    """The `FidScorer` the recipe's evaluation would use (network, preprocessing, KID subsets)."""
+def fid_scorer_for(recipe, weights=None, preprocessing=None):
+    """The `FidScorer` of the recipe's evaluation; `weights` / `preprocessing` replace its `eval` keys."""
     return FidScorer(
-        load_fid_network(require_fid_weights(recipe)),
-        recipe.eval.fid_preprocessing,
+        load_fid_network(weights or require_fid_weights(recipe)),
+        preprocessing or recipe.eval.fid_preprocessing,
         recipe.eval.kid_subsets,
         recipe.eval.kid_subset_size,
     )

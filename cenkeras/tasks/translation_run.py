@@ -19,7 +19,7 @@ from cenkeras.data.translation_pipeline import (
     translation_training_dataset,
 )
 from cenkeras.layers.instance_norm import use_instance_statistics
-from cenkeras.metrics.fid import FidScorer, find_inception_weights, load_fid_network
+from cenkeras.metrics.fid import find_inception_weights
 from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
@@ -86,12 +86,7 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
     weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
     report = {"samples": index, "inception_weights": weights_file}
     if weights_file:
-        scorer = FidScorer(
-            load_fid_network(weights_file),
-            fid_preprocessing or recipe.eval.fid_preprocessing,
-            recipe.eval.kid_subsets,
-            recipe.eval.kid_subset_size,
-        )
+        scorer = fid_scorer_for(recipe, weights_file, fid_preprocessing)
         real = scorer.features(np.concatenate(images["real"]))
         for name in names:
             scores[name].update(scorer.scores(scorer.features(np.concatenate(images[name])), real))
