@@ -36,7 +36,7 @@ def recipe():
             crop_size=64,
         ),
         train=GanTrainConfig(
-            # About 6 minutes on 2 CPU cores.
+            # About 21 minutes on 2 cores of an AMD EPYC (21 s an epoch, float32; measured 2026-11-30).
             epochs=60,
             lr_generator=2e-4,  # official lrG / lrD, Adam betas (0.5, 0.999)
             lr_discriminator=2e-4,
