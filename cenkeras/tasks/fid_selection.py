@@ -62,12 +62,13 @@ class FidValidation(keras.callbacks.Callback):
         self.every = every
         self.verbose = verbose
         self._real = None  # features of the validation targets: computed once
+        # One function for the whole run: traced at the first scoring, not at each.
+        self._infer = tf.function(lambda x: self.generator(x, training=False), reduce_retracing=True)
 
     def _generate(self):
-        infer = tf.function(lambda x: self.generator(x, training=False), reduce_retracing=True)
         outputs, targets = {}, []
         for inputs, target in self.validation:
-            for name, images in infer(inputs).items():
+            for name, images in self._infer(inputs).items():
                 outputs.setdefault(name, []).append(images.numpy())
             targets.append(target.numpy())
         return {name: np.concatenate(images) for name, images in outputs.items()}, np.concatenate(targets)
