@@ -13,6 +13,7 @@ or Keras' cached copy when one is on disk. Every FID that cenkeras reports
 names the network that made it (`FidNetwork.description`).
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def _torch_cache():
 def find_inception_weights(path=None):
     """The weights file to use: `path` if given (must exist), else a cached copy on disk, else None.
 
-    The cached pytorch-fid file (the paper's network) is preferred over Keras' InceptionV3.
+    The cached pytorch-fid file (the paper's network) is preferred over Keras'
+    InceptionV3 where torch, which reads it, is installed.
     """
     if path:
         path = Path(path).expanduser()
@@ -45,7 +47,7 @@ def find_inception_weights(path=None):
             raise FileNotFoundError(f"Inception weights file not found: {path}")
         return str(path)
     cached = _torch_cache()
-    if cached is not None:
+    if cached is not None and importlib.util.find_spec("torch") is not None:
         return str(cached)
     cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / KERAS_CACHE_FILE
     return str(cache) if cache.is_file() else None

@@ -75,3 +75,27 @@ def test_reference_metrics():
     mse = (((noisy + 1) / 2 - (target + 1) / 2) ** 2).mean(axis=(1, 2, 3))
     np.testing.assert_allclose(psnr(noisy, target).numpy(), 10 * np.log10(1.0 / mse), rtol=1e-4)
     assert np.all(ssim(target, target).numpy() > 0.999) and np.all(ssim(noisy, target).numpy() < 0.99)
+
+
+def test_cached_fid_weights_prefer_pytorch_fids_where_torch_can_read_them(tmp_path, monkeypatch):
+    import importlib.util
+
+    from cenkeras.metrics.fid import KERAS_CACHE_FILE, find_inception_weights
+
+    torch_file = tmp_path / "torch" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
+    keras_file = tmp_path / "keras" / "models" / KERAS_CACHE_FILE
+    for path in (torch_file, keras_file):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"weights")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "torch" else None)
+    assert find_inception_weights() == str(torch_file)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name))
+    assert find_inception_weights() == str(keras_file)  # without torch the .pth could not be read
+    torch_file.unlink()
+    keras_file.unlink()
+    assert find_inception_weights() is None
+    with pytest.raises(FileNotFoundError, match="Inception weights file not found"):
+        find_inception_weights(tmp_path / "nope.pth")
