@@ -10,7 +10,7 @@ each other:
 
 Nothing is downloaded: the file is the one the user names, else pytorch-fid's
 or Keras' cached copy when one is on disk. Every FID that cenkeras reports
-names the network that made it (`FidNetwork.description`).
+names the network that made it (its `description`).
 """
 
 import importlib.util

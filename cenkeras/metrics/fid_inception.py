@@ -25,9 +25,6 @@ import numpy as np
 
 from cenkeras.interop.torch_state_dict import StateDictError, kernel_to_keras
 
-# The published file; any file of the same layout loads.
-PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
-FEATURES = 2048
 
 
 class _Builder:
