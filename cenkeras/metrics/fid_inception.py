@@ -26,7 +26,6 @@ import numpy as np
 from cenkeras.interop.torch_state_dict import StateDictError, kernel_to_keras
 
 
-
 class _Builder:
     """Builds the functional graph and remembers which PyTorch prefix each conv/BN pair stands for."""
 
