@@ -22,6 +22,8 @@ from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
 
+ARCHITECTURES = ("refinenet", "pspnet")
+
 
 @dataclasses.dataclass
 class ModalityConfig:
@@ -145,13 +147,23 @@ class DataConfig:
 @accepts_renamed_arguments
 @dataclasses.dataclass
 class ModelConfig(NetworkConfig):
-    """Arguments of `cenkeras.models.build_refinenet` (see there); the shared ones in `NetworkConfig`."""
+    """Arguments of `cenkeras.models.build_refinenet` or `build_pspnet` (see there); the shared ones
+    in `NetworkConfig`.
 
+    `architecture` picks the decoder: "refinenet" (the official code's) or
+    "pspnet" (the paper's best, Table 3). `decoder_width` is RefineNet's
+    width, or PSPNet's auxiliary head width (its main head has twice it).
+    `pyramid_bins` and `auxiliary_weight` are PSPNet's (ignored by RefineNet).
+    """
+
+    architecture: str = "refinenet"
     depth: int = 101
     num_classes: int = 40
     stage_blocks: Optional[tuple[int, ...]] = None
     base_width: int = 64
     decoder_width: int = 256
+    pyramid_bins: tuple[int, ...] = (1, 2, 3, 6)
+    auxiliary_weight: float = 0.4
     # Encoder initialisation: a torchvision ImageNet ResNet as .safetensors (e.g. timm's
     # resnet101.tv_in1k; read with NumPy), .pth (needs torch) or .npz; each BatchNorm is copied
     # into every modality's private norm. Required with train.freeze_bn (official: ENC_PRETRAINED).
@@ -159,6 +171,11 @@ class ModelConfig(NetworkConfig):
 
     def validate(self):
         super().validate()
+        check_choice("model.architecture", self.architecture, ARCHITECTURES)
+        check_positive_numbers("model.pyramid_bins", self.pyramid_bins)
+        if any(int(b) != b for b in self.pyramid_bins):
+            raise ConfigError(f"model.pyramid_bins must be whole grid sizes, got {list(self.pyramid_bins)}.")
+        check_number("model.auxiliary_weight", self.auxiliary_weight)
         if self.num_classes < 1 or self.num_classes > 255:
             raise ConfigError(f"model.num_classes must be in [1, 255], got {self.num_classes}.")
 

@@ -12,12 +12,14 @@ from cenkeras.layers.fusion import (
 )
 from cenkeras.layers.instance_norm import InstanceNormalization
 from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.pooling import AdaptiveAveragePooling
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 from cenkeras.layers.resize import ResizeLike
 from cenkeras.layers.sparsity import SliceL1, modality_parts
 from cenkeras.layers.stacking import StackStreams, UnstackStreams
 
 __all__ = [
+    "AdaptiveAveragePooling",
     "AverageFusion",
     "ChannelExchange",
     "ConcatFusion",

@@ -2,16 +2,20 @@
 
 from cenkeras.models.base import MultimodalModel
 from cenkeras.models.patchgan import PatchGANDiscriminator, build_patchgan_discriminator
+from cenkeras.models.pspnet import CENPSPNet, build_pspnet, tiny_pspnet_options
 from cenkeras.models.refinenet import CENRefineNet, build_refinenet, tiny_refinenet_options
 from cenkeras.models.unet import CENUNetGenerator, build_unet_generator
 
 __all__ = [
+    "CENPSPNet",
     "CENRefineNet",
     "CENUNetGenerator",
     "MultimodalModel",
     "PatchGANDiscriminator",
     "build_patchgan_discriminator",
+    "build_pspnet",
     "build_refinenet",
     "build_unet_generator",
+    "tiny_pspnet_options",
     "tiny_refinenet_options",
 ]

@@ -21,6 +21,9 @@ from cenkeras.layers.preprocessing import ModalityPreprocessor
 FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
 
 RESERVED_OUTPUT = "ensemble"
+# Outputs a trainer weighs into the loss but nothing predicts from (PSPNet's auxiliary head):
+# "auxiliary.<modality>". A modality name is an identifier, so it cannot clash.
+AUXILIARY_PREFIX = "auxiliary."
 
 # Options that configs of older versions held flat, before `ExchangeConfig` and `FusionConfig`:
 # a `.keras` file saved then still loads.
@@ -67,6 +70,19 @@ def check_modalities(modalities):
     if len(set(modalities)) != len(modalities):
         raise ValueError(f"Modality names must be unique, got {list(modalities)}.")
     return modalities
+
+
+def float32_outputs(modalities, per_modality, ensemble, name="logits"):
+    """`{modality: tensor, "ensemble": tensor}` cast to float32 (mixed precision computes in bf16)."""
+    to_float32 = keras.layers.Activation("linear", dtype="float32", name=name)
+    outputs = {modality: to_float32(x) for modality, x in zip(modalities, per_modality)}
+    outputs[RESERVED_OUTPUT] = to_float32(ensemble)
+    return outputs
+
+
+def prediction_outputs(model):
+    """The outputs a model predicts with: one per modality, then the ensemble (no auxiliary heads)."""
+    return [*model.modalities, RESERVED_OUTPUT]
 
 
 def modality_inputs(modalities, channels):

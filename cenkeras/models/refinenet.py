@@ -4,12 +4,9 @@ import keras
 
 from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble, ResizeLike
 from cenkeras.layers.fusion import fusion_hook
-from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
-from cenkeras.models.resnet import resnet_encoder, stage_blocks_for
+from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
+from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder, stage_blocks_for
 from cenkeras.models.streams import Streams
-
-# Where the encoder can fuse its streams: after the stem and after every stage.
-ENCODER_POINTS = ("stem", "layer1", "layer2", "layer3", "layer4")
 
 
 def residual_conv_unit(streams, xs, name, filters, blocks):
@@ -177,9 +174,7 @@ class CENRefineNet(MultimodalModel):
         logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
         logits = streams.finish(logits, "unstack_streams")
         ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
-        to_float32 = keras.layers.Activation("linear", dtype="float32", name="logits")
-        outputs = {name: to_float32(x) for name, x in zip(modalities, logits)}
-        outputs["ensemble"] = to_float32(ensemble)
+        outputs = float32_outputs(modalities, logits, ensemble)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===

@@ -4,6 +4,8 @@ import keras
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 EXPANSION = 4
+# Where the encoder can fuse its streams: after the stem and after every stage.
+ENCODER_POINTS = ("stem", "layer1", "layer2", "layer3", "layer4")
 
 
 def stage_blocks_for(depth, stage_blocks=None):
@@ -18,11 +20,11 @@ def stage_blocks_for(depth, stage_blocks=None):
     return STAGE_BLOCKS[depth]
 
 
-def bottleneck(streams, xs, name, planes, stride, downsample):
+def bottleneck(streams, xs, name, planes, stride, downsample, dilation=1):
     """torchvision-style bottleneck (stride on the 3x3 conv); exchange after `bn2`."""
     out = streams.conv(xs, f"{name}.conv1", planes, 1)
     out = streams.relu(streams.norm(out, f"{name}.bn1"))
-    out = streams.conv(out, f"{name}.conv2", planes, 3, stride=stride, padding=1)
+    out = streams.conv(out, f"{name}.conv2", planes, 3, stride=stride, padding=dilation, dilation=dilation)
     out = streams.relu(streams.exchange_norm(out, f"{name}.bn2"))
     out = streams.conv(out, f"{name}.conv3", planes * EXPANSION, 1)
     out = streams.norm(out, f"{name}.bn3")
@@ -33,11 +35,15 @@ def bottleneck(streams, xs, name, planes, stride, downsample):
     return streams.relu(streams.add(out, residual))
 
 
-def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None):
+def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None, dilations=(1, 1, 1, 1)):
     """Stem and four bottleneck stages on M streams.
 
     Returns the four stage outputs (`layer1` .. `layer4`), each
-    `StreamTensors`, at strides 4, 8, 16 and 32. `fuse(xs, point)`, if
+    `StreamTensors`, at strides 4, 8, 16 and 32. A stage whose entry in
+    `dilations` is above 1 keeps its input's resolution and dilates every
+    3x3 convolution of its blocks by that factor instead (PSPNet's
+    `(1, 1, 2, 4)`: strides 4, 8, 8, 8), as the PSPNet authors' code does;
+    the weights are those of the plain ResNet. `fuse(xs, point)`, if
     given, runs after the stem ("stem") and after every stage ("layer1" ..
     "layer4") and returns the streams to go on with (fusion baselines).
     """
@@ -52,11 +58,12 @@ def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None):
     stages = []
     for index, blocks in enumerate(stage_blocks):
         planes = base_width * 2**index
-        stride = 1 if index == 0 else 2
+        dilation = int(dilations[index])
+        stride = 1 if index == 0 or dilation > 1 else 2
         for block in range(blocks):
             block_stride = stride if block == 0 else 1
             downsample = block == 0 and (block_stride != 1 or in_channels != planes * EXPANSION)
-            x = bottleneck(streams, x, f"layer{index + 1}.{block}", planes, block_stride, downsample)
+            x = bottleneck(streams, x, f"layer{index + 1}.{block}", planes, block_stride, downsample, dilation)
             in_channels = planes * EXPANSION
         x = fuse(x, f"layer{index + 1}")
         stages.append(x)

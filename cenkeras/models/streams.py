@@ -156,11 +156,12 @@ class Streams:
             return [make_layer(name)] * self.num_modalities
         return [make_layer(f"{name}.stream_{m}") for m in range(self.num_modalities)]
 
-    def conv(self, xs, name, filters, kernel_size, stride=1, padding=0, use_bias=False, transpose=False):
+    def conv(self, xs, name, filters, kernel_size, stride=1, padding=0, use_bias=False, transpose=False, dilation=1):
         """PyTorch-style convolution: symmetric zero `padding`, then a valid convolution.
 
         TF's "same" padding is asymmetric for even sizes at stride 2, which
-        shifts every output; explicit symmetric padding matches PyTorch. A
+        shifts every output; explicit symmetric padding matches PyTorch.
+        `dilation` spaces the kernel's taps (PSPNet's dilated stages). A
         transposed convolution (kernel 4, stride 2, padding 1 in pix2pix) is
         exactly TF's "same" transposed convolution.
         """
@@ -177,11 +178,12 @@ class Streams:
                 kernel_initializer=fresh_initializer(self.kernel_initializer),
             )
             return xs.map_with(self.layers_for(make, name))
-        same = stride == 1 and 2 * padding == kernel_size - 1
+        same = stride == 1 and 2 * padding == dilation * (kernel_size - 1)
         make = lambda n: keras.layers.Conv2D(
             filters,
             kernel_size,
             strides=stride,
+            dilation_rate=dilation,
             padding="same" if same else "valid",
             use_bias=use_bias,
             name=n,
@@ -231,6 +233,13 @@ class Streams:
     def combine(self, layer, xs, ys):
         """`layer([x, y])` stream by stream (e.g. a skip concatenation or a resize to `ys`' size)."""
         return xs.combine(ys, layer)
+
+    def concat(self, parts, name):
+        """Channel concatenation of several `StreamTensors`, stream by stream."""
+        if len({part.stacked for part in parts}) != 1:
+            raise ValueError("cannot concatenate stacked streams with separate ones.")
+        layer = keras.layers.Concatenate(name=name)
+        return StreamTensors(tuple(layer(list(xs)) for xs in zip(*(part.tensors for part in parts))), parts[0].stacked)
 
     def relu(self, xs):
         return self.map(keras.layers.ReLU(), xs)

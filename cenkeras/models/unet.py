@@ -4,7 +4,7 @@ import keras
 
 from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble
 from cenkeras.layers.fusion import fusion_hook
-from cenkeras.models.base import MultimodalModel, check_modalities, modality_inputs
+from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
 
 DECODER_NORMS = ("private", "shared")
@@ -154,9 +154,7 @@ class CENUNetGenerator(MultimodalModel):
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
         images = decoder.finish(images, "unstack_streams")
         ensemble = ModalityEnsemble(num_modalities, name="ensemble")(images)
-        to_float32 = keras.layers.Activation("linear", dtype="float32", name="images")
-        outputs = {name: to_float32(image) for name, image in zip(modalities, images)}
-        outputs["ensemble"] = to_float32(ensemble)
+        outputs = float32_outputs(modalities, images, ensemble, name="images")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===

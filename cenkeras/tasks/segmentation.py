@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics import ConfusionMatrix
+from cenkeras.models.base import AUXILIARY_PREFIX, prediction_outputs
 from cenkeras.tasks.logs import step_logs
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
@@ -46,7 +47,9 @@ class SegmentationTrainer(keras.Model):
     Loss = sum over every output (each modality and the ensemble) of the
     pixel cross-entropy after bilinear upsampling of the logits to the label
     size (mean over non-ignored pixels of the global batch) + the sparsity
-    losses of the exchange layers. Encoder and decoder parameters have their
+    losses of the exchange layers. A segmenter with auxiliary outputs
+    (`CENPSPNet`'s `"auxiliary.<modality>"`) adds their cross-entropies times
+    its `auxiliary_weight`, logged as `auxiliary_loss`. Encoder and decoder parameters have their
     own optimizer (learning rates differ); weight decay is added to the
     gradients as PyTorch's SGD does (L2, coupled with momentum).
 
@@ -94,11 +97,14 @@ class SegmentationTrainer(keras.Model):
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
         self.weight_decay = float(weight_decay)
-        self.output_names_ = list(segmenter.modalities) + ["ensemble"]
+        self.output_names_ = prediction_outputs(segmenter)
+        self.auxiliary_weight = float(getattr(segmenter, "auxiliary_weight", 0.0))
+        self.auxiliary_names = [AUXILIARY_PREFIX + m for m in segmenter.modalities] if self.auxiliary_weight else []
         self.encoder_variables, self.decoder_variables = split_encoder_decoder(segmenter)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.sparsity_tracker = keras.metrics.Mean(name="sparsity")
         self.output_loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in self.output_names_]
+        self.auxiliary_trackers = [keras.metrics.Mean(name="auxiliary_loss")] if self.auxiliary_names else []
         self.confusions = [
             ConfusionMatrix(self.num_classes, self.ignore_label, name=f"{n}_miou") for n in self.output_names_
         ]
@@ -124,24 +130,33 @@ class SegmentationTrainer(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions, *self.skipped]
+        return [
+            self.loss_tracker,
+            self.sparsity_tracker,
+            *self.output_loss_trackers,
+            *self.auxiliary_trackers,
+            *self.confusions,
+            *self.skipped,
+        ]
 
     def _loss_terms(self, labels, outputs):
-        """Per-output cross-entropy shares of this replica, and the sparsity share."""
+        """Per-output cross-entropy shares of this replica, the weighted auxiliary share (0 without
+        auxiliary outputs), and the sparsity share."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        sums, counts = [], []
-        for name in self.output_names_:
-            total, count = cross_entropy_sum(labels, outputs[name], self.num_classes, self.ignore_label)
+        sums, count = [], None
+        for name in self.output_names_ + self.auxiliary_names:
+            total, valid = cross_entropy_sum(labels, outputs[name], self.num_classes, self.ignore_label)
             sums.append(total)
-            counts.append(count)
-        count = counts[0]
+            count = valid if count is None else count
         context = tf.distribute.get_replica_context()
         if replicas > 1 and context is not None:
             count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
         shares = [total / tf.maximum(count, 1.0) for total in sums]
+        shares, auxiliary = shares[: len(self.output_names_)], shares[len(self.output_names_) :]
+        auxiliary = self.auxiliary_weight * tf.add_n(auxiliary) if auxiliary else tf.constant(0.0)
         regularization = self.segmenter.losses
         sparsity = tf.add_n([tf.cast(v, tf.float32) for v in regularization]) if regularization else 0.0
-        return shares, tf.cast(sparsity, tf.float32) / replicas, replicas
+        return shares, auxiliary, tf.cast(sparsity, tf.float32) / replicas, replicas
 
     def train_step(self, data):
         inputs, labels = data
@@ -149,8 +164,8 @@ class SegmentationTrainer(keras.Model):
         variables = self.encoder_variables + self.decoder_variables
         with tf.GradientTape() as tape:
             outputs = self.segmenter(inputs, training=True)
-            shares, sparsity_share, replicas = self._loss_terms(labels, outputs)
-            loss = tf.add_n(shares) + sparsity_share
+            shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs)
+            loss = tf.add_n(shares) + auxiliary_share + sparsity_share
         gradients = tape.gradient(loss, variables)
         if self.weight_decay:
             decay = self.weight_decay / replicas
@@ -163,13 +178,16 @@ class SegmentationTrainer(keras.Model):
         self.sparsity_tracker.update_state(sparsity_share * replicas)
         for tracker, share in zip(self.output_loss_trackers, shares):
             tracker.update_state(share * replicas)
-        return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.skipped])
+        for tracker in self.auxiliary_trackers:
+            tracker.update_state(auxiliary_share * replicas)
+        losses = [*self.output_loss_trackers, *self.auxiliary_trackers]
+        return step_logs([self.loss_tracker, self.sparsity_tracker, *losses, *self.skipped])
 
     def test_step(self, data):
         inputs, labels = data
         outputs = self.segmenter(inputs, training=False)
-        shares, sparsity_share, replicas = self._loss_terms(labels, outputs)
-        self.loss_tracker.update_state((tf.add_n(shares) + sparsity_share) * replicas)
+        shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs)
+        self.loss_tracker.update_state((tf.add_n(shares) + auxiliary_share + sparsity_share) * replicas)
         self.sparsity_tracker.update_state(sparsity_share * replicas)
         size = tf.shape(labels)[1:3]
         for name, tracker, share, confusion in zip(
@@ -202,8 +220,8 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
             view = {n: tf.reverse(x, [2]) for n, x in scaled.items()} if mirrored else scaled
             outputs = segmenter(view, training=False)
             probabilities = {}
-            for name, logits in outputs.items():
-                probs = tf.nn.softmax(upsample_logits(logits, size), axis=-1)
+            for name in prediction_outputs(segmenter):
+                probs = tf.nn.softmax(upsample_logits(outputs[name], size), axis=-1)
                 probabilities[name] = tf.reverse(probs, [2]) if mirrored else probs
             total = probabilities if total is None else {n: total[n] + probabilities[n] for n in total}
             views += 1
@@ -217,7 +235,7 @@ def evaluate_segmenter(
 
     Returns `{output: {"pixel_accuracy", "mean_accuracy", "mean_iou", "class_iou"}}`.
     """
-    names = list(segmenter.modalities) + ["ensemble"]
+    names = prediction_outputs(segmenter)
     confusions = {name: ConfusionMatrix(num_classes, ignore_label) for name in names}
 
     @tf.function(reduce_retracing=True)

@@ -1,4 +1,4 @@
-"""The segmentation task: a CEN RefineNet trained with two SGDs, scored by confusion matrices."""
+"""The segmentation task: a CEN RefineNet or PSPNet trained with two SGDs, scored by confusion matrices."""
 
 import warnings
 from pathlib import Path
@@ -16,7 +16,7 @@ from cenkeras.data.pipeline import (
     training_dataset,
 )
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
-from cenkeras.models import build_refinenet
+from cenkeras.models import build_pspnet, build_refinenet
 from cenkeras.precision import resolve_precision
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.segmentation import (
@@ -30,26 +30,35 @@ ENCODER_KEY_PREFIXES = ("conv1.", "bn1.", "layer")
 
 
 def build_segmenter(recipe):
-    """The `CENRefineNet` a recipe describes.
+    """The `CENRefineNet` or `CENPSPNet` a recipe describes (`model.architecture`).
 
     The recipe's `train.sparsity` is the official lambda, which the official
     code adds once per output (M + 1 times): the layer penalty is lambda x (M + 1).
     """
     model, train = recipe.model, recipe.train
     names = list(recipe.data.modalities)
-    return build_refinenet(
-        model.depth,
-        model.num_classes,
-        names,
-        sparsity=train.sparsity * (len(names) + 1),
-        freeze_norm_statistics=train.freeze_bn,
-        synchronized_bn=train.sync_bn,
-        stage_blocks=model.stage_blocks,
-        base_width=model.base_width,
-        decoder_width=model.decoder_width,
-        preprocessing=preprocessors(recipe.data),
+    options = {
+        "sparsity": train.sparsity * (len(names) + 1),
+        "freeze_norm_statistics": train.freeze_bn,
+        "synchronized_bn": train.sync_bn,
+        "stage_blocks": model.stage_blocks,
+        "base_width": model.base_width,
+        "decoder_width": model.decoder_width,
+        "preprocessing": preprocessors(recipe.data),
         **network_options(model),
-    )
+    }
+    if model.architecture == "pspnet":
+        options.update(pyramid_bins=model.pyramid_bins, auxiliary_weight=model.auxiliary_weight)
+        return build_pspnet(model.depth, model.num_classes, names, **options)
+    return build_refinenet(model.depth, model.num_classes, names, **options)
+
+
+def describe_segmenter(model):
+    """'RefineNet-101', 'PSPNet-152', or the tiny form with blocks and width."""
+    name = {"refinenet": "RefineNet", "pspnet": "PSPNet"}[model.architecture]
+    if model.stage_blocks:
+        return f"{name} (blocks {list(model.stage_blocks)}, width {model.base_width})"
+    return f"{name}-{model.depth}"
 
 
 def load_backbone(segmenter, path, verbose=1):
@@ -115,7 +124,7 @@ def class_names(recipe):
 
 
 class SegmentationTask(Task):
-    """Dense labelling of M aligned modalities (RGB-D, RGB-X) with `CENRefineNet`.
+    """Dense labelling of M aligned modalities (RGB-D, RGB-X) with `CENRefineNet` or `CENPSPNet`.
 
     Training follows the official code: cross-entropy at label size on every
     output plus the L1 term, SGD with separate encoder / decoder learning
@@ -240,9 +249,7 @@ class SegmentationTask(Task):
     def summary(self, recipe):
         model = recipe.model
         return {
-            "model": f"RefineNet-{model.depth}"
-            if not model.stage_blocks
-            else f"RefineNet (blocks {list(model.stage_blocks)}, width {model.base_width})",
+            "model": describe_segmenter(model),
             "modalities": list(recipe.data.modalities),
             "classes": model.num_classes,
             "encoder": model.backbone_weights or "random initialisation",

@@ -11,9 +11,13 @@ import pytest
 import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
-from cenkeras.models import build_refinenet, build_unet_generator
+from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_pspnet_options
 from cenkeras.models.refinenet import tiny_refinenet_options
 from cenkeras.precision import keras_policy
+
+
+# Both segmenters, tiny: builder(depth, classes, modalities, **options) and its tiny options.
+SEGMENTERS = {"refinenet": (build_refinenet, tiny_refinenet_options), "pspnet": (build_pspnet, tiny_pspnet_options)}
 
 
 def randomize_norms(model, seed=0):
@@ -43,10 +47,12 @@ def images(names, size=64, batch=2, seed=1):
 
 @pytest.mark.parametrize("modalities", [("rgb", "depth"), ("rgb", "depth", "hha")])
 @pytest.mark.parametrize("frozen", [True, False])
-def test_stacked_refinenet_equals_per_stream(modalities, frozen):
-    options = dict(tiny_refinenet_options(), dropout=0.0, freeze_norm_statistics=frozen, sparsity=1e-3)
-    plain = build_refinenet(50, 5, modalities, **options)
-    stacked = build_refinenet(50, 5, modalities, stack_streams=True, **options)
+@pytest.mark.parametrize("architecture", sorted(SEGMENTERS))
+def test_stacked_segmenter_equals_per_stream(architecture, modalities, frozen):
+    build, tiny_options = SEGMENTERS[architecture]
+    options = dict(tiny_options(), dropout=0.0, freeze_norm_statistics=frozen, sparsity=1e-3)
+    plain = build(50, 5, modalities, **options)
+    stacked = build(50, 5, modalities, stack_streams=True, **options)
     randomize_norms(plain)
     stacked.set_weights(plain.get_weights())
     assert exchanged_channels(plain) > 0
@@ -147,10 +153,12 @@ def build_with_policy(policy, builder):
 
 
 @pytest.mark.parametrize("stack", [False, True])
-def test_bfloat16_segmenter_stays_close_to_float32(stack):
-    options = dict(tiny_refinenet_options(), dropout=0.0, freeze_norm_statistics=True, stack_streams=stack)
-    reference = build_with_policy("float32", lambda: build_refinenet(50, 5, ("rgb", "depth"), **options))
-    fast = build_with_policy("mixed_bfloat16", lambda: build_refinenet(50, 5, ("rgb", "depth"), **options))
+@pytest.mark.parametrize("architecture", sorted(SEGMENTERS))
+def test_bfloat16_segmenter_stays_close_to_float32(architecture, stack):
+    build, tiny_options = SEGMENTERS[architecture]
+    options = dict(tiny_options(), dropout=0.0, freeze_norm_statistics=True, stack_streams=stack)
+    reference = build_with_policy("float32", lambda: build(50, 5, ("rgb", "depth"), **options))
+    fast = build_with_policy("mixed_bfloat16", lambda: build(50, 5, ("rgb", "depth"), **options))
     assert fast.get_layer("layer1.0.conv2").compute_dtype == "bfloat16"
     fast.set_weights(reference.get_weights())
     x = images(("rgb", "depth"), seed=5)

@@ -1,0 +1,228 @@
+"""The CEN PSPNet segmenter: shared-conv multimodal dilated ResNet + pyramid pooling module."""
+
+import keras
+
+from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ModalityEnsemble, ResizeLike
+from cenkeras.layers.fusion import fusion_hook
+from cenkeras.models.base import (
+    AUXILIARY_PREFIX,
+    MultimodalModel,
+    check_modalities,
+    float32_outputs,
+    modality_inputs,
+)
+from cenkeras.models.resnet import ENCODER_POINTS, EXPANSION, resnet_encoder, stage_blocks_for
+from cenkeras.models.streams import Streams
+
+# Stages 3 and 4 keep stride 8 and dilate their 3x3 convolutions instead (PSPNet).
+DILATIONS = (1, 1, 2, 4)
+PYRAMID_BINS = (1, 2, 3, 6)
+
+
+def pyramid_pooling(streams, xs, bins, reduction):
+    """The pyramid pooling module: each bin's pooled map, reduced and upsampled, beside the input.
+
+    Names follow the PSPNet authors' PyTorch code (`ppm.features.<i>.0` conv,
+    `.1` BatchNorm), so their checkpoints' keys map name for name.
+    """
+    upsample = ResizeLike(align_corners=True, name="ppm.upsample")
+    parts = [xs]
+    for index, size in enumerate(bins):
+        pooled = streams.map(AdaptiveAveragePooling(size, name=f"ppm.features.{index}.pool"), xs)
+        pooled = streams.conv(pooled, f"ppm.features.{index}.0", reduction, 1)
+        pooled = streams.relu(streams.norm(pooled, f"ppm.features.{index}.1"))
+        parts.append(streams.combine(upsample, pooled, xs))
+    return streams.concat(parts, "ppm.concat")
+
+
+def classifier_head(streams, xs, name, width, num_classes, dropout):
+    """3x3 conv + BatchNorm + ReLU + channel dropout + 1x1 classifier (`<name>.0/.1/.4`)."""
+    x = streams.conv(xs, f"{name}.0", width, 3, padding=1)
+    x = streams.relu(streams.norm(x, f"{name}.1"))
+    if dropout:
+        # PyTorch's Dropout2d drops whole channels.
+        x = streams.map(keras.layers.SpatialDropout2D(dropout, name=f"{name}.3"), x)
+    return streams.conv(x, f"{name}.4", num_classes, 1, use_bias=True)
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class CENPSPNet(MultimodalModel):
+    """CEN segmenter: multimodal dilated ResNet-50/101/152 encoder + PSPNet head.
+
+    The Pyramid Scene Parsing Network (Zhao et al., CVPR 2017) on CEN's
+    encoder: convolutions shared by the modality streams, private
+    BatchNorms, channel exchange after the `bn2` of every bottleneck (the
+    paper exchanges in "the BN layers of the encoder"). Stages 3 and 4 are
+    dilated (2 and 4) instead of strided, so features stay at 1/8 of the
+    input. The pyramid pooling module pools layer4 to 1, 2, 3 and 6 bins,
+    reduces each to 1/len(bins) of the channels, upsamples and concatenates
+    them with layer4; a 3x3 conv + BN + ReLU + dropout + 1x1 conv classifies.
+    An auxiliary head of the same form on layer3 gives the outputs
+    `"auxiliary.<modality>"`, which the trainer weighs by
+    `auxiliary_weight` (0.4 in the PSPNet paper); evaluation, prediction and
+    export read only the main outputs, and a traced function (`tf.function`,
+    the SavedModel) prunes the auxiliary head away.
+
+    Decoder norms (pyramid, heads) are private per modality like the
+    encoder's (each stream's features have their own statistics) and do not
+    exchange. They always learn their statistics: `freeze_norm_statistics`
+    freezes only the encoder's, which come from ImageNet.
+
+    The stem is torchvision's (7x7 conv), not the PSPNet authors' three 3x3
+    convs, so that torchvision's ImageNet ResNets initialise the encoder.
+
+    Args:
+        depth, num_classes, modalities, exchange, fusion, sparsity,
+        share_convs, share_norms, freeze_norm_statistics, synchronized_bn,
+        input_channels, stage_blocks, base_width, stack_streams,
+        affine_inference, preprocessing: as in `CENRefineNet`.
+        dropout: channel dropout before both classifiers (PSPNet: 0.1).
+        decoder_width: width of the auxiliary head; the main head has twice it
+            (PSPNet: 256 and 512).
+        pyramid_bins: the pooled grid sizes (PSPNet: 1, 2, 3, 6).
+        auxiliary_weight: the auxiliary loss's weight; 0 builds no auxiliary head.
+
+    Outputs a dict with one logits tensor per modality and `"ensemble"`,
+    each `(batch, H/8, W/8, num_classes)` in float32, plus one
+    `"auxiliary.<modality>"` per modality when `auxiliary_weight > 0`.
+
+    Example:
+    >>> import numpy as np
+    >>> model = CENPSPNet(depth=50, num_classes=5, modalities=("rgb", "depth"), **tiny_pspnet_options())
+    >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
+    >>> sorted((name, tuple(x.shape)) for name, x in model(images).items())[:2]
+    [('auxiliary.depth', (1, 8, 8, 5)), ('auxiliary.rgb', (1, 8, 8, 5))]
+    >>> model(images)["ensemble"].shape
+    TensorShape([1, 8, 8, 5])
+    """
+
+    def __init__(
+        self,
+        depth=101,
+        num_classes=40,
+        modalities=("rgb", "depth"),
+        exchange=ExchangeConfig(),
+        fusion=FusionConfig(),
+        sparsity=0.0,
+        share_convs=True,
+        share_norms=False,
+        freeze_norm_statistics=False,
+        synchronized_bn=False,
+        dropout=0.1,
+        input_channels=3,
+        stage_blocks=None,
+        base_width=64,
+        decoder_width=256,
+        pyramid_bins=PYRAMID_BINS,
+        auxiliary_weight=0.4,
+        stack_streams=False,
+        affine_inference=True,
+        preprocessing=None,
+        **kwargs,
+    ):
+        modalities = check_modalities(modalities)
+        blocks = stage_blocks_for(depth, stage_blocks)
+        self.check_dropout(dropout)
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+        pyramid_bins = tuple(int(b) for b in pyramid_bins)
+        if not pyramid_bins or min(pyramid_bins) < 1:
+            raise ValueError(f"pyramid_bins must be grid sizes >= 1, got {list(pyramid_bins)}.")
+        if float(auxiliary_weight) < 0:
+            raise ValueError(f"auxiliary_weight must be >= 0, got {auxiliary_weight}.")
+        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
+
+        # === Layers ===
+        common = {
+            "share_convs": share_convs,
+            "norm": "batch",
+            "share_norms": share_norms,
+            "norm_options": {"synchronized": True} if synchronized_bn else None,
+            "stack": stack_streams,
+            "affine_inference": affine_inference,
+        }
+        encoder = Streams(
+            len(modalities),
+            freeze_statistics=freeze_norm_statistics,
+            exchange=self.exchange_at_sites(exchange, fusion),
+            sparsity=sparsity,
+            **common,
+        )
+        decoder = Streams(len(modalities), **common)
+        fuse = fusion_hook(encoder, fusion, ENCODER_POINTS, len(modalities))
+
+        # === Functional Model ===
+        inputs = modality_inputs(modalities, input_channels)
+        xs = encoder.start([inputs[name] for name in modalities])
+        l1, l2, l3, l4 = resnet_encoder(encoder, xs, blocks, base_width, fuse=fuse, dilations=DILATIONS)
+        features = base_width * 8 * EXPANSION
+        x = pyramid_pooling(decoder, l4, pyramid_bins, features // len(pyramid_bins))
+        logits = classifier_head(decoder, x, "cls", 2 * decoder_width, num_classes, float(dropout))
+        logits = decoder.finish(logits, "unstack_streams")
+        ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
+        outputs = float32_outputs(modalities, logits, ensemble)
+        if float(auxiliary_weight) > 0:
+            auxiliary = classifier_head(decoder, l3, "aux", decoder_width, num_classes, float(dropout))
+            auxiliary = decoder.finish(auxiliary, "unstack_auxiliary")
+            to_float32 = keras.layers.Activation("linear", dtype="float32", name="auxiliary_logits")
+            for name, x in zip(modalities, auxiliary):
+                outputs[AUXILIARY_PREFIX + name] = to_float32(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.keep_network_options(
+            modalities=modalities,
+            exchange=exchange,
+            fusion=fusion,
+            sparsity=sparsity,
+            share_convs=share_convs,
+            share_norms=share_norms,
+            dropout=dropout,
+            input_channels=input_channels,
+            stack_streams=stack_streams,
+            affine_inference=affine_inference,
+            preprocessing=preprocessing,
+        )
+        self.depth = depth
+        self.num_classes = int(num_classes)
+        self.freeze_norm_statistics = freeze_norm_statistics
+        self.synchronized_bn = synchronized_bn
+        self.stage_blocks = None if stage_blocks is None else list(blocks)
+        self.base_width = base_width
+        self.decoder_width = decoder_width
+        self.pyramid_bins = list(pyramid_bins)
+        self.auxiliary_weight = float(auxiliary_weight)
+        self.pyramid_outputs = {
+            f"layer{i + 1}": dict(zip(modalities, encoder.finish(stage, f"layer{i + 1}_streams")))
+            for i, stage in enumerate((l1, l2, l3, l4))
+        }
+
+    def get_config(self):
+        return {
+            **self.base_config(),
+            "depth": self.depth,
+            "num_classes": self.num_classes,
+            "freeze_norm_statistics": self.freeze_norm_statistics,
+            "synchronized_bn": self.synchronized_bn,
+            "stage_blocks": self.stage_blocks,
+            "base_width": self.base_width,
+            "decoder_width": self.decoder_width,
+            "pyramid_bins": self.pyramid_bins,
+            "auxiliary_weight": self.auxiliary_weight,
+        }
+
+
+def build_pspnet(depth, num_classes, modalities, **options):
+    """Build a `CENPSPNet` (see its docstring for every option).
+
+    Example:
+    >>> model = build_pspnet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_pspnet_options())
+    >>> sorted(name for name in model.output if not name.startswith("auxiliary."))
+    ['depth', 'ensemble', 'rgb']
+    """
+    return CENPSPNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
+
+
+def tiny_pspnet_options():
+    """Options of a small PSPNet for tests and the embedded demo."""
+    return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}
