@@ -293,8 +293,9 @@ class MetricsLog(keras.callbacks.Callback):
             f"lr_{name}": float(keras.ops.convert_to_numpy(o.learning_rate)) for name, o in self.optimizers.items()
         }
         record.update(rates)
-        alpha = [float(a) for a in self.model_.ensemble_weights()]
-        record["alpha"] = dict(zip(self.model_.modalities, alpha))
+        weights = self.model_.ensemble_weights()
+        if weights is not None:  # a concat ensemble has no alpha
+            record["alpha"] = dict(zip(self.model_.modalities, (float(a) for a in weights)))
         fractions = self.exchange_fractions()
         record["below_threshold"] = fractions
         # Rewritten whole through a rename (not appended): a kill never leaves half a line.
@@ -304,7 +305,7 @@ class MetricsLog(keras.callbacks.Callback):
             with self.writer.as_default(step=epoch + 1):
                 for key, value in rates.items():
                     tf.summary.scalar(f"learning_rate/{key[3:]}", value)
-                for modality, value in record["alpha"].items():
+                for modality, value in record.get("alpha", {}).items():
                     tf.summary.scalar(f"alpha/{modality}", value)
                 for key, value in fractions.items():
                     tf.summary.scalar(f"below_threshold/{key}", value)

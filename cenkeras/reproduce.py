@@ -38,6 +38,10 @@ def plan(table_name, recipe, overrides=(), rows=None):
         if unknown:
             raise config_lib.ConfigError(f"{table.name} has no rows {unknown}; its rows are {list(known)}.")
         selected = [known[key] for key in rows]
+        # A row that evaluates another row's run needs that row: it joins the selection before it.
+        for row in list(selected):
+            if row.reuses and known[row.reuses] not in selected:
+                selected.insert(selected.index(row), known[row.reuses])
     planned = []
     for row in selected:
         row_overrides = [override.format_map(_domain_names(recipe)) for override in row.overrides]
@@ -96,11 +100,14 @@ def reproduce(
     evaluation_options = {"inception_weights": inception_weights} if inception_weights else {}
     task.check_evaluation_options(evaluation_options)
     for row, row_recipe in planned:  # a trap in any row stops the table before the first row trains
-        if not RunDirectory(out / row.key).exists():
+        if not row.reuses and not RunDirectory(out / row.key).exists():
             task.check_new_run(row_recipe)
     started = time.time()
     diverged = {}
     for index, (row, row_recipe) in enumerate(planned, start=1):
+        if row.reuses:
+            _evaluate_reused(task, row, out, data_dir, verbose, evaluation_options, f"[{index}/{len(planned)}]", log)
+            continue
         row_recipe = with_data_root(row_recipe, data_dir)  # as the row's run records it
         run = RunDirectory(out / row.key)
         if run.exists():
@@ -121,7 +128,7 @@ def reproduce(
             diverged[row.key] = str(error)
             log(f"[{index}/{len(planned)}] {row.key}: diverged, left out of the table ({error})")
             continue
-        task.evaluate(run.path, data_dir=data_dir, verbose=verbose, **evaluation_options)
+        task.evaluate(run.path, data_dir=data_dir, verbose=verbose, **dict(row.evaluation), **evaluation_options)
         write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
     results = collect(table, [row for row, _ in planned], out)
     results["diverged"] = diverged
@@ -132,20 +139,39 @@ def reproduce(
     return results
 
 
+def _evaluate_reused(task, row, out, data_dir, verbose, evaluation_options, step, log):
+    """A row that trains nothing: the run of row `row.reuses` evaluated with this row's options,
+    into `OUT/<row key>/eval.json`."""
+    base, result = RunDirectory(out / row.reuses), out / row.key / "eval.json"
+    if result.exists():
+        log(f"{step} {row.key}: finished earlier, kept")
+        return
+    if not base.eval_file.exists():
+        log(f"{step} {row.key}: row {row.reuses!r} has no finished run to evaluate; left out")
+        return
+    options = dict(row.evaluation)
+    log(f"{step} {row.key}: {row.label} (the run of {row.reuses!r}, evaluated with {options})")
+    started = time.time()
+    task.evaluate(base.path, data_dir=data_dir, verbose=verbose, out_file=result, **options, **evaluation_options)
+    write_json(out / row.key / "reproduce_row.json", {"seconds": round(time.time() - started, 1)})
+
+
 def collect(table, rows, out):
     """The finished rows' scores and fusion parameter counts, read from their run directories."""
     collected = []
     for row in rows:
-        run = RunDirectory(out / row.key)
-        if not run.eval_file.exists():
+        run = RunDirectory(out / (row.reuses or row.key))
+        eval_file = out / row.key / "eval.json"
+        if not eval_file.exists():
             continue
         recipe = run.load_recipe()
-        timing = run.path / "reproduce_row.json"
-        evaluation = json.loads(run.eval_file.read_text())
+        timing = out / row.key / "reproduce_row.json"
+        evaluation = json.loads(eval_file.read_text())
         collected.append(
             {
                 "key": row.key,
                 "label": row.label,
+                "paper": row.paper,
                 "overrides": list(row.overrides),
                 "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
                 "scores": evaluation["scores"],
@@ -182,7 +208,9 @@ def format_markdown(table, results):
     outputs = _outputs(results)
     metrics = _metrics(table, results)
     percent = get_task(table.task).percent_scores
+    papers = any(row.get("paper") for row in results["rows"])
     header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params"]
+    header += ["paper"] if papers else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for number, row in enumerate(results["rows"], start=1):
         cells = [str(number), row["label"]]
@@ -194,10 +222,14 @@ def format_markdown(table, results):
                 else:
                     cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
         cells.append(f"{row['fusion_parameters']:,}")
+        if papers:
+            cells.append(row.get("paper") or "–")
         lines.append("| " + " | ".join(cells) + " |")
     networks = sorted({row.get("fid_network") for row in results["rows"] if row.get("fid_network")})
     if networks:  # FIDs of different networks are not comparable: say which one made them
         lines += ["", f"FID / KID×100 by {' and '.join(networks)}."]
+    if papers:  # on other data (the synthetic scenes) the published column is context, not a target
+        lines += ["", "paper: the published figure for the row, on the dataset it names."]
     seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
     if seconds:
         lines += ["", f"Training + evaluation time of the rows: {sum(seconds) / 60:.1f} min."]

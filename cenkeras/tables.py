@@ -9,11 +9,23 @@ term off unless the row is about it, as the paper's baselines do.
   on none/half/all channels, exchange on/off), plus the paper's extra
   ablations: a fixed 30% of channels exchanged without L1, a random 30%
   (ShuffleNet-like), and discarding instead of exchanging.
+- table1 also has Section 4.1's further ablations: exchange only in the
+  down-sampling block of each stage, conditional BN (shared / unshared
+  convs), summing the streams (plainly, or through a learnt gate) instead
+  of exchanging, and a concat-fusion block instead of the ensemble.
 - table2: fusion methods for segmentation, in the commonly-used setting
   (unshared encoders) and in ours (shared convolutions, private norms), with
   the parameters each uses for fusion.
+- table3: uni-modal RefineNet-101/152 (RGB only), CEN-RefineNet-101 at
+  single and multi-scale (the multi-scale row evaluates the single-scale
+  row's run), CEN-RefineNet-152, CEN-PSPNet-152, and the CBN rows.
 - table4: fusion methods for image translation, for both input pairs of
   the paper (shade + texture, depth + normal).
+
+Every fusion baseline runs at each stage: early, middle, late and all.
+A row's `paper` field is the published figure, printed beside the measured
+one; it is empty where this file has no transcription of the paper's table
+(Tables 1, 2 and 4's main rows), never a guess.
 - table5: translation from more and more input domains (CEN), the paper's
   rows: each domain alone, then depth + normal, + texture, + shade.
 
@@ -26,16 +38,29 @@ fills in the recipe's own names (`data.paper_domains`: Taskonomy calls shade
 import dataclasses
 
 OFF = ("train.sparsity=0",)
+# Units of the published figures: NYUDv2 test set, single scale unless a row says otherwise.
+MIOU = "mIoU (NYUDv2)"
+ACC_MIOU = "pixel acc / mean acc / mIoU (NYUDv2)"
 NO_EXCHANGE = ("model.exchange.scope=none", *OFF)
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One run of a table: a short `key` (its folder), the label printed, the overrides."""
+    """One run of a table: a short `key` (its folder), the label printed, the overrides.
+
+    `paper` is the published figure for the row (with its unit and source),
+    printed beside the measured one; "" where none was transcribed.
+    `evaluation` holds evaluation options (`(("multi_scale", True),)`), and
+    a row with `reuses` trains nothing: it evaluates the run of the row
+    `reuses` names with its own options (multi-scale beside single-scale).
+    """
 
     key: str
     label: str
     overrides: tuple = ()
+    paper: str = ""
+    evaluation: tuple = ()
+    reuses: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +104,7 @@ PAIRS = (
 
 def _translation_fusion_rows():
     rows = []
-    fusions = (("concat", STAGES), ("average", STAGES), ("align", ("all",)), ("self_attention", STAGES))
+    fusions = (("concat", STAGES), ("average", STAGES), ("align", STAGES), ("self_attention", STAGES))
     for pair_key, pair_label, roles in PAIRS:
         for row in _fusion_rows(fusions, SETTINGS[1:]):
             rows.append(Row(f"{pair_key}-{row.key}", f"{pair_label}: {row.label}", (_domains(*roles), *row.overrides)))
@@ -141,13 +166,95 @@ TABLES = {
                 ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF),
             ),
             Row("discard", "channels under the threshold discarded, not exchanged", ("model.exchange.rule=discard",)),
+            Row(
+                "downsampling-only",
+                "exchange only in each stage's first (down-sampling) block",
+                ("model.exchange.placement=downsampling",),
+                paper=f"48.6 vs 51.1 {MIOU}",
+            ),
+            Row(
+                "cbn-shared",
+                "conditional BN (depth norms from RGB), convs shared, no exchange",
+                ("model.fusion.method=cbn", *OFF),
+                paper=f"48.3 {MIOU}",
+            ),
+            Row(
+                "cbn-unshared",
+                "conditional BN (depth norms from RGB), convs unshared, no exchange",
+                ("model.fusion.method=cbn", "model.share_convs=false", *OFF),
+                paper=f"48.9 {MIOU}",
+            ),
+            Row(
+                "sum",
+                "streams summed at every bn2 instead of exchanged",
+                ("model.exchange.rule=sum",),
+                paper=f"48.1 {MIOU}",
+            ),
+            Row(
+                "gated-sum",
+                "streams summed through a learnt soft gate",
+                ("model.exchange.rule=gated_sum",),
+                paper=f"48.4 {MIOU}",
+            ),
+            Row(
+                "concat-ensemble",
+                "concat-fusion block instead of the ensemble",
+                ("model.ensemble=concat",),
+                paper=f"50.8 vs 51.1 {MIOU}",
+            ),
+        ),
+    ),
+    "table3": Table(
+        "table3",
+        "RGB-D segmentation against uni-modal networks, CEN-RefineNet and CEN-PSPNet (paper Table 3)",
+        "segmentation",
+        (
+            Row("refinenet101-rgb", "RefineNet-101, RGB only", ("data.inputs=rgb", "model.depth=101", *NO_EXCHANGE)),
+            Row("refinenet152-rgb", "RefineNet-152, RGB only", ("data.inputs=rgb", "model.depth=152", *NO_EXCHANGE)),
+            Row(
+                "cen-refinenet101",
+                "CEN-RefineNet-101, single scale",
+                ("model.depth=101",),
+                paper=f"76.2 / 62.8 / 51.1 {ACC_MIOU} (official README)",
+            ),
+            Row(
+                "cen-refinenet101-ms",
+                "CEN-RefineNet-101, multi-scale",
+                ("model.depth=101",),
+                evaluation=(("multi_scale", True),),
+                reuses="cen-refinenet101",
+            ),
+            Row(
+                "cen-refinenet152",
+                "CEN-RefineNet-152, single scale",
+                ("model.depth=152",),
+                paper=f"77.0 / 64.4 / 51.6 {ACC_MIOU} (official README)",
+            ),
+            Row(
+                "cen-pspnet152",
+                "CEN-PSPNet-152",
+                ("model.architecture=pspnet", "model.depth=152", "model.dropout=0.1"),
+                paper=f"77.7 / 65.0 / 52.5 {ACC_MIOU}; SUN RGB-D 83.5 / 63.2 / 51.1",
+            ),
+            Row(
+                "cbn-shared",
+                "CEN-RefineNet-101's network with conditional BN instead of exchange, convs shared",
+                ("model.depth=101", "model.fusion.method=cbn", *OFF),
+                paper=f"48.3 {MIOU}",
+            ),
+            Row(
+                "cbn-unshared",
+                "the same with unshared convs",
+                ("model.depth=101", "model.fusion.method=cbn", "model.share_convs=false", *OFF),
+                paper=f"48.9 {MIOU}",
+            ),
         ),
     ),
     "table2": Table(
         "table2",
         "Fusion methods for RGB-D segmentation (paper Table 2)",
         "segmentation",
-        _fusion_rows((("concat", STAGES), ("align", ("all",)), ("self_attention", STAGES)), SETTINGS),
+        _fusion_rows((("concat", STAGES), ("align", STAGES), ("self_attention", STAGES)), SETTINGS),
     ),
     "table4": Table(
         "table4",

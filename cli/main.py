@@ -352,8 +352,12 @@ def inspect(model, inputs, layer, out_dir):
     log_errors_in(out)
     rows = visualize.exchange_rows(network)
     click.echo(visualize.format_exchange_table(rows))
-    alpha = dict(zip(network.modalities, (round(float(a), 4) for a in network.ensemble_weights())))
-    click.echo(f"\nsoftmax(alpha): {alpha}")
+    weights = network.ensemble_weights()
+    if weights is None:
+        click.echo("\nensemble: concat-fusion block (no alpha)")
+    else:
+        alpha = dict(zip(network.modalities, (round(float(a), 4) for a in weights)))
+        click.echo(f"\nsoftmax(alpha): {alpha}")
     chart = visualize.plot_exchange_fractions(network, out / "exchange_fractions.png")
     click.echo(f"Wrote {chart}")
     if inputs:
@@ -374,7 +378,7 @@ def inspect(model, inputs, layer, out_dir):
 
 
 @cli.command()
-@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table4", "table5"]))
+@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table3", "table4", "table5"]))
 @click.option("--recipe", "recipe_name", required=True, help="Recipe every row starts from (name or .py).")
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value in every row (repeatable)."
@@ -398,7 +402,8 @@ def inspect(model, inputs, layer, out_dir):
 def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, inception_weights, dry_run, quiet):
     """Run the rows of one of the paper's TABLEs as separate runs and write its markdown table and chart.
 
-    table1: CEN ablations; table2: segmentation fusion methods; table4:
+    table1: CEN ablations; table2: segmentation fusion methods; table3:
+    uni-modal networks, CEN-RefineNet and CEN-PSPNet; table4:
     translation fusion methods; table5: translation from more input domains.
     Finished rows are kept; an interrupted row resumes.
     """
@@ -413,7 +418,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     click.echo(f"{table.title}: {len(planned)} rows under {out_dir}")
     if dry_run:
         for row, _ in planned:
-            click.echo(f"  {row.key:<34} {row.label}  [{' '.join(row.overrides) or 'recipe as is'}]")
+            what = f"evaluates {row.reuses!r}'s run with {dict(row.evaluation)}" if row.reuses else None
+            click.echo(f"  {row.key:<34} {row.label}  [{what or ' '.join(row.overrides) or 'recipe as is'}]")
         return
     results = reproduce_lib.reproduce(
         table_name,

@@ -12,6 +12,7 @@ import functools
 
 from cenkeras.config.checks import ConfigError
 from cenkeras.config.saved import RENAMED_KEYS
+from cenkeras.layers.ensemble import ENSEMBLES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
 
@@ -52,12 +53,15 @@ class NetworkConfig:
       ("all" = official code, "part" = the paper's strict reading, None =
       off), `.rule` ("threshold" = CEN; ablations "fixed" / "random" exchange
       `.portion` of each part, "discard" zeroes), `.sparsity_scope` ("part" /
-      "all": where the L1 term acts). See `cenkeras.layers.ExchangeConfig`.
+      "all": where the L1 term acts), `.placement` ("every_block" or "downsampling": the first
+      bottleneck of each stage only). See `cenkeras.layers.ExchangeConfig`.
     - `fusion`: `model.fusion.method` ("exchange" = CEN, or a baseline "concat",
       "average", "self_attention", "align"), `.stage` (early / middle / late /
       all), `.alignment_weight` (align's MMD). See `cenkeras.layers.fusion.FusionConfig`.
     - `share_convs` / `share_norms`: the ablations of Table 1 (False / True are the baselines).
     - `dropout`: rate of the network's dropouts.
+    - `ensemble`: "alpha" (CEN's softmax(alpha) ensemble of the branches) or "concat" (the
+      ablation's concat-fusion block).
     - `stack_streams`, `affine_inference`: speed options with the same results: the M streams
       run as one batch through the shared layers (ignored with `share_convs: false`), and norms
       on running statistics run as one multiply-add.
@@ -70,6 +74,7 @@ class NetworkConfig:
     dropout: float = 0.5
     stack_streams: bool = True
     affine_inference: bool = True
+    ensemble: str = "alpha"
 
     def validate(self):
         try:
@@ -77,6 +82,8 @@ class NetworkConfig:
             self.fusion.validate("model.fusion")
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        if self.ensemble not in ENSEMBLES:
+            raise ConfigError(f"model.ensemble must be one of {list(ENSEMBLES)}, got {self.ensemble!r}.")
 
 
 def network_options(model_config):
@@ -90,15 +97,20 @@ def network_options(model_config):
         # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
         "stack_streams": model_config.stack_streams and model_config.share_convs,
         "affine_inference": model_config.affine_inference,
+        "ensemble": model_config.ensemble,
     }
 
 
 def describe_fusion(model_config):
     """One line for run summaries: CEN's exchange (and its rule) or the fusion baseline and its stage."""
     fusion, exchange = model_config.fusion, model_config.exchange
+    if fusion.in_norms:
+        return "conditional norms (CBN) at the exchange sites, no exchange"
     if fusion.is_baseline:
         return f"{fusion.method} at {fusion.stage} stage(s), no exchange"
     if exchange.scope is None:
         return "none (exchange off)"
     detail = f", {exchange.portion:.0%} of each part" if exchange.rule in ("fixed", "random") else ""
+    if exchange.placement != "every_block":
+        detail += f", {exchange.placement} blocks only"
     return f"channel exchange ({exchange.rule}{detail})"

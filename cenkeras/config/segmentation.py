@@ -125,8 +125,18 @@ class DataConfig:
     # out of its batch, counted and logged in the run's skipped.tsv; cenkeras.data.skipping).
     on_error: str = "stop"
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+    # Keep only these of `modalities`, in this order (a uni-modal baseline: `--set data.inputs=rgb`).
+    inputs: Optional[tuple[str, ...]] = None
 
     def validate(self):
+        if self.inputs is not None:
+            unknown = [name for name in self.inputs if name not in self.modalities]
+            if unknown or not self.inputs:
+                raise ConfigError(
+                    f"data.inputs must name some of data.modalities {list(self.modalities)}, got {list(self.inputs)}."
+                )
+            # The others' settings are dropped: everything downstream reads `modalities`.
+            self.modalities = {name: self.modalities[name] for name in self.inputs}
         for name, modality in self.modalities.items():
             if not isinstance(modality, ModalityConfig):
                 raise ConfigError(f"data.modalities.{name} must be a ModalityConfig.")

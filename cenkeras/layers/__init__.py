@@ -1,6 +1,7 @@
 """Custom layers of cenkeras."""
 
-from cenkeras.layers.ensemble import ModalityEnsemble
+from cenkeras.layers.conditional_norm import ConditionalNormalization
+from cenkeras.layers.ensemble import ENSEMBLES, ConcatEnsemble, ModalityEnsemble, make_ensemble
 from cenkeras.layers.exchange import ChannelExchange, ExchangeConfig
 from cenkeras.layers.fusion import (
     AverageFusion,
@@ -22,6 +23,8 @@ __all__ = [
     "AdaptiveAveragePooling",
     "AverageFusion",
     "ChannelExchange",
+    "ConcatEnsemble",
+    "ConditionalNormalization",
     "ConcatFusion",
     "ExchangeConfig",
     "FeatureAlignment",
@@ -36,5 +39,7 @@ __all__ = [
     "SliceL1",
     "StackStreams",
     "UnstackStreams",
+    "ENSEMBLES",
+    "make_ensemble",
     "modality_parts",
 ]

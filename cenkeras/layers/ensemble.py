@@ -3,6 +3,7 @@
 import functools
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -51,3 +52,63 @@ class ModalityEnsemble(keras.layers.Layer):
         config = super().get_config()
         config["num_modalities"] = self.num_modalities
         return config
+
+
+ENSEMBLES = ("alpha", "concat")
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class ConcatEnsemble(keras.layers.Layer):
+    """The concat-fusion block the paper compares CEN's ensemble with (Section 4.1).
+
+    The M detached branch predictions are concatenated along channels and
+    merged by a 1x1 convolution (M x C x C + C parameters) into the fused
+    prediction. The branches are detached as in `ModalityEnsemble`, so the
+    comparison changes only how the branches are combined. The kernel starts
+    as the average of the branches (what softmax(alpha) starts at), the bias
+    at zero.
+
+    Args:
+        num_modalities: M, the number of branch predictions.
+
+    Example:
+    >>> ensemble = ConcatEnsemble(2)
+    >>> out = ensemble([keras.ops.ones((1, 4, 4, 3)), keras.ops.zeros((1, 4, 4, 3))])
+    >>> float(out[0, 0, 0, 0])
+    0.5
+    """
+
+    def __init__(self, num_modalities, **kwargs):
+        super().__init__(**kwargs)
+        self.num_modalities = int(num_modalities)
+
+    def build(self, input_shape):
+        if len(input_shape) != self.num_modalities:
+            raise ValueError(f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}.")
+        channels = input_shape[0][-1]
+        average = np.tile(np.eye(channels) / self.num_modalities, (self.num_modalities, 1))
+
+        def starts_as_the_average(shape, dtype=None):
+            return ops.cast(np.reshape(average, shape), dtype or "float32")
+
+        self.merge = keras.layers.Conv2D(
+            channels, 1, kernel_initializer=starts_as_the_average, name="merge", dtype=self.dtype_policy
+        )
+        self.merge.build((*input_shape[0][:-1], channels * self.num_modalities))
+
+    def call(self, inputs):
+        return self.merge(ops.concatenate([ops.stop_gradient(x) for x in inputs], axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "num_modalities": self.num_modalities}
+
+
+def make_ensemble(kind, num_modalities, name="ensemble"):
+    """The fused prediction's layer: "alpha" (CEN's softmax(alpha) ensemble) or "concat" (the ablation)."""
+    if kind not in ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {list(ENSEMBLES)}, got {kind!r}.")
+    layer = ModalityEnsemble if kind == "alpha" else ConcatEnsemble
+    return layer(num_modalities, name=name)

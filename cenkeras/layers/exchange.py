@@ -17,7 +17,11 @@ from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_
 EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
 # How the exchanged channels are chosen and what replaces them (the paper's extra ablations).
-EXCHANGE_RULES = ("threshold", "fixed", "random", "discard")
+EXCHANGE_RULES = ("threshold", "fixed", "random", "discard", "sum", "gated_sum")
+# Rules that add the other streams to every channel instead of replacing some channels.
+SUMMING_RULES = ("sum", "gated_sum")
+# Which norm sites exchange: every block's, or only the first block's of each encoder stage.
+EXCHANGE_PLACEMENTS = ("every_block", "downsampling")
 
 
 def _check(key, ok, must):
@@ -36,9 +40,15 @@ class ExchangeConfig:
             (modality m's part only: the paper's strict reading) or None (no exchange).
         rule: "threshold" (CEN); the ablations "fixed" and "random" exchange
             `portion` of each part without looking at gamma, "discard" zeroes
-            the channels under the threshold instead of exchanging them.
+            the channels under the threshold instead of exchanging them,
+            "sum" adds the other streams' mean to every channel and
+            "gated_sum" adds it through a learnt per-channel gate.
         portion: fraction of each part exchanged by "fixed" and "random".
         sparsity_scope: the L1 term on modality m's part of gamma ("part") or on all of it ("all").
+        placement: "every_block" (CEN: the `bn2` of every ResNet bottleneck)
+            or "downsampling" (the ablation: only the first bottleneck of each
+            stage, the one that down-samples; the others keep plain private
+            norms). In the U-Net every encoder block down-samples: both are the same.
 
     Example:
     >>> ExchangeConfig(scope="part").layer_options()["scope"]
@@ -50,6 +60,7 @@ class ExchangeConfig:
     rule: str = "threshold"
     portion: float = 0.3
     sparsity_scope: str = "part"
+    placement: str = "every_block"
 
     def validate(self, prefix="exchange"):
         """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
@@ -72,11 +83,22 @@ class ExchangeConfig:
             self.sparsity_scope in SPARSITY_SCOPES,
             f"be one of {list(SPARSITY_SCOPES)}, got {self.sparsity_scope!r}",
         )
+        _check(
+            f"{prefix}.placement",
+            self.placement in EXCHANGE_PLACEMENTS,
+            f"be one of {list(EXCHANGE_PLACEMENTS)}, got {self.placement!r}",
+        )
         return self
 
     def layer_options(self):
-        """`ChannelExchange` keyword arguments (the same names)."""
-        return dataclasses.asdict(self)
+        """`ChannelExchange` keyword arguments (the same names; `placement` is the builders')."""
+        options = dataclasses.asdict(self)
+        options.pop("placement")
+        return options
+
+    def exchanges_at(self, block):
+        """Whether the `block`-th bottleneck of a stage (0 = the first) exchanges."""
+        return self.placement == "every_block" or block == 0
 
     @classmethod
     def coerce(cls, value, **defaults):
@@ -125,6 +147,16 @@ class ChannelExchange(ParallelNormalization):
     of its part (drawn once from `seed` and the layer name, then fixed, like
     ShuffleNet's channel shuffle); "discard", channels under the threshold
     are set to zero instead of replaced (no information crosses streams).
+    "sum" and "gated_sum" drop the selection altogether (the paper's
+    "summing activations instead of exchanging": Eq. 6 without its choice
+    between a stream's own channel and the others'): every channel of
+    stream m becomes its own plus the others' mean,
+
+        y_m[c] = norm_m(x_m)[c] + g_m[c] * mean_{k != m} norm_k(x_k)[c]
+
+    with g_m = 1 for "sum" and g_m = sigmoid(w_m) for "gated_sum", w_m a
+    learnt per-channel vector per modality starting at 0 (a gate of 0.5).
+    The threshold plays no part there; the L1 term still applies if set.
 
     Args:
         num_modalities: M, the number of streams.
@@ -133,7 +165,7 @@ class ChannelExchange(ParallelNormalization):
         scope: "all", "part" or None (no exchange).
         sparsity: lambda of the L1 penalty (0 disables it).
         sparsity_scope: "part" (modality m's part of gamma_m) or "all".
-        rule: "threshold", "fixed", "random" or "discard" (see above).
+        rule: "threshold", "fixed", "random", "discard", "sum" or "gated_sum" (see above).
         portion: fraction of each modality's part exchanged by "fixed" and "random".
         seed: of the "random" channel choice.
         share_norms: one norm shared by all streams (ablation).
@@ -191,6 +223,10 @@ class ChannelExchange(ParallelNormalization):
 
     def build(self, input_shape):
         super().build(input_shape)
+        if self.rule == "gated_sum":
+            self.gates = self.add_weight(
+                name="gates", shape=(self.num_modalities, self.channels), initializer="zeros", dtype="float32"
+            )
         self.parts = modality_parts(self.channels, self.num_modalities)
         self._chosen = [self._chosen_channels(m) for m in range(self.num_modalities)]
         for norm in self.unique_norms:
@@ -218,6 +254,8 @@ class ChannelExchange(ParallelNormalization):
         """Per modality, a boolean (C,) tensor: True where the channel is replaced."""
         if self.rule in ("fixed", "random"):
             return [ops.convert_to_tensor(chosen) for chosen in self._chosen]
+        if self.rule in SUMMING_RULES:
+            return [ops.ones((self.channels,), dtype="bool")] * self.num_modalities
         masks = []
         for m, norm in enumerate(self.norms):
             gamma = ops.stop_gradient(ops.cast(norm.gamma, "float32"))
@@ -246,8 +284,17 @@ class ChannelExchange(ParallelNormalization):
             else:
                 others = [normalized[k] for k in range(self.num_modalities) if k != m]
                 donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
-            outputs.append(ops.where(mask, donor, y))
+            if self.rule in SUMMING_RULES:
+                outputs.append(y + donor * ops.cast(self._gate_values()[m], y.dtype))
+            else:
+                outputs.append(ops.where(mask, donor, y))
         return outputs
+
+    def _gate_values(self):
+        """(M, C) weights of the others' mean in the summing rules: 1 for "sum", sigmoid(gates)."""
+        if self.rule == "gated_sum":
+            return ops.sigmoid(self.gates)
+        return ops.ones((self.num_modalities, self.channels), dtype="float32")
 
     def _exchange_stacked(self, normalized):
         """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
@@ -261,6 +308,9 @@ class ChannelExchange(ParallelNormalization):
             # roll(y, -s)[m] is stream m + s: summing s = 1 .. M-1 gives each stream the others' sum.
             rolled = [ops.roll(y, -shift, axis=0) for shift in range(1, self.num_modalities)]
             donor = functools.reduce(ops.add, rolled) / (self.num_modalities - 1)
+        if self.rule in SUMMING_RULES:
+            gates = broadcast_per_stream(self._gate_values(), len(normalized.shape))
+            return stacked_view(y + donor * ops.cast(gates, y.dtype))
         return stacked_view(ops.where(mask, donor, y))
 
     def exchange_statistics(self):
@@ -280,6 +330,8 @@ class ChannelExchange(ParallelNormalization):
                 exchanged = 0
             elif self.rule in ("fixed", "random"):
                 exchanged = int(self._chosen[m].sum())
+            elif self.rule in SUMMING_RULES:
+                exchanged = int(self.channels)  # every channel receives the others' mean
             elif self.scope == "part":
                 exchanged = int(np.sum(below & in_part))
             else:

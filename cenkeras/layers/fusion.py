@@ -15,7 +15,7 @@ import math
 import keras
 from keras import ops
 
-FUSIONS = ("exchange", "concat", "average", "self_attention", "align")
+FUSIONS = ("exchange", "concat", "average", "self_attention", "align", "cbn")
 FUSION_STAGES = ("early", "middle", "late", "all")
 
 
@@ -26,9 +26,13 @@ class FusionConfig:
 
     Args:
         method: "exchange" (CEN: the streams fuse inside their norms) or a
-            baseline: "concat", "average", "self_attention", "align".
+            baseline: "concat", "average", "self_attention", "align", or
+            "cbn" (conditional norms: at every site where CEN would exchange,
+            the first stream modulates the others' norms; see
+            `cenkeras.layers.ConditionalNormalization`).
         stage: where a baseline fuses: "early" (the first fusion point),
-            "middle", "late" (the last) or "all".
+            "middle", "late" (the last) or "all". "cbn" fuses at the norm
+            sites, whatever the stage.
         alignment_weight: weight of the MMD loss of "align".
 
     Example:
@@ -44,6 +48,11 @@ class FusionConfig:
     def is_baseline(self):
         """A fusion layer does the fusing (no channel exchange)."""
         return self.method != "exchange"
+
+    @property
+    def in_norms(self):
+        """The fusion happens inside the norm sites (conditional norms), not between stages."""
+        return self.method == "cbn"
 
     def validate(self, prefix="fusion"):
         """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
@@ -229,8 +238,9 @@ class FeatureAlignment(keras.layers.Layer):
 
 
 def fusion_layer(method, name, alignment_weight=0.1):
-    """The layer of fusion `method` at one stage (None for "exchange": CEN fuses inside its norms)."""
-    if method == "exchange":
+    """The layer of fusion `method` at one stage (None for "exchange" and "cbn", which fuse inside
+    the norms)."""
+    if method in ("exchange", "cbn"):
         return None
     if method == "concat":
         return ConcatFusion(name=name)

@@ -9,7 +9,9 @@ import keras
 from cenkeras.layers import (
     AverageFusion,
     ChannelExchange,
+    ConcatEnsemble,
     ConcatFusion,
+    ConditionalNormalization,
     FeatureAlignment,
     ModalityEnsemble,
     SelfAttentionFusion,
@@ -131,6 +133,7 @@ class MultimodalModel(keras.Model):
         input_channels,
         stack_streams,
         affine_inference,
+        ensemble,
         preprocessing,
     ):
         """Keep the constructor arguments every CEN network takes (`base_config` returns them)."""
@@ -144,6 +147,7 @@ class MultimodalModel(keras.Model):
         self.input_channels = input_channels
         self.stack_streams = bool(stack_streams)
         self.affine_inference = bool(affine_inference)
+        self.ensemble = ensemble
         self.set_preprocessing(preprocessing)
 
     @staticmethod
@@ -224,17 +228,24 @@ class MultimodalModel(keras.Model):
         return {layer.name: layer.exchange_statistics() for layer in self.exchange_layers()}
 
     def ensemble_weights(self):
-        """softmax(alpha) as a NumPy array, one weight per modality."""
-        layer = next(layer for layer in self.layers if isinstance(layer, ModalityEnsemble))
-        return keras.ops.convert_to_numpy(layer.weights_softmax())
+        """softmax(alpha) as a NumPy array, one weight per modality (None with a concat ensemble)."""
+        layer = next((layer for layer in self.layers if isinstance(layer, ModalityEnsemble)), None)
+        return None if layer is None else keras.ops.convert_to_numpy(layer.weights_softmax())
 
     def fusion_layers(self):
         """The layers of a fusion baseline (none for CEN, whose exchange lives in its norms)."""
         return [layer for layer in self.layers if isinstance(layer, FUSION_LAYERS)]
 
     def fusion_parameter_count(self):
-        """Parameters used for fusion, as the paper's Table 2 counts them (CEN: 0)."""
-        return int(sum(layer.count_params() for layer in self.fusion_layers()))
+        """Parameters used for fusion, as the paper's Table 2 counts them (CEN: 0): the fusion
+        baselines' layers, conditional norms' MLPs and a concat ensemble's merge."""
+        count = sum(layer.count_params() for layer in self.fusion_layers())
+        for layer in self.layers:
+            if isinstance(layer, ConditionalNormalization):
+                count += layer.conditioning_parameter_count()
+            elif isinstance(layer, ConcatEnsemble):
+                count += layer.count_params()
+        return int(count)
 
     def base_config(self):
         """What every CEN model's config holds: its name and the options of `keep_network_options`."""
@@ -251,5 +262,6 @@ class MultimodalModel(keras.Model):
             "input_channels": self.input_channels,
             "stack_streams": self.stack_streams,
             "affine_inference": self.affine_inference,
+            "ensemble": self.ensemble,
             "preprocessing": self.preprocessing,
         }

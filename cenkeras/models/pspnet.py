@@ -2,7 +2,8 @@
 
 import keras
 
-from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ModalityEnsemble, ResizeLike
+from cenkeras.layers.ensemble import make_ensemble
+from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ResizeLike
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import (
     AUXILIARY_PREFIX,
@@ -75,7 +76,7 @@ class CENPSPNet(MultimodalModel):
         depth, num_classes, modalities, exchange, fusion, sparsity,
         share_convs, share_norms, freeze_norm_statistics, synchronized_bn,
         input_channels, stage_blocks, base_width, stack_streams,
-        affine_inference, preprocessing: as in `CENRefineNet`.
+        affine_inference, ensemble, preprocessing: as in `CENRefineNet`.
         dropout: channel dropout before both classifiers (PSPNet: 0.1).
         decoder_width: width of the auxiliary head; the main head has twice it
             (PSPNet: 256 and 512).
@@ -117,6 +118,7 @@ class CENPSPNet(MultimodalModel):
         auxiliary_weight=0.4,
         stack_streams=False,
         affine_inference=True,
+        ensemble="alpha",
         preprocessing=None,
         **kwargs,
     ):
@@ -146,6 +148,7 @@ class CENPSPNet(MultimodalModel):
             freeze_statistics=freeze_norm_statistics,
             exchange=self.exchange_at_sites(exchange, fusion),
             sparsity=sparsity,
+            conditional_norms=fusion.in_norms,
             **common,
         )
         decoder = Streams(len(modalities), **common)
@@ -159,8 +162,8 @@ class CENPSPNet(MultimodalModel):
         x = pyramid_pooling(decoder, l4, pyramid_bins, features // len(pyramid_bins))
         logits = classifier_head(decoder, x, "cls", 2 * decoder_width, num_classes, float(dropout))
         logits = decoder.finish(logits, "unstack_streams")
-        ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
-        outputs = float32_outputs(modalities, logits, ensemble)
+        fused = make_ensemble(ensemble, len(modalities))(logits)
+        outputs = float32_outputs(modalities, logits, fused)
         if float(auxiliary_weight) > 0:
             auxiliary = classifier_head(decoder, l3, "aux", decoder_width, num_classes, float(dropout))
             auxiliary = decoder.finish(auxiliary, "unstack_auxiliary")
@@ -181,6 +184,7 @@ class CENPSPNet(MultimodalModel):
             input_channels=input_channels,
             stack_streams=stack_streams,
             affine_inference=affine_inference,
+            ensemble=ensemble,
             preprocessing=preprocessing,
         )
         self.depth = depth

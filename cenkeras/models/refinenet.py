@@ -2,7 +2,8 @@
 
 import keras
 
-from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble, ResizeLike
+from cenkeras.layers.ensemble import make_ensemble
+from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder, stage_blocks_for
@@ -93,6 +94,9 @@ class CENRefineNet(MultimodalModel):
             layers (faster; same weights and names; needs share_convs).
         affine_inference: BatchNorms on running statistics (frozen, or at
             inference) as one multiply-add in the compute dtype.
+        ensemble: how the branch logits fuse: "alpha" (CEN's softmax(alpha)
+            ensemble) or "concat" (the ablation's concat-fusion block,
+            `cenkeras.layers.ConcatEnsemble`).
         preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
             raw images become the inputs; kept in the config, so a saved model
             says how to feed it (`preprocessors()`). Adds no computation.
@@ -128,6 +132,7 @@ class CENRefineNet(MultimodalModel):
         decoder_width=256,
         stack_streams=False,
         affine_inference=True,
+        ensemble="alpha",
         preprocessing=None,
         **kwargs,
     ):
@@ -150,6 +155,7 @@ class CENRefineNet(MultimodalModel):
             sparsity=sparsity,
             stack=stack_streams,
             affine_inference=affine_inference,
+            conditional_norms=fusion.in_norms,
         )
         fuse = fusion_hook(streams, fusion, ENCODER_POINTS, len(modalities))
 
@@ -173,8 +179,8 @@ class CENRefineNet(MultimodalModel):
         x1 = streams.map(drop, x1)
         logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
         logits = streams.finish(logits, "unstack_streams")
-        ensemble = ModalityEnsemble(len(modalities), name="ensemble")(logits)
-        outputs = float32_outputs(modalities, logits, ensemble)
+        fused = make_ensemble(ensemble, len(modalities))(logits)
+        outputs = float32_outputs(modalities, logits, fused)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -189,6 +195,7 @@ class CENRefineNet(MultimodalModel):
             input_channels=input_channels,
             stack_streams=stack_streams,
             affine_inference=affine_inference,
+            ensemble=ensemble,
             preprocessing=preprocessing,
         )
         self.depth = depth

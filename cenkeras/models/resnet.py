@@ -20,12 +20,13 @@ def stage_blocks_for(depth, stage_blocks=None):
     return STAGE_BLOCKS[depth]
 
 
-def bottleneck(streams, xs, name, planes, stride, downsample, dilation=1):
-    """torchvision-style bottleneck (stride on the 3x3 conv); exchange after `bn2`."""
+def bottleneck(streams, xs, name, planes, stride, downsample, dilation=1, exchanges=True):
+    """torchvision-style bottleneck (stride on the 3x3 conv); exchange after `bn2` if `exchanges`."""
     out = streams.conv(xs, f"{name}.conv1", planes, 1)
     out = streams.relu(streams.norm(out, f"{name}.bn1"))
     out = streams.conv(out, f"{name}.conv2", planes, 3, stride=stride, padding=dilation, dilation=dilation)
-    out = streams.relu(streams.exchange_norm(out, f"{name}.bn2"))
+    norm = streams.exchange_norm if exchanges else streams.norm
+    out = streams.relu(norm(out, f"{name}.bn2"))
     out = streams.conv(out, f"{name}.conv3", planes * EXPANSION, 1)
     out = streams.norm(out, f"{name}.bn3")
     residual = xs
@@ -63,7 +64,9 @@ def resnet_encoder(streams, xs, stage_blocks, base_width=64, fuse=None, dilation
         for block in range(blocks):
             block_stride = stride if block == 0 else 1
             downsample = block == 0 and (block_stride != 1 or in_channels != planes * EXPANSION)
-            x = bottleneck(streams, x, f"layer{index + 1}.{block}", planes, block_stride, downsample, dilation)
+            exchanges = streams.exchange.exchanges_at(block)
+            name = f"layer{index + 1}.{block}"
+            x = bottleneck(streams, x, name, planes, block_stride, downsample, dilation, exchanges)
             in_channels = planes * EXPANSION
         x = fuse(x, f"layer{index + 1}")
         stages.append(x)

@@ -19,7 +19,13 @@ import dataclasses
 
 import keras
 
-from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
+from cenkeras.layers import (
+    ChannelExchange,
+    ConditionalNormalization,
+    ParallelNormalization,
+    StackStreams,
+    UnstackStreams,
+)
 
 # PyTorch's default convolution init, kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 # Keras' glorot default is ~1.7x larger, which makes the un-normalised RefineNet sums explode.
@@ -98,6 +104,8 @@ class Streams:
             shared convolutions).
         affine_inference: norms on running statistics as one multiply-add
             in the compute dtype (see `ParallelNormalization`).
+        conditional_norms: the exchange sites hold `ConditionalNormalization`
+            instead (the CBN fusion baseline): no exchange, no L1.
     """
 
     def __init__(
@@ -113,6 +121,7 @@ class Streams:
         kernel_initializer=None,
         stack=False,
         affine_inference=True,
+        conditional_norms=False,
     ):
         if stack and not share_convs:
             raise ValueError(
@@ -132,6 +141,7 @@ class Streams:
         }
         self.exchange = exchange
         self.sparsity = sparsity
+        self.conditional_norms = bool(conditional_norms)
 
     def start(self, tensors, name="stack_streams"):
         """`StreamTensors` of the builder's M input tensors, stacked if this object stacks."""
@@ -199,7 +209,11 @@ class Streams:
         return xs.from_layer_output(layer(xs.layer_input))
 
     def exchange_norm(self, xs, name):
-        """Private norms that exchange channels (`ChannelExchange` with this object's `exchange`)."""
+        """Private norms that exchange channels (`ChannelExchange` with this object's `exchange`),
+        or conditional norms under the CBN baseline."""
+        if self.conditional_norms:
+            layer = ConditionalNormalization(self.num_modalities, name=name, **self.norm_kwargs)
+            return xs.from_layer_output(layer(xs.layer_input))
         layer = ChannelExchange(
             self.num_modalities,
             name=name,

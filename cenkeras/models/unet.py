@@ -2,7 +2,8 @@
 
 import keras
 
-from cenkeras.layers import ExchangeConfig, FusionConfig, ModalityEnsemble
+from cenkeras.layers.ensemble import make_ensemble
+from cenkeras.layers import ExchangeConfig, FusionConfig
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
@@ -50,7 +51,7 @@ class CENUNetGenerator(MultimodalModel):
         output_channels: channels of the generated image (3).
         levels: stride-2 levels (8, the official U-Net-256; fewer for small
             images and fast experiments: H and W must be multiples of 2**levels).
-        stack_streams, affine_inference: as in `CENRefineNet`.
+        stack_streams, affine_inference, ensemble: as in `CENRefineNet`.
         norm_scale_init: how every instance norm's scale starts: "ones" or
             "uniform" (U(0, 1), as in the official code's PyTorch 1.0; see
             `ParallelNormalization`'s `scale_init`).
@@ -90,6 +91,7 @@ class CENUNetGenerator(MultimodalModel):
         levels=8,
         stack_streams=False,
         affine_inference=True,
+        ensemble="alpha",
         preprocessing=None,
         norm_scale_init="ones",
         **kwargs,
@@ -117,6 +119,7 @@ class CENUNetGenerator(MultimodalModel):
                 stack=stack_streams,
                 affine_inference=affine_inference,
                 norm_options={"scale_init": norm_scale_init},
+                conditional_norms=fusion.in_norms,
             )
 
         encoder = make_streams(share_norms)
@@ -153,8 +156,8 @@ class CENUNetGenerator(MultimodalModel):
                 x = decoder.combine(keras.layers.Concatenate(name=f"skip{block}"), x, skips[-block])
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
         images = decoder.finish(images, "unstack_streams")
-        ensemble = ModalityEnsemble(num_modalities, name="ensemble")(images)
-        outputs = float32_outputs(modalities, images, ensemble, name="images")
+        fused = make_ensemble(ensemble, num_modalities)(images)
+        outputs = float32_outputs(modalities, images, fused, name="images")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -169,6 +172,7 @@ class CENUNetGenerator(MultimodalModel):
             input_channels=input_channels,
             stack_streams=stack_streams,
             affine_inference=affine_inference,
+            ensemble=ensemble,
             preprocessing=preprocessing,
         )
         self.decoder_norms = decoder_norms

@@ -215,11 +215,12 @@ class SegmentationTask(Task):
     def total_epochs(self, recipe):
         return sum(recipe.train.epochs)
 
-    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, multi_scale=False, flip=None):
+    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, multi_scale=False, flip=None, out_file=None):
         """Pixel acc / mean acc / mIoU (and per-class IoU) of every output; writes eval.json.
 
         `multi_scale` averages over `eval.multi_scales` instead of `eval.scales`;
         `flip` also averages over horizontal flips (default: the recipe's `eval.flip`).
+        `out_file` replaces the run's eval.json as where the result goes.
         Returns `{output: scores}` (see `cenkeras.metrics.scores_from_confusion`).
         """
         run, recipe, data = self.open_run(run_dir, data_dir)
@@ -241,7 +242,7 @@ class SegmentationTask(Task):
             verbose=verbose,
         )
         write_json(
-            run.eval_file,
+            Path(out_file) if out_file else run.eval_file,
             {"weights": str(weights), "scales": list(scales), "flip": flip, "samples": count, "scores": scores},
         )
         return scores

@@ -41,8 +41,8 @@ def test_unknown_rows_and_wrong_task_are_named():
         reproduce_lib.plan("table1", tiny_recipe(), rows=["nope"])
     with pytest.raises(ConfigError, match="table4 compares translation models"):
         reproduce_lib.plan("table4", tiny_recipe())
-    with pytest.raises(ValueError, match="unknown table 'table3'"):
-        reproduce_lib.plan("table3", tiny_recipe())
+    with pytest.raises(ValueError, match="unknown table 'table9'"):
+        reproduce_lib.plan("table9", tiny_recipe())
 
 
 def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch):
@@ -91,6 +91,49 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
     # The fixed-portion row really ran with its overrides.
     saved = RunDirectory(out / "fixed-30").load_recipe()
     assert saved.model.exchange.rule == "fixed" and saved.train.sparsity == 0
+
+
+def test_table3_multi_scale_row_evaluates_the_single_scale_run_and_prints_the_paper(tmp_path, monkeypatch):
+    from cenkeras.tasks import get_task
+
+    segmentation = get_task("segmentation")
+    trained, train = [], segmentation.train
+
+    def record(row_recipe, run_dir, **kwargs):
+        trained.append(run_dir.name)
+        return train(row_recipe, run_dir, **kwargs)
+
+    monkeypatch.setattr(segmentation, "train", record)
+    out = tmp_path / "table3"
+    _, planned = reproduce_lib.plan("table3", tiny_recipe(), rows=["cen-refinenet101-ms"])
+    assert [row.key for row, _ in planned] == ["cen-refinenet101", "cen-refinenet101-ms"]
+    results = reproduce_lib.reproduce(
+        "table3",
+        tiny_recipe(epochs=(1,)),
+        out,
+        rows=["cen-refinenet101-ms"],
+        data_dir=str(tmp_path / "tfds"),
+        verbose=0,
+        log=quiet,
+    )
+    assert trained == ["cen-refinenet101"]  # one training, two evaluations
+    single, multi = (
+        json.loads((out / key / "eval.json").read_text()) for key in ("cen-refinenet101", "cen-refinenet101-ms")
+    )
+    assert single["scales"] == [1.0] and len(multi["scales"]) == 6
+    assert [row["key"] for row in results["rows"]] == ["cen-refinenet101", "cen-refinenet101-ms"]
+    markdown = (out / "table3.md").read_text()
+    assert "| paper |" in markdown and "76.2 / 62.8 / 51.1" in markdown
+    assert not (out / "cen-refinenet101-ms" / "checkpoints").exists()
+
+
+def test_table3_uni_modal_rows_keep_only_rgb():
+    _, planned = reproduce_lib.plan("table3", tiny_recipe(), rows=["refinenet101-rgb", "cen-pspnet152"])
+    (_, rgb_only), (_, pspnet) = planned
+    assert list(rgb_only.data.modalities) == ["rgb"] and rgb_only.model.exchange.scope is None
+    assert pspnet.model.architecture == "pspnet" and list(pspnet.data.modalities) == ["rgb", "depth"]
+    with pytest.raises(ConfigError, match="data.inputs must name some of"):
+        reproduce_lib.plan("table3", tiny_recipe(), overrides=["data.inputs=thermal"], rows=["cen-refinenet101"])
 
 
 def test_a_row_run_with_other_values_is_not_reused(tmp_path):
@@ -224,7 +267,7 @@ def test_translation_table_rows_make_valid_taskonomy_recipes(recipe_name):
     _, planned = reproduce_lib.plan("table4", recipe)
     pairs = {row_recipe.data.domains for _, row_recipe in planned}
     assert pairs == {("reshading", "edge_texture", "rgb"), ("depth_euclidean", "normal", "rgb")}
-    assert len(planned) == 2 * 14  # per pair: concat and average and self-attention at 4 stages, align, CEN
+    assert len(planned) == 2 * 17  # per pair: concat, average, align and self-attention at 4 stages, and CEN
     for _, row_recipe in planned:
         config_lib.validate(row_recipe)
         assert set(row_recipe.data.domains) <= TASKONOMY_NAMES
