@@ -103,26 +103,36 @@ def _walk(model):
 def _targets(model):
     targets = []
     for layer in _walk(model):
-        name = layer.name
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            base = _STREAM_SUFFIX.sub("", name)
-            targets.append(_Target(layer.kernel, (f"{base}.weight",), kernel=True))
-            if layer.use_bias:
-                targets.append(_Target(layer.bias, (f"{base}.bias",), kernel=False))
-        elif isinstance(layer, ParallelNormalization):
-            if layer.share_norms:
-                targets += _norm_targets(layer.norms[0], [name])
-            else:
-                prefix = "bn" if layer.norm == "batch" else "insnorm"
-                for m, norm in enumerate(layer.norms):
-                    targets += _norm_targets(norm, [f"{name}.{prefix}_{m}", name])
-        elif isinstance(layer, (keras.layers.BatchNormalization, InstanceNormalization)):
-            targets += _norm_targets(layer, [name])
-        elif isinstance(layer, ModalityEnsemble):
-            targets.append(_Target(layer.alpha, ("alpha",), kernel=False))
-        elif layer.weights:
-            raise TypeError(f"No PyTorch mapping for layer {name!r} ({type(layer).__name__}).")
+        mapped = len(targets)
+        _add_layer_targets(layer, targets)
+        covered = {id(target.variable) for target in targets[mapped:]}
+        unmapped = [v.path for v in layer.weights if id(v) not in covered]
+        if unmapped:
+            # e.g. the gates of the gated-sum ablation, a conditional norm's MLP: the official
+            # models have nothing to hold them, and leaving them out would be silently wrong.
+            raise TypeError(f"No PyTorch mapping for {unmapped[:4]} of layer {layer.name!r} ({type(layer).__name__}).")
     return targets
+
+
+def _add_layer_targets(layer, targets):
+    """Append the `_Target`s of one layer's variables."""
+    name = layer.name
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+        base = _STREAM_SUFFIX.sub("", name)
+        targets.append(_Target(layer.kernel, (f"{base}.weight",), kernel=True))
+        if layer.use_bias:
+            targets.append(_Target(layer.bias, (f"{base}.bias",), kernel=False))
+    elif isinstance(layer, ParallelNormalization):
+        if layer.share_norms:
+            targets += _norm_targets(layer.norms[0], [name])
+        else:
+            prefix = "bn" if layer.norm == "batch" else "insnorm"
+            for m, norm in enumerate(layer.norms):
+                targets += _norm_targets(norm, [f"{name}.{prefix}_{m}", name])
+    elif isinstance(layer, (keras.layers.BatchNormalization, InstanceNormalization)):
+        targets += _norm_targets(layer, [name])
+    elif isinstance(layer, ModalityEnsemble):
+        targets.append(_Target(layer.alpha, ("alpha",), kernel=False))
 
 
 def torch_variable_map(model):

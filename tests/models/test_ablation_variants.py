@@ -193,3 +193,33 @@ def test_the_generator_takes_the_same_switches():
         generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, **options)
         out = generator({"shade": np.zeros((1, 32, 32, 3)), "texture": np.zeros((1, 32, 32, 3))})
         assert out["ensemble"].shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "options, culprit",
+    [
+        ({"exchange": ExchangeConfig(rule="gated_sum")}, "gates"),
+        ({"fusion": FusionConfig("cbn")}, "condition_1"),
+        ({"ensemble": "concat"}, "merge"),
+    ],
+)
+def test_torch_export_refuses_what_the_official_models_cannot_hold(options, culprit):
+    from cenkeras.interop import export_torch_state_dict
+
+    model = build_refinenet(50, 5, MODALITIES, **tiny_refinenet_options(), **options)
+    with pytest.raises(TypeError, match=culprit):
+        export_torch_state_dict(model)
+
+
+def test_pspnet_exports_to_a_torch_state_dict_and_back():
+    from cenkeras.interop import export_torch_state_dict, load_torch_state_dict
+
+    source = build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options())
+    state = export_torch_state_dict(source)
+    assert "ppm.features.3.0.weight" in state and "aux.1.bn_1.running_var" in state
+    target = build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options())
+    report = load_torch_state_dict(target, state)
+    assert not report.missing and not report.unexpected
+    x = images(seed=4)
+    for name, value in source(x).items():
+        np.testing.assert_allclose(target(x)[name], value, rtol=1e-5, atol=1e-5)

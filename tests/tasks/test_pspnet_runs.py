@@ -120,3 +120,40 @@ def test_console_script_names_a_bad_architecture(tmp_path):
     assert done.returncode != 0
     assert "model.architecture" in done.stderr + done.stdout and "pspnet" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_predict_and_inspect_a_pspnet_run(pspnet_run, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from cenkeras.cli.main import cli
+
+    run_dir, _ = pspnet_run
+    rng = np.random.default_rng(3)
+    for folder in ("rgb", "depth"):
+        (tmp_path / folder).mkdir()
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "rgb" / "0.png")
+    Image.fromarray(rng.integers(0, 30000, (30, 40), dtype=np.uint16)).save(tmp_path / "depth" / "0.png")
+    runner = CliRunner()
+    inputs = ["--input", f"rgb={tmp_path / 'rgb'}", "--input", f"depth={tmp_path / 'depth'}"]
+    predicted = runner.invoke(cli, ["predict", str(run_dir), *inputs, "--out", str(tmp_path / "pred"), "--quiet"])
+    assert predicted.exit_code == 0, predicted.output
+    labels = np.asarray(Image.open(tmp_path / "pred" / "0_labels.png"))
+    assert labels.shape == (30, 40) and labels.max() < 6
+    inspected = runner.invoke(cli, ["inspect", str(run_dir), "--out", str(tmp_path / "inspect")])
+    assert inspected.exit_code == 0, inspected.output
+    assert "layer3.0.bn2" in inspected.output and "softmax(alpha)" in inspected.output
+    assert "ppm." not in inspected.output  # the decoder's norms do not exchange
+
+
+def test_inspect_names_a_concat_ensemble(tmp_path):
+    from click.testing import CliRunner
+
+    from cenkeras.cli.main import cli
+    from cenkeras.models import build_refinenet, tiny_refinenet_options
+
+    path = tmp_path / "concat.keras"
+    build_refinenet(50, 5, ["rgb", "depth"], ensemble="concat", **tiny_refinenet_options()).save(path)
+    inspected = CliRunner().invoke(cli, ["inspect", str(path), "--out", str(tmp_path / "inspect")])
+    assert inspected.exit_code == 0, inspected.output
+    assert "concat-fusion block" in inspected.output and "softmax(alpha)" not in inspected.output
