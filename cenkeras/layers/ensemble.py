@@ -7,8 +7,26 @@ import numpy as np
 from keras import ops
 
 
+class _BranchFusion(keras.layers.Layer):
+    """What both ensembles share: M branch predictions in, one of the same shape out."""
+
+    def __init__(self, num_modalities, **kwargs):
+        super().__init__(**kwargs)
+        self.num_modalities = int(num_modalities)
+
+    def check_branches(self, input_shape):
+        if len(input_shape) != self.num_modalities:
+            raise ValueError(f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}.")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "num_modalities": self.num_modalities}
+
+
 @keras.saving.register_keras_serializable(package="cenkeras")
-class ModalityEnsemble(keras.layers.Layer):
+class ModalityEnsemble(_BranchFusion):
     """`sum_m softmax(alpha)_m * stop_gradient(prediction_m)`.
 
     CEN keeps one prediction per modality stream and learns a vector `alpha`
@@ -25,13 +43,8 @@ class ModalityEnsemble(keras.layers.Layer):
     0.5
     """
 
-    def __init__(self, num_modalities, **kwargs):
-        super().__init__(**kwargs)
-        self.num_modalities = int(num_modalities)
-
     def build(self, input_shape):
-        if len(input_shape) != self.num_modalities:
-            raise ValueError(f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}.")
+        self.check_branches(input_shape)
         # Not autocast: softmax(alpha) is computed in float32 under a bfloat16 policy.
         self.alpha = self.add_weight(shape=(self.num_modalities,), name="alpha", initializer="ones", autocast=False)
 
@@ -45,20 +58,12 @@ class ModalityEnsemble(keras.layers.Layer):
         weighted = [weights[m] * ops.stop_gradient(x) for m, x in enumerate(inputs)]
         return functools.reduce(ops.add, weighted)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
-    def get_config(self):
-        config = super().get_config()
-        config["num_modalities"] = self.num_modalities
-        return config
-
 
 ENSEMBLES = ("alpha", "concat")
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
-class ConcatEnsemble(keras.layers.Layer):
+class ConcatEnsemble(_BranchFusion):
     """The concat-fusion block the paper compares CEN's ensemble with (Section 4.1).
 
     The M detached branch predictions are concatenated along channels and
@@ -78,13 +83,8 @@ class ConcatEnsemble(keras.layers.Layer):
     0.5
     """
 
-    def __init__(self, num_modalities, **kwargs):
-        super().__init__(**kwargs)
-        self.num_modalities = int(num_modalities)
-
     def build(self, input_shape):
-        if len(input_shape) != self.num_modalities:
-            raise ValueError(f"{self.name}: expected {self.num_modalities} predictions, got {len(input_shape)}.")
+        self.check_branches(input_shape)
         channels = input_shape[0][-1]
         average = np.tile(np.eye(channels) / self.num_modalities, (self.num_modalities, 1))
 
@@ -98,12 +98,6 @@ class ConcatEnsemble(keras.layers.Layer):
 
     def call(self, inputs):
         return self.merge(ops.concatenate([ops.stop_gradient(x) for x in inputs], axis=-1))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
-    def get_config(self):
-        return {**super().get_config(), "num_modalities": self.num_modalities}
 
 
 def make_ensemble(kind, num_modalities, name="ensemble"):

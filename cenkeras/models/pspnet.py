@@ -2,17 +2,16 @@
 
 import keras
 
-from cenkeras.layers.ensemble import make_ensemble
-from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ResizeLike
+from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ResizeLike, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import (
     AUXILIARY_PREFIX,
-    MultimodalModel,
     check_modalities,
     float32_outputs,
     modality_inputs,
 )
-from cenkeras.models.resnet import ENCODER_POINTS, EXPANSION, resnet_encoder, stage_blocks_for
+from cenkeras.models.resnet import ENCODER_POINTS, EXPANSION, resnet_encoder
+from cenkeras.models.segmenter import ResNetSegmenter
 from cenkeras.models.streams import Streams
 
 # Stages 3 and 4 keep stride 8 and dilate their 3x3 convolutions instead (PSPNet).
@@ -47,7 +46,7 @@ def classifier_head(streams, xs, name, width, num_classes, dropout):
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
-class CENPSPNet(MultimodalModel):
+class CENPSPNet(ResNetSegmenter):
     """CEN segmenter: multimodal dilated ResNet-50/101/152 encoder + PSPNet head.
 
     The Pyramid Scene Parsing Network (Zhao et al., CVPR 2017) on CEN's
@@ -123,10 +122,8 @@ class CENPSPNet(MultimodalModel):
         **kwargs,
     ):
         modalities = check_modalities(modalities)
-        blocks = stage_blocks_for(depth, stage_blocks)
+        blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
         self.check_dropout(dropout)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
         pyramid_bins = tuple(int(b) for b in pyramid_bins)
         if not pyramid_bins or min(pyramid_bins) < 1:
             raise ValueError(f"pyramid_bins must be grid sizes >= 1, got {list(pyramid_bins)}.")
@@ -187,30 +184,24 @@ class CENPSPNet(MultimodalModel):
             ensemble=ensemble,
             preprocessing=preprocessing,
         )
-        self.depth = depth
-        self.num_classes = int(num_classes)
-        self.freeze_norm_statistics = freeze_norm_statistics
-        self.synchronized_bn = synchronized_bn
-        self.stage_blocks = None if stage_blocks is None else list(blocks)
-        self.base_width = base_width
-        self.decoder_width = decoder_width
+        self.keep_segmenter_options(
+            depth=depth,
+            num_classes=num_classes,
+            freeze_norm_statistics=freeze_norm_statistics,
+            synchronized_bn=synchronized_bn,
+            stage_blocks=stage_blocks,
+            blocks=blocks,
+            base_width=base_width,
+            decoder_width=decoder_width,
+            encoder=encoder,
+            stages=(l1, l2, l3, l4),
+        )
         self.pyramid_bins = list(pyramid_bins)
         self.auxiliary_weight = float(auxiliary_weight)
-        self.pyramid_outputs = {
-            f"layer{i + 1}": dict(zip(modalities, encoder.finish(stage, f"layer{i + 1}_streams")))
-            for i, stage in enumerate((l1, l2, l3, l4))
-        }
 
     def get_config(self):
         return {
-            **self.base_config(),
-            "depth": self.depth,
-            "num_classes": self.num_classes,
-            "freeze_norm_statistics": self.freeze_norm_statistics,
-            "synchronized_bn": self.synchronized_bn,
-            "stage_blocks": self.stage_blocks,
-            "base_width": self.base_width,
-            "decoder_width": self.decoder_width,
+            **self.segmenter_config(),
             "pyramid_bins": self.pyramid_bins,
             "auxiliary_weight": self.auxiliary_weight,
         }

@@ -2,11 +2,11 @@
 
 import keras
 
-from cenkeras.layers.ensemble import make_ensemble
-from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike
+from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
-from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
-from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder, stage_blocks_for
+from cenkeras.models.base import check_modalities, float32_outputs, modality_inputs
+from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder
+from cenkeras.models.segmenter import ResNetSegmenter
 from cenkeras.models.streams import Streams
 
 
@@ -53,7 +53,7 @@ def refine_stage(streams, xs, index, filters, coarser=None, out_filters=None):
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
-class CENRefineNet(MultimodalModel):
+class CENRefineNet(ResNetSegmenter):
     """CEN segmenter: multimodal ResNet-50/101/152 encoder + RefineNet decoder.
 
     One network runs on every modality stream: convolutions are shared,
@@ -137,10 +137,8 @@ class CENRefineNet(MultimodalModel):
         **kwargs,
     ):
         modalities = check_modalities(modalities)
-        blocks = stage_blocks_for(depth, stage_blocks)
+        blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
         self.check_dropout(dropout)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
         exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
 
         # === Layers ===
@@ -198,28 +196,22 @@ class CENRefineNet(MultimodalModel):
             ensemble=ensemble,
             preprocessing=preprocessing,
         )
-        self.depth = depth
-        self.num_classes = int(num_classes)
-        self.freeze_norm_statistics = freeze_norm_statistics
-        self.synchronized_bn = synchronized_bn
-        self.stage_blocks = None if stage_blocks is None else list(blocks)
-        self.base_width = base_width
-        self.decoder_width = decoder_width
-        self.pyramid_outputs = {
-            f"layer{i + 1}": dict(zip(modalities, streams.finish(stage, f"layer{i + 1}_streams")))
-            for i, stage in enumerate((l1, l2, l3, l4))
-        }
+        self.keep_segmenter_options(
+            depth=depth,
+            num_classes=num_classes,
+            freeze_norm_statistics=freeze_norm_statistics,
+            synchronized_bn=synchronized_bn,
+            stage_blocks=stage_blocks,
+            blocks=blocks,
+            base_width=base_width,
+            decoder_width=decoder_width,
+            encoder=streams,
+            stages=(l1, l2, l3, l4),
+        )
 
     def get_config(self):
         return {
-            **self.base_config(),
-            "depth": self.depth,
-            "num_classes": self.num_classes,
-            "freeze_norm_statistics": self.freeze_norm_statistics,
-            "synchronized_bn": self.synchronized_bn,
-            "stage_blocks": self.stage_blocks,
-            "base_width": self.base_width,
-            "decoder_width": self.decoder_width,
+            **self.segmenter_config(),
         }
 
 

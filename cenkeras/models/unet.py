@@ -2,8 +2,7 @@
 
 import keras
 
-from cenkeras.layers.ensemble import make_ensemble
-from cenkeras.layers import ExchangeConfig, FusionConfig
+from cenkeras.layers import ExchangeConfig, FusionConfig, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
