@@ -278,14 +278,15 @@ class ChannelExchange(ParallelNormalization):
         if not isinstance(normalized, (list, tuple)):
             return self._exchange_stacked(normalized)
         outputs = []
+        gates = self._gate_values() if self.rule in SUMMING_RULES else None
         for m, (y, mask) in enumerate(zip(normalized, self.exchange_masks())):
             if self.rule == "discard":
                 donor = ops.zeros_like(y)
             else:
                 others = [normalized[k] for k in range(self.num_modalities) if k != m]
                 donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
-            if self.rule in SUMMING_RULES:
-                outputs.append(y + donor * ops.cast(self._gate_values()[m], y.dtype))
+            if gates is not None:
+                outputs.append(y + donor * ops.cast(gates[m], y.dtype))
             else:
                 outputs.append(ops.where(mask, donor, y))
         return outputs

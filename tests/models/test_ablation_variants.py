@@ -160,9 +160,12 @@ BUILDERS = {
 }
 
 
+# The encoder is the same code in both segmenters: PSPNet runs the variants that reach its own head.
+CASES = [("refinenet", variant) for variant in sorted(VARIANTS)] + [("pspnet", "cbn"), ("pspnet", "concat_ensemble")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("architecture", sorted(BUILDERS))
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("architecture, variant", CASES)
 def test_one_training_step_of_each_variant(architecture, variant, tmp_path):
     keras.utils.set_random_seed(0)
     model = BUILDERS[architecture](
