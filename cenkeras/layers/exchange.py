@@ -278,8 +278,11 @@ class ChannelExchange(ParallelNormalization):
         if not isinstance(normalized, (list, tuple)):
             return self._exchange_stacked(normalized)
         outputs = []
-        gates = self._gate_values() if self.rule in SUMMING_RULES else None
-        for m, (y, mask) in enumerate(zip(normalized, self.exchange_masks())):
+        summing = self.rule in SUMMING_RULES
+        # The summing rules replace no channel: they need gates, not masks.
+        gates = self._gate_values() if summing else None
+        masks = [None] * self.num_modalities if summing else self.exchange_masks()
+        for m, (y, mask) in enumerate(zip(normalized, masks)):
             if self.rule == "discard":
                 donor = ops.zeros_like(y)
             else:
@@ -300,7 +303,6 @@ class ChannelExchange(ParallelNormalization):
     def _exchange_stacked(self, normalized):
         """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
         y = stream_view(normalized, self.num_modalities)
-        mask = broadcast_per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
         if self.rule == "discard":
             donor = ops.zeros_like(y)
         elif self.num_modalities == 2:
@@ -312,6 +314,7 @@ class ChannelExchange(ParallelNormalization):
         if self.rule in SUMMING_RULES:
             gates = broadcast_per_stream(self._gate_values(), len(normalized.shape))
             return stacked_view(y + donor * ops.cast(gates, y.dtype))
+        mask = broadcast_per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
         return stacked_view(ops.where(mask, donor, y))
 
     def exchange_statistics(self):
