@@ -208,9 +208,7 @@ def format_markdown(table, results):
     outputs = _outputs(results)
     metrics = _metrics(table, results)
     percent = get_task(table.task).percent_scores
-    papers = any(row.get("paper") for row in results["rows"])
-    header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params"]
-    header += ["paper"] if papers else []
+    header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params", "paper"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for number, row in enumerate(results["rows"], start=1):
         cells = [str(number), row["label"]]
@@ -221,15 +219,13 @@ def format_markdown(table, results):
                     cells.append("–")
                 else:
                     cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
-        cells.append(f"{row['fusion_parameters']:,}")
-        if papers:
-            cells.append(row.get("paper") or "–")
+        cells += [f"{row['fusion_parameters']:,}", row.get("paper") or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     networks = sorted({row.get("fid_network") for row in results["rows"] if row.get("fid_network")})
     if networks:  # FIDs of different networks are not comparable: say which one made them
         lines += ["", f"FID / KID×100 by {' and '.join(networks)}."]
-    if papers:  # on other data (the synthetic scenes) the published column is context, not a target
-        lines += ["", "paper: the published figure for the row, on the dataset it names."]
+    # On other data (the synthetic scenes) the published column is context, not a target.
+    lines += ["", "paper: the published figure for the row, on the dataset it names; – where none is at hand."]
     seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
     if seconds:
         lines += ["", f"Training + evaluation time of the rows: {sum(seconds) / 60:.1f} min."]

@@ -238,10 +238,12 @@ class MultimodalModel(keras.Model):
 
     def fusion_parameter_count(self):
         """Parameters used for fusion, as the paper's Table 2 counts them (CEN: 0): the fusion
-        baselines' layers, conditional norms' MLPs and a concat ensemble's merge."""
+        baselines' layers, conditional norms' MLPs, the gated sum's gates and a concat ensemble's merge."""
         count = sum(layer.count_params() for layer in self.fusion_layers())
         for layer in self.layers:
-            if isinstance(layer, ConditionalNormalization):
+            if isinstance(layer, ChannelExchange) and layer.rule == "gated_sum":
+                count += layer.num_modalities * layer.channels
+            elif isinstance(layer, ConditionalNormalization):
                 count += layer.conditioning_parameter_count()
             elif isinstance(layer, ConcatEnsemble):
                 count += layer.count_params()

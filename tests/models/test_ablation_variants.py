@@ -126,6 +126,14 @@ def test_cbn_models_replace_every_exchange_with_conditional_norms(share_convs):
     assert model(images())["ensemble"].shape == (2, 8, 8, 5)
 
 
+def test_gated_sum_gates_count_as_fusion_parameters():
+    model = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="gated_sum"), **tiny_refinenet_options())
+    sites = model.exchange_layers()
+    assert sites and model.fusion_parameter_count() == sum(2 * layer.channels for layer in sites)
+    plain_sum = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="sum"), **tiny_refinenet_options())
+    assert plain_sum.fusion_parameter_count() == 0
+
+
 def test_concat_ensemble_starts_as_the_average_and_counts_as_fusion():
     branches = [np.random.default_rng(m).normal(size=(1, 4, 4, 5)).astype("float32") for m in range(2)]
     out = ConcatEnsemble(2)(branches)
