@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.presence import present_modalities
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
@@ -64,16 +65,19 @@ class ConditionalNormalization(ParallelNormalization):
         layers = self.hidden_layers + self.modulation_layers
         return int(sum(layer.count_params() for layer in layers))
 
-    def call(self, inputs, training=None):
-        normalized = self.normalize(inputs, training=training)
+    def call(self, inputs, training=None, present=None):
+        present = present_modalities(present, self.num_modalities, self.name)
+        normalized = self.normalize(inputs, training=training, present=present)
+        if present[0] != 0:  # the conditioning stream is missing: the others keep their plain norms
+            return normalized
         stacked = not isinstance(normalized, (list, tuple))
-        streams = ops.split(normalized, self.num_modalities, axis=0) if stacked else list(normalized)
+        streams = ops.split(normalized, len(present), axis=0) if stacked else list(normalized)
         condition = ops.mean(streams[0], axis=(1, 2))
         outputs = [streams[0]]
-        for m in range(1, self.num_modalities):
+        for m, stream in zip(present[1:], streams[1:]):
             change = self.modulation_layers[m - 1](self.hidden_layers[m - 1](condition))
-            scale, shift = ops.split(ops.cast(change, streams[m].dtype), 2, axis=-1)
-            outputs.append(streams[m] * (1.0 + scale[:, None, None, :]) + shift[:, None, None, :])
+            scale, shift = ops.split(ops.cast(change, stream.dtype), 2, axis=-1)
+            outputs.append(stream * (1.0 + scale[:, None, None, :]) + shift[:, None, None, :])
         return ops.concatenate(outputs, axis=0) if stacked else outputs
 
     def get_config(self):

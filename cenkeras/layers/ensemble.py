@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from cenkeras.layers.presence import check_stream_count, present_modalities
+
 
 class _BranchFusion(keras.layers.Layer):
     """What both ensembles share: M branch predictions in, one of the same shape out."""
@@ -31,7 +33,9 @@ class ModalityEnsemble(_BranchFusion):
 
     CEN keeps one prediction per modality stream and learns a vector `alpha`
     (M values, initialised to ones) that weighs them. The branch predictions
-    are detached, so the ensemble loss trains `alpha` only.
+    are detached, so the ensemble loss trains `alpha` only. Called with
+    `present=(indices)` (missing modalities), the softmax runs over the
+    present branches' alphas only.
 
     Args:
         num_modalities: M, the number of branch predictions.
@@ -48,13 +52,19 @@ class ModalityEnsemble(_BranchFusion):
         # Not autocast: softmax(alpha) is computed in float32 under a bfloat16 policy.
         self.alpha = self.add_weight(shape=(self.num_modalities,), name="alpha", initializer="ones", autocast=False)
 
-    def weights_softmax(self):
+    def weights_softmax(self, present=None):
+        """softmax(alpha) over the `present` branches (default all)."""
+        present = present_modalities(present, self.num_modalities, self.name)
         alpha = ops.cast(self.alpha, "float32")
+        if len(present) < self.num_modalities:
+            alpha = ops.stack([alpha[m] for m in present])
         # softmax written out: keras.ops.softmax warns on a size-1 axis, which M = 1 is.
         return ops.exp(alpha - ops.logsumexp(alpha))
 
-    def call(self, inputs):
-        weights = ops.cast(self.weights_softmax(), inputs[0].dtype)
+    def call(self, inputs, present=None):
+        present = present_modalities(present, self.num_modalities, self.name)
+        check_stream_count(inputs, present, self.name)
+        weights = ops.cast(self.weights_softmax(present), inputs[0].dtype)
         weighted = [weights[m] * ops.stop_gradient(x) for m, x in enumerate(inputs)]
         return functools.reduce(ops.add, weighted)
 
@@ -96,7 +106,12 @@ class ConcatEnsemble(_BranchFusion):
         )
         self.merge.build((*input_shape[0][:-1], channels * self.num_modalities))
 
-    def call(self, inputs):
+    def call(self, inputs, present=None):
+        if present is not None and tuple(present) != tuple(range(self.num_modalities)):
+            raise ValueError(
+                f"{self.name}: the concat ensemble merges every branch with learnt weights; "
+                "it cannot run without some of its modalities."
+            )
         return self.merge(ops.concatenate([ops.stop_gradient(x) for x in inputs], axis=-1))
 
 

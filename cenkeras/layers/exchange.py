@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.presence import present_modalities
 from cenkeras.layers.sparsity import SliceL1, modality_parts
 from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
 
@@ -132,6 +133,11 @@ class ChannelExchange(ParallelNormalization):
     turns the exchange off. A channel exactly at the threshold is kept. With
     one modality nothing is exchanged.
 
+    Called with `present=(indices)` (a missing sensor), it takes only those
+    modalities' streams: a channel under the threshold takes the mean of the
+    present other streams, and a stream with no other present keeps its own
+    channels (the summing rules likewise add the present others' mean).
+
     The mask is computed under stop-gradient: a replaced channel passes no
     gradient back to its own stream (nor to its own gamma and beta), the
     donor streams receive it. The exchange is one elementwise select per
@@ -250,15 +256,16 @@ class ChannelExchange(ParallelNormalization):
             chosen[start + rng.choice(stop - start, size=count, replace=False)] = True
         return chosen
 
-    def exchange_masks(self):
-        """Per modality, a boolean (C,) tensor: True where the channel is replaced."""
+    def exchange_masks(self, present=None):
+        """Per modality (of `present`, default all), a boolean (C,) tensor: True where the channel is replaced."""
+        present = present_modalities(present, self.num_modalities, self.name)
         if self.rule in ("fixed", "random"):
-            return [ops.convert_to_tensor(chosen) for chosen in self._chosen]
+            return [ops.convert_to_tensor(self._chosen[m]) for m in present]
         if self.rule in SUMMING_RULES:
-            return [ops.ones((self.channels,), dtype="bool")] * self.num_modalities
+            return [ops.ones((self.channels,), dtype="bool")] * len(present)
         masks = []
-        for m, norm in enumerate(self.norms):
-            gamma = ops.stop_gradient(ops.cast(norm.gamma, "float32"))
+        for m in present:
+            gamma = ops.stop_gradient(ops.cast(self.norms[m].gamma, "float32"))
             mask = ops.abs(gamma) < ops.cast(self.threshold, "float32")
             if self.scope == "part":
                 mask = ops.logical_and(mask, ops.convert_to_tensor(self._part_mask(m)))
@@ -271,50 +278,54 @@ class ChannelExchange(ParallelNormalization):
         in_part[start:stop] = True
         return in_part
 
-    def call(self, inputs, training=None):
-        normalized = self.normalize(inputs, training=training)
-        if not self.exchanges:
+    def call(self, inputs, training=None, present=None):
+        present = present_modalities(present, self.num_modalities, self.name)
+        normalized = self.normalize(inputs, training=training, present=present)
+        # Donors are the present other streams; a stream with none keeps its own channels.
+        if not self.exchanges or len(present) == 1:
             return normalized
         if not isinstance(normalized, (list, tuple)):
-            return self._exchange_stacked(normalized)
+            return self._exchange_stacked(normalized, present)
         outputs = []
         summing = self.rule in SUMMING_RULES
         # The summing rules replace no channel: they need gates, not masks.
-        gates = self._gate_values() if summing else None
-        masks = [None] * self.num_modalities if summing else self.exchange_masks()
-        for m, (y, mask) in enumerate(zip(normalized, masks)):
+        gates = self._gate_values(present) if summing else None
+        masks = [None] * len(present) if summing else self.exchange_masks(present)
+        for i, (y, mask) in enumerate(zip(normalized, masks)):
             if self.rule == "discard":
                 donor = ops.zeros_like(y)
             else:
-                others = [normalized[k] for k in range(self.num_modalities) if k != m]
+                others = [x for j, x in enumerate(normalized) if j != i]
                 donor = others[0] if len(others) == 1 else functools.reduce(ops.add, others) / len(others)
             if gates is not None:
-                outputs.append(y + donor * ops.cast(gates[m], y.dtype))
+                outputs.append(y + donor * ops.cast(gates[i], y.dtype))
             else:
                 outputs.append(ops.where(mask, donor, y))
         return outputs
 
-    def _gate_values(self):
-        """(M, C) weights of the others' mean in the summing rules: 1 for "sum", sigmoid(gates)."""
+    def _gate_values(self, present):
+        """(len(present), C) weights of the others' mean in the summing rules: 1 for "sum", sigmoid(gates)."""
         if self.rule == "gated_sum":
-            return ops.sigmoid(self.gates)
-        return ops.ones((self.num_modalities, self.channels), dtype="float32")
+            return ops.sigmoid(ops.stack([self.gates[m] for m in present]))
+        return ops.ones((len(present), self.channels), dtype="float32")
 
-    def _exchange_stacked(self, normalized):
-        """The exchange on M streams stacked along the batch axis: one select on an (M, 1, 1, 1, C) mask."""
-        y = stream_view(normalized, self.num_modalities)
+    def _exchange_stacked(self, normalized, present):
+        """The exchange on the present streams stacked along the batch axis: one select on a
+        (count, 1, 1, 1, C) mask."""
+        count = len(present)
+        y = stream_view(normalized, count)
         if self.rule == "discard":
             donor = ops.zeros_like(y)
-        elif self.num_modalities == 2:
+        elif count == 2:
             donor = ops.flip(y, axis=0)
         else:
-            # roll(y, -s)[m] is stream m + s: summing s = 1 .. M-1 gives each stream the others' sum.
-            rolled = [ops.roll(y, -shift, axis=0) for shift in range(1, self.num_modalities)]
-            donor = functools.reduce(ops.add, rolled) / (self.num_modalities - 1)
+            # roll(y, -s)[m] is stream m + s: summing s = 1 .. count-1 gives each stream the others' sum.
+            rolled = [ops.roll(y, -shift, axis=0) for shift in range(1, count)]
+            donor = functools.reduce(ops.add, rolled) / (count - 1)
         if self.rule in SUMMING_RULES:
-            gates = broadcast_per_stream(self._gate_values(), len(normalized.shape))
+            gates = broadcast_per_stream(self._gate_values(present), len(normalized.shape))
             return stacked_view(y + donor * ops.cast(gates, y.dtype))
-        mask = broadcast_per_stream(ops.stack(self.exchange_masks()), len(normalized.shape))
+        mask = broadcast_per_stream(ops.stack(self.exchange_masks(present)), len(normalized.shape))
         return stacked_view(ops.where(mask, donor, y))
 
     def exchange_statistics(self):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from cenkeras.layers.instance_norm import InstanceNormalization, instance_moments
+from cenkeras.layers.presence import check_stream_count, present_modalities
 from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
 
 NORM_KINDS = ("batch", "instance")
@@ -43,7 +44,8 @@ class ParallelNormalization(keras.layers.Layer):
     The layer takes either a list of M tensors (one per stream) or one
     tensor holding the M streams stacked along the batch axis (stream m in
     rows [m * B, (m + 1) * B), see `cenkeras.layers.stacking`), and returns
-    the same structure.
+    the same structure. Called with `present=(indices)`, it takes only those
+    modalities' streams (a missing sensor: see `cenkeras.layers.presence`).
 
     A norm that normalises with its running statistics (a frozen or
     inference-mode BatchNorm, an InstanceNorm at inference) is the affine map
@@ -156,45 +158,54 @@ class ParallelNormalization(keras.layers.Layer):
             norm.build(shape)
         self.channels = shape[-1]
 
-    def normalize(self, inputs, training=None):
-        """Each stream through its own norm; a stacked tensor stays stacked."""
+    def normalize(self, inputs, training=None, present=None):
+        """Each stream through its own norm; a stacked tensor stays stacked.
+
+        `present` names the modalities `inputs` holds (all M when None).
+        """
+        present = present_modalities(present, self.num_modalities, self.name)
+        norms = [self.norms[m] for m in present]
+        count = len(present)
         norm_training = False if self.freeze_statistics else training
         stacked = not isinstance(inputs, (list, tuple))
-        if self.affine_inference and all(_uses_running_statistics(n, norm_training) for n in self.norms):
-            folded = [_folded_affine(norm) for norm in self.norms]
+        if not stacked:
+            check_stream_count(inputs, present, self.name)
+        if self.affine_inference and all(_uses_running_statistics(n, norm_training) for n in norms):
+            folded = [_folded_affine(norm) for norm in norms]
             if stacked:
                 rank = len(inputs.shape)
                 scale = ops.cast(broadcast_per_stream(ops.stack([a for a, _ in folded]), rank), inputs.dtype)
                 shift = ops.cast(broadcast_per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
-                return stacked_view(stream_view(inputs, self.num_modalities) * scale + shift)
+                return stacked_view(stream_view(inputs, count) * scale + shift)
             return [x * ops.cast(a, x.dtype) + ops.cast(b, x.dtype) for x, (a, b) in zip(inputs, folded)]
         if stacked and self.norm == "instance" and norm_training:
-            return self._stacked_instance_statistics(inputs)
-        streams = ops.split(inputs, self.num_modalities, axis=0) if stacked else inputs
-        outputs = [norm(x, training=norm_training) for norm, x in zip(self.norms, streams)]
+            return self._stacked_instance_statistics(inputs, norms)
+        streams = ops.split(inputs, count, axis=0) if stacked else inputs
+        outputs = [norm(x, training=norm_training) for norm, x in zip(norms, streams)]
         return ops.concatenate(outputs, axis=0) if stacked else outputs
 
-    def _stacked_instance_statistics(self, x):
+    def _stacked_instance_statistics(self, x, norms):
         """Training-mode instance norms on stacked streams: the statistics are per sample anyway,
         so only the scales, shifts and running averages need the stream view (no split, no concat)."""
+        count = len(norms)
         stacked = ops.cast(x, "float32")
         mean, variance = instance_moments(stacked)
-        means = stream_view(mean, self.num_modalities)
-        variances = stream_view(variance, self.num_modalities)
-        for m, norm in enumerate(self.norms):  # a shared norm updates once per stream, as per-stream calls do
+        means = stream_view(mean, count)
+        variances = stream_view(variance, count)
+        for m, norm in enumerate(norms):  # a shared norm updates once per stream, as per-stream calls do
             if norm.track_running_stats:
                 norm._update_running_stats(stacked, means[m], variances[m])
-        inv = stream_view(ops.rsqrt(variance + self.norms[0].epsilon), self.num_modalities)
+        inv = stream_view(ops.rsqrt(variance + norms[0].epsilon), count)
         rank = len(x.shape)
-        if self.norms[0].scale:
-            inv = inv * broadcast_per_stream(ops.stack([ops.cast(n.gamma, "float32") for n in self.norms]), rank)
-        y = (stream_view(stacked, self.num_modalities) - means) * inv
-        if self.norms[0].center:
-            y = y + broadcast_per_stream(ops.stack([ops.cast(n.beta, "float32") for n in self.norms]), rank)
+        if norms[0].scale:
+            inv = inv * broadcast_per_stream(ops.stack([ops.cast(n.gamma, "float32") for n in norms]), rank)
+        y = (stream_view(stacked, count) - means) * inv
+        if norms[0].center:
+            y = y + broadcast_per_stream(ops.stack([ops.cast(n.beta, "float32") for n in norms]), rank)
         return ops.cast(stacked_view(y), x.dtype)
 
-    def call(self, inputs, training=None):
-        return self.normalize(inputs, training=training)
+    def call(self, inputs, training=None, present=None):
+        return self.normalize(inputs, training=training, present=present)
 
     def compute_output_shape(self, input_shape):
         if _is_single_shape(input_shape):

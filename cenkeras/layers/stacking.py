@@ -12,6 +12,8 @@ scales, shifts and masks by broadcasting, without copying streams apart.
 import keras
 from keras import ops
 
+from cenkeras.layers.presence import check_stream_count, present_modalities
+
 
 def stream_view(x, num_modalities):
     """(M * B, ...) -> (M, B, ...): a free reshape, no copy."""
@@ -32,7 +34,7 @@ def broadcast_per_stream(values, rank):
 
 @keras.saving.register_keras_serializable(package="cenkeras")
 class StackStreams(keras.layers.Layer):
-    """Concatenate a list of M stream tensors along the batch axis.
+    """Concatenate a list of M stream tensors along the batch axis (or of the `present` ones).
 
     Example:
     >>> stacked = StackStreams(2)([keras.ops.ones((3, 8, 8, 4)), keras.ops.zeros((3, 8, 8, 4))])
@@ -44,14 +46,13 @@ class StackStreams(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_modalities = int(num_modalities)
 
-    def call(self, inputs):
-        if len(inputs) != self.num_modalities:
-            raise ValueError(f"{self.name}: expected {self.num_modalities} streams, got {len(inputs)}.")
+    def call(self, inputs, present=None):
+        check_stream_count(inputs, present_modalities(present, self.num_modalities, self.name), self.name)
         return ops.concatenate(list(inputs), axis=0)
 
     def compute_output_shape(self, input_shape):
         first = tuple(input_shape[0])
-        batch = None if first[0] is None else first[0] * self.num_modalities
+        batch = None if first[0] is None else first[0] * len(input_shape)
         return (batch,) + first[1:]
 
     def get_config(self):
@@ -60,7 +61,8 @@ class StackStreams(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="cenkeras")
 class UnstackStreams(keras.layers.Layer):
-    """Split a batch-stacked tensor back into its M streams (the inverse of `StackStreams`).
+    """Split a batch-stacked tensor back into its M streams (the inverse of `StackStreams`),
+    or into the `present` ones.
 
     Example:
     >>> rgb, depth = UnstackStreams(2)(keras.ops.ones((6, 8, 8, 4)))
@@ -72,12 +74,13 @@ class UnstackStreams(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_modalities = int(num_modalities)
 
-    def call(self, inputs):
-        return ops.split(inputs, self.num_modalities, axis=0)
+    def call(self, inputs, present=None):
+        return ops.split(inputs, len(present_modalities(present, self.num_modalities, self.name)), axis=0)
 
-    def compute_output_shape(self, input_shape):
-        batch = None if input_shape[0] is None else input_shape[0] // self.num_modalities
-        return [(batch,) + tuple(input_shape[1:])] * self.num_modalities
+    def compute_output_spec(self, inputs, present=None):
+        count = len(present_modalities(present, self.num_modalities, self.name))
+        batch = None if inputs.shape[0] is None else inputs.shape[0] // count
+        return [keras.KerasTensor((batch, *inputs.shape[1:]), dtype=inputs.dtype) for _ in range(count)]
 
     def get_config(self):
         return {**super().get_config(), "num_modalities": self.num_modalities}

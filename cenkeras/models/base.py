@@ -104,6 +104,21 @@ class MultimodalModel(keras.Model):
     def __call__(self, inputs, *args, **kwargs):
         return super().__call__(self._check_inputs(inputs), *args, **kwargs)
 
+    def subset(self, modalities):
+        """This network run from `modalities` only (a missing sensor): the absent streams are not
+        computed, the exchange and the ensemble use the present ones. Shares every weight with this
+        model; see `cenkeras.models.subset`.
+
+        Example:
+        >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
+        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+        >>> model.subset(["depth"]).modalities
+        ('depth',)
+        """
+        from cenkeras.models.subset import modality_subset  # it imports this module's layers
+
+        return modality_subset(self, modalities)
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return super().from_config(upgrade_legacy_config(config), custom_objects)
