@@ -213,6 +213,9 @@ class TrainConfig(RunOptions):
     freeze_bn: bool = True
     val_every: int = 5
     sync_bn: bool = False
+    # Probability that a training batch drops each modality (never all): the network learns to run
+    # without any one of them (`cenkeras.data.modality_dropout`). 0 = off, as the paper.
+    modality_dropout: float = 0.0
 
     def validate(self):
         super().validate()
@@ -227,6 +230,9 @@ class TrainConfig(RunOptions):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)
         check_at_least("train.batch_size", self.batch_size, 1)
+        check_number("train.modality_dropout", self.modality_dropout)
+        if self.modality_dropout >= 1:
+            raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
 
 
 @dataclasses.dataclass
@@ -263,4 +269,21 @@ class Recipe:
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
+        if self.train.modality_dropout:
+            self._check_modality_dropout()
         return self
+
+    def _check_modality_dropout(self):
+        """Modality dropout trains subsets of the streams: only networks that can run on a subset."""
+        if len(self.data.modalities) < 2:
+            raise ConfigError(f"train.modality_dropout needs at least 2 modalities, got {list(self.data.modalities)}.")
+        method = self.model.fusion.method
+        if method not in ("exchange", "cbn"):
+            raise ConfigError(
+                f"train.modality_dropout: model.fusion.method={method!r} needs every modality; "
+                "only the exchange (and cbn) run without some."
+            )
+        if self.model.ensemble != "alpha":
+            raise ConfigError(
+                "train.modality_dropout needs model.ensemble=alpha (the concat merge needs every branch)."
+            )

@@ -18,20 +18,21 @@ import tensorflow as tf
 ORDER_STREAM, AUGMENT_STREAM = 0x0DE5, 0xA06
 
 
-def _stream_seed(seed, stream, counter):
+def stream_seed(seed, stream, counter):
+    """The stateless seed (shape [2]) of `counter` in the recipe seed's stream `stream`."""
     base = tf.constant([seed, stream], tf.int64)
     return tf.random.experimental.stateless_fold_in(base, tf.cast(counter, tf.int64))
 
 
 def permutation(count, seed, pass_index):
     """The order of pass `pass_index`: a permutation of range(count) drawn from (seed, pass_index)."""
-    keys = tf.random.stateless_uniform([count], _stream_seed(seed, ORDER_STREAM, pass_index))
+    keys = tf.random.stateless_uniform([count], stream_seed(seed, ORDER_STREAM, pass_index))
     return tf.cast(tf.argsort(keys), tf.int64)
 
 
 def augmentation_seed(seed, position):
     """The stateless seed (shape [2]) for the sample at training `position`."""
-    return _stream_seed(seed, AUGMENT_STREAM, position)
+    return stream_seed(seed, AUGMENT_STREAM, position)
 
 
 class IndexedSamples:

@@ -13,6 +13,7 @@ from PIL import Image
 from cenkeras.data.augment import AugmentOptions, augment
 from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.listfile import check_files_exist, parse_line, read_list
+from cenkeras.data.modality_dropout import with_modality_dropout
 from cenkeras.data.modalities import (
     DataError,
     raw_channels,
@@ -241,12 +242,14 @@ def _preprocess_all(raw, preprocessors):
     return {name: preprocessors[name](raw[name]) for name in raw}
 
 
-def training_dataset(raw, data_config, batch_size, seed, first_step=0):
+def training_dataset(raw, data_config, batch_size, seed, first_step=0, modality_dropout=0.0):
     """Endless jointly augmented, batched, prefetched training batches of `raw` (`IndexedSamples`).
 
     The order and the augmentation are a function of the seed and of the
     position in training (`cenkeras.data.indexed`): starting at `first_step`
-    gives the batches an uninterrupted run sees from that step on.
+    gives the batches an uninterrupted run sees from that step on. With
+    `modality_dropout` > 0 every batch carries the modalities it keeps
+    (`cenkeras.data.modality_dropout`), as deterministic as the rest.
     """
     prepare_inputs = preprocessors(data_config)
     options = AugmentOptions(
@@ -264,13 +267,16 @@ def training_dataset(raw, data_config, batch_size, seed, first_step=0):
         inputs = _preprocess_all(inputs, prepare_inputs)
         return augment(inputs, mask, sample_seed, options, nearest_inputs=nearest)
 
-    return batched_training_order(raw, prepare, batch_size, seed, first_step)
+    dropout = (len(data_config.modalities), modality_dropout) if modality_dropout else None
+    return batched_training_order(raw, prepare, batch_size, seed, first_step, dropout)
 
 
-def batched_training_order(raw, prepare, batch_size, seed, first_step):
+def batched_training_order(raw, prepare, batch_size, seed, first_step, modality_dropout=None):
     """`prepare(sample, seed)` over `raw`'s training order from `first_step`, batched and prefetched.
 
     Samples flagged as failed (`raw.flags_failures`) are left out of their batch.
+    `modality_dropout`, `(number of modalities, probability)`, adds each
+    batch's drop pattern (`cenkeras.data.modality_dropout`).
     """
     samples = raw.training_order(seed, start=first_step * batch_size)
     if raw.flags_failures:
@@ -278,6 +284,8 @@ def batched_training_order(raw, prepare, batch_size, seed, first_step):
         batches = batch_leaving_out_skipped(flagged, batch_size)
     else:
         batches = samples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+    if modality_dropout is not None:
+        batches = with_modality_dropout(batches, seed, first_step, *modality_dropout)
     return shard_by_data(batches.prefetch(tf.data.AUTOTUNE))
 
 

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cenkeras.data.modality_dropout import pop_present_pattern, subsets_by_pattern
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics import ConfusionMatrix
-from cenkeras.models.base import AUXILIARY_PREFIX, prediction_outputs
+from cenkeras.models.base import AUXILIARY_PREFIX, RESERVED_OUTPUT, prediction_outputs
 from cenkeras.tasks.logs import step_logs
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
@@ -65,6 +66,11 @@ class SegmentationTrainer(keras.Model):
         weight_decay: L2 coefficient added to every gradient.
         count_skipped: log the `skipped` metric: training samples left out of
             their batch (`cenkeras.data.skipping`).
+        modality_dropout: train on the modalities each batch keeps
+            (`cenkeras.data.modality_dropout`): a batch carrying a drop
+            pattern runs the segmenter's subset model of its present
+            modalities (the absent streams are not computed), and the
+            absent modalities' outputs add no loss.
 
     Example:
     >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
@@ -88,10 +94,12 @@ class SegmentationTrainer(keras.Model):
         ignore_label=255,
         weight_decay=0.0,
         count_skipped=False,
+        modality_dropout=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.segmenter = segmenter
+        self.subset_forwards = SubsetForwards(segmenter) if modality_dropout else None
         self.encoder_optimizer = encoder_optimizer
         self.decoder_optimizer = decoder_optimizer
         self.num_classes = int(num_classes)
@@ -139,9 +147,10 @@ class SegmentationTrainer(keras.Model):
             *self.skipped,
         ]
 
-    def _loss_terms(self, labels, outputs):
+    def _loss_terms(self, labels, outputs, present=None):
         """Per-output cross-entropy shares of this replica, the weighted auxiliary share (0 without
-        auxiliary outputs), and the sparsity share."""
+        auxiliary outputs), and the sparsity share. `present` (one 0/1 flag per output, main then
+        auxiliary) leaves the absent modalities' outputs out."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         sums, count = [], None
         for name in self.output_names_ + self.auxiliary_names:
@@ -152,6 +161,8 @@ class SegmentationTrainer(keras.Model):
         if replicas > 1 and context is not None:
             count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
         shares = [total / tf.maximum(count, 1.0) for total in sums]
+        if present is not None:
+            shares = [share * present[i] for i, share in enumerate(shares)]
         shares, auxiliary = shares[: len(self.output_names_)], shares[len(self.output_names_) :]
         auxiliary = self.auxiliary_weight * tf.add_n(auxiliary) if auxiliary else tf.constant(0.0)
         regularization = self.segmenter.losses
@@ -161,12 +172,17 @@ class SegmentationTrainer(keras.Model):
     def train_step(self, data):
         inputs, labels = data
         inputs = pop_skipped_count(inputs, self.skipped[0] if self.skipped else None)
+        inputs, pattern = pop_present_pattern(inputs)
         variables = self.encoder_variables + self.decoder_variables
         with tf.GradientTape() as tape:
-            outputs = self.segmenter(inputs, training=True)
-            shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs)
+            if pattern is None or self.subset_forwards is None:
+                outputs, present = self.segmenter(inputs, training=True), None
+            else:
+                outputs, present = self.subset_forwards(inputs, pattern, self.output_names_ + self.auxiliary_names)
+            shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs, present)
             loss = tf.add_n(shares) + auxiliary_share + sparsity_share
-        gradients = tape.gradient(loss, variables)
+        # The absent streams' own variables (their norms) take no part in a step without them.
+        gradients = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
         if self.weight_decay:
             decay = self.weight_decay / replicas
             gradients = [g + decay * tf.cast(v, g.dtype) for g, v in zip(gradients, variables)]
@@ -176,8 +192,9 @@ class SegmentationTrainer(keras.Model):
 
         self.loss_tracker.update_state(loss * replicas)
         self.sparsity_tracker.update_state(sparsity_share * replicas)
-        for tracker, share in zip(self.output_loss_trackers, shares):
-            tracker.update_state(share * replicas)
+        for i, (tracker, share) in enumerate(zip(self.output_loss_trackers, shares)):
+            # An output absent from the step is not averaged in as a zero.
+            tracker.update_state(share * replicas, sample_weight=1.0 if present is None else present[i])
         for tracker in self.auxiliary_trackers:
             tracker.update_state(auxiliary_share * replicas)
         losses = [*self.output_loss_trackers, *self.auxiliary_trackers]
@@ -197,6 +214,39 @@ class SegmentationTrainer(keras.Model):
             predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
             confusion.update_state(labels, predicted)
         return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions])
+
+
+class SubsetForwards:
+    """The segmenter's forward pass for each drop pattern of modality dropout, picked in the graph.
+
+    Holds one subset model per non-empty subset of the modalities (the full
+    set is the segmenter itself); they share the segmenter's layers. Kept
+    outside Keras' tracking: the weights belong to the segmenter.
+    """
+
+    def __init__(self, segmenter):
+        full = tuple(segmenter.modalities)
+        self.models = [segmenter if names == full else segmenter.subset(names) for _, names in subsets_by_pattern(full)]
+
+    def __call__(self, inputs, pattern, names):
+        """`({name: logits}, (len(names),) 0/1 presence flags)` for the bitmask `pattern`.
+
+        An absent modality's outputs are zeros (their flag 0), so that every
+        branch of the `tf.switch_case` returns the same structure.
+        """
+
+        def branch(model):
+            def run():
+                outputs = model({m: inputs[m] for m in model.modalities}, training=True)
+                filler = tf.zeros_like(outputs[RESERVED_OUTPUT])
+                return [outputs.get(name, filler) for name in names]
+
+            return run
+
+        logits = tf.switch_case(pattern - 1, [branch(model) for model in self.models])
+        flags = [[1.0 if name in model.output else 0.0 for name in names] for model in self.models]
+        present = tf.gather(tf.constant(flags, tf.float32), pattern - 1)
+        return dict(zip(names, logits)), present
 
 
 def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):

@@ -184,7 +184,12 @@ class SegmentationTask(Task):
         steps = self.steps_per_epoch(recipe, count)
         warn_fast_sparsity(recipe, steps)
         train = training_dataset(
-            raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
+            raw_train,
+            data,
+            recipe.train.batch_size,
+            recipe.train.seed,
+            first_step=self.first_step(run, steps),
+            modality_dropout=recipe.train.modality_dropout,
         )
         return TrainingData(train, evaluation_dataset(raw_val, data, recipe.eval.batch_size), steps, skip_log)
 
@@ -200,6 +205,7 @@ class SegmentationTask(Task):
             ignore_label=recipe.data.ignore_label,
             weight_decay=train.weight_decay,
             count_skipped=skips(recipe.data),
+            modality_dropout=train.modality_dropout > 0,
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)
         trainer.build_optimizers()

@@ -60,3 +60,36 @@ def test_loss_and_one_sgd_step_match_the_official_training_fixture(mode):
             continue  # not reproducible in float32 (see the fixture README)
         tolerance = {"frozen": 5e-3 if encoder else 1e-4, "batchstats": 1e-3}[mode]
         assert relative_error(step, data[f"{mode}_grad.{key}"]) < tolerance, key
+
+
+def test_a_step_with_a_dropped_modality_trains_the_present_streams_on_their_subset():
+    import tensorflow as tf
+
+    from cenkeras.data.modality_dropout import PRESENT_KEY
+    from cenkeras.models import tiny_refinenet_options
+    from cenkeras.tasks.segmentation import cross_entropy_sum
+
+    model = build_refinenet(50, 4, ["rgb", "depth"], dropout=0.0, **tiny_refinenet_options())
+    trainer = SegmentationTrainer(
+        model, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), num_classes=4, modality_dropout=True
+    )
+    trainer.compile(optimizer=trainer.encoder_optimizer)
+    rng = np.random.default_rng(0)
+    images = {name: rng.normal(size=(2, 32, 32, 3)).astype("float32") for name in ("rgb", "depth")}
+    labels = rng.integers(0, 4, size=(2, 32, 32)).astype("int32")
+    site = model.get_layer("layer1.0.bn2")
+    rgb_gamma, depth_gamma = (norm.gamma.numpy().copy() for norm in site.norms)
+    depth_only = model.subset(["depth"])({"depth": images["depth"]}, training=True)
+    expected = {
+        name: float(total / count)
+        for name in ("depth", "ensemble")
+        for total, count in [cross_entropy_sum(labels, depth_only[name], 4, 255)]
+    }
+
+    logs = trainer.train_step(({**images, PRESENT_KEY: tf.constant([2, 2])}, labels))  # bit 1: depth only
+
+    assert abs(float(logs["loss"]) - sum(expected.values())) < 1e-4
+    assert abs(float(logs["depth_loss"]) - expected["depth"]) < 1e-4
+    assert float(logs["rgb_loss"]) == 0.0  # no rgb output this step: nothing averaged in
+    np.testing.assert_array_equal(site.norms[0].gamma.numpy(), rgb_gamma)  # the absent stream is untouched
+    assert np.abs(site.norms[1].gamma.numpy() - depth_gamma).max() > 0
