@@ -9,13 +9,22 @@ A second signature, `metadata`, returns the input names, dtypes and the
 preprocessing (as JSON and one `<input>_preprocessing` text per input);
 `saved_model_cli show --all` shows the named inputs with their dtypes and
 these outputs, and `assets.extra/cenkeras.json` holds the same description.
+
+A network that can run without some of its modalities (CEN's exchange with
+the alpha ensemble, `cenkeras.models.subset`) also gets one signature per
+subset of its inputs, `serving_<a>_and_<b>...`, taking only those inputs
+and returning their outputs and the ensemble: every proper subset up to 3
+modalities, each single modality beyond. The metadata's `signatures` lists
+the inputs of each; `serving_default` stays the full set.
 """
 
+import functools
 import json
 from pathlib import Path
 
 import tensorflow as tf
 
+from cenkeras.data.modality_dropout import subsets_by_pattern
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
@@ -50,7 +59,65 @@ def _describe_inputs(preprocessors):
     return specs, description
 
 
-class SegmentationServing(tf.Module):
+def subset_signatures(model):
+    """`{signature key: modalities}` of the proper subsets `model` serves beside the full set
+    (none for a network that needs every modality)."""
+    from cenkeras.models.subset import check_subset
+
+    names = tuple(model.modalities)
+    try:
+        check_subset(model, names[:1])
+    except ValueError:
+        return {}
+    subsets = [subset for _, subset in subsets_by_pattern(names) if len(subset) < len(names)]
+    if len(names) > 3:  # 2^M - 2 signatures grow fast: the single modalities only
+        subsets = [subset for subset in subsets if len(subset) == 1]
+    return {"serving_" + "_and_".join(subset): subset for subset in subsets}
+
+
+class _Untracked:
+    """Holds objects a tf.Module must not save twice (subset models share the full model's layers)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _SubsetServing:
+    """What both serving modules share: the full-set and per-subset serving functions, described."""
+
+    def add_subset_signatures(self, model, description, serve_with):
+        """Make `self.serve` and one function per subset (`self.subset_serves`); record them in
+        `description["signatures"]`. `serve_with(model, names, images)` serves one model."""
+        subsets = subset_signatures(model)
+        self._subset_models = _Untracked({key: model.subset(names) for key, names in subsets.items()})
+        description["signatures"] = {"serving_default": list(model.modalities)}
+        description["signatures"].update({key: list(names) for key, names in subsets.items()})
+        serve_all = functools.partial(serve_with, model, tuple(model.modalities))
+        self.serve = tf.function(serve_all, input_signature=[self.specs])
+        self.subset_serves = {
+            key: tf.function(
+                functools.partial(serve_with, self._subset_models.value[key], names),
+                input_signature=[{name: self.specs[name] for name in names}],
+            )
+            for key, names in subsets.items()
+        }
+
+    def signatures(self):
+        """Every signature to save: serving_default, the subsets' and metadata."""
+        return {"serving_default": self.serve, **self.subset_serves, "metadata": self.metadata}
+
+    def serve_for(self, names):
+        """The serving function taking exactly the inputs `names`; ValueError naming the choices."""
+        if set(names) == set(self.specs):
+            return self.serve
+        for key, function in self.subset_serves.items():
+            if set(function.input_signature[0]) == set(names):
+                return function
+        choices = [sorted(self.specs)] + [sorted(f.input_signature[0]) for f in self.subset_serves.values()]
+        raise ValueError(f"the model serves the input sets {choices}; got {sorted(names)}.")
+
+
+class SegmentationServing(_SubsetServing, tf.Module):
     """Raw images in, labels and probabilities at input resolution out.
 
     The preprocessing is the segmenter's own (`segmenter.preprocessors()`);
@@ -72,18 +139,18 @@ class SegmentationServing(tf.Module):
             description["outputs"][f"{name}_probabilities"] = (
                 f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly upsampled logits"
             )
+        self.add_subset_signatures(segmenter, description, self._serve)
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
-        self.serve = tf.function(self._serve, input_signature=[self.specs])
         self.metadata = tf.function(self._metadata, input_signature=[])
 
-    def _serve(self, images):
-        images = _check_images(images, self.specs)
-        inputs = {name: preprocessor(images[name]) for name, preprocessor in self.preprocessors.items()}
-        size = tf.shape(images[self.names[0]])[1:3]
-        logits = self.segmenter(inputs, training=False)
+    def _serve(self, model, names, images):
+        images = _check_images(images, {name: self.specs[name] for name in names})
+        inputs = {name: self.preprocessors[name](images[name]) for name in names}
+        size = tf.shape(images[names[0]])[1:3]
+        logits = model(inputs, training=False)
         result = {}
-        for name in self.outputs:
+        for name in [*names, "ensemble"]:
             up = tf.image.resize(tf.cast(logits[name], tf.float32), size, method="bilinear")
             probabilities = tf.nn.softmax(up, axis=-1)
             result[f"{name}_probabilities"] = probabilities
@@ -94,7 +161,7 @@ class SegmentationServing(tf.Module):
         return _metadata_outputs(self.description_json)
 
 
-class TranslationServing(tf.Module):
+class TranslationServing(_SubsetServing, tf.Module):
     """Raw uint8 domain images in, generated uint8 images (each branch and the ensemble) out."""
 
     def __init__(self, generator, recipe):
@@ -114,21 +181,21 @@ class TranslationServing(tf.Module):
                 n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size" for n in self.outputs
             },
         }
+        self.add_subset_signatures(generator, description, self._serve)
         self.description_json = json.dumps(description, indent=2)
-        self.serve = tf.function(self._serve, input_signature=[self.specs])
         self.metadata = tf.function(self._metadata, input_signature=[])
 
-    def _serve(self, images):
-        images = _check_images(images, self.specs)
-        size = tf.shape(images[self.domains[0]])[1:3]
+    def _serve(self, model, domains, images):
+        images = _check_images(images, {domain: self.specs[domain] for domain in domains})
+        size = tf.shape(images[domains[0]])[1:3]
         inputs = {
             d: tf.image.resize(self.preprocessors[d](images[d]), (self.size, self.size), antialias=True)
-            for d in self.domains
+            for d in domains
         }
-        generated = self.generator(inputs, training=False)
-        to_uint8 = self.preprocessors[self.domains[0]].to_uint8
+        generated = model(inputs, training=False)
+        to_uint8 = self.preprocessors[domains[0]].to_uint8
         result = {}
-        for name in self.outputs:
+        for name in [*domains, "ensemble"]:
             result[name] = to_uint8(tf.image.resize(tf.cast(generated[name], tf.float32), size, method="bilinear"))
         return result
 
@@ -241,7 +308,7 @@ def export_run(run_dir, out=None, weights=None, precision="float32"):
     from cenkeras.tasks import task_for
 
     serving = task_for(recipe).serving_module(model, recipe)
-    tf.saved_model.save(serving, str(out), signatures={"serving_default": serving.serve, "metadata": serving.metadata})
+    tf.saved_model.save(serving, str(out), signatures=serving.signatures())
     model.save(out / "model.keras")
     (out / "assets.extra").mkdir(exist_ok=True)
     (out / "assets.extra" / "cenkeras.json").write_text(serving.description_json + "\n")

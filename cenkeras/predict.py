@@ -80,7 +80,6 @@ class Predictor:
         path = Path(model_path)
         if (path / "saved_model.pb").exists():
             loaded = tf.saved_model.load(str(path))
-            signature = loaded.signatures["serving_default"]
             description = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy().decode())
             if description.get("task") != "segmentation":
                 raise DataError(f"{path} is not a segmentation model (task {description.get('task')!r}).")
@@ -92,7 +91,12 @@ class Predictor:
                 for n, spec in description["inputs"].items()
             }
             self._loaded = loaded  # keeps the signature's variables alive
-            self._call = lambda images: serving_call(signature, **images)
+            # Exports of earlier versions serve the full set only.
+            served = description.get("signatures", {"serving_default": list(description["inputs"])})
+            self._input_sets = {
+                frozenset(names): loaded.signatures[key] for key, names in served.items() if key in loaded.signatures
+            }
+            self._call = lambda images: serving_call(self._input_sets[frozenset(images)], **images)
             return
         if (path / "recipe.json").exists():
             _, model = load_run_model(path)
@@ -102,7 +106,25 @@ class Predictor:
             raise DataError(f"{path} is neither a run directory, a SavedModel folder nor a .keras file.")
         module = SegmentationServing(model, model.preprocessors() or legacy_preprocessors(model))
         self.preprocessors = module.preprocessors
-        self._call = lambda images: module.serve({n: tf.convert_to_tensor(v) for n, v in images.items()})
+        self._input_sets = {
+            frozenset(names): None for names in json.loads(module.description_json)["signatures"].values()
+        }
+        self._call = lambda images: module.serve_for(list(images))(
+            {n: tf.convert_to_tensor(v) for n, v in images.items()}
+        )
+
+    def check_inputs(self, names):
+        """Raise DataError unless the model serves exactly the inputs `names` (all of its
+        modalities, or a subset it was exported to run without the others)."""
+        if frozenset(names) in self._input_sets:
+            return
+        unexpected = [n for n in names if n not in self.preprocessors]
+        missing = [n for n in self.preprocessors if n not in names]
+        served = [sorted(s) for s in self._input_sets]
+        subsets = f"; it runs from these input sets only: {served}" if len(served) > 1 else ""
+        raise DataError(
+            f"the model takes {list(self.preprocessors)}; missing {missing}, unexpected {unexpected}{subsets}."
+        )
 
     @property
     def kinds(self):
@@ -147,10 +169,7 @@ def expand_inputs(inputs):
 def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`."""
     predictor = Predictor(model_path)
-    missing = [n for n in predictor.kinds if n not in inputs]
-    unexpected = [n for n in inputs if n not in predictor.kinds]
-    if missing or unexpected:
-        raise DataError(f"the model takes {list(predictor.kinds)}; missing {missing}, unexpected {unexpected}.")
+    predictor.check_inputs(list(inputs))
     samples = expand_inputs(inputs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

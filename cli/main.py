@@ -176,9 +176,14 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
     type=click.Choice(["official", "direct"]),
     help="Translation: how images reach the FID network (default: the recipe's eval.fid_preprocessing).",
 )
+@click.option(
+    "--modalities",
+    help="Segmentation: evaluate from these modalities only (comma-separated), as with a missing "
+    "sensor; writes RUN_DIR/eval_<modalities>.json.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, fid_preprocessing, quiet):
+def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, fid_preprocessing, modalities, quiet):
     """Evaluate a run and print its table; writes RUN_DIR/eval.json.
 
     Segmentation: pixel acc / mean acc / mIoU per output. Translation: L1 /
@@ -200,12 +205,15 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, f
         "flip": flip,
         "inception_weights": inception_weights,
         "fid_preprocessing": fid_preprocessing,
+        "modalities": [name.strip() for name in modalities.split(",") if name.strip()] if modalities else None,
     }
     options = {key: value for key, value in options.items() if value is not None}
     task.check_evaluation_options(options)
     scores = task.evaluate(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1, **options)
     click.echo(task.format_results(experiment, scores))
-    click.echo(f"\nWrote {run_dir}/eval.json")
+    subset = options.get("modalities")
+    written = f"eval_{'+'.join(m for m in experiment.data.modalities if m in subset)}.json" if subset else "eval.json"
+    click.echo(f"\nWrote {run_dir}/{written}")
 
 
 def _parse_inputs(values):

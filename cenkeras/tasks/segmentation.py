@@ -257,6 +257,8 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
     probabilities, and those are averaged: the multi-scale + flip protocol
     used to report the paper's numbers. Returns `{output: (B, H, W, C)}`.
     """
+    # A subset model (a missing modality) reads only its own inputs out of the dataset's.
+    inputs = {name: inputs[name] for name in segmenter.modalities}
     height, width = tf.shape(next(iter(inputs.values())))[1], tf.shape(next(iter(inputs.values())))[2]
     total = None
     views = 0

@@ -142,7 +142,7 @@ class SegmentationTask(Task):
     recipe_class = Recipe
     monitor = "val_ensemble_miou"
     monitor_mode = "max"
-    evaluation_options = ("multi_scale", "flip")
+    evaluation_options = ("multi_scale", "flip", "modalities")
     table_metrics = (("pixel_accuracy", "pixel acc"), ("mean_accuracy", "mean acc"), ("mean_iou", "mIoU"))
     percent_scores = True
 
@@ -221,17 +221,36 @@ class SegmentationTask(Task):
     def total_epochs(self, recipe):
         return sum(recipe.train.epochs)
 
-    def evaluate(self, run_dir, data_dir=None, weights=None, verbose=1, multi_scale=False, flip=None, out_file=None):
+    def evaluate(
+        self,
+        run_dir,
+        data_dir=None,
+        weights=None,
+        verbose=1,
+        multi_scale=False,
+        flip=None,
+        out_file=None,
+        modalities=None,
+    ):
         """Pixel acc / mean acc / mIoU (and per-class IoU) of every output; writes eval.json.
 
         `multi_scale` averages over `eval.multi_scales` instead of `eval.scales`;
         `flip` also averages over horizontal flips (default: the recipe's `eval.flip`).
-        `out_file` replaces the run's eval.json as where the result goes.
-        Returns `{output: scores}` (see `cenkeras.metrics.scores_from_confusion`).
+        `modalities` evaluates the network run from those only, as when the
+        others' sensor is missing (`MultimodalModel.subset`); the result goes
+        to eval_<modalities>.json. `out_file` replaces the run's eval file as
+        where the result goes. Returns `{output: scores}` (see
+        `cenkeras.metrics.scores_from_confusion`).
         """
         run, recipe, data = self.open_run(run_dir, data_dir)
         weights = Path(weights) if weights else run.weights_for_eval()
         _, segmenter = self.load_network(run, weights)
+        if modalities:
+            try:
+                segmenter = segmenter.subset(modalities)
+            except ValueError as error:  # an unknown modality, a fusion that needs them all
+                raise ConfigError(f"--modalities: {error}") from None
+            out_file = out_file or run.path / f"eval_{'+'.join(segmenter.modalities)}.json"
         raw_val, count = raw_dataset("validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir))
         batch = recipe.eval.batch_size
         scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
@@ -249,7 +268,14 @@ class SegmentationTask(Task):
         )
         write_json(
             Path(out_file) if out_file else run.eval_file,
-            {"weights": str(weights), "scales": list(scales), "flip": flip, "samples": count, "scores": scores},
+            {
+                "weights": str(weights),
+                "modalities": list(segmenter.modalities),
+                "scales": list(scales),
+                "flip": flip,
+                "samples": count,
+                "scores": scores,
+            },
         )
         return scores
 

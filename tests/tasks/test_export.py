@@ -101,6 +101,32 @@ def test_bad_requests_name_the_input(segmentation_run_dir, tmp_path):
     assert set(serving_call(serve, **images)) >= {"ensemble_labels", "rgb_probabilities"}
 
 
+def test_each_single_modality_has_its_own_signature(segmentation_run_dir, tmp_path):
+    """A missing sensor at serving time: serving_<modality> runs the network from that input alone,
+    as `model.subset` computes it; the metadata names every signature's inputs."""
+    out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
+    loaded = tf.saved_model.load(str(out))
+    assert set(loaded.signatures) == {"serving_default", "serving_rgb", "serving_depth", "metadata"}
+    metadata = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy())
+    assert metadata["signatures"] == {
+        "serving_default": ["rgb", "depth"],
+        "serving_rgb": ["rgb"],
+        "serving_depth": ["depth"],
+    }
+    images = raw_images(seed=5)
+    recipe, model = load_run_model(segmentation_run_dir)
+    for name in ("rgb", "depth"):
+        served = serving_call(loaded.signatures[f"serving_{name}"], **{name: images[name]})
+        assert set(served) == {f"{name}_labels", f"{name}_probabilities", "ensemble_labels", "ensemble_probabilities"}
+        inputs = {name: normalize(tf.cast(images[name], tf.float32), recipe.data.modalities[name])}
+        logits = model.subset([name])(inputs, training=False)
+        for output in (name, "ensemble"):
+            up = tf.image.resize(logits[output], (37, 53), method="bilinear")
+            np.testing.assert_allclose(served[f"{output}_probabilities"], tf.nn.softmax(up, axis=-1), atol=1e-5)
+    with pytest.raises(ValueError, match=r"missing \['depth'\]"):
+        serving_call(loaded.signatures["serving_default"], rgb=images["rgb"])
+
+
 def test_versions_and_cli(segmentation_run_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -122,6 +148,8 @@ def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
     outputs = serving_call(serve, **images)
     assert set(outputs) == {"shade", "texture", "ensemble"}
     assert outputs["ensemble"].dtype == tf.uint8 and outputs["ensemble"].shape == (1, 40, 50, 3)
+    alone = serving_call(tf.saved_model.load(str(out)).signatures["serving_texture"], texture=images["texture"])
+    assert set(alone) == {"texture", "ensemble"} and alone["ensemble"].shape == (1, 40, 50, 3)
 
 
 def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path):
@@ -175,7 +203,13 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
             "--quiet",
         ],
     )
-    assert single.exit_code == 1 and "missing ['depth']" in single.output
+    # Without its depth input the model runs from rgb alone (the export's serving_rgb signature).
+    assert single.exit_code == 0, single.output
+    assert np.asarray(Image.open(tmp_path / "x" / "0_labels.png")).shape == (30, 40)
+    foreign = runner.invoke(
+        cli, ["predict", str(saved), "--input", f"hha={tmp_path / 'rgb' / '0.png'}", "--out", str(tmp_path / "y")]
+    )
+    assert foreign.exit_code == 1 and "missing ['rgb', 'depth'], unexpected ['hha']" in foreign.output
     (tmp_path / "depth" / "2.png").unlink()
     unpaired = runner.invoke(
         cli,
@@ -304,9 +338,7 @@ def test_channel_selection_travels_with_the_model(tmp_path):
     segmenter = segmentation_run.build_segmenter(recipe)
     segmenter.save(tmp_path / "model.keras")
     module = SegmentationServing(segmenter)
-    tf.saved_model.save(
-        module, str(tmp_path / "served"), signatures={"serving_default": module.serve, "metadata": module.metadata}
-    )
+    tf.saved_model.save(module, str(tmp_path / "served"), signatures=module.signatures())
     frame = np.random.default_rng(2).integers(0, 256, (24, 40, 4), dtype=np.uint8)
     Image.fromarray(frame, mode="RGBA").save(tmp_path / "frame.png")
     for path in (tmp_path / "model.keras", tmp_path / "served"):

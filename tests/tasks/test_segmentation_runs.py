@@ -191,6 +191,39 @@ def test_cli_train_and_eval(tmp_path, data_dir):
     assert again.exit_code == 1 and "already holds a run" in again.output
 
 
+def test_a_run_trained_with_modality_dropout_evaluates_from_each_modality(tmp_path, data_dir):
+    """train.modality_dropout through a real run, then `cenkeras eval --modalities` through the
+    console script: each subset's scores go to their own file; a modality the run lacks is a
+    one-line error."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "dropout_run"
+    recipe = tiny_recipe(epochs=(1,))
+    recipe.train.modality_dropout = 0.5
+    _, history = train(recipe, run_dir, data_dir=data_dir, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    console = str(Path(sys.executable).parent / "cenkeras")
+
+    def cenkeras_eval(*args):
+        command = [console, "eval", str(run_dir), "--data-dir", data_dir, "--quiet", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    done = cenkeras_eval("--modalities", "depth")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| depth |" in done.stdout and "| rgb |" not in done.stdout and "eval_depth.json" in done.stdout
+    scores = json.loads((run_dir / "eval_depth.json").read_text())
+    assert scores["modalities"] == ["depth"] and set(scores["scores"]) == {"depth", "ensemble"}
+    assert scores["scores"]["ensemble"]["mean_iou"] == scores["scores"]["depth"]["mean_iou"]
+    assert not (run_dir / "eval.json").exists() or json.loads((run_dir / "eval.json").read_text())["modalities"] != [
+        "depth"
+    ]
+    wrong = cenkeras_eval("--modalities", "thermal")
+    assert wrong.returncode == 1
+    assert "--modalities: " in wrong.stderr and "has no modality ['thermal']" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
 def test_cli_errors_are_one_line_messages(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["train", "--set", "train.epoch=3"])
