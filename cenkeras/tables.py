@@ -152,7 +152,12 @@ TABLES = {
                 "convs shared, BN private, L1 half, no exchange",
                 ("model.exchange.scope=none",),
             ),
-            Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
+            Row(
+                "shared-private-half-on",
+                "convs shared, BN private, L1 half, exchange (CEN)",
+                (),
+                paper=f"51.1 {MIOU} (Section 4.1; official README)",
+            ),
             Row(
                 "unshared-private-half-on",
                 "convs unshared, BN private, L1 half, exchange",
