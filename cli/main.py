@@ -178,8 +178,8 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
 )
 @click.option(
     "--modalities",
-    help="Segmentation: evaluate from these modalities only (comma-separated), as with a missing "
-    "sensor; writes RUN_DIR/eval_<modalities>.json.",
+    help="Evaluate from these modalities (translation: input domains) only, comma-separated, as "
+    "with a missing sensor; writes RUN_DIR/eval_<modalities>.json.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
@@ -212,7 +212,8 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, f
     scores = task.evaluate(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1, **options)
     click.echo(task.format_results(experiment, scores))
     subset = options.get("modalities")
-    written = f"eval_{'+'.join(m for m in experiment.data.modalities if m in subset)}.json" if subset else "eval.json"
+    inputs = getattr(experiment.data, "modalities", None) or experiment.data.domains[:-1]
+    written = f"eval_{'+'.join(m for m in inputs if m in subset)}.json" if subset else "eval.json"
     click.echo(f"\nWrote {run_dir}/{written}")
 
 

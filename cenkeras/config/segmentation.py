@@ -16,7 +16,7 @@ from cenkeras.config.checks import (
     check_positive_numbers,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
-from cenkeras.config.training import RunOptions
+from cenkeras.config.training import RunOptions, check_modality_dropout
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 from cenkeras.data.skipping import ON_ERROR_RULES
@@ -213,9 +213,6 @@ class TrainConfig(RunOptions):
     freeze_bn: bool = True
     val_every: int = 5
     sync_bn: bool = False
-    # Probability that a training batch drops each modality (never all): the network learns to run
-    # without any one of them (`cenkeras.data.modality_dropout`). 0 = off, as the paper.
-    modality_dropout: float = 0.0
 
     def validate(self):
         super().validate()
@@ -230,9 +227,6 @@ class TrainConfig(RunOptions):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)
         check_at_least("train.batch_size", self.batch_size, 1)
-        check_number("train.modality_dropout", self.modality_dropout)
-        if self.modality_dropout >= 1:
-            raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
 
 
 @dataclasses.dataclass
@@ -269,21 +263,5 @@ class Recipe:
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
-        if self.train.modality_dropout:
-            self._check_modality_dropout()
+        check_modality_dropout(self.train.modality_dropout, self.model, list(self.data.modalities))
         return self
-
-    def _check_modality_dropout(self):
-        """Modality dropout trains subsets of the streams: only networks that can run on a subset."""
-        if len(self.data.modalities) < 2:
-            raise ConfigError(f"train.modality_dropout needs at least 2 modalities, got {list(self.data.modalities)}.")
-        method = self.model.fusion.method
-        if method not in ("exchange", "cbn"):
-            raise ConfigError(
-                f"train.modality_dropout: model.fusion.method={method!r} needs every modality; "
-                "only the exchange (and cbn) run without some."
-            )
-        if self.model.ensemble != "alpha":
-            raise ConfigError(
-                "train.modality_dropout needs model.ensemble=alpha (the concat merge needs every branch)."
-            )

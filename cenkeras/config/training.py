@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Optional
 
-from cenkeras.config.checks import check_at_least, check_choice
+from cenkeras.config.checks import ConfigError, check_at_least, check_choice, check_number
 from cenkeras.distribute import STRATEGIES
 from cenkeras.precision import PRECISIONS
 
@@ -23,6 +23,9 @@ class RunOptions:
     - `worker_timeout` / `start_timeout` (multi-worker): seconds without a heartbeat before a
       worker counts as lost (the others then stop with an error), and seconds all workers
       have to join at the start.
+    - `modality_dropout`: probability that a training batch drops each input modality (never
+      all of them), so the network learns to run without any one (`cenkeras.data.modality_dropout`);
+      0 (the paper) is off.
     - `step_timeout` / `first_step_timeout` (multi-worker): seconds without a finished step
       (training or validation batch) before the run counts as stuck and stops with an error,
       and the allowance of a step that builds and compiles its function (the first training
@@ -41,6 +44,7 @@ class RunOptions:
     start_timeout: int = 600
     step_timeout: int = 600
     first_step_timeout: int = 1800
+    modality_dropout: float = 0.0
 
     def validate(self):
         check_choice("train.precision", self.precision, PRECISIONS)
@@ -49,3 +53,23 @@ class RunOptions:
             check_at_least(f"train.{key}", getattr(self, key), 1, " second")
         for key in ("step_timeout", "first_step_timeout"):
             check_at_least(f"train.{key}", getattr(self, key), 0, " second")
+        check_number("train.modality_dropout", self.modality_dropout)
+        if self.modality_dropout >= 1:
+            raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
+
+
+def check_modality_dropout(probability, model, modalities):
+    """Modality dropout trains subsets of the streams: refuse it (naming the key) for a network
+    that cannot run on a subset. `model` is the recipe's network config, `modalities` its inputs."""
+    if not probability:
+        return
+    if len(modalities) < 2:
+        raise ConfigError(f"train.modality_dropout needs at least 2 input modalities, got {modalities}.")
+    method = model.fusion.method
+    if method not in ("exchange", "cbn"):
+        raise ConfigError(
+            f"train.modality_dropout: model.fusion.method={method!r} needs every modality; "
+            "only the exchange (and cbn) run without some."
+        )
+    if model.ensemble != "alpha":
+        raise ConfigError("train.modality_dropout needs model.ensemble=alpha (the concat merge needs every branch).")

@@ -127,7 +127,7 @@ def _split(images, domains):
     return {d: images[d] for d in domains[:-1]}, images[domains[-1]]
 
 
-def translation_training_dataset(raw, data_config, batch_size, seed, first_step=0):
+def translation_training_dataset(raw, data_config, batch_size, seed, first_step=0, modality_dropout=0.0):
     """Endless batches of `raw` (`IndexedSamples`): resize to `resize` (bilinear), one random
     `crop_size` crop and mirror for all domains.
 
@@ -150,7 +150,9 @@ def translation_training_dataset(raw, data_config, batch_size, seed, first_step=
         parts = tf.split(stacked, len(domains), axis=-1)
         return _split(dict(zip(domains, parts)), domains)
 
-    return batched_training_order(raw, prepare, batch_size, seed, first_step)
+    # The drop patterns cover the input domains (all but the target).
+    dropout = (len(data_config.domains) - 1, modality_dropout) if modality_dropout else None
+    return batched_training_order(raw, prepare, batch_size, seed, first_step, dropout)
 
 
 def translation_evaluation_dataset(raw, data_config, batch_size):

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from cenkeras.data.modality_dropout import pop_present_pattern, subsets_by_pattern
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics.image_quality import l1_error, psnr
 from cenkeras.tasks.logs import step_logs
@@ -58,6 +59,11 @@ class TranslationTrainer(keras.Model):
         l1_weight: weight of the L1 term (100).
         count_skipped: log the `skipped` metric: training samples left out of
             their batch (`cenkeras.data.skipping`).
+        modality_dropout: train on the input domains each batch keeps
+            (`cenkeras.data.modality_dropout`): a batch carrying a drop
+            pattern runs both steps with the generator's subset model of its
+            present domains; the discriminator judges those domains only
+            and the L1 term covers their branches and the ensemble.
 
     Example:
     >>> import numpy as np
@@ -81,10 +87,13 @@ class TranslationTrainer(keras.Model):
         discriminator_optimizer,
         l1_weight=100.0,
         count_skipped=False,
+        modality_dropout=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
+        # One generator per non-empty subset of the domains (sharing its layers), outside Keras' tracking.
+        self.subset_generators = _SubsetGenerators(generator) if modality_dropout else None
         self.discriminator = discriminator
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
@@ -115,22 +124,23 @@ class TranslationTrainer(keras.Model):
     def metrics(self):
         return [*self.trackers.values(), *self.l1_trackers, *self.psnr_trackers, *self.skipped]
 
-    def _judge(self, inputs, images):
-        """D on (input domain m, image of branch m) for every input domain."""
+    def _judge(self, inputs, images, domains=None):
+        """D on (input domain m, image of branch m) for every input domain (or those of `domains`)."""
         return [
             self.discriminator(
                 {"condition": tf.convert_to_tensor(inputs[name]), "image": tf.convert_to_tensor(images[name])},
                 training=True,
             )
-            for name in self.domains
+            for name in domains or self.domains
         ]
 
-    def generator_losses(self, inputs, target, generated):
-        """(adversarial, weighted L1, sparsity) of the generator step."""
-        judged = self._judge(inputs, generated)
+    def generator_losses(self, inputs, target, generated, domains=None):
+        """(adversarial, weighted L1, sparsity) of the generator step (on `domains`' branches, default all)."""
+        domains = domains or self.domains
+        judged = self._judge(inputs, generated, domains)
         adversarial = tf.add_n([binary_cross_entropy(1, d) for d in judged])
         l1 = self.l1_weight * tf.add_n(
-            [tf.reduce_mean(tf.abs(tf.cast(generated[n], tf.float32) - target)) for n in self.output_names_]
+            [tf.reduce_mean(tf.abs(tf.cast(generated[n], tf.float32) - target)) for n in [*domains, "ensemble"]]
         )
         regularization = self.generator.losses
         sparsity = tf.add_n([tf.cast(v, tf.float32) for v in regularization]) if regularization else 0.0
@@ -139,8 +149,64 @@ class TranslationTrainer(keras.Model):
     def train_step(self, data):
         inputs, target = data
         inputs = pop_skipped_count(inputs, self.skipped[0] if self.skipped else None)
+        inputs, pattern = pop_present_pattern(inputs)
         target = tf.cast(target, tf.float32)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if pattern is not None and self.subset_generators is not None:
+            losses = self._subset_step(inputs, target, pattern, replicas)
+        else:
+            losses = self._full_step(inputs, target, replicas)
+        for name, value in zip(("d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"), losses):
+            self.trackers[name].update_state(value)
+        return step_logs([*self.trackers.values(), *self.skipped])
+
+    def _subset_step(self, inputs, target, pattern, replicas):
+        """Both steps on the domains of `pattern`: each subset's gradients come out of a
+        `tf.switch_case` (zeros for the variables it does not use) and are applied outside it."""
+        d_variables = self.discriminator.trainable_variables
+        g_variables = self.generator.trainable_variables
+
+        def discriminator_branch(generator, domains):
+            def run():
+                generated = generator({d: inputs[d] for d in domains}, training=True)
+                fakes = {n: tf.stop_gradient(generated[n]) for n in domains}
+                with tf.GradientTape() as tape:
+                    real_scores = self._judge(inputs, {n: target for n in domains}, domains)
+                    fake_scores = self._judge(inputs, fakes, domains)
+                    d_loss = tf.add_n(
+                        [
+                            0.5 * (binary_cross_entropy(1, r) + binary_cross_entropy(0, f))
+                            for r, f in zip(real_scores, fake_scores)
+                        ]
+                    )
+                    scaled = d_loss / replicas  # inside the tape: the gradient must see the division
+                return [d_loss, *_dense_gradients(tape.gradient(scaled, d_variables), d_variables)]
+
+            return run
+
+        def generator_branch(generator, domains):
+            def run():
+                with tf.GradientTape() as tape:
+                    generated = generator({d: inputs[d] for d in domains}, training=True)
+                    adversarial, l1, sparsity = self.generator_losses(inputs, target, generated, domains)
+                    g_loss = adversarial + l1 + sparsity
+                    scaled = g_loss / replicas
+                gradients = _dense_gradients(tape.gradient(scaled, g_variables), g_variables)
+                return [g_loss, adversarial, l1, sparsity, *gradients]
+
+            return run
+
+        subsets = self.subset_generators.subsets
+        d_loss, *d_gradients = tf.switch_case(pattern - 1, [discriminator_branch(g, d) for g, d in subsets])
+        self.discriminator_optimizer.apply(d_gradients, d_variables)
+        g_loss, adversarial, l1, sparsity, *g_gradients = tf.switch_case(
+            pattern - 1, [generator_branch(g, d) for g, d in subsets]
+        )
+        self.generator_optimizer.apply(g_gradients, g_variables)
+        return d_loss, g_loss, adversarial, l1, sparsity
+
+    def _full_step(self, inputs, target, replicas):
+        """Both steps with every input domain, as the official code trains."""
 
         generated = self.generator(inputs, training=True)
         fakes = {n: tf.stop_gradient(generated[n]) for n in self.domains}
@@ -165,16 +231,7 @@ class TranslationTrainer(keras.Model):
             scaled = g_loss / replicas
         variables = self.generator.trainable_variables
         self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
-
-        for name, value in (
-            ("d_loss", d_loss),
-            ("g_loss", g_loss),
-            ("g_adversarial", adversarial),
-            ("g_l1", l1),
-            ("sparsity", sparsity),
-        ):
-            self.trackers[name].update_state(value)
-        return step_logs([*self.trackers.values(), *self.skipped])
+        return d_loss, g_loss, adversarial, l1, sparsity
 
     def test_step(self, data):
         inputs, target = data
@@ -183,3 +240,19 @@ class TranslationTrainer(keras.Model):
             l1_tracker.update_state(l1_error(generated[name], target))
             psnr_tracker.update_state(psnr(generated[name], target))
         return step_logs([*self.l1_trackers, *self.psnr_trackers])
+
+
+def _dense_gradients(gradients, variables):
+    """Gradients with zeros where a variable took no part (an absent domain's own norms)."""
+    return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables)]
+
+
+class _SubsetGenerators:
+    """`subsets`: `(generator, domains)` for every non-empty subset of the domains, in bitmask
+    order (the full set is the generator itself). Not a Keras object: the weights are the generator's."""
+
+    def __init__(self, generator):
+        full = tuple(generator.modalities)
+        self.subsets = [
+            (generator if names == full else generator.subset(names), names) for _, names in subsets_by_pattern(full)
+        ]

@@ -51,9 +51,17 @@ def _save_png(path, image, preprocessor):
     Image.fromarray(keras.ops.convert_to_numpy(preprocessor.to_uint8(image))).save(path)
 
 
-def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_weights, fid_preprocessing):
+def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_weights, fid_preprocessing, modalities):
     run, recipe, data = task.open_run(run_dir, data_dir)
     _, generator = task.load_network(run, weights)
+    eval_file, images_dir = run.eval_file, run.path / "eval_images"
+    if modalities:
+        try:
+            generator = generator.subset(modalities)
+        except ValueError as error:  # an unknown domain, a fusion that needs them all
+            raise config_lib.ConfigError(f"--modalities: {error}") from None
+        suffix = "+".join(generator.modalities)
+        eval_file, images_dir = run.path / f"eval_{suffix}.json", run.path / f"eval_images_{suffix}"
     domain = domain_preprocessor()
     raw_val, count = raw_translation_dataset("validation", data, task.synthetic_dir(data, data_dir))
     batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
@@ -61,7 +69,10 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
     names = list(generator.modalities) + ["ensemble"]
     per_output = {name: {"l1": [], "psnr": [], "ssim": []} for name in names}
     images = {name: [] for name in names + ["real"]}
-    infer = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+    # A subset generator reads only its own domains out of the dataset's.
+    infer = tf.function(
+        lambda x: generator({d: x[d] for d in generator.modalities}, training=False), reduce_retracing=True
+    )
     progress = keras.utils.Progbar(-(-count // recipe.eval.batch_size), verbose=verbose, unit_name="batch")
     index = 0
     for step, (inputs, target) in enumerate(batches):
@@ -76,10 +87,10 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
             for b in range(target.shape[0]):
                 stem = f"{index + b:03d}.png"
                 for m, name in enumerate(names):
-                    _save_png(run.path / "eval_images" / f"fake{m}" / stem, generated[name][b], domain)
+                    _save_png(images_dir / f"fake{m}" / stem, generated[name][b], domain)
                 for m, name in enumerate(generator.modalities):
-                    _save_png(run.path / "eval_images" / f"input{m}" / stem, inputs[name][b], domain)
-                _save_png(run.path / "eval_images" / "real" / stem, target[b], domain)
+                    _save_png(images_dir / f"input{m}" / stem, inputs[name][b], domain)
+                _save_png(images_dir / "real" / stem, target[b], domain)
         index += int(target.shape[0])
         progress.update(step + 1)
     scores = {name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()} for name in names}
@@ -91,7 +102,7 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
         for name in names:
             scores[name].update(scorer.scores(scorer.features(np.concatenate(images[name])), real))
         report["fid_network"] = scorer.description
-    write_json(run.eval_file, {**report, "scores": scores})
+    write_json(eval_file, {**report, "modalities": list(generator.modalities), "scores": scores})
     return TranslationScores(scores, fid_network=report.get("fid_network"))
 
 
@@ -136,7 +147,7 @@ class TranslationTask(Task):
     recipe_class = TranslationRecipe
     monitor = "val_ensemble_l1"
     monitor_mode = "min"
-    evaluation_options = ("inception_weights", "save_images", "fid_preprocessing")
+    evaluation_options = ("inception_weights", "save_images", "fid_preprocessing", "modalities")
     table_metrics = (("l1", "L1"), ("fid", "FID"), ("kid_x100", "KID×100"))
     percent_scores = False
 
@@ -156,7 +167,12 @@ class TranslationTask(Task):
         raw_val, _ = raw_translation_dataset("validation", data, synthetic_dir)
         steps = self.steps_per_epoch(recipe, count)
         train = translation_training_dataset(
-            raw_train, data, recipe.train.batch_size, recipe.train.seed, first_step=self.first_step(run, steps)
+            raw_train,
+            data,
+            recipe.train.batch_size,
+            recipe.train.seed,
+            first_step=self.first_step(run, steps),
+            modality_dropout=recipe.train.modality_dropout,
         )
         validation = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
         return TrainingData(train, validation, steps, skip_log)
@@ -170,7 +186,13 @@ class TranslationTask(Task):
         # evaluation (and the official code) do: instance statistics, not the running ones.
         use_instance_statistics(network)
         trainer = TranslationTrainer(
-            network, discriminator, g_opt, d_opt, l1_weight=cfg.l1_weight, count_skipped=skips(recipe.data)
+            network,
+            discriminator,
+            g_opt,
+            d_opt,
+            l1_weight=cfg.l1_weight,
+            count_skipped=skips(recipe.data),
+            modality_dropout=cfg.modality_dropout > 0,
         )
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()
@@ -205,6 +227,7 @@ class TranslationTask(Task):
         inception_weights=None,
         save_images=None,
         fid_preprocessing=None,
+        modalities=None,
     ):
         """L1 / PSNR / SSIM (and FID / KID×100 with Inception weights) of every output; writes eval.json.
 
@@ -212,10 +235,13 @@ class TranslationTask(Task):
         replace the recipe's `eval` keys of the same names for this call.
         Images are saved like the official code: `eval_images/fake0..fake{M}`
         (fake{M} is the ensemble), `input0..input{M-1}` and `real`, one PNG per sample.
+        `modalities` evaluates the generator run from those input domains only
+        (`MultimodalModel.subset`): scores go to eval_<domains>.json, images
+        under eval_images_<domains>.
         """
         if fid_preprocessing not in (None,) + FID_PREPROCESSINGS:
             raise ValueError(f"fid_preprocessing must be one of {FID_PREPROCESSINGS}, got {fid_preprocessing!r}")
-        options = (save_images, inception_weights, fid_preprocessing)
+        options = (save_images, inception_weights, fid_preprocessing, modalities)
         return _evaluate(self, run_dir, data_dir, weights, verbose, *options)
 
     def summary(self, recipe):
@@ -259,19 +285,28 @@ class TranslationTask(Task):
         """Translate one set of input files (`{domain: path}`) with a trained run; writes `out_path`.
 
         Each file is decoded like the training data and resized to the recipe's
-        crop size; the ensemble output is written as a PNG.
+        crop size; the ensemble output is written as a PNG. Given some of the
+        input domains only, the generator runs from those (`MultimodalModel.subset`)
+        where it can.
         """
         recipe, generator = self.load_network(RunDirectory(run_dir), weights)
-        expected = list(generator.modalities)
-        missing = [d for d in expected if d not in inputs]
-        unexpected = [d for d in inputs if d not in expected]
-        if missing or unexpected:
-            raise config_lib.ConfigError(
-                f"this model translates {expected} -> {recipe.data.domains[-1]}; "
-                f"missing inputs {missing}, unexpected {unexpected}."
-            )
-        size = recipe.data.crop_size
         preprocessors = generator.preprocessors()
+        domains = list(generator.modalities)
+        missing = [d for d in domains if d not in inputs]
+        unexpected = [d for d in inputs if d not in domains]
+        refusal = None
+        if missing and not unexpected and inputs:
+            try:
+                generator = generator.subset(list(inputs))
+            except ValueError as error:
+                refusal = f" ({error})"
+        if unexpected or refusal or not inputs:
+            raise config_lib.ConfigError(
+                f"this model translates {domains} -> {recipe.data.domains[-1]}; "
+                f"missing inputs {missing}, unexpected {unexpected}{refusal or ''}."
+            )
+        expected = list(generator.modalities)
+        size = recipe.data.crop_size
         batch = {}
         for domain in expected:
             image = decode_domain(inputs[domain], domain)

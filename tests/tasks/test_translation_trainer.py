@@ -65,6 +65,46 @@ def test_generator_loss_composition_with_the_fixture_weights():
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before_d, discriminator.get_weights()))
 
 
+def test_a_step_without_a_domain_trains_on_the_present_one_only():
+    """A batch whose drop pattern keeps texture alone: the shade stream's own norms stay as they
+    were, the generator's L1 covers the texture branch and the ensemble, D judges texture only."""
+    import tensorflow as tf
+
+    from cenkeras.data.modality_dropout import PRESENT_KEY
+
+    keras.utils.set_random_seed(3)
+    # No L1 term: as a weight penalty it would move the absent stream's scales too.
+    generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, dropout=0.0)
+    discriminator = build_patchgan_discriminator(filters=4)
+    trainer = TranslationTrainer(
+        generator,
+        discriminator,
+        keras.optimizers.SGD(0.1),
+        keras.optimizers.SGD(0.1),
+        modality_dropout=True,
+    )
+    trainer.compile(optimizer=trainer.generator_optimizer)
+    rng = np.random.default_rng(0)
+    x = {name: rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32") for name in ("shade", "texture")}
+    target = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    site = generator.exchange_layers()[0]
+    shade_gamma, texture_gamma = (norm.gamma.numpy().copy() for norm in site.norms)
+    logs = trainer.train_step(({**x, PRESENT_KEY: tf.constant([2, 2])}, target))  # bit 1: texture only
+    assert np.isfinite(float(logs["g_loss"])) and float(logs["d_loss"]) > 0
+    np.testing.assert_array_equal(site.norms[0].gamma.numpy(), shade_gamma)
+    assert np.abs(site.norms[1].gamma.numpy() - texture_gamma).max() > 0
+    generated = generator.subset(["texture"])({"texture": x["texture"]}, training=False)
+    assert sorted(generated) == ["ensemble", "texture"]
+
+
+def test_a_run_with_modality_dropout_trains_through_the_pipeline(tmp_path):
+    recipe = tiny_translation_recipe()
+    recipe.train.modality_dropout = 0.5
+    recipe.train.steps_per_epoch = 4
+    _, history = get_task("translation").train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
+    assert np.isfinite(history.history["g_loss"]).all() and np.isfinite(history.history["d_loss"]).all()
+
+
 def test_two_step_training_run_evaluation_and_translate(tmp_path):
     data_dir = str(tmp_path / "tfds")
     run_dir = tmp_path / "run"
@@ -102,11 +142,24 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (32, 32)
-    result = CliRunner().invoke(cli, ["translate", str(run_dir), "--input", f"shade={shade}", "--out", str(out)])
-    assert result.exit_code == 1 and "missing inputs ['texture']" in result.output
+    # From shade alone: the generator runs without its texture stream.
+    alone = tmp_path / "alone.png"
+    result = CliRunner().invoke(cli, ["translate", str(run_dir), "--input", f"shade={shade}", "--out", str(alone)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(alone).size == (32, 32)
+    result = CliRunner().invoke(cli, ["translate", str(run_dir), "--input", f"normal={shade}", "--out", str(out)])
+    assert result.exit_code == 1 and "missing inputs ['shade', 'texture'], unexpected ['normal']" in result.output
 
     result = CliRunner().invoke(cli, ["eval", str(run_dir), "--data-dir", data_dir, "--quiet"])
     assert result.exit_code == 0 and "| ensemble |" in result.output and "PSNR" in result.output
+    result = CliRunner().invoke(
+        cli, ["eval", str(run_dir), "--data-dir", data_dir, "--modalities", "texture", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| texture |" in result.output and "| shade |" not in result.output
+    alone = json.loads((run.path / "eval_texture.json").read_text())
+    assert alone["modalities"] == ["texture"] and set(alone["scores"]) == {"texture", "ensemble"}
+    assert len(list((run.path / "eval_images_texture" / "fake0").glob("*.png"))) == 4
 
 
 @pytest.mark.slow
