@@ -59,7 +59,7 @@ def test_recipe_checks_modality_dropout():
     config_lib.validate(recipe)
     for overrides, message in [
         (["train.modality_dropout=1.0"], "train.modality_dropout must be in \\[0, 1\\), got 1.0"),
-        (["train.modality_dropout=0.3", "data.inputs=rgb"], "needs at least 2 modalities"),
+        (["train.modality_dropout=0.3", "data.inputs=rgb"], "needs at least 2 input modalities"),
         (["train.modality_dropout=0.3", "model.fusion.method=concat"], "needs every modality"),
         (["train.modality_dropout=0.3", "model.ensemble=concat"], "needs model.ensemble=alpha"),
     ]:
