@@ -23,6 +23,10 @@ term off unless the row is about it, as the paper's baselines do.
   the paper (shade + texture, depth + normal).
 - table5: translation from more and more input domains (CEN), the paper's
   rows: each domain alone, then depth + normal, + texture, + shade.
+- missing (not the paper's): an RGB-D network without one of its
+  modalities: CEN and CEN trained with modality dropout, each evaluated
+  with both and with either one alone, and the rgb-only and depth-only
+  networks (the fallback a user would otherwise deploy).
 
 Every fusion baseline runs at each stage: early, middle, late and all.
 A row's `paper` field is the published figure, printed beside the measured
@@ -123,6 +127,36 @@ def _translation_fusion_rows():
 # Table 5's inputs, as the paper adds them.
 TABLE5_INPUTS = (("depth",), ("normal",), ("texture",), ("shade",), ("depth", "normal"), ("depth", "normal", "texture"))
 TABLE5_INPUTS += (("depth", "normal", "texture", "shade"),)
+
+# Modality dropout of the "missing" table's dropout rows.
+MISSING_DROPOUT = 0.4
+
+
+def _missing_rows():
+    """CEN and CEN trained with modality dropout, each evaluated with both modalities and with
+    either one missing (`eval --modalities`), and the single-modality networks a user would
+    otherwise deploy for the fallback."""
+    rows = []
+    trained = (
+        ("cen", "CEN", ()),
+        ("cen-dropout", f"CEN + modality dropout {MISSING_DROPOUT}", (f"train.modality_dropout={MISSING_DROPOUT}",)),
+    )
+    for key, label, overrides in trained:
+        rows.append(Row(key, f"{label}: rgb + depth", overrides))
+        for present, absent in (("rgb", "depth"), ("depth", "rgb")):
+            rows.append(
+                Row(
+                    f"{key}-no-{absent}",
+                    f"{label}: {present} alone ({absent} missing)",
+                    overrides,
+                    evaluation=(("modalities", (present,)),),
+                    reuses=key,
+                )
+            )
+    for name in ("rgb", "depth"):
+        rows.append(Row(f"{name}-network", f"a {name}-only network", (f"data.inputs={name}", *NO_EXCHANGE)))
+    return tuple(rows)
+
 
 STAGES = ("early", "middle", "late", "all")
 SETTINGS = (
@@ -269,6 +303,12 @@ TABLES = {
         "Fusion methods for RGB-D segmentation (paper Table 2)",
         "segmentation",
         _fusion_rows((("concat", STAGES), ("align", STAGES), ("self_attention", STAGES)), SETTINGS),
+    ),
+    "missing": Table(
+        "missing",
+        "When a modality is missing: CEN, CEN with modality dropout, single-modality networks",
+        "segmentation",
+        _missing_rows(),
     ),
     "table4": Table(
         "table4",

@@ -387,7 +387,9 @@ def inspect(model, inputs, layer, out_dir):
 
 
 @cli.command()
-@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table3", "table4", "table5"]))
+@click.argument(
+    "table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table3", "table4", "table5", "missing"])
+)
 @click.option("--recipe", "recipe_name", required=True, help="Recipe every row starts from (name or .py).")
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value in every row (repeatable)."
@@ -413,8 +415,10 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
 
     table1: CEN ablations; table2: segmentation fusion methods; table3:
     uni-modal networks, CEN-RefineNet and CEN-PSPNet; table4:
-    translation fusion methods; table5: translation from more input domains.
-    Finished rows are kept; an interrupted row resumes.
+    translation fusion methods; table5: translation from more input domains;
+    missing: an RGB-D network with a modality missing (CEN, CEN trained with
+    modality dropout, single-modality networks). Finished rows are kept; an
+    interrupted row resumes.
     """
     from cenkeras import reproduce as reproduce_lib
     from cenkeras.recipe_files import load_recipe

@@ -127,6 +127,32 @@ def test_table3_multi_scale_row_evaluates_the_single_scale_run_and_prints_the_pa
     assert not (out / "cen-refinenet101-ms" / "checkpoints").exists()
 
 
+def test_missing_table_evaluates_one_run_without_each_modality(tmp_path):
+    """The "missing" table: a reused row evaluates its run from one modality (its other output
+    printed as –), the dropout rows train with modality dropout, the fallbacks are uni-modal."""
+    _, planned = reproduce_lib.plan("missing", tiny_recipe(), rows=["cen-dropout-no-rgb", "depth-network"])
+    assert [row.key for row, _ in planned] == ["cen-dropout", "cen-dropout-no-rgb", "depth-network"]
+    assert planned[0][1].train.modality_dropout == 0.4 and list(planned[2][1].data.modalities) == ["depth"]
+    out = tmp_path / "missing"
+    results = reproduce_lib.reproduce(
+        "missing",
+        tiny_recipe(epochs=(1,)),
+        out,
+        rows=["cen-no-depth"],
+        data_dir=str(tmp_path / "tfds"),
+        verbose=0,
+        log=quiet,
+    )
+    full, alone = results["rows"]
+    assert (full["key"], alone["key"]) == ("cen", "cen-no-depth")
+    assert set(alone["scores"]) == {"rgb", "ensemble"}
+    assert alone["scores"]["ensemble"]["mean_iou"] == alone["scores"]["rgb"]["mean_iou"]
+    assert json.loads((out / "cen-no-depth" / "eval.json").read_text())["modalities"] == ["rgb"]
+    lines = (out / "missing.md").read_text().splitlines()
+    no_depth = next(line for line in lines if "rgb alone (depth missing)" in line)
+    assert no_depth.count("| – ") >= 3  # the depth output's columns (and the paper's)
+
+
 def test_table3_uni_modal_rows_keep_only_rgb():
     _, planned = reproduce_lib.plan("table3", tiny_recipe(), rows=["refinenet101-rgb", "cen-pspnet152"])
     (_, rgb_only), (_, pspnet) = planned
