@@ -151,6 +151,15 @@ class Task:
         network.load_weights(str(weights or run.weights_for_eval()))
         return recipe, network
 
+    @staticmethod
+    def network_subset(network, modalities):
+        """`network` run from `modalities` only (`MultimodalModel.subset`), for evaluation: an
+        unknown modality or a network that needs them all is a ConfigError naming `--modalities`."""
+        try:
+            return network.subset(modalities)
+        except ValueError as error:
+            raise config_lib.ConfigError(f"--modalities: {error}") from None
+
     def check_evaluation_options(self, options):
         """Refuse evaluation options this task does not have, naming them."""
         unknown = sorted(

@@ -246,10 +246,7 @@ class SegmentationTask(Task):
         weights = Path(weights) if weights else run.weights_for_eval()
         _, segmenter = self.load_network(run, weights)
         if modalities:
-            try:
-                segmenter = segmenter.subset(modalities)
-            except ValueError as error:  # an unknown modality, a fusion that needs them all
-                raise ConfigError(f"--modalities: {error}") from None
+            segmenter = self.network_subset(segmenter, modalities)
             out_file = out_file or run.path / f"eval_{'+'.join(segmenter.modalities)}.json"
         raw_val, count = raw_dataset("validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir))
         batch = recipe.eval.batch_size

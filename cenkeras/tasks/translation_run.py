@@ -56,10 +56,7 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
     _, generator = task.load_network(run, weights)
     eval_file, images_dir = run.eval_file, run.path / "eval_images"
     if modalities:
-        try:
-            generator = generator.subset(modalities)
-        except ValueError as error:  # an unknown domain, a fusion that needs them all
-            raise config_lib.ConfigError(f"--modalities: {error}") from None
+        generator = task.network_subset(generator, modalities)
         suffix = "+".join(generator.modalities)
         eval_file, images_dir = run.path / f"eval_{suffix}.json", run.path / f"eval_images_{suffix}"
     domain = domain_preprocessor()
