@@ -181,7 +181,8 @@ class SegmentationTrainer(keras.Model):
                 outputs, present = self.subset_forwards(inputs, pattern, self.output_names_ + self.auxiliary_names)
             shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs, present)
             loss = tf.add_n(shares) + auxiliary_share + sparsity_share
-        # The absent streams' own variables (their norms) take no part in a step without them.
+        # The absent streams' own variables (their norms) get no gradient in a step without them
+        # (weight decay still applies to them, as to every weight).
         gradients = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
         if self.weight_decay:
             decay = self.weight_decay / replicas
