@@ -4,11 +4,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cenkeras.data.modality_dropout import pop_present_pattern, subsets_by_pattern
+from cenkeras.data.modality_dropout import pop_present_pattern
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics import ConfusionMatrix
 from cenkeras.models.base import AUXILIARY_PREFIX, RESERVED_OUTPUT, prediction_outputs
 from cenkeras.tasks.logs import step_logs
+from cenkeras.tasks.subset_training import SubsetModels, dense_gradients
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
 ENCODER_LAYER_PREFIXES = ("conv1", "bn1", "layer")
@@ -183,7 +184,7 @@ class SegmentationTrainer(keras.Model):
             loss = tf.add_n(shares) + auxiliary_share + sparsity_share
         # The absent streams' own variables (their norms) get no gradient in a step without them
         # (weight decay still applies to them, as to every weight).
-        gradients = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
+        gradients = dense_gradients(tape.gradient(loss, variables), variables)
         if self.weight_decay:
             decay = self.weight_decay / replicas
             gradients = [g + decay * tf.cast(v, g.dtype) for g, v in zip(gradients, variables)]
@@ -220,14 +221,12 @@ class SegmentationTrainer(keras.Model):
 class SubsetForwards:
     """The segmenter's forward pass for each drop pattern of modality dropout, picked in the graph.
 
-    Holds one subset model per non-empty subset of the modalities (the full
-    set is the segmenter itself); they share the segmenter's layers. Kept
-    outside Keras' tracking: the weights belong to the segmenter.
+    Holds one model per drop pattern (`SubsetModels`): the segmenter and
+    its subset models, which share its layers.
     """
 
     def __init__(self, segmenter):
-        full = tuple(segmenter.modalities)
-        self.models = [segmenter if names == full else segmenter.subset(names) for _, names in subsets_by_pattern(full)]
+        self.models = [model for _, model in SubsetModels(segmenter).entries]
 
     def __call__(self, inputs, pattern, names):
         """`({name: logits}, (len(names),) 0/1 presence flags)` for the bitmask `pattern`.

@@ -3,10 +3,11 @@
 import keras
 import tensorflow as tf
 
-from cenkeras.data.modality_dropout import pop_present_pattern, subsets_by_pattern
+from cenkeras.data.modality_dropout import pop_present_pattern
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics.image_quality import l1_error, psnr
 from cenkeras.tasks.logs import step_logs
+from cenkeras.tasks.subset_training import SubsetModels, dense_gradients
 
 # PyTorch's BCELoss clamps log terms at -100; so does this, for the same losses.
 _LOG_FLOOR = -100.0
@@ -92,8 +93,8 @@ class TranslationTrainer(keras.Model):
     ):
         super().__init__(**kwargs)
         self.generator = generator
-        # One generator per non-empty subset of the domains (sharing its layers), outside Keras' tracking.
-        self.subset_generators = _SubsetGenerators(generator) if modality_dropout else None
+        # One generator per drop pattern, sharing the generator's layers.
+        self.subset_generators = SubsetModels(generator) if modality_dropout else None
         self.discriminator = discriminator
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
@@ -134,6 +135,16 @@ class TranslationTrainer(keras.Model):
             for name in domains or self.domains
         ]
 
+    def discriminator_loss(self, inputs, target, generated, domains=None):
+        """`sum_m (BCE(D(x_m, target), 1) + BCE(D(x_m, G(x)_m), 0)) / 2` over `domains` (default all);
+        the generated images are held fixed."""
+        domains = domains or self.domains
+        real_scores = self._judge(inputs, {n: target for n in domains}, domains)
+        fake_scores = self._judge(inputs, {n: tf.stop_gradient(generated[n]) for n in domains}, domains)
+        return tf.add_n(
+            [0.5 * (binary_cross_entropy(1, r) + binary_cross_entropy(0, f)) for r, f in zip(real_scores, fake_scores)]
+        )
+
     def generator_losses(self, inputs, target, generated, domains=None):
         """(adversarial, weighted L1, sparsity) of the generator step (on `domains`' branches, default all)."""
         domains = domains or self.domains
@@ -169,18 +180,10 @@ class TranslationTrainer(keras.Model):
         def discriminator_branch(generator, domains):
             def run():
                 generated = generator({d: inputs[d] for d in domains}, training=True)
-                fakes = {n: tf.stop_gradient(generated[n]) for n in domains}
                 with tf.GradientTape() as tape:
-                    real_scores = self._judge(inputs, {n: target for n in domains}, domains)
-                    fake_scores = self._judge(inputs, fakes, domains)
-                    d_loss = tf.add_n(
-                        [
-                            0.5 * (binary_cross_entropy(1, r) + binary_cross_entropy(0, f))
-                            for r, f in zip(real_scores, fake_scores)
-                        ]
-                    )
+                    d_loss = self.discriminator_loss(inputs, target, generated, domains)
                     scaled = d_loss / replicas  # inside the tape: the gradient must see the division
-                return [d_loss, *_dense_gradients(tape.gradient(scaled, d_variables), d_variables)]
+                return [d_loss, *dense_gradients(tape.gradient(scaled, d_variables), d_variables)]
 
             return run
 
@@ -191,16 +194,16 @@ class TranslationTrainer(keras.Model):
                     adversarial, l1, sparsity = self.generator_losses(inputs, target, generated, domains)
                     g_loss = adversarial + l1 + sparsity
                     scaled = g_loss / replicas
-                gradients = _dense_gradients(tape.gradient(scaled, g_variables), g_variables)
+                gradients = dense_gradients(tape.gradient(scaled, g_variables), g_variables)
                 return [g_loss, adversarial, l1, sparsity, *gradients]
 
             return run
 
-        subsets = self.subset_generators.subsets
-        d_loss, *d_gradients = tf.switch_case(pattern - 1, [discriminator_branch(g, d) for g, d in subsets])
+        subsets = self.subset_generators.entries
+        d_loss, *d_gradients = tf.switch_case(pattern - 1, [discriminator_branch(g, d) for d, g in subsets])
         self.discriminator_optimizer.apply(d_gradients, d_variables)
         g_loss, adversarial, l1, sparsity, *g_gradients = tf.switch_case(
-            pattern - 1, [generator_branch(g, d) for g, d in subsets]
+            pattern - 1, [generator_branch(g, d) for d, g in subsets]
         )
         self.generator_optimizer.apply(g_gradients, g_variables)
         return d_loss, g_loss, adversarial, l1, sparsity
@@ -209,17 +212,8 @@ class TranslationTrainer(keras.Model):
         """Both steps with every input domain, as the official code trains."""
 
         generated = self.generator(inputs, training=True)
-        fakes = {n: tf.stop_gradient(generated[n]) for n in self.domains}
-        reals = {n: target for n in self.domains}
         with tf.GradientTape() as tape:
-            real_scores = self._judge(inputs, reals)
-            fake_scores = self._judge(inputs, fakes)
-            d_loss = tf.add_n(
-                [
-                    0.5 * (binary_cross_entropy(1, r) + binary_cross_entropy(0, f))
-                    for r, f in zip(real_scores, fake_scores)
-                ]
-            )
+            d_loss = self.discriminator_loss(inputs, target, generated)
             scaled = d_loss / replicas
         variables = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -240,19 +234,3 @@ class TranslationTrainer(keras.Model):
             l1_tracker.update_state(l1_error(generated[name], target))
             psnr_tracker.update_state(psnr(generated[name], target))
         return step_logs([*self.l1_trackers, *self.psnr_trackers])
-
-
-def _dense_gradients(gradients, variables):
-    """Gradients with zeros where a variable took no part (an absent domain's own norms)."""
-    return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables)]
-
-
-class _SubsetGenerators:
-    """`subsets`: `(generator, domains)` for every non-empty subset of the domains, in bitmask
-    order (the full set is the generator itself). Not a Keras object: the weights are the generator's."""
-
-    def __init__(self, generator):
-        full = tuple(generator.modalities)
-        self.subsets = [
-            (generator if names == full else generator.subset(names), names) for _, names in subsets_by_pattern(full)
-        ]

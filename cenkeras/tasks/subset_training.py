@@ -1,0 +1,24 @@
+"""What both trainers share to train on modality-dropout batches (`cenkeras.data.modality_dropout`)."""
+
+import tensorflow as tf
+
+from cenkeras.data.modality_dropout import subsets_by_pattern
+
+
+class SubsetModels:
+    """`entries`: `(present modalities, model)` for every drop pattern, in bitmask order
+    (index = pattern - 1). The full set is the network itself, the others its subset models
+    (`MultimodalModel.subset`), sharing its layers. A plain object, so that Keras does not track
+    the subset models in a trainer: the weights are the network's.
+    """
+
+    def __init__(self, network):
+        full = tuple(network.modalities)
+        self.entries = [
+            (names, network if names == full else network.subset(names)) for _, names in subsets_by_pattern(full)
+        ]
+
+
+def dense_gradients(gradients, variables):
+    """Gradients with zeros where a variable took no part (an absent stream's own norms)."""
+    return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables)]
