@@ -79,6 +79,10 @@ class RunDirectory:
     skipped_file = property(lambda self: self.path / "skipped.tsv")
     eval_file = property(lambda self: self.path / "eval.json")
 
+    def eval_file_for(self, modalities=None):
+        """Where an evaluation goes: eval.json, or eval_<a+b>.json for one from some modalities only."""
+        return self.path / f"eval_{'+'.join(modalities)}.json" if modalities else self.eval_file
+
     def exists(self):
         return self.recipe_file.exists()
 

@@ -212,9 +212,10 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, f
     scores = task.evaluate(run_dir, data_dir=data_dir, weights=weights, verbose=0 if quiet else 1, **options)
     click.echo(task.format_results(experiment, scores))
     subset = options.get("modalities")
-    inputs = getattr(experiment.data, "modalities", None) or experiment.data.domains[:-1]
-    written = f"eval_{'+'.join(m for m in inputs if m in subset)}.json" if subset else "eval.json"
-    click.echo(f"\nWrote {run_dir}/{written}")
+    if subset:  # in the network's order, as the task names the file
+        inputs = getattr(experiment.data, "modalities", None) or experiment.data.domains[:-1]
+        subset = [m for m in inputs if m in subset]
+    click.echo(f"\nWrote {RunDirectory(run_dir).eval_file_for(subset)}")
 
 
 def _parse_inputs(values):

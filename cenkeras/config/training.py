@@ -5,6 +5,7 @@ from typing import Optional
 
 from cenkeras.config.checks import ConfigError, check_at_least, check_choice, check_number
 from cenkeras.distribute import STRATEGIES
+from cenkeras.layers.presence import SUBSET_ENSEMBLES, SUBSET_FUSIONS
 from cenkeras.precision import PRECISIONS
 
 
@@ -66,10 +67,10 @@ def check_modality_dropout(probability, model, modalities):
     if len(modalities) < 2:
         raise ConfigError(f"train.modality_dropout needs at least 2 input modalities, got {modalities}.")
     method = model.fusion.method
-    if method not in ("exchange", "cbn"):
+    if method not in SUBSET_FUSIONS:
         raise ConfigError(
             f"train.modality_dropout: model.fusion.method={method!r} needs every modality; "
             "only the exchange (and cbn) run without some."
         )
-    if model.ensemble != "alpha":
+    if model.ensemble not in SUBSET_ENSEMBLES:
         raise ConfigError("train.modality_dropout needs model.ensemble=alpha (the concat merge needs every branch).")

@@ -8,6 +8,11 @@ they are through its `present` argument, a static tuple of modality
 indices in increasing order.
 """
 
+# The networks that can run on a subset: their streams meet only in the norm sites and the alpha
+# ensemble. The other fusions and the concat ensemble merge every stream with learnt weights.
+SUBSET_FUSIONS = ("exchange", "cbn")
+SUBSET_ENSEMBLES = ("alpha",)
+
 
 def present_modalities(present, num_modalities, layer_name):
     """`present` checked, as a tuple of increasing indices in [0, M); all M when None.

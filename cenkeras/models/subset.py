@@ -25,6 +25,7 @@ from cenkeras.layers import (
     StackStreams,
     UnstackStreams,
 )
+from cenkeras.layers.presence import SUBSET_ENSEMBLES, SUBSET_FUSIONS
 
 # The layers that take every stream at once and accept `present=`.
 MULTI_STREAM_LAYERS = (ParallelNormalization, ModalityEnsemble, ConcatEnsemble, StackStreams, UnstackStreams)
@@ -73,12 +74,12 @@ def check_subset(model, modalities):
     if not modalities:
         raise ValueError(f"{model.name}: a subset needs at least one of {list(model.modalities)}.")
     method = model.fusion.method
-    if method not in ("exchange", "cbn") and len(set(modalities)) < len(model.modalities):
+    if method not in SUBSET_FUSIONS and len(set(modalities)) < len(model.modalities):
         raise ValueError(
             f"{model.name} fuses its streams with {method!r} layers, which need every modality; "
             "only CEN's exchange (and CBN) networks run with a subset."
         )
-    if model.ensemble == "concat" and len(set(modalities)) < len(model.modalities):
+    if model.ensemble not in SUBSET_ENSEMBLES and len(set(modalities)) < len(model.modalities):
         raise ValueError(
             f"{model.name}: the concat ensemble merges every branch with learnt weights; "
             "it cannot run without some of its modalities (the alpha ensemble can)."

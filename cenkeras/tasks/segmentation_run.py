@@ -247,7 +247,7 @@ class SegmentationTask(Task):
         _, segmenter = self.load_network(run, weights)
         if modalities:
             segmenter = self.network_subset(segmenter, modalities)
-            out_file = out_file or run.path / f"eval_{'+'.join(segmenter.modalities)}.json"
+            out_file = out_file or run.eval_file_for(segmenter.modalities)
         raw_val, count = raw_dataset("validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir))
         batch = recipe.eval.batch_size
         scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales

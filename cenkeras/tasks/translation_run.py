@@ -57,8 +57,8 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
     eval_file, images_dir = run.eval_file, run.path / "eval_images"
     if modalities:
         generator = task.network_subset(generator, modalities)
-        suffix = "+".join(generator.modalities)
-        eval_file, images_dir = run.path / f"eval_{suffix}.json", run.path / f"eval_images_{suffix}"
+        eval_file = run.eval_file_for(generator.modalities)
+        images_dir = run.path / f"eval_images_{'+'.join(generator.modalities)}"
     domain = domain_preprocessor()
     raw_val, count = raw_translation_dataset("validation", data, task.synthetic_dir(data, data_dir))
     batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
