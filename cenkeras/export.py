@@ -106,15 +106,10 @@ class _SubsetServing:
         """Every signature to save: serving_default, the subsets' and metadata."""
         return {"serving_default": self.serve, **self.subset_serves, "metadata": self.metadata}
 
-    def serve_for(self, names):
-        """The serving function taking exactly the inputs `names`; ValueError naming the choices."""
-        if set(names) == set(self.specs):
-            return self.serve
-        for key, function in self.subset_serves.items():
-            if set(function.input_signature[0]) == set(names):
-                return function
-        choices = [sorted(self.specs)] + [sorted(f.input_signature[0]) for f in self.subset_serves.values()]
-        raise ValueError(f"the model serves the input sets {choices}; got {sorted(names)}.")
+    def input_sets(self):
+        """`{frozenset of input names: serving function}`: the full set and every subset served."""
+        functions = [self.serve, *self.subset_serves.values()]
+        return {frozenset(function.input_signature[0]): function for function in functions}
 
 
 class SegmentationServing(_SubsetServing, tf.Module):

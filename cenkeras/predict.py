@@ -106,10 +106,8 @@ class Predictor:
             raise DataError(f"{path} is neither a run directory, a SavedModel folder nor a .keras file.")
         module = SegmentationServing(model, model.preprocessors() or legacy_preprocessors(model))
         self.preprocessors = module.preprocessors
-        self._input_sets = {
-            frozenset(names): None for names in json.loads(module.description_json)["signatures"].values()
-        }
-        self._call = lambda images: module.serve_for(list(images))(
+        self._input_sets = module.input_sets()
+        self._call = lambda images: self._input_sets[frozenset(images)](
             {n: tf.convert_to_tensor(v) for n, v in images.items()}
         )
 
