@@ -8,6 +8,7 @@ resumes from its backup. The results go to `OUT/<table>.md` (markdown),
 """
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -43,8 +44,15 @@ def plan(table_name, recipe, overrides=(), rows=None):
             if row.reuses and known[row.reuses] not in selected:
                 selected.insert(selected.index(row), known[row.reuses])
     planned = []
+    names = _domain_names(recipe)
     for row in selected:
-        row_overrides = [override.format_map(_domain_names(recipe)) for override in row.overrides]
+        row_overrides = [override.format_map(names) for override in row.overrides]
+        # An evaluation from some input domains names them by role too (`{shade}`).
+        evaluation = tuple(
+            (option, tuple(name.format_map(names) for name in value) if option == "modalities" else value)
+            for option, value in row.evaluation
+        )
+        row = dataclasses.replace(row, evaluation=evaluation)
         row_recipe = config_lib.apply_overrides(copy.deepcopy(recipe), [*overrides, *row_overrides])
         row_recipe.name = f"{recipe.name}-{row.key}"
         planned.append((row, row_recipe))

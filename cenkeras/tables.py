@@ -27,6 +27,8 @@ term off unless the row is about it, as the paper's baselines do.
   modalities: CEN and CEN trained with modality dropout, each evaluated
   with both and with either one alone, and the rgb-only and depth-only
   networks (the fallback a user would otherwise deploy).
+- missing-translation: the same for translation from shade + texture:
+  each input domain alone, and the shade-only and texture-only generators.
 
 Every fusion baseline runs at each stage: early, middle, late and all.
 A row's `paper` field is the published figure, printed beside the measured
@@ -132,29 +134,33 @@ TABLE5_INPUTS += (("depth", "normal", "texture", "shade"),)
 MISSING_DROPOUT = 0.4
 
 
-def _missing_rows():
-    """CEN and CEN trained with modality dropout, each evaluated with both modalities and with
-    either one missing (`eval --modalities`), and the single-modality networks a user would
-    otherwise deploy for the fallback."""
+def _missing_rows(pair, single_network):
+    """CEN and CEN trained with modality dropout, each evaluated with both inputs and with either
+    one missing (`eval --modalities`), and the single-input networks a user would otherwise
+    deploy for the fallback.
+
+    `pair`: the two inputs as `(key, name)`, the name a recipe name or a `{role}` placeholder;
+    `single_network(key)`: the overrides of a network taking only that input.
+    """
     rows = []
     trained = (
         ("cen", "CEN", ()),
         ("cen-dropout", f"CEN + modality dropout {MISSING_DROPOUT}", (f"train.modality_dropout={MISSING_DROPOUT}",)),
     )
     for key, label, overrides in trained:
-        rows.append(Row(key, f"{label}: rgb + depth", overrides))
-        for present, absent in (("rgb", "depth"), ("depth", "rgb")):
+        rows.append(Row(key, f"{label}: {pair[0][0]} + {pair[1][0]}", overrides))
+        for (present, name), (absent, _) in (pair, pair[::-1]):
             rows.append(
                 Row(
                     f"{key}-no-{absent}",
                     f"{label}: {present} alone ({absent} missing)",
                     overrides,
-                    evaluation=(("modalities", (present,)),),
+                    evaluation=(("modalities", (name,)),),
                     reuses=key,
                 )
             )
-    for name in ("rgb", "depth"):
-        rows.append(Row(f"{name}-network", f"a {name}-only network", (f"data.inputs={name}", *NO_EXCHANGE)))
+    for key, _ in pair:
+        rows.append(Row(f"{key}-network", f"a {key}-only network", (*single_network(key), *NO_EXCHANGE)))
     return tuple(rows)
 
 
@@ -308,7 +314,13 @@ TABLES = {
         "missing",
         "When a modality is missing: CEN, CEN with modality dropout, single-modality networks",
         "segmentation",
-        _missing_rows(),
+        _missing_rows((("rgb", "rgb"), ("depth", "depth")), lambda key: (f"data.inputs={key}",)),
+    ),
+    "missing-translation": Table(
+        "missing-translation",
+        "When an input domain is missing: CEN, CEN with modality dropout, single-domain generators",
+        "translation",
+        _missing_rows((("shade", "{shade}"), ("texture", "{texture}")), lambda role: (_domains(role),)),
     ),
     "table4": Table(
         "table4",

@@ -389,7 +389,9 @@ def inspect(model, inputs, layer, out_dir):
 
 @cli.command()
 @click.argument(
-    "table_name", metavar="TABLE", type=click.Choice(["table1", "table2", "table3", "table4", "table5", "missing"])
+    "table_name",
+    metavar="TABLE",
+    type=click.Choice(["table1", "table2", "table3", "table4", "table5", "missing", "missing-translation"]),
 )
 @click.option("--recipe", "recipe_name", required=True, help="Recipe every row starts from (name or .py).")
 @click.option(
@@ -418,7 +420,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     uni-modal networks, CEN-RefineNet and CEN-PSPNet; table4:
     translation fusion methods; table5: translation from more input domains;
     missing: an RGB-D network with a modality missing (CEN, CEN trained with
-    modality dropout, single-modality networks). Finished rows are kept; an
+    modality dropout, single-modality networks); missing-translation: the
+    same for a shade + texture generator. Finished rows are kept; an
     interrupted row resumes.
     """
     from cenkeras import reproduce as reproduce_lib

@@ -51,7 +51,8 @@ def _save_png(path, image, preprocessor):
     Image.fromarray(keras.ops.convert_to_numpy(preprocessor.to_uint8(image))).save(path)
 
 
-def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_weights, fid_preprocessing, modalities):
+def _evaluate(task, run_dir, data_dir, weights, verbose, options):
+    save_images, inception_weights, fid_preprocessing, modalities, out_file = options
     run, recipe, data = task.open_run(run_dir, data_dir)
     _, generator = task.load_network(run, weights)
     eval_file, images_dir = run.eval_file, run.path / "eval_images"
@@ -59,6 +60,8 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, save_images, inception_
         generator = task.network_subset(generator, modalities)
         eval_file = run.eval_file_for(generator.modalities)
         images_dir = run.path / f"eval_images_{'+'.join(generator.modalities)}"
+    if out_file:  # the images go beside it
+        eval_file, images_dir = Path(out_file), Path(out_file).parent / images_dir.name
     domain = domain_preprocessor()
     raw_val, count = raw_translation_dataset("validation", data, task.synthetic_dir(data, data_dir))
     batches = translation_evaluation_dataset(raw_val, data, recipe.eval.batch_size)
@@ -225,6 +228,7 @@ class TranslationTask(Task):
         save_images=None,
         fid_preprocessing=None,
         modalities=None,
+        out_file=None,
     ):
         """L1 / PSNR / SSIM (and FID / KID×100 with Inception weights) of every output; writes eval.json.
 
@@ -234,12 +238,13 @@ class TranslationTask(Task):
         (fake{M} is the ensemble), `input0..input{M-1}` and `real`, one PNG per sample.
         `modalities` evaluates the generator run from those input domains only
         (`MultimodalModel.subset`): scores go to eval_<domains>.json, images
-        under eval_images_<domains>.
+        under eval_images_<domains>. `out_file` replaces the run's eval file
+        as where the scores go (the images go beside it).
         """
         if fid_preprocessing not in (None,) + FID_PREPROCESSINGS:
             raise ValueError(f"fid_preprocessing must be one of {FID_PREPROCESSINGS}, got {fid_preprocessing!r}")
-        options = (save_images, inception_weights, fid_preprocessing, modalities)
-        return _evaluate(self, run_dir, data_dir, weights, verbose, *options)
+        options = (save_images, inception_weights, fid_preprocessing, modalities, out_file)
+        return _evaluate(self, run_dir, data_dir, weights, verbose, options)
 
     def summary(self, recipe):
         domains = list(recipe.data.domains)

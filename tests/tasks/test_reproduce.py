@@ -153,6 +153,32 @@ def test_missing_table_evaluates_one_run_without_each_modality(tmp_path):
     assert no_depth.count("| – ") >= 3  # the depth output's columns (and the paper's)
 
 
+def test_missing_translation_table_names_each_domain_alone_by_the_recipes_names(tmp_path):
+    """The translation "missing" table: a reused row evaluates from the recipe's own name of a
+    paper domain (Taskonomy's `reshading` for shade), and a tiny run of it writes that evaluation."""
+    _, planned = reproduce_lib.plan("missing-translation", load_recipe("taskonomy_shade_texture_to_rgb"))
+    by_key = {row.key: (row, recipe) for row, recipe in planned}
+    assert dict(by_key["cen-no-texture"][0].evaluation) == {"modalities": ("reshading",)}
+    assert dict(by_key["cen-dropout-no-shade"][0].evaluation) == {"modalities": ("edge_texture",)}
+    assert by_key["cen-dropout"][1].train.modality_dropout == 0.4
+    assert by_key["texture-network"][1].data.domains == ("edge_texture", "rgb")
+    out = tmp_path / "missing-translation"
+    results = reproduce_lib.reproduce(
+        "missing-translation",
+        tiny_translation_recipe(),
+        out,
+        rows=["cen-dropout-no-shade"],
+        data_dir=str(tmp_path / "tfds"),
+        verbose=0,
+        log=quiet,
+    )
+    full, alone = results["rows"]
+    assert (full["key"], alone["key"]) == ("cen-dropout", "cen-dropout-no-shade")
+    assert set(full["scores"]) == {"shade", "texture", "ensemble"} and set(alone["scores"]) == {"texture", "ensemble"}
+    assert json.loads((out / "cen-dropout-no-shade" / "eval.json").read_text())["modalities"] == ["texture"]
+    assert "texture alone (shade missing)" in (out / "missing-translation.md").read_text()
+
+
 def test_table3_uni_modal_rows_keep_only_rgb():
     _, planned = reproduce_lib.plan("table3", tiny_recipe(), rows=["refinenet101-rgb", "cen-pspnet152"])
     (_, rgb_only), (_, pspnet) = planned
