@@ -16,6 +16,10 @@ subset of its inputs, `serving_<a>_and_<b>...`, taking only those inputs
 and returning their outputs and the ensemble: every proper subset up to 3
 modalities, each single modality beyond. The metadata's `signatures` lists
 the inputs of each; `serving_default` stays the full set.
+
+`serving_png` takes the full set as one base64-encoded PNG string per image
+and input (TF Serving's REST `{"b64": ...}`), decoded and checked inside the
+graph (`cenkeras.png_inputs`), and returns what `serving_default` returns.
 """
 
 import functools
@@ -25,6 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from cenkeras.data.modality_dropout import subsets_by_pattern
+from cenkeras.png_inputs import decode_png_input, describe_png_input
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
 
@@ -94,6 +99,12 @@ class _SubsetServing:
         description["signatures"].update({key: list(names) for key, names in subsets.items()})
         serve_all = functools.partial(serve_with, model, tuple(model.modalities))
         self.serve = tf.function(serve_all, input_signature=[self.specs])
+        self.serve_png = tf.function(
+            functools.partial(self._serve_png, serve_all),
+            input_signature=[{name: tf.TensorSpec([None], tf.string, name=name) for name in self.specs}],
+        )
+        # Apart from "signatures", which lists the signatures taking raw pixels.
+        description["serving_png"] = {name: describe_png_input(p) for name, p in self.preprocessors.items()}
         self.subset_serves = {
             key: tf.function(
                 functools.partial(serve_with, self._subset_models.value[key], names),
@@ -102,9 +113,18 @@ class _SubsetServing:
             for key, names in subsets.items()
         }
 
+    def _serve_png(self, serve_all, strings):
+        """The full set from one PNG byte string per image and input (`cenkeras.png_inputs`)."""
+        return serve_all({name: decode_png_input(strings[name], name, self.preprocessors[name]) for name in strings})
+
     def signatures(self):
-        """Every signature to save: serving_default, the subsets' and metadata."""
-        return {"serving_default": self.serve, **self.subset_serves, "metadata": self.metadata}
+        """Every signature to save: serving_default, serving_png, the subsets' and metadata."""
+        return {
+            "serving_default": self.serve,
+            "serving_png": self.serve_png,
+            **self.subset_serves,
+            "metadata": self.metadata,
+        }
 
     def input_sets(self):
         """`{frozenset of input names: serving function}`: the full set and every subset served."""

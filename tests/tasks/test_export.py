@@ -106,7 +106,7 @@ def test_each_single_modality_has_its_own_signature(segmentation_run_dir, tmp_pa
     as `model.subset` computes it; the metadata names every signature's inputs."""
     out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
     loaded = tf.saved_model.load(str(out))
-    assert set(loaded.signatures) == {"serving_default", "serving_rgb", "serving_depth", "metadata"}
+    assert set(loaded.signatures) == {"serving_default", "serving_png", "serving_rgb", "serving_depth", "metadata"}
     metadata = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy())
     assert metadata["signatures"] == {
         "serving_default": ["rgb", "depth"],
