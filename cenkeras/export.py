@@ -29,6 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from cenkeras.data.modality_dropout import subsets_by_pattern
+from cenkeras.layers.resize import resize_antialiased
 from cenkeras.png_inputs import decode_png_input, describe_png_input
 from cenkeras.precision import keras_policy, resolve_precision
 from cenkeras.runs import RunDirectory
@@ -203,10 +204,8 @@ class TranslationServing(_SubsetServing, tf.Module):
     def _serve(self, model, domains, images):
         images = _check_images(images, {domain: self.specs[domain] for domain in domains})
         size = tf.shape(images[domains[0]])[1:3]
-        inputs = {
-            d: tf.image.resize(self.preprocessors[d](images[d]), (self.size, self.size), antialias=True)
-            for d in domains
-        }
+        # tf.image.resize(antialias=True) in ops that the LiteRT converter knows too.
+        inputs = {d: resize_antialiased(self.preprocessors[d](images[d]), (self.size, self.size)) for d in domains}
         generated = model(inputs, training=False)
         to_uint8 = self.preprocessors[domains[0]].to_uint8
         result = {}
@@ -302,7 +301,7 @@ def serving_policy(precision):
     return keras_policy("bfloat16" if policy == "mixed_bfloat16" else policy)
 
 
-def export_run(run_dir, out=None, weights=None, precision="float32"):
+def export_run(run_dir, out=None, weights=None, precision="float32", format="saved_model"):
     """Write the run's model as `saved_models/<name>/<version>/` (+ `model.keras`); returns the path.
 
     `precision` is what the served model computes in ("float32",
@@ -311,11 +310,25 @@ def export_run(run_dir, out=None, weights=None, precision="float32"):
     in bfloat16: half the file and memory, and the convolutions see the
     same bf16 kernels they would see under mixed precision (norm scales and
     shifts are still folded in float32).
+
+    `format` "onnx", "litert" or "openvino" writes that runtime's file of the
+    same serving function instead, in float32, under
+    `saved_models/<name>.<format>/<version>/` (`cenkeras.export_formats`).
     """
+    if format != "saved_model":
+        from cenkeras.config import ConfigError
+        from cenkeras.export_formats import require_format
+
+        require_format(format)  # before anything is built
+        if precision != "float32":
+            raise ConfigError(
+                f"--precision {precision} applies to the SavedModel; the {format} export is float32 "
+                "(its runtime may compute in lower precision)."
+            )
     with serving_policy(precision):
         recipe, model = load_run_model(run_dir, weights)
     if out is None:
-        model_dir = Path(DEFAULT_ROOT) / recipe.name
+        model_dir = Path(DEFAULT_ROOT) / (recipe.name if format == "saved_model" else f"{recipe.name}.{format}")
         out = model_dir / str(next_version(model_dir))
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -323,6 +336,11 @@ def export_run(run_dir, out=None, weights=None, precision="float32"):
     from cenkeras.tasks import task_for
 
     serving = task_for(recipe).serving_module(model, recipe)
+    if format != "saved_model":
+        from cenkeras.export_formats import export_format
+
+        export_format(serving, format, out)
+        return out
     tf.saved_model.save(serving, str(out), signatures=serving.signatures())
     model.save(out / "model.keras")
     (out / "assets.extra").mkdir(exist_ok=True)

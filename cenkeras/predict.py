@@ -1,4 +1,4 @@
-"""Segment your own images with a run, an exported SavedModel or a .keras file.
+"""Segment your own images with a run, an exported SavedModel, a .keras file or another runtime's export.
 
 Writes per sample `<stem>_labels.png` (class ids), `<stem>_color.png` (the
 colour-coded mask) and `<stem>_overlay.png` (first image | mask | blend).
@@ -69,20 +69,22 @@ class Predictor:
     """Raw images `{modality: (B, H, W, C) uint8/uint16}` -> the serving outputs.
 
     Built from a run directory (best weights), an exported SavedModel folder,
-    or a `.keras` file. Each says how its inputs are read and preprocessed:
-    the model's own preprocessors (`MultimodalModel.preprocessors()`), which
-    a SavedModel's metadata signature repeats.
+    a `.keras` file, or an ONNX, LiteRT or OpenVINO export (run by its runtime).
+    `task="translation"` takes a translation SavedModel or export instead.
+    Each says how its inputs are read and preprocessed: the model's own
+    preprocessors (`MultimodalModel.preprocessors()`), which a SavedModel's
+    metadata signature (an export's cenkeras.json) repeats.
     """
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, task="segmentation"):
         from cenkeras.export import SegmentationServing, load_run_model, serving_call
 
         path = Path(model_path)
         if (path / "saved_model.pb").exists():
             loaded = tf.saved_model.load(str(path))
             description = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy().decode())
-            if description.get("task") != "segmentation":
-                raise DataError(f"{path} is not a segmentation model (task {description.get('task')!r}).")
+            if description.get("task") != task:
+                raise DataError(f"{path} is not a {task} model (task {description.get('task')!r}).")
             self.preprocessors = {
                 # Exports of earlier versions describe the dtype only: uint16 is depth.
                 n: ModalityPreprocessor(**spec["preprocessor"])
@@ -98,12 +100,27 @@ class Predictor:
             }
             self._call = lambda images: serving_call(self._input_sets[frozenset(images)], **images)
             return
+        from cenkeras.runtimes import find_export, open_export
+
+        if find_export(path):
+            exported = open_export(path)
+            if exported.description.get("task") != task:
+                raise DataError(f"{path} is not a {task} model (task {exported.description.get('task')!r}).")
+            self.preprocessors = exported.preprocessors
+            self._input_sets = {frozenset(self.preprocessors): exported}
+            self._call = exported
+            return
+        if task != "segmentation":  # a translation run goes through its task (`translate_files`)
+            raise DataError(f"{path} is neither a SavedModel folder nor an ONNX, LiteRT or OpenVINO export.")
         if (path / "recipe.json").exists():
             _, model = load_run_model(path)
         elif path.suffix == ".keras" and path.is_file():
             model = load_keras_model(path)
         else:
-            raise DataError(f"{path} is neither a run directory, a SavedModel folder nor a .keras file.")
+            raise DataError(
+                f"{path} is neither a run directory, a SavedModel folder, a .keras file nor an ONNX, LiteRT "
+                "or OpenVINO export."
+            )
         module = SegmentationServing(model, model.preprocessors() or legacy_preprocessors(model))
         self.preprocessors = module.preprocessors
         self._input_sets = module.input_sets()
@@ -134,7 +151,7 @@ class Predictor:
         return read_model_input(path, self.preprocessors[name])[None]
 
     def __call__(self, images):
-        return {k: v.numpy() for k, v in self._call(images).items()}
+        return {k: np.asarray(v) for k, v in self._call(images).items()}
 
 
 def expand_inputs(inputs):
@@ -192,3 +209,16 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
         written.append(out_dir / f"{stem}_labels.png")
         progress.update(index + 1)
     return written
+
+
+def translate_served(model_path, inputs, out_path):
+    """Translate one set of input files (`{domain: path}`) with an exported translation model
+    (SavedModel, ONNX, LiteRT or OpenVINO); writes the ensemble output, at the inputs' size, to
+    `out_path`. The inputs must share one size (the export resizes them to the network's)."""
+    predictor = Predictor(model_path, task="translation")
+    predictor.check_inputs(list(inputs))
+    generated = predictor({name: predictor.read(name, path) for name, path in inputs.items()})
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(generated["ensemble"][0]).save(out_path)
+    return out_path

@@ -229,7 +229,7 @@ def _parse_inputs(values):
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", metavar="MODEL", type=click.Path(exists=True))
 @click.option(
     "--input",
     "inputs",
@@ -242,11 +242,21 @@ def _parse_inputs(values):
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
 @friendly_errors
 def translate(run_dir, inputs, out_path, weights):
-    """Translate input-domain images with a trained translation run (writes the ensemble output)."""
+    """Translate input-domain images with MODEL (writes the ensemble output): a translation run,
+    or its SavedModel, ONNX, LiteRT or OpenVINO export (output at the inputs' size)."""
+    from pathlib import Path
+
     from cenkeras.runs import RunDirectory
     from cenkeras.tasks import task_for
 
-    log_errors_in(run_dir)
+    log_errors_in(run_dir if Path(run_dir).is_dir() else None)
+    if not (Path(run_dir) / "recipe.json").exists():
+        from cenkeras.predict import translate_served
+
+        if weights:
+            raise click.UsageError("--weights applies to a run directory, not to an exported model.")
+        click.echo(f"Wrote {translate_served(run_dir, _parse_inputs(inputs), out_path)}")
+        return
     task = task_for(RunDirectory(run_dir).load_recipe())
     if not hasattr(task, "translate_files"):
         raise click.UsageError(f"{run_dir} is a {task.name} run; translate needs a translation run.")
@@ -259,7 +269,7 @@ def translate(run_dir, inputs, out_path, weights):
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
-    help="Version folder to write (default saved_models/<recipe name>/<next version>).",
+    help="Version folder to write (default saved_models/<recipe name>[.<format>]/<next version>).",
 )
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="A weights file.")
 @click.option(
@@ -270,18 +280,31 @@ def translate(run_dir, inputs, out_path, weights):
     help="Compute precision of the served model. mixed_bfloat16 is ~2x faster on CPUs with "
     "AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it when THIS machine has bf16 units.",
 )
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["saved_model", "onnx", "litert", "openvino"]),
+    default="saved_model",
+    show_default=True,
+    help="saved_model for TF Serving; onnx (ONNX Runtime), litert (LiteRT / TFLite) or openvino write "
+    "that runtime's file of the same function (float32; extras cenkeras[onnx|litert|openvino]).",
+)
 @friendly_errors
-def export(run_dir, out, weights, precision):
-    """Export a run as a TF Serving SavedModel (plus model.keras), preprocessing inside."""
+def export(run_dir, out, weights, precision, export_format):
+    """Export a run as a TF Serving SavedModel (plus model.keras), or an ONNX, LiteRT or OpenVINO
+    file, with the preprocessing inside."""
     from cenkeras.export import export_run
 
     log_errors_in(run_dir)
     try:
-        path = export_run(run_dir, out=out, weights=weights, precision=precision)
+        path = export_run(run_dir, out=out, weights=weights, precision=precision, format=export_format)
     except FileExistsError as error:
         raise click.ClickException(str(error))
     click.echo(f"Wrote {path}")
-    click.echo(f"Inspect it with: saved_model_cli show --dir {path} --all")
+    if export_format == "saved_model":
+        click.echo(f"Inspect it with: saved_model_cli show --dir {path} --all")
+    else:
+        click.echo(f"Run it with: cenkeras predict {path} --input ... (or cenkeras translate)")
 
 
 @cli.command()
@@ -299,7 +322,8 @@ def export(run_dir, out, weights, precision):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def predict(model, inputs, out_dir, output, quiet):
-    """Segment images with MODEL (a run directory, a SavedModel or a .keras file)."""
+    """Segment images with MODEL (a run directory, a SavedModel, a .keras file, or an ONNX, LiteRT or
+    OpenVINO export folder or file)."""
     from cenkeras.predict import predict as run_predict
 
     log_errors_in(out_dir)

@@ -83,3 +83,41 @@ def _resize_by_interpolation_matrices(x, size, align_corners):
     cols = ops.cast(_interpolation_matrix(width, x.shape[2], align_corners), x.dtype)
     y = ops.einsum("oh,bhwc->bowc", rows, x)
     return ops.einsum("pw,bowc->bopc", cols, y)
+
+
+def _antialiased_weights(out_size, in_size):
+    """(out_size, in_size) weights of TensorFlow's antialiased bilinear resize along one axis.
+
+    The triangle kernel of `tf.raw_ops.ScaleAndTranslate` (what `tf.image.resize(..., antialias=True)`
+    runs), widened by in/out when shrinking, taps at pixel centres, each row normalised over the taps
+    inside the image. `in_size` may be a tensor: the weights are built in the graph.
+    """
+    import tensorflow as tf
+
+    in_size = tf.cast(in_size, tf.float32)
+    scale = float(out_size) / in_size
+    kernel_scale = tf.maximum(1.0 / scale, 1.0)
+    centres = (tf.range(out_size, dtype=tf.float32) + 0.5) / scale
+    taps = tf.range(in_size, dtype=tf.float32) + 0.5
+    weights = tf.maximum(0.0, 1.0 - tf.abs(taps[None, :] - centres[:, None]) / kernel_scale)
+    return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+
+
+def resize_antialiased(x, size):
+    """`tf.image.resize(x, size, antialias=True)` (bilinear) of an NHWC float tensor as two matrix
+    products: the same values, in ops every converter knows (LiteRT has no ScaleAndTranslate).
+
+    Example:
+    >>> import numpy as np, tensorflow as tf
+    >>> x = np.random.default_rng(0).normal(size=(1, 37, 50, 3)).astype("float32")
+    >>> expected = tf.image.resize(x, (16, 16), antialias=True)
+    >>> bool(np.allclose(resize_antialiased(x, (16, 16)), expected, atol=1e-5))
+    True
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    rows = _antialiased_weights(int(size[0]), shape[1])
+    columns = _antialiased_weights(int(size[1]), shape[2])
+    x = tf.einsum("oh,bhwc->bowc", rows, tf.cast(x, tf.float32))
+    return tf.einsum("pw,bowc->bopc", columns, x)

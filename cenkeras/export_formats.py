@@ -1,0 +1,136 @@
+"""Exports for other runtimes: ONNX, LiteRT and OpenVINO files of the SavedModel's serving function.
+
+Each file computes what `serving_default` computes (`cenkeras.export`): one
+raw image per modality in, named as in the recipe (uint8 colour, uint16
+depth; any batch, height and width), the preprocessing inside, and the same
+named outputs (labels and probabilities per output for segmentation,
+uint8 images for translation). They hold the full set of modalities only:
+the per-subset signatures and `serving_png` stay with the SavedModel.
+
+Every export writes a folder with the model file and `cenkeras.json`, the
+SavedModel's metadata plus the format and what input sizes it takes;
+`cenkeras predict` and `translate` read such a folder (or the file in it)
+with the format's own runtime (`cenkeras.runtimes`).
+
+The converters are optional extras, imported only here: `onnx` (tf2onnx +
+onnxruntime), `litert` (ai-edge-litert), `openvino`.
+"""
+
+import importlib.util
+import json
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+from cenkeras.config import ConfigError
+
+# format: (model file in the folder, the extra that installs it, the modules it needs).
+FORMATS = {
+    "onnx": ("model.onnx", "onnx", ("tf2onnx", "onnxruntime")),
+    "litert": ("model.tflite", "litert", ("ai_edge_litert",)),
+    "openvino": ("model.xml", "openvino", ("openvino",)),
+}
+METADATA_FILE = "cenkeras.json"
+# ONNX opset of the export: supported by onnxruntime >= 1.14 and OpenVINO's ONNX frontend.
+ONNX_OPSET = 17
+OUTPUT_SUFFIX = "_output"
+
+
+class MissingExtra(ConfigError):
+    """An optional dependency of a format is not installed; the message names the extra."""
+
+
+def require_format(format):
+    """Raise `MissingExtra` (naming the pip extra) unless `format`'s converter and runtime are installed."""
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; expected saved_model or one of {sorted(FORMATS)}.")
+    _, extra, modules = FORMATS[format]
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingExtra(f"the {format} format needs {', '.join(missing)}: pip install 'cenkeras[{extra}]'.")
+
+
+def file_output_names(serving):
+    """`{name in the file: served name}` for the outputs renamed in the file.
+
+    A generator's outputs are named after its input domains ("shade" in, "shade"
+    out); ONNX needs every tensor name once, so in the files such an output is
+    "<name>_output", and `cenkeras.runtimes` gives it back its served name.
+    """
+    outputs = json.loads(serving.description_json)["outputs"]
+    return {f"{name}{OUTPUT_SUFFIX}": name for name in outputs if name in serving.specs}
+
+
+def _flat_function(serving):
+    """`serving.serve` as a function of one argument per input (what the converters take)."""
+    names = list(serving.specs)
+    specs = [serving.specs[name] for name in names]
+    in_file = {served: renamed for renamed, served in file_output_names(serving).items()}
+
+    def serve(*images):
+        outputs = serving.serve(dict(zip(names, images)))
+        return {in_file.get(name, name): value for name, value in outputs.items()}
+
+    return tf.function(serve, input_signature=specs), specs
+
+
+def _frozen_function(serving):
+    """The serving function with its weights as constants. LiteRT's converter otherwise keeps
+    Keras 3 variables as resource variables that its interpreter reads uninitialised (NaN)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    flat, specs = _flat_function(serving)
+    concrete = flat.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    keys = sorted(concrete.structured_outputs)  # the frozen function returns them flat, in key order
+    return tf.function(lambda *images: dict(zip(keys, frozen(*images))), input_signature=specs)
+
+
+def _export_onnx(serving, path):
+    import tf2onnx
+
+    flat, specs = _flat_function(serving)
+    tf2onnx.convert.from_function(flat, input_signature=specs, opset=ONNX_OPSET, output_path=str(path))
+
+
+def _export_litert(serving, path):
+    frozen = _frozen_function(serving)
+    with tempfile.TemporaryDirectory() as folder:
+        holder = tf.Module()
+        holder.serve = frozen
+        tf.saved_model.save(holder, folder, signatures={"serving_default": frozen.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        # Built-in ops only: a model that would need TensorFlow's own kernels (the Flex delegate,
+        # absent from ai-edge-litert) fails here, not in the user's interpreter.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        Path(path).write_bytes(converter.convert())
+
+
+def _export_openvino(serving, path):
+    import openvino
+
+    flat, _ = _flat_function(serving)
+    # Float32 weights: OpenVINO would store float16 by default, outside the parity tolerance.
+    openvino.save_model(openvino.convert_model(flat), str(path), compress_to_fp16=False)
+
+
+EXPORTERS = {"onnx": _export_onnx, "litert": _export_litert, "openvino": _export_openvino}
+
+
+def export_format(serving, format, folder):
+    """Write `serving`'s full-set function as `format` into `folder`, with its metadata; returns the model file."""
+    require_format(format)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FORMATS[format][0]
+    EXPORTERS[format](serving, path)
+    description = json.loads(serving.description_json)
+    description.pop("serving_png", None)
+    description["signatures"] = {"serving_default": list(serving.specs)}
+    description["format"] = format
+    description["file"] = path.name
+    description["file_outputs"] = file_output_names(serving)
+    description["input_size"] = "any batch, height and width"
+    (folder / METADATA_FILE).write_text(json.dumps(description, indent=2) + "\n")
+    return path

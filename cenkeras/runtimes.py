@@ -1,0 +1,119 @@
+"""Run an ONNX, LiteRT or OpenVINO export (`cenkeras.export_formats`) with the format's own runtime.
+
+`open_export(path)` takes the export folder or the model file in it and
+returns an `ExportedModel`: called with raw images `{input: (B, H, W, C)}`,
+it checks them as `cenkeras.export.serving_call` does (names, dtypes,
+channels, sizes; errors name the input) and returns the outputs as NumPy
+arrays, named as the SavedModel's.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cenkeras.data.modalities import DataError
+from cenkeras.export_formats import FORMATS, METADATA_FILE, require_format
+from cenkeras.layers.preprocessing import ModalityPreprocessor
+
+
+def find_export(path):
+    """`(model file, format)` if `path` is an export folder or the model file in one, else None."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if not (folder / METADATA_FILE).exists():
+        return None
+    for format, (name, _, _) in FORMATS.items():
+        if (folder / name).exists() and (path.is_dir() or path.name == name):
+            return folder / name, format
+    return None
+
+
+class ExportedModel:
+    """An export run by its runtime: raw images in, `{output: np.ndarray}` out.
+
+    Example (given an ONNX export of a segmenter):
+        model = open_export("saved_models/synthetic_rgbd.onnx/1")
+        out = model({"rgb": rgb_uint8, "depth": depth_uint16})
+        out["ensemble_labels"].shape  # (batch, H, W)
+    """
+
+    def __init__(self, path, format, description):
+        self.path, self.format, self.description = Path(path), format, description
+        # What each input is and how the model preprocesses it (the model does; callers read files with it).
+        self.preprocessors = {
+            name: ModalityPreprocessor(**spec["preprocessor"]) for name, spec in description["inputs"].items()
+        }
+        self._run = RUNNERS[format](self.path)
+        self._served_names = description.get("file_outputs", {})
+
+    def check(self, images):
+        """Raise DataError naming the input unless `images` are what the export takes."""
+        expected = list(self.preprocessors)
+        missing = [n for n in expected if n not in images]
+        unexpected = [n for n in images if n not in expected]
+        if missing or unexpected:
+            raise DataError(f"the model takes inputs {expected}; missing {missing}, unexpected {unexpected}.")
+        sizes = {}
+        for name, preprocessor in self.preprocessors.items():
+            value = np.asarray(images[name])
+            dtype, channels = preprocessor.raw_dtype, preprocessor.raw_channels
+            if value.dtype != np.dtype(dtype):
+                raise DataError(f"input '{name}' must be {dtype}, got {value.dtype}.")
+            if value.ndim != 4 or value.shape[-1] != channels:
+                raise DataError(
+                    f"input '{name}' must have shape (batch, height, width, {channels}), got {value.shape}."
+                )
+            if 0 in value.shape[:3]:
+                raise DataError(f"input '{name}' holds no pixels: shape {value.shape}.")
+            sizes[name] = value.shape[:3]
+        if len(set(sizes.values())) > 1:
+            raise DataError(f"inputs must share batch, height and width, got {sizes}.")
+
+    def __call__(self, images):
+        self.check(images)
+        outputs = self._run({name: np.asarray(images[name]) for name in self.preprocessors})
+        return {self._served_names.get(name, name): value for name, value in outputs.items()}
+
+
+def _onnx_runner(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return lambda feed: dict(zip(names, session.run(names, feed)))
+
+
+def _litert_runner(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    # The signature runner resizes the inputs to each request's size.
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    return lambda feed: dict(runner(**feed))
+
+
+def _openvino_runner(path):
+    import openvino
+
+    # float32 inference: OpenVINO picks bf16 on CPUs with bf16 units unless told otherwise.
+    compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def run(feed):
+        result = compiled(feed)
+        return {output.get_any_name(): result[output] for output in compiled.outputs}
+
+    return run
+
+
+RUNNERS = {"onnx": _onnx_runner, "litert": _litert_runner, "openvino": _openvino_runner}
+
+
+def open_export(path):
+    """The `ExportedModel` at `path` (an export folder or its model file); DataError if it is none."""
+    found = find_export(path)
+    if found is None:
+        raise DataError(f"{path} is not an ONNX, LiteRT or OpenVINO export (a folder with {METADATA_FILE}).")
+    file, format = found
+    require_format(format)
+    description = json.loads((file.parent / METADATA_FILE).read_text())
+    return ExportedModel(file, format, description)
