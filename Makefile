@@ -29,10 +29,12 @@ test: lint
 demo: $(VENV)/.installed
 	$(VENV)/bin/cenkeras train synthetic_rgbd --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
-# One table: every goal of issue 6 with its figure (~15 min on 2 cores); BENCH_ARGS=--quick for a short run.
+# The models' table (every goal of issue 6 with its figure, ~15 min on 2 cores), then inference in
+# every export runtime (~20 min); BENCH_ARGS=--quick for a short run of both.
 BENCH_ARGS ?=
 bench: $(VENV)/.installed
 	$(PY) bench/bench_models.py $(BENCH_ARGS)
+	$(PY) bench/bench_runtimes.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -26,10 +26,11 @@ Defaults of the models here: stacked streams, affine frozen norms.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from children import run_child
 
 HERE = Path(__file__).resolve().parent
 GB = 1e9
@@ -115,13 +116,7 @@ def export_saved_model(request):
 
 
 def measure(request, timeout=1800):
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(request)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"benchmark child failed ({request}):\n{done.stderr[-3000:]}")
+    return run_child(Path(__file__).resolve(), request, timeout)
 
 
 def label(spec):

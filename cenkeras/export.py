@@ -312,19 +312,26 @@ def export_run(run_dir, out=None, weights=None, precision="float32", format="sav
     shifts are still folded in float32).
 
     `format` "onnx", "litert" or "openvino" writes that runtime's file of the
-    same serving function instead, in float32, under
+    same serving function instead, with float32 weights, under
     `saved_models/<name>.<format>/<version>/` (`cenkeras.export_formats`).
+    OpenVINO alone takes a bf16 `precision`: the file stays float32 and its
+    metadata tells the runtime to compute in bf16 (the fastest CPU inference
+    measured, `bench/bench_runtimes.py`); ONNX Runtime and LiteRT compute in
+    float32.
     """
+    file_precision = None
     if format != "saved_model":
         from cenkeras.config import ConfigError
         from cenkeras.export_formats import require_format
 
         require_format(format)  # before anything is built
-        if precision != "float32":
+        file_precision = resolve_precision(precision)
+        if file_precision != "float32" and format != "openvino":
             raise ConfigError(
-                f"--precision {precision} applies to the SavedModel; the {format} export is float32 "
-                "(its runtime may compute in lower precision)."
+                f"--precision {precision} applies to the SavedModel and OpenVINO; the {format} export "
+                "computes in float32."
             )
+        precision = "float32"  # the file's weights; OpenVINO's bf16 is chosen when it compiles the model
     with serving_policy(precision):
         recipe, model = load_run_model(run_dir, weights)
     if out is None:
@@ -339,7 +346,7 @@ def export_run(run_dir, out=None, weights=None, precision="float32", format="sav
     if format != "saved_model":
         from cenkeras.export_formats import export_format
 
-        export_format(serving, format, out)
+        export_format(serving, format, out, precision=file_precision)
         return out
     tf.saved_model.save(serving, str(out), signatures=serving.signatures())
     model.save(out / "model.keras")

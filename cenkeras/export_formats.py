@@ -118,8 +118,12 @@ def _export_openvino(serving, path):
 EXPORTERS = {"onnx": _export_onnx, "litert": _export_litert, "openvino": _export_openvino}
 
 
-def export_format(serving, format, folder):
-    """Write `serving`'s full-set function as `format` into `folder`, with its metadata; returns the model file."""
+def export_format(serving, format, folder, precision="float32"):
+    """Write `serving`'s full-set function as `format` into `folder`, with its metadata; returns the model file.
+
+    `precision` "mixed_bfloat16" (OpenVINO only) is recorded as the metadata's `inference_precision`,
+    which `cenkeras.runtimes` passes to OpenVINO when it compiles the model; the file is float32 either way.
+    """
     require_format(format)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,5 +136,6 @@ def export_format(serving, format, folder):
     description["file"] = path.name
     description["file_outputs"] = file_output_names(serving)
     description["input_size"] = "any batch, height and width"
+    description["inference_precision"] = "bf16" if precision == "mixed_bfloat16" else "f32"
     (folder / METADATA_FILE).write_text(json.dumps(description, indent=2) + "\n")
     return path

@@ -277,8 +277,9 @@ def translate(run_dir, inputs, out_path, weights):
     type=click.Choice(["float32", "mixed_bfloat16", "auto"]),
     default="float32",
     show_default=True,
-    help="Compute precision of the served model. mixed_bfloat16 is ~2x faster on CPUs with "
-    "AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it when THIS machine has bf16 units.",
+    help="Compute precision of the served model (SavedModel, or OpenVINO's inference precision). "
+    "mixed_bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX and on Ampere+ GPUs; auto picks it "
+    "when THIS machine has bf16 units.",
 )
 @click.option(
     "--format",
@@ -287,7 +288,7 @@ def translate(run_dir, inputs, out_path, weights):
     default="saved_model",
     show_default=True,
     help="saved_model for TF Serving; onnx (ONNX Runtime), litert (LiteRT / TFLite) or openvino write "
-    "that runtime's file of the same function (float32; extras cenkeras[onnx|litert|openvino]).",
+    "that runtime's file of the same function (float32 weights; extras cenkeras[onnx|litert|openvino]).",
 )
 @friendly_errors
 def export(run_dir, out, weights, precision, export_format):

@@ -18,6 +18,7 @@ from PIL import Image
 
 from cenkeras.export import export_run, load_run_model
 from cenkeras.export_formats import FORMATS, METADATA_FILE
+from cenkeras.precision import cpu_supports_bfloat16
 from cenkeras.runtimes import open_export
 from cenkeras.tasks import get_task, task_for
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
@@ -94,6 +95,27 @@ def test_generator_export_matches_keras_in_its_runtime(translation_run, tmp_path
         assert np.mean(difference <= 1) >= 0.999 and difference.max() <= 2
 
 
+def test_openvino_bf16_export_computes_in_bf16_within_the_bf16_tolerance(segmentation_run, tmp_path):
+    """`--format openvino --precision mixed_bfloat16`: float32 weights, bf16 inference recorded in the
+    metadata and used by the runtime; the bf16 SavedModel's tolerance (probabilities within 0.05,
+    labels equal on >= 95%)."""
+    float32 = open_export(export_run(segmentation_run, out=tmp_path / "f32", format="openvino"))
+    bf16 = open_export(
+        export_run(segmentation_run, out=tmp_path / "bf16", format="openvino", precision="mixed_bfloat16")
+    )
+    assert float32.description["inference_precision"] == "f32"
+    assert bf16.description["inference_precision"] == "bf16"
+    assert (tmp_path / "bf16" / "model.bin").stat().st_size == (tmp_path / "f32" / "model.bin").stat().st_size
+    images = segmentation_images(seed=9)
+    expected, got = keras_serving(segmentation_run)(images), bf16(images)
+    np.testing.assert_allclose(got["ensemble_probabilities"], expected["ensemble_probabilities"], atol=0.05)
+    assert np.mean(got["ensemble_labels"] == expected["ensemble_labels"]) >= 0.95
+    # What OpenVINO compiled: bf16 where the CPU has bf16 units (CI's machines do), never for the f32 export.
+    assert "float32" in str(float32.compiled_model.get_property("INFERENCE_PRECISION_HINT"))
+    if cpu_supports_bfloat16():
+        assert "bfloat16" in str(bf16.compiled_model.get_property("INFERENCE_PRECISION_HINT"))
+
+
 def run_cli(*args, prelude=""):
     code = prelude + "import sys; from cenkeras.cli.main import main; sys.argv = ['cenkeras', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
@@ -137,4 +159,6 @@ def test_a_missing_extra_is_one_line_naming_it(segmentation_run, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "pip install 'cenkeras[openvino]'" in result.stderr and not (tmp_path / "o").exists()
     result = run_cli("export", str(segmentation_run), "--format", "onnx", "--precision", "mixed_bfloat16")
-    assert result.returncode == 1 and "--precision mixed_bfloat16 applies to the SavedModel" in result.stderr
+    assert (
+        result.returncode == 1 and "--precision mixed_bfloat16 applies to the SavedModel and OpenVINO" in result.stderr
+    )
