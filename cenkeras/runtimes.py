@@ -45,9 +45,8 @@ class ExportedModel:
         self.preprocessors = {
             name: ModalityPreprocessor(**spec["preprocessor"]) for name, spec in description["inputs"].items()
         }
-        self._run = RUNNERS[format](self.path, description)
         # The runtime's own model object (ONNX session, LiteRT runner, OpenVINO compiled model), to inspect.
-        self.compiled_model = self._run.compiled_model
+        self.compiled_model, self._run = RUNNERS[format](self.path, description)
         self._served_names = description.get("file_outputs", {})
 
     def check(self, images):
@@ -84,9 +83,7 @@ def _onnx_runner(path, description):
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
-    run = lambda feed: dict(zip(names, session.run(names, feed)))  # noqa: E731
-    run.compiled_model = session
-    return run
+    return session, lambda feed: dict(zip(names, session.run(names, feed)))
 
 
 def _litert_runner(path, description):
@@ -96,9 +93,7 @@ def _litert_runner(path, description):
     # Every core, as TensorFlow and the other runtimes use (LiteRT's own default may be fewer).
     interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
     runner = interpreter.get_signature_runner("serving_default")
-    run = lambda feed: dict(runner(**feed))  # noqa: E731
-    run.compiled_model = runner
-    return run
+    return runner, lambda feed: dict(runner(**feed))
 
 
 def _openvino_runner(path, description):
@@ -113,10 +108,10 @@ def _openvino_runner(path, description):
         result = compiled(feed)
         return {output.get_any_name(): result[output] for output in compiled.outputs}
 
-    run.compiled_model = compiled
-    return run
+    return compiled, run
 
 
+# format -> runner(model file, metadata) -> (the runtime's model object, run(feed) -> {file output: array}).
 RUNNERS = {"onnx": _onnx_runner, "litert": _litert_runner, "openvino": _openvino_runner}
 
 
