@@ -29,11 +29,13 @@ test: lint
 demo: $(VENV)/.installed
 	$(VENV)/bin/cenkeras train synthetic_rgbd --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
-# The models' table (every goal of issue 6 with its figure, ~15 min on 2 cores), then inference in
-# every export runtime (~20 min); BENCH_ARGS=--quick for a short run of both.
+# The models' table (~15 min on 2 cores; with OFFICIAL_CEN=/path/to/a/checkout/of/yikaiw/CEN the
+# official PyTorch code is measured beside it in the same run, ~35 min), then inference in every
+# export runtime (~20 min); BENCH_ARGS=--quick for a short run of both.
 BENCH_ARGS ?=
+OFFICIAL_CEN ?=
 bench: $(VENV)/.installed
-	$(PY) bench/bench_models.py $(BENCH_ARGS)
+	$(PY) bench/bench_models.py $(if $(OFFICIAL_CEN),--official $(OFFICIAL_CEN)) $(BENCH_ARGS)
 	$(PY) bench/bench_runtimes.py $(BENCH_ARGS)
 
 clean:

@@ -1,36 +1,48 @@
-"""cenkeras performance on this machine, against the official code and the goals of issue 6.
+"""cenkeras performance on this machine, side by side with the official code in the same run.
 
-    python bench/bench_models.py            # everything, one table (~15 min on 2 cores)
-    python bench/bench_models.py --quick    # fewer repeats, no same-run ratios
+    python bench/bench_models.py                          # cenkeras only (~15 min on 2 cores)
+    python bench/bench_models.py --official /path/to/CEN  # and the official code (~35 min)
+    python bench/bench_models.py --quick                  # one round, 2 timed calls, no pair ratios
     python bench/bench_models.py --json results.json
 
-Every row is measured in a fresh child process (so its peak RSS is its own):
+Every measurement is a fresh child process (so its peak RSS is its own):
 full-size models with random weights, warm-up calls, then timed calls.
-Workloads: RefineNet-101 RGB-D train step (batch 2, 240x320, frozen BN,
-cross-entropy on the three outputs + L1, two SGD optimizers); the exported
-TF Serving SavedModel on one 480x640 RGB-D image (uint8/uint16 in, labels
-out); the U-Net-256 generator (2 inputs) forward+backward and inference; and
-the tf.data training pipeline on 480x640 PNGs at the official augmentation.
-The same-run ratios are measured inside one child, the two variants' calls
-alternating, so machine drift hits both alike.
+Workloads: RefineNet-101 RGB-D train step of the segmentation trainer
+(batch 2, 240x320, frozen BN, cross-entropy at label size on the three
+outputs + L1, two SGD optimizers); the exported TF Serving SavedModel on one
+480x640 RGB-D image (uint8/uint16 in, labels out); the U-Net-256 generator
+(2 inputs) forward+backward and inference; and the tf.data training pipeline
+on 480x640 PNGs at the official augmentation.
+
+With `--official` (`make bench OFFICIAL_CEN=/path/to/CEN`), each workload is
+also run by the official PyTorch code, imported from that checkout at run
+time (`bench/official_cen.py`; torch from the `torch` extra), and the two
+sides alternate round by round (cenkeras, official, cenkeras, official...),
+so machine drift hits both alike. "speed-up" = official median / cenkeras
+median; the goals of issue 21 are ratios and peak RSS against the official
+code in the same run. Without the checkout the official columns say "not
+measured": figures from another machine do not carry over.
 
 GFLOP/s is the convolution work (2 x multiply-adds, counted from the traced
 graph; training = 3x forward) per second. "floor" is that work at the best
 rate this machine's cores reached on RefineNet's main convolution alone
 (`bench/ceiling.py`): a practical lower bound for any direct-convolution
-implementation of the same network here. "official" is the official PyTorch
-code's time on the reference machine (issue 6); "speed-up" = official / ours.
-Defaults of the models here: stacked streams, affine frozen norms.
+implementation of the same network here. The pair ratios are measured inside
+one child, the two variants' calls alternating. Defaults of the models here:
+stacked streams, affine frozen norms.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+import timing
 from children import run_child
+from machine import platform_cpu
 
 HERE = Path(__file__).resolve().parent
 GB = 1e9
@@ -40,16 +52,16 @@ SAVED = {"kind": "SavedModel inference", "size": (480, 640)}
 GEN_TRAIN = {"kind": "generator fwd+bwd"}
 GEN_INFER = {"kind": "generator inference"}
 
-# (spec, official seconds, goal seconds, goal peak RSS in GB)
+# (spec, goal speed-up over the official code, goal: peak RSS at or under the official code's)
 ROWS = [
-    ({**TRAIN, "precision": "float32"}, 8.6, 6.0, None),
-    ({**TRAIN, "precision": "mixed_bfloat16"}, 3.7, 1.9, 4.0),
-    ({**SAVED, "precision": "float32"}, 5.7, 4.5, None),
-    ({**SAVED, "precision": "mixed_bfloat16"}, 3.5, 0.9, 1.6),
-    ({**GEN_TRAIN, "precision": "float32"}, 0.68, None, None),
-    ({**GEN_TRAIN, "precision": "mixed_bfloat16"}, 0.68, 0.25, None),
-    ({**GEN_INFER, "precision": "float32"}, 0.24, None, None),
-    ({**GEN_INFER, "precision": "mixed_bfloat16"}, 0.24, 0.08, None),
+    ({**TRAIN, "precision": "float32"}, 1.5, True),
+    ({**TRAIN, "precision": "mixed_bfloat16"}, 2.0, True),
+    ({**SAVED, "precision": "float32"}, None, True),
+    ({**SAVED, "precision": "mixed_bfloat16"}, 3.5, True),
+    ({**GEN_TRAIN, "precision": "float32"}, None, False),
+    ({**GEN_TRAIN, "precision": "mixed_bfloat16"}, None, False),
+    ({**GEN_INFER, "precision": "float32"}, None, True),
+    ({**GEN_INFER, "precision": "mixed_bfloat16"}, 2.0, True),
 ]
 
 BF16_TRAIN = {**TRAIN, "precision": "mixed_bfloat16"}
@@ -76,9 +88,15 @@ PAIRS = [
 def child(request):
     """Runs in the child process: one measurement, printed as a JSON line."""
     sys.path.insert(0, str(HERE))
-    import workloads
+    import timing
 
-    if request["mode"] == "export":
+    if request["mode"] == "official":  # no TensorFlow in this process: its peak RSS is torch's alone
+        import official_cen
+
+        fn = official_cen.build(request["root"], request["spec"])
+        (times,) = timing.time_calls([fn], request["warmup"], request["repeats"])
+        result = {"runs": [{**timing.summary(times), "times": times}]}
+    elif request["mode"] == "export":
         result = export_saved_model(request)
     elif request["mode"] == "ceiling":
         import ceiling
@@ -89,12 +107,18 @@ def child(request):
 
         result = bench_pipeline.measure(samples=24, batch=6, batches=12)
     else:
+        from cenkeras.memory import load_tensorflow_lean
+
+        load_tensorflow_lean()  # as the `cenkeras` commands that run a model do
+        import workloads
+
         built = [workloads.build(spec) for spec in request["specs"]]
-        times = workloads.time_calls([fn for fn, _ in built], request["warmup"], request["repeats"])
-        peak_rss = workloads.peak_rss_bytes()  # before counting FLOPs, which traces another graph
-        result = {"runs": [{**workloads.summary(t), "flops": count()} for t, (_, count) in zip(times, built)]}
+        fns = [fn for fn, _ in built]
+        times = timing.time_calls(fns, request["warmup"], request["repeats"], finish=workloads.wait_for)
+        peak_rss = timing.peak_rss_bytes()  # before counting FLOPs, which traces another graph
+        result = {"runs": [{**timing.summary(t), "times": t, "flops": count()} for t, (_, count) in zip(times, built)]}
         result["peak_rss"] = peak_rss
-    result.setdefault("peak_rss", workloads.peak_rss_bytes())
+    result.setdefault("peak_rss", timing.peak_rss_bytes())
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -119,6 +143,38 @@ def measure(request, timeout=1800):
     return run_child(Path(__file__).resolve(), request, timeout)
 
 
+def measure_rounds(spec, rounds, warmup, repeats, official):
+    """The row's cenkeras and official figures, the two sides' children alternating round by round.
+
+    Times pool every timed call of every round; the peak RSS is the largest of the rounds.
+    """
+    sides = {"cenkeras": [], "official": []}
+    for _ in range(rounds):
+        sides["cenkeras"].append(measure({"mode": "time", "specs": [spec], "warmup": warmup, "repeats": repeats}))
+        if official:
+            request = {"mode": "official", "root": str(official), "spec": spec, "warmup": warmup}
+            sides["official"].append(measure({**request, "repeats": repeats}))
+    row = {"spec": spec, "flops": sides["cenkeras"][0]["runs"][0]["flops"]}
+    for side, results in sides.items():
+        if results:
+            times = [t for result in results for t in result["runs"][0]["times"]]
+            row[side] = {**timing.summary(times), "peak_rss": max(result["peak_rss"] for result in results)}
+    return row
+
+
+def check_official(path):
+    """The official checkout and torch, or a one-line SystemExit saying what is missing."""
+    import official_cen
+
+    try:
+        root = official_cen.check_checkout(path)
+    except ValueError as error:
+        raise SystemExit(f"bench: {error}") from None
+    if importlib.util.find_spec("torch") is None:
+        raise SystemExit("bench: measuring the official code needs torch: pip install -e '.[torch]'")
+    return root
+
+
 def label(spec):
     return (
         f"{spec['kind']} "
@@ -131,23 +187,26 @@ def label(spec):
     )
 
 
-def verdict(value, goal):
-    if goal is None:
-        return ""
-    return "yes" if value <= goal else "NO"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="2 timed calls per row, no same-run ratios.")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--official",
+        metavar="PATH",
+        default=os.environ.get("OFFICIAL_CEN") or None,
+        help="A checkout of https://github.com/yikaiw/CEN, measured in the same run (default: $OFFICIAL_CEN).",
+    )
+    parser.add_argument("--quick", action="store_true", help="One round of 2 timed calls, no pair ratios.")
+    parser.add_argument("--rounds", type=int, default=2, help="Children per side and workload, alternating.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed calls per child.")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--json", help="Also write the measurements to this file.")
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
-    repeats = 2 if args.quick else args.repeats
+    official = check_official(args.official) if args.official else None
+    rounds, repeats = (1, 2) if args.quick else (args.rounds, args.repeats)
+    print(f"Measuring on {platform_cpu()}" + (f"; the official code from {official}" if official else ""))
 
     rows, ratios = [], []
     with tempfile.TemporaryDirectory() as folder:
@@ -156,24 +215,11 @@ def main():
             path = str(Path(folder) / precision)
             exported[precision] = {"path": path, **measure({"mode": "export", "precision": precision, "path": path})}
             print(f"  exported the {precision} SavedModel", flush=True)
-        for spec, official, goal, rss_goal in ROWS:
+        for spec, speed_goal, rss_goal in ROWS:
             if spec["kind"] == "SavedModel inference":
-                spec = {
-                    **spec,
-                    "path": exported[spec["precision"]]["path"],
-                    "flops": exported[spec["precision"]]["flops"],
-                }
-            result = measure({"mode": "time", "specs": [spec], "warmup": args.warmup, "repeats": repeats})
-            rows.append(
-                {
-                    "spec": spec,
-                    "official": official,
-                    "goal": goal,
-                    "rss_goal": rss_goal,
-                    **result["runs"][0],
-                    "peak_rss": result["peak_rss"],
-                }
-            )
+                spec = {**spec, **exported[spec["precision"]]}
+            row = measure_rounds(spec, rounds, args.warmup, repeats, official)
+            rows.append({**row, "speed_goal": speed_goal, "rss_goal": rss_goal})
             print(f"  measured {label(spec)} {spec['precision']}", flush=True)
         pipeline = measure({"mode": "pipeline"})
         print("  measured the input pipeline", flush=True)
@@ -182,12 +228,7 @@ def main():
         if not args.quick:
             for name, numerator, denominator, goal in PAIRS:
                 result = measure(
-                    {
-                        "mode": "time",
-                        "specs": [numerator, denominator],
-                        "warmup": args.warmup,
-                        "repeats": max(3, repeats + 1),
-                    }
+                    {"mode": "time", "specs": [numerator, denominator], "warmup": args.warmup, "repeats": 4}
                 )
                 a, b = result["runs"]
                 ratios.append(
@@ -195,11 +236,20 @@ def main():
                 )
                 print(f"  measured {name}", flush=True)
 
-    print_tables(rows, pipeline, ratios, ceiling, repeats, args.warmup)
+    print_tables(rows, pipeline, ratios, ceiling, rounds, repeats, args.warmup)
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": rows, "pipeline": pipeline, "ratios": ratios, "ceiling": ceiling}, indent=1)
+            json.dumps(
+                {"cpu": platform_cpu(), "rows": rows, "pipeline": pipeline, "ratios": ratios, "ceiling": ceiling},
+                indent=1,
+            )
         )
+
+
+def verdict(value, goal):
+    if goal is None:
+        return ""
+    return "yes" if value <= goal else "NO"
 
 
 def floor_seconds(row, ceiling):
@@ -210,33 +260,51 @@ def floor_seconds(row, ceiling):
     return row["flops"] / (ceiling[f"conv 3x3 256ch 4x60x80 {direction} {dtype}"] * 1e9)
 
 
-def print_tables(rows, pipeline, ratios, ceiling, repeats, warmup):
+def goal_cells(row):
+    """(official s, official peak RSS, speed-up, goals, met) cells of one row of the table."""
+    ours, theirs = row["cenkeras"], row.get("official")
+    goals = ([f">= {row['speed_goal']}x"] if row["speed_goal"] else []) + (
+        ["RSS <= official"] if row["rss_goal"] else []
+    )
+    if theirs is None:
+        return "not measured", "not measured", "", ", ".join(goals), "not measured" if goals else ""
+    speed_up = theirs["median"] / ours["median"]
+    met = []
+    if row["speed_goal"]:
+        met.append("yes" if speed_up >= row["speed_goal"] else "NO")
+    if row["rss_goal"]:
+        met.append("RSS " + ("yes" if ours["peak_rss"] <= theirs["peak_rss"] else "NO"))
+    return (
+        f"{theirs['median']:.3f}",
+        f"{theirs['peak_rss'] / GB:.2f}",
+        f"{speed_up:.2f}x",
+        ", ".join(goals),
+        ", ".join(met),
+    )
+
+
+def print_tables(rows, pipeline, ratios, ceiling, rounds, repeats, warmup):
     print(
-        f"\nRefineNet-101 RGB-D / U-Net-256 (2 inputs); {repeats} timed calls after {warmup} warm-up; "
-        f"{os.cpu_count()} CPU threads\n"
+        f"\nRefineNet-101 RGB-D / U-Net-256 (2 inputs); {platform_cpu()}; per side {rounds} round(s) of "
+        f"{repeats} timed calls after {warmup} warm-up, each round a fresh process\n"
     )
     print(
         "| workload | precision | median s | min s | max s | GFLOP/s | floor s | peak RSS GB | official s "
-        "| speed-up | goal s | met |"
+        "| official peak RSS GB | speed-up | goal | met |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        spec = row["spec"]
-        rss = f"{row['peak_rss'] / GB:.2f}"
-        met = verdict(row["median"], row["goal"])
-        if row["rss_goal"] is not None:
-            rss += f" (goal {row['rss_goal']})"
-            met = (met + ", RSS " + verdict(row["peak_rss"] / GB, row["rss_goal"])).strip(", ")
+        spec, ours = row["spec"], row["cenkeras"]
+        official, official_rss, speed_up, goal, met = goal_cells(row)
         print(
-            f"| {label(spec)} | {spec['precision']} | {row['median']:.3f} | {row['min']:.3f} | "
-            f"{row['max']:.3f} | {row['flops'] / row['median'] / 1e9:.0f} | {floor_seconds(row, ceiling):.2f} | "
-            f"{rss} | {row['official']} | "
-            f"{row['official'] / row['median']:.2f}x | {row['goal'] or ''} | {met} |"
+            f"| {label(spec)} | {spec['precision']} | {ours['median']:.3f} | {ours['min']:.3f} | "
+            f"{ours['max']:.3f} | {row['flops'] / ours['median'] / 1e9:.0f} | {floor_seconds(row, ceiling):.2f} | "
+            f"{ours['peak_rss'] / GB:.2f} | {official} | {official_rss} | {speed_up} | {goal} | {met} |"
         )
     train = next(
         r for r in rows if r["spec"]["kind"] == "segmenter train" and r["spec"]["precision"] == "mixed_bfloat16"
     )
-    consumed = train["spec"]["batch"] / train["median"]
+    consumed = train["spec"]["batch"] / train["cenkeras"]["median"]
     print("\n| input pipeline (480x640 PNG) | images/s | x what bf16 training consumes | goal | met |")
     print("|---|---|---|---|---|")
     for name, rate in pipeline["rates"].items():

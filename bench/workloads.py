@@ -8,15 +8,12 @@ work done per second (training counts 3x the forward convolutions: forward,
 input gradient, weight gradient).
 """
 
-import resource
-import statistics
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from cenkeras.models import build_refinenet, build_unet_generator
+from cenkeras.tasks.segmentation import SegmentationTrainer
 from cenkeras.tasks.jobs import dtype_policy
 
 SEGMENTER_MODALITIES = ("rgb", "depth", "hha")
@@ -44,7 +41,8 @@ def random_images(names, batch, height, width, seed=0):
 
 
 def segmenter(spec):
-    """RefineNet-101 train step (frozen BN, CE on every output + L1, two SGD optimizers) or inference."""
+    """RefineNet-101 train step of `SegmentationTrainer` (frozen BN, CE at label size on every output
+    + L1, two SGD optimizers, weight decay) or inference."""
     names = SEGMENTER_MODALITIES[: spec.get("modalities", 2)]
     options = {"stack_streams": True, "affine_inference": True, **spec.get("options", {})}
     with dtype_policy(spec["precision"]):
@@ -57,21 +55,21 @@ def segmenter(spec):
     if spec["kind"] == "segmenter inference":
         return tf.function(lambda: model(x, training=False)["ensemble"]), lambda: conv_flops(model, shapes)
 
-    labels = tf.constant(np.random.default_rng(1).integers(0, 40, (batch, height // 4, width // 4)), tf.int32)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    encoder = [v for v in model.trainable_variables if v.path.startswith(("conv1", "bn1", "layer"))]
-    decoder = [v for v in model.trainable_variables if not v.path.startswith(("conv1", "bn1", "layer"))]
-    optimizers = [keras.optimizers.SGD(5e-4, momentum=0.9), keras.optimizers.SGD(3e-3, momentum=0.9)]
+    # The trainer `cenkeras train` runs: cross-entropy at label size on every output + L1, two SGDs.
+    labels = tf.constant(np.random.default_rng(1).integers(0, 40, (batch, height, width)), tf.int32)
+    trainer = SegmentationTrainer(
+        model,
+        keras.optimizers.SGD(5e-4, momentum=0.9),
+        keras.optimizers.SGD(3e-3, momentum=0.9),
+        num_classes=40,
+        weight_decay=1e-5,
+    )
+    trainer.compile(optimizer=trainer.encoder_optimizer)
+    trainer.build_optimizers()  # as `cenkeras train` does: slots made before tracing, one trace
+    step = tf.function(trainer.train_step, jit_compile=False)
 
-    @tf.function
     def train_step():
-        with tf.GradientTape() as tape:
-            outputs = model(x, training=True)
-            loss = tf.add_n([loss_fn(labels, v) for v in outputs.values()]) + tf.add_n(model.losses)
-        grads = tape.gradient(loss, encoder + decoder)
-        optimizers[0].apply_gradients(zip(grads[: len(encoder)], encoder))
-        optimizers[1].apply_gradients(zip(grads[len(encoder) :], decoder))
-        return loss
+        return step((x, labels))["loss"]
 
     return train_step, lambda: 3 * conv_flops(model, shapes)
 
@@ -99,8 +97,8 @@ def generator(spec):
 
 
 def saved_model(spec):
-    """An exported serving SavedModel (raw uint8 RGB + uint16 depth in, preprocessing inside)."""
-    serve = tf.saved_model.load(spec["path"]).signatures["serving_default"]
+    """An exported serving SavedModel (raw uint8 RGB + uint16 depth in, preprocessing inside, labels out)."""
+    serve = tf.saved_model.load(spec["path"]).signatures["serving_labels"]  # labels out, as `predict` asks
     rng = np.random.default_rng(0)
     height, width = spec["size"]
     images = {
@@ -125,30 +123,6 @@ def build(spec):
     return BUILDERS[spec["kind"]](spec)
 
 
-def run_once(fn):
-    result = fn()
-    # Wait for the values: TF may return before asynchronous work is done.
+def wait_for(result):
+    """Fetches the values: TF may return before its asynchronous work is done."""
     tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, result)
-
-
-def time_calls(fns, warmup, repeats):
-    """Seconds per call of each function; with several, calls alternate so drift hits all alike."""
-    for fn in fns:
-        for _ in range(warmup):
-            run_once(fn)
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, record in zip(fns, times):
-            start = time.perf_counter()
-            run_once(fn)
-            record.append(time.perf_counter() - start)
-    return times
-
-
-def peak_rss_bytes():
-    """This process's peak resident memory (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def summary(times):
-    return {"median": statistics.median(times), "min": min(times), "max": max(times)}

@@ -81,6 +81,10 @@ def subset_signatures(model):
     return {"serving_" + "_and_".join(subset): subset for subset in subsets}
 
 
+# The segmentation signature that returns the full set's `<output>_labels` and nothing else.
+LABELS_SIGNATURE = "serving_labels"
+
+
 class _Untracked:
     """Holds objects a tf.Module must not save twice (subset models share the full model's layers)."""
 
@@ -156,11 +160,22 @@ class SegmentationServing(_SubsetServing, tf.Module):
                 f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly upsampled logits"
             )
         self.add_subset_signatures(segmenter, description, self._serve)
+        # The full set's labels alone: a caller that wants labels (`cenkeras predict`, a map
+        # renderer) is spared the full-resolution probabilities of every output (0.3 GB a
+        # 480x640 request for 40 classes) and the softmax over them.
+        self.serve_labels = tf.function(
+            functools.partial(self._serve, segmenter, tuple(segmenter.modalities), probabilities=False),
+            input_signature=[self.specs],
+        )
+        description["labels_signature"] = LABELS_SIGNATURE
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
         self.metadata = tf.function(self._metadata, input_signature=[])
 
-    def _serve(self, model, names, images):
+    def signatures(self):
+        return {**super().signatures(), LABELS_SIGNATURE: self.serve_labels}
+
+    def _serve(self, model, names, images, probabilities=True):
         images = _check_images(images, {name: self.specs[name] for name in names})
         inputs = {name: self.preprocessors[name](images[name]) for name in names}
         size = tf.shape(images[names[0]])[1:3]
@@ -168,9 +183,10 @@ class SegmentationServing(_SubsetServing, tf.Module):
         result = {}
         for name in [*names, "ensemble"]:
             up = tf.image.resize(tf.cast(logits[name], tf.float32), size, method="bilinear")
-            probabilities = tf.nn.softmax(up, axis=-1)
-            result[f"{name}_probabilities"] = probabilities
-            result[f"{name}_labels"] = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            if probabilities:
+                up = result[f"{name}_probabilities"] = tf.nn.softmax(up, axis=-1)
+            # The softmax keeps the order of the classes: the argmax of the logits is the same.
+            result[f"{name}_labels"] = tf.argmax(up, axis=-1, output_type=tf.int32)
         return result
 
     def _metadata(self):

@@ -76,7 +76,7 @@ class Predictor:
     metadata signature (an export's cenkeras.json) repeats.
     """
 
-    def __init__(self, model_path, task="segmentation"):
+    def __init__(self, model_path, task="segmentation", labels_only=False):
         from cenkeras.export import SegmentationServing, load_run_model, serving_call
 
         path = Path(model_path)
@@ -98,6 +98,11 @@ class Predictor:
             self._input_sets = {
                 frozenset(names): loaded.signatures[key] for key, names in served.items() if key in loaded.signatures
             }
+            # For a caller that wants labels alone, the full set's labels-only signature (exports since
+            # 0.1 carry one): no probabilities computed.
+            signature = description.get("labels_signature")
+            if labels_only and signature in loaded.signatures:
+                self._input_sets[frozenset(description["inputs"])] = loaded.signatures[signature]
             self._call = lambda images: serving_call(self._input_sets[frozenset(images)], **images)
             return
         from cenkeras.runtimes import find_export, open_export
@@ -183,7 +188,7 @@ def expand_inputs(inputs):
 
 def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`."""
-    predictor = Predictor(model_path)
+    predictor = Predictor(model_path, labels_only=True)
     predictor.check_inputs(list(inputs))
     samples = expand_inputs(inputs)
     out_dir = Path(out_dir)

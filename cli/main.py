@@ -479,6 +479,16 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     click.echo(f"\nWrote {out_dir}/{table.name}.md, {table.name}.png and {table.name}.json")
 
 
+# The commands that run a model: they load TensorFlow first and give back the library pages its
+# start-up touched (`cenkeras.memory`: ~0.4 GB less resident memory for the whole run).
+MODEL_COMMANDS = {"train", "eval", "translate", "export", "predict", "import-torch", "inspect", "reproduce"}
+
+
+def _runs_a_model(argv):
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return command in MODEL_COMMANDS and not {"-h", "--help"} & set(argv)
+
+
 def main():
     """The console script: click's own argument and error handling, then an exit that cannot hang.
 
@@ -488,6 +498,10 @@ def main():
     therefore flushes what it wrote and ends the process at once with its status.
     """
     try:
+        if _runs_a_model(sys.argv[1:]):
+            from cenkeras.memory import load_tensorflow_lean
+
+            load_tensorflow_lean()
         cli()
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -106,7 +106,14 @@ def test_each_single_modality_has_its_own_signature(segmentation_run_dir, tmp_pa
     as `model.subset` computes it; the metadata names every signature's inputs."""
     out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
     loaded = tf.saved_model.load(str(out))
-    assert set(loaded.signatures) == {"serving_default", "serving_png", "serving_rgb", "serving_depth", "metadata"}
+    assert set(loaded.signatures) == {
+        "serving_default",
+        "serving_labels",
+        "serving_png",
+        "serving_rgb",
+        "serving_depth",
+        "metadata",
+    }
     metadata = json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy())
     assert metadata["signatures"] == {
         "serving_default": ["rgb", "depth"],
@@ -125,6 +132,24 @@ def test_each_single_modality_has_its_own_signature(segmentation_run_dir, tmp_pa
             np.testing.assert_allclose(served[f"{output}_probabilities"], tf.nn.softmax(up, axis=-1), atol=1e-5)
     with pytest.raises(ValueError, match=r"missing \['depth'\]"):
         serving_call(loaded.signatures["serving_default"], rgb=images["rgb"])
+
+
+def test_the_labels_signature_returns_serving_defaults_labels_alone(segmentation_run_dir, tmp_path):
+    """serving_labels: the full set's labels, equal to serving_default's, and no probabilities (a
+    labels caller is spared them); `Predictor(labels_only=True)`, which `cenkeras predict` uses, calls it."""
+    from cenkeras.predict import Predictor
+
+    out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
+    loaded = tf.saved_model.load(str(out))
+    assert json.loads(loaded.signatures["metadata"]()["cenkeras"].numpy())["labels_signature"] == "serving_labels"
+    images = raw_images(seed=7)
+    labels = serving_call(loaded.signatures["serving_labels"], **images)
+    full = serving_call(loaded.signatures["serving_default"], **images)
+    assert set(labels) == {"rgb_labels", "depth_labels", "ensemble_labels"}
+    for key, value in labels.items():
+        np.testing.assert_array_equal(value, full[key])
+    assert set(Predictor(out, labels_only=True)(images)) == set(labels)
+    assert set(Predictor(out)(images)) == set(full)
 
 
 def test_versions_and_cli(segmentation_run_dir, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_variable_map
 from cenkeras.interop.torch_state_dict import kernel_to_torch
@@ -93,3 +94,24 @@ def test_a_step_with_a_dropped_modality_trains_the_present_streams_on_their_subs
     assert float(logs["rgb_loss"]) == 0.0  # no rgb output this step: nothing averaged in
     np.testing.assert_array_equal(site.norms[0].gamma.numpy(), rgb_gamma)  # the absent stream is untouched
     assert np.abs(site.norms[1].gamma.numpy() - depth_gamma).max() > 0
+
+
+def test_weight_decay_is_added_to_each_gradient_and_waits_for_it():
+    """g + decay * v (PyTorch's coupled L2); each product is computed only after its gradient, so
+    the step does not hold a second copy of the weights through forward and backward."""
+    from cenkeras.tasks.segmentation import with_weight_decay
+
+    variables = [tf.Variable([1.0, -2.0]), tf.Variable([[3.0]])]
+
+    @tf.function
+    def step():
+        gradients = [tf.square(variables[0]), 2.0 * variables[1]]
+        return with_weight_decay(gradients, variables, 0.1)
+
+    decayed = step()
+    np.testing.assert_allclose(decayed[0], [1.1, 3.8], rtol=1e-6)
+    np.testing.assert_allclose(decayed[1], [[6.3]], rtol=1e-6)
+    graph = step.get_concrete_function().graph
+    # The weight reads of the products (the reads for the gradients come first, with none).
+    reads = [op for op in graph.get_operations() if op.type == "ReadVariableOp"]
+    assert [bool(op.control_inputs) for op in reads] == [False, False, True, True]
