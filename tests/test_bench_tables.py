@@ -1,0 +1,50 @@
+"""The same-run table of bench/bench_models.py: goals judged against the official code measured in
+the same run, "not measured" without it, and a clear error for a wrong checkout path."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import bench_models  # noqa: E402
+import official_cen  # noqa: E402
+
+SPEC = {"kind": "segmenter train", "batch": 2, "size": [240, 320], "precision": "mixed_bfloat16"}
+
+
+def row(official=None, speed_goal=2.0, rss_goal=True):
+    measured = {"spec": SPEC, "flops": 1e12, "speed_goal": speed_goal, "rss_goal": rss_goal}
+    measured["cenkeras"] = {"median": 2.0, "min": 1.9, "max": 2.1, "peak_rss": 3.0e9}
+    if official:
+        measured["official"] = official
+    return measured
+
+
+def test_without_the_official_code_its_columns_say_not_measured():
+    official, official_rss, speed_up, goal, met = bench_models.goal_cells(row())
+    assert (official, official_rss, speed_up, met) == ("not measured", "not measured", "", "not measured")
+    assert goal == ">= 2.0x, RSS <= official"
+
+
+def test_goals_are_judged_against_the_same_run():
+    cells = bench_models.goal_cells(row({"median": 4.4, "min": 4.3, "max": 4.6, "peak_rss": 3.2e9}))
+    assert cells == ("4.400", "3.20", "2.20x", ">= 2.0x, RSS <= official", "yes, RSS yes")
+    slower = bench_models.goal_cells(row({"median": 3.0, "min": 3.0, "max": 3.0, "peak_rss": 2.5e9}))
+    assert slower[2:] == ("1.50x", ">= 2.0x, RSS <= official", "NO, RSS NO")
+    assert bench_models.goal_cells(row({"median": 3.0, "min": 3.0, "max": 3.0, "peak_rss": 1e9}, None, False))[3:] == (
+        "",
+        "",
+    )
+
+
+def test_a_folder_that_is_not_the_official_checkout_is_named(tmp_path):
+    with pytest.raises(ValueError, match=rf"OFFICIAL_CEN={tmp_path}: no semantic_segmentation/models/model.py"):
+        official_cen.check_checkout(tmp_path)
+    for part in ("semantic_segmentation", "image2image_translation"):
+        (tmp_path / part / "models").mkdir(parents=True)
+        (tmp_path / part / "models" / "model.py").write_text("")
+    assert official_cen.check_checkout(tmp_path) == tmp_path
+    with pytest.raises(SystemExit, match="bench: OFFICIAL_CEN="):
+        bench_models.check_official(tmp_path / "elsewhere")
