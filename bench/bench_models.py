@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 
 import timing
+from ceiling import conv_rate
 from children import run_child
 from machine import platform_cpu
 
@@ -89,8 +90,6 @@ PAIRS = [
 def child(request):
     """Runs in the child process: one measurement, printed as a JSON line."""
     sys.path.insert(0, str(HERE))
-    import timing
-
     if request["mode"] == "official":  # no TensorFlow in this process: its peak RSS is torch's alone
         import official_cen
 
@@ -264,10 +263,7 @@ def verdict(value, goal):
 
 def floor_seconds(row, ceiling):
     """The row's convolution FLOPs at this machine's best measured convolution rate."""
-    spec = row["spec"]
-    dtype = "bfloat16" if "bfloat16" in spec["precision"] else "float32"
-    direction = "fwd+bwd" if spec["kind"] in ("segmenter train", "generator fwd+bwd") else "forward"
-    return row["flops"] / (ceiling[f"conv 3x3 256ch 4x60x80 {direction} {dtype}"] * 1e9)
+    return row["flops"] / (conv_rate(ceiling, row["spec"]) * 1e9)
 
 
 def goal_cells(row):

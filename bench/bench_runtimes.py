@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import timing
 from children import run_child
 from machine import platform_cpu
 
@@ -121,8 +122,6 @@ def runner(folder):
 
 def time_export(request):
     """Child: load, warm up, time; write the first outputs for the parity check."""
-    import resource
-
     started = time.perf_counter()
     run = runner(request["folder"])
     images = inputs_for(request["model"], request["description"])
@@ -138,7 +137,7 @@ def time_export(request):
         "median": statistics.median(times),
         "min": min(times),
         "load_and_first": load_and_first,
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss": timing.peak_rss_bytes(),
     }
 
 

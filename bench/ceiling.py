@@ -49,6 +49,14 @@ def measure():
     return {"rates": rates}
 
 
+def conv_rate(rates, spec):
+    """The best convolution rate (GFLOP/s, from `measure()`) for a workload `spec` of
+    `bench/workloads.py`: forward+backward for training, forward for inference, in its dtype."""
+    dtype = "bfloat16" if "bfloat16" in spec["precision"] else "float32"
+    direction = "fwd+bwd" if spec["kind"] in ("segmenter train", "generator fwd+bwd") else "forward"
+    return rates[f"conv 3x3 256ch 4x60x80 {direction} {dtype}"]
+
+
 def main():
     print("| kernel | GFLOP/s |")
     print("|---|---|")

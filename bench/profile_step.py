@@ -64,6 +64,7 @@ def main():
     from cenkeras.memory import load_tensorflow_lean
 
     load_tensorflow_lean()
+    import bench_models
     import ceiling
     import tensorflow as tf
     import workloads
@@ -71,7 +72,7 @@ def main():
 
     spec = {"kind": args.kind, "precision": args.precision}
     if args.kind.startswith("segmenter"):
-        spec.update({"batch": 2, "size": (240, 320)})
+        spec.update({key: bench_models.TRAIN[key] for key in ("batch", "size")})  # the table's shape
     fn, count_flops = workloads.build(spec)
     for _ in range(2):
         workloads.wait_for(fn())
@@ -96,9 +97,7 @@ def main():
     print("|---|---|---|")
     for op, s in sorted(seconds.items(), key=lambda item: -item[1])[: args.top]:
         print(f"| {op} | {s:.3f} | {100 * s / busy:.1f}% |")
-    dtype = "bfloat16" if "bfloat16" in args.precision else "float32"
-    direction = "fwd+bwd" if args.kind in ("segmenter train", "generator fwd+bwd") else "forward"
-    best = rates[f"conv 3x3 256ch 4x60x80 {direction} {dtype}"]
+    best = ceiling.conv_rate(rates, spec)
     print(
         f"\nconvolutions: {conv_seconds:.3f} s per step ({100 * conv_seconds / busy:.0f}% of op time), "
         f"{flops / conv_seconds / 1e9:.0f} GFLOP/s of op time; this machine's best convolution rate "

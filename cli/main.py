@@ -486,7 +486,7 @@ MODEL_COMMANDS = {"train", "eval", "translate", "export", "predict", "import-tor
 
 def _runs_a_model(argv):
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return command in MODEL_COMMANDS and not {"-h", "--help"} & set(argv)
+    return command in MODEL_COMMANDS and not {"-h", "--help", "--dry-run"} & set(argv)
 
 
 def main():

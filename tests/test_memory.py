@@ -68,6 +68,7 @@ def test_a_librarys_resident_pages_are_given_back_and_read_back_on_use(tmp_path)
         (["train", "synthetic_rgbd"], True),
         (["predict", "saved_models/m/1", "--input", "rgb=a.png"], True),
         (["train", "--help"], False),
+        (["reproduce", "table1", "--dry-run"], False),
         (["recipes"], False),
         (["--version"], False),
         ([], False),
