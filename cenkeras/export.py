@@ -92,35 +92,69 @@ class _Untracked:
         self.value = value
 
 
-class _SubsetServing:
-    """What both serving modules share: the full-set and per-subset serving functions, described."""
+def _named(function, name):
+    """`function` (a functools.partial) under `name`: the saved graph's functions are named after it."""
+    function.__name__ = name
+    return function
 
-    def add_subset_signatures(self, model, description, serve_with):
-        """Make `self.serve` and one function per subset (`self.subset_serves`); record them in
-        `description["signatures"]`. `serve_with(model, names, images)` serves one model."""
+
+class _SubsetServing:
+    """What both serving modules share: the full-set and per-subset serving functions, described.
+
+    The network runs in one `forward` function per input set (preprocessing
+    and the model); every signature of that set calls it, so the SavedModel
+    holds each network once however many signatures serve it (the file and,
+    above all, the memory of a loaded model grow with every copy: about
+    0.1 GB a RefineNet-101 graph in `tf.saved_model.load`). Subclasses give
+    `_forward(model, names, images)` and `_outputs(outputs, images, names, **options)`.
+    """
+
+    def add_subset_signatures(self, model, description):
+        """Make `self.serve`, `self.serve_png` and one function per subset (`self.subset_serves`);
+        record them in `description["signatures"]`."""
         subsets = subset_signatures(model)
-        self._subset_models = _Untracked({key: model.subset(names) for key, names in subsets.items()})
-        description["signatures"] = {"serving_default": list(model.modalities)}
+        full = tuple(model.modalities)
+        # The model itself is not saved as an object: its variables are, flat. The saved
+        # functions capture nothing else, and a saved Keras model would add its own default
+        # signature, one more copy of the network (`model.keras` beside the SavedModel keeps it).
+        self._models = _Untracked({full: model, **{names: model.subset(names) for names in subsets.values()}})
+        self.model_variables = list(model.variables)
+        # Not saved as objects either: the signatures calling them carry them into the file.
+        self._forwards = _Untracked(
+            {
+                names: tf.function(
+                    _named(functools.partial(self._forward, net, names), "forward_" + "_and_".join(names)),
+                    input_signature=[{name: self.specs[name] for name in names}],
+                )
+                for names, net in self._models.value.items()
+            }
+        )
+        description["signatures"] = {"serving_default": list(full)}
         description["signatures"].update({key: list(names) for key, names in subsets.items()})
-        serve_all = functools.partial(serve_with, model, tuple(model.modalities))
-        self.serve = tf.function(serve_all, input_signature=[self.specs])
+        self.serve = self.serving_function(full, "serve")
         self.serve_png = tf.function(
-            functools.partial(self._serve_png, serve_all),
+            _named(functools.partial(self._serve_png, full), "serve_png"),
             input_signature=[{name: tf.TensorSpec([None], tf.string, name=name) for name in self.specs}],
         )
         # Apart from "signatures", which lists the signatures taking raw pixels.
         description["serving_png"] = {name: describe_png_input(p) for name, p in self.preprocessors.items()}
-        self.subset_serves = {
-            key: tf.function(
-                functools.partial(serve_with, self._subset_models.value[key], names),
-                input_signature=[{name: self.specs[name] for name in names}],
-            )
-            for key, names in subsets.items()
-        }
+        self.subset_serves = {key: self.serving_function(names, key) for key, names in subsets.items()}
 
-    def _serve_png(self, serve_all, strings):
+    def serving_function(self, names, name, **options):
+        """A tf.function from the raw images of `names` to the outputs (`_outputs(**options)`)."""
+        return tf.function(
+            _named(functools.partial(self._serve, names, **options), name),
+            input_signature=[{n: self.specs[n] for n in names}],
+        )
+
+    def _serve(self, names, images, **options):
+        images = _check_images(images, {name: self.specs[name] for name in names})
+        return self._outputs(self._forwards.value[names](images), images, names, **options)
+
+    def _serve_png(self, names, strings):
         """The full set from one PNG byte string per image and input (`cenkeras.png_inputs`)."""
-        return serve_all({name: decode_png_input(strings[name], name, self.preprocessors[name]) for name in strings})
+        images = {name: decode_png_input(strings[name], name, self.preprocessors[name]) for name in strings}
+        return self._serve(names, images)
 
     def signatures(self):
         """Every signature to save: serving_default, serving_png, the subsets' and metadata."""
@@ -142,11 +176,17 @@ class SegmentationServing(_SubsetServing, tf.Module):
 
     The preprocessing is the segmenter's own (`segmenter.preprocessors()`);
     `preprocessors` gives it for a model saved without it (older files).
+
+    Example:
+
+    ```python
+    module = SegmentationServing(segmenter)
+    tf.saved_model.save(module, "saved_models/nyudv2/1", signatures=module.signatures())
+    ```
     """
 
     def __init__(self, segmenter, preprocessors=None):
         super().__init__()
-        self.segmenter = segmenter
         self.preprocessors = preprocessors or segmenter.preprocessors()
         if self.preprocessors is None:
             raise ValueError(f"{segmenter.name} was saved without its preprocessing; pass `preprocessors`.")
@@ -159,14 +199,11 @@ class SegmentationServing(_SubsetServing, tf.Module):
             description["outputs"][f"{name}_probabilities"] = (
                 f"float32 (batch, H, W, {segmenter.num_classes}): softmax of the bilinearly upsampled logits"
             )
-        self.add_subset_signatures(segmenter, description, self._serve)
+        self.add_subset_signatures(segmenter, description)
         # The full set's labels alone: a caller that wants labels (`cenkeras predict`, a map
         # renderer) is spared the full-resolution probabilities of every output (0.3 GB a
         # 480x640 request for 40 classes) and the softmax over them.
-        self.serve_labels = tf.function(
-            functools.partial(self._serve, segmenter, tuple(segmenter.modalities), probabilities=False),
-            input_signature=[self.specs],
-        )
+        self.serve_labels = self.serving_function(tuple(segmenter.modalities), "serve_labels", probabilities=False)
         description["labels_signature"] = LABELS_SIGNATURE
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
@@ -175,11 +212,12 @@ class SegmentationServing(_SubsetServing, tf.Module):
     def signatures(self):
         return {**super().signatures(), LABELS_SIGNATURE: self.serve_labels}
 
-    def _serve(self, model, names, images, probabilities=True):
-        images = _check_images(images, {name: self.specs[name] for name in names})
-        inputs = {name: self.preprocessors[name](images[name]) for name in names}
+    def _forward(self, model, names, images):
+        """The logits of every output for raw `images`."""
+        return model({name: self.preprocessors[name](images[name]) for name in names}, training=False)
+
+    def _outputs(self, logits, images, names, probabilities=True):
         size = tf.shape(images[names[0]])[1:3]
-        logits = model(inputs, training=False)
         result = {}
         for name in [*names, "ensemble"]:
             up = tf.image.resize(tf.cast(logits[name], tf.float32), size, method="bilinear")
@@ -194,11 +232,18 @@ class SegmentationServing(_SubsetServing, tf.Module):
 
 
 class TranslationServing(_SubsetServing, tf.Module):
-    """Raw uint8 domain images in, generated uint8 images (each branch and the ensemble) out."""
+    """Raw uint8 domain images in, generated uint8 images (each branch and the ensemble) out.
+
+    Example:
+
+    ```python
+    module = TranslationServing(generator, recipe)
+    tf.saved_model.save(module, "saved_models/taskonomy/1", signatures=module.signatures())
+    ```
+    """
 
     def __init__(self, generator, recipe):
         super().__init__()
-        self.generator = generator
         self.preprocessors = generator.preprocessors()
         self.domains = list(self.preprocessors)
         self.size = recipe.data.crop_size
@@ -213,16 +258,18 @@ class TranslationServing(_SubsetServing, tf.Module):
                 n: f"uint8 (batch, H, W, 3): generated {recipe.data.domains[-1]} at input size" for n in self.outputs
             },
         }
-        self.add_subset_signatures(generator, description, self._serve)
+        self.add_subset_signatures(generator, description)
         self.description_json = json.dumps(description, indent=2)
         self.metadata = tf.function(self._metadata, input_signature=[])
 
-    def _serve(self, model, domains, images):
-        images = _check_images(images, {domain: self.specs[domain] for domain in domains})
-        size = tf.shape(images[domains[0]])[1:3]
+    def _forward(self, model, domains, images):
+        """The generated images (model range) of every output at the model's size."""
         # tf.image.resize(antialias=True) in ops that the LiteRT converter knows too.
         inputs = {d: resize_antialiased(self.preprocessors[d](images[d]), (self.size, self.size)) for d in domains}
-        generated = model(inputs, training=False)
+        return model(inputs, training=False)
+
+    def _outputs(self, generated, images, domains):
+        size = tf.shape(images[domains[0]])[1:3]
         to_uint8 = self.preprocessors[domains[0]].to_uint8
         result = {}
         for name in [*domains, "ensemble"]:
