@@ -13,7 +13,7 @@ from keras import ops
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.presence import present_modalities
 from cenkeras.layers.sparsity import SliceL1, modality_parts
-from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
+from cenkeras.layers.stacking import unstream_rows
 
 EXCHANGE_SCOPES = ("all", "part", None)
 SPARSITY_SCOPES = ("part", "all")
@@ -280,12 +280,13 @@ class ChannelExchange(ParallelNormalization):
 
     def call(self, inputs, training=None, present=None):
         present = present_modalities(present, self.num_modalities, self.name)
-        normalized = self.normalize(inputs, training=training, present=present)
         # Donors are the present other streams; a stream with none keeps its own channels.
         if not self.exchanges or len(present) == 1:
-            return normalized
-        if not isinstance(normalized, (list, tuple)):
-            return self._exchange_stacked(normalized, present)
+            return self.normalize(inputs, training=training, present=present)
+        if not isinstance(inputs, (list, tuple)):
+            rows = self.normalize(inputs, training=training, present=present, rows=True)
+            return unstream_rows(self._exchange_rows(rows, present), inputs)
+        normalized = self.normalize(inputs, training=training, present=present)
         outputs = []
         summing = self.rule in SUMMING_RULES
         # The summing rules replace no channel: they need gates, not masks.
@@ -309,11 +310,10 @@ class ChannelExchange(ParallelNormalization):
             return ops.sigmoid(ops.stack([self.gates[m] for m in present]))
         return ops.ones((len(present), self.channels), dtype="float32")
 
-    def _exchange_stacked(self, normalized, present):
-        """The exchange on the present streams stacked along the batch axis: one select on a
-        (count, 1, 1, 1, C) mask."""
+    def _exchange_rows(self, y, present):
+        """The exchange on the present streams' (count, N, C) rows (`stream_rows`): one select
+        on a (count, 1, C) mask."""
         count = len(present)
-        y = stream_view(normalized, count)
         if self.rule == "discard":
             donor = ops.zeros_like(y)
         elif count == 2:
@@ -323,10 +323,9 @@ class ChannelExchange(ParallelNormalization):
             rolled = [ops.roll(y, -shift, axis=0) for shift in range(1, count)]
             donor = functools.reduce(ops.add, rolled) / (count - 1)
         if self.rule in SUMMING_RULES:
-            gates = broadcast_per_stream(self._gate_values(present), len(normalized.shape))
-            return stacked_view(y + donor * ops.cast(gates, y.dtype))
-        mask = broadcast_per_stream(ops.stack(self.exchange_masks(present)), len(normalized.shape))
-        return stacked_view(ops.where(mask, donor, y))
+            gates = ops.expand_dims(self._gate_values(present), 1)
+            return y + donor * ops.cast(gates, y.dtype)
+        return ops.where(ops.expand_dims(ops.stack(self.exchange_masks(present)), 1), donor, y)
 
     def exchange_statistics(self):
         """Per modality: how many channels fall below the threshold, in and outside its part.

@@ -5,7 +5,7 @@ from keras import ops
 
 from cenkeras.layers.instance_norm import InstanceNormalization, instance_moments
 from cenkeras.layers.presence import check_stream_count, present_modalities
-from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_view
+from cenkeras.layers.stacking import broadcast_per_stream, stacked_view, stream_rows, stream_view, unstream_rows
 
 NORM_KINDS = ("batch", "instance")
 # How norm scales start: ones, or U(0, 1) as PyTorch before 1.2 (see ParallelNormalization).
@@ -158,10 +158,12 @@ class ParallelNormalization(keras.layers.Layer):
             norm.build(shape)
         self.channels = shape[-1]
 
-    def normalize(self, inputs, training=None, present=None):
+    def normalize(self, inputs, training=None, present=None, rows=False):
         """Each stream through its own norm; a stacked tensor stays stacked.
 
         `present` names the modalities `inputs` holds (all M when None).
+        `rows=True` returns a stacked result as its (M, B x H x W, C) rows
+        (`stream_rows`), for the exchange to work on without a second view.
         """
         present = present_modalities(present, self.num_modalities, self.name)
         norms = [self.norms[m] for m in present]
@@ -173,16 +175,19 @@ class ParallelNormalization(keras.layers.Layer):
         if self.affine_inference and all(_uses_running_statistics(n, norm_training) for n in norms):
             folded = [_folded_affine(norm) for norm in norms]
             if stacked:
-                rank = len(inputs.shape)
-                scale = ops.cast(broadcast_per_stream(ops.stack([a for a, _ in folded]), rank), inputs.dtype)
-                shift = ops.cast(broadcast_per_stream(ops.stack([b for _, b in folded]), rank), inputs.dtype)
-                return stacked_view(stream_view(inputs, count) * scale + shift)
+                scale = ops.cast(ops.expand_dims(ops.stack([a for a, _ in folded]), 1), inputs.dtype)
+                shift = ops.cast(ops.expand_dims(ops.stack([b for _, b in folded]), 1), inputs.dtype)
+                y = stream_rows(inputs, count) * scale + shift
+                return y if rows else unstream_rows(y, inputs)
             return [x * ops.cast(a, x.dtype) + ops.cast(b, x.dtype) for x, (a, b) in zip(inputs, folded)]
         if stacked and self.norm == "instance" and norm_training:
-            return self._stacked_instance_statistics(inputs, norms)
-        streams = ops.split(inputs, count, axis=0) if stacked else inputs
-        outputs = [norm(x, training=norm_training) for norm, x in zip(norms, streams)]
-        return ops.concatenate(outputs, axis=0) if stacked else outputs
+            y = self._stacked_instance_statistics(inputs, norms)
+        elif stacked:
+            streams = ops.split(inputs, count, axis=0)
+            y = ops.concatenate([norm(x, training=norm_training) for norm, x in zip(norms, streams)], axis=0)
+        else:
+            return [norm(x, training=norm_training) for norm, x in zip(norms, inputs)]
+        return stream_rows(y, count) if rows else y
 
     def _stacked_instance_statistics(self, x, norms):
         """Training-mode instance norms on stacked streams: the statistics are per sample anyway,

@@ -5,8 +5,9 @@ streams into one tensor of batch M x B runs each convolution once on a
 bigger batch instead of M times, which oneDNN and cuDNN execute faster and
 which halves the number of ops the runtime schedules. Stream m occupies
 rows [m * B, (m + 1) * B) of the stacked batch; the private norms and the
-exchange view the stacked tensor as (M, B, H, W, C) and apply per-stream
-scales, shifts and masks by broadcasting, without copying streams apart.
+exchange view the stacked tensor as (M, B x H x W, C) rows (`stream_rows`)
+and apply per-stream scales, shifts and masks by broadcasting, without
+copying streams apart.
 """
 
 import keras
@@ -25,6 +26,29 @@ def stacked_view(y):
     """(M, B, ...) -> (M * B, ...): the inverse of `stream_view`."""
     shape = ops.shape(y)
     return ops.reshape(y, (-1, *shape[2:]))
+
+
+def stream_rows(x, num_streams):
+    """(M * B, ..., C) -> (M, B * ..., C): each stream's pixels as rows of C values, no copy.
+
+    One reshape to a constant shape (M and C are static), however many of
+    B, H, W are unknown: a stream view that keeps every dimension costs a
+    shape slice per unknown one, and a CEN network has one view per norm,
+    which made the slices most of a serving graph's nodes (and of the
+    memory a loaded SavedModel spends on its graphs).
+    """
+    return ops.reshape(x, (num_streams, -1, x.shape[-1]))
+
+
+def unstream_rows(rows, like):
+    """The inverse of `stream_rows`: `rows` back in the stacked shape of `like`."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Two graph nodes; keras.ops.shape slices out every unknown dimension and packs them
+        # again, 16 nodes a norm when height and width are unknown (a serving signature).
+        return tf.reshape(rows, tf.shape(like))
+    return ops.reshape(rows, ops.shape(like))
 
 
 def broadcast_per_stream(values, rank):
