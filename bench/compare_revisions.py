@@ -36,18 +36,21 @@ WORKLOADS = {
     "segmenter-train-bf16": {"kind": "segmenter train", "batch": 2, "size": [240, 320], "precision": "mixed_bfloat16"},
     "generator-train": {"kind": "generator fwd+bwd", "precision": "float32"},
     "generator-inference": {"kind": "generator inference", "precision": "float32"},
+    "generator-inference-bf16": {"kind": "generator inference", "precision": "mixed_bfloat16"},
 }
 
 
 def time_tree(tree, spec, warmup, repeats, timeout=3600):
-    """Per-call seconds of one workload, measured by `tree`'s own bench child on `tree`'s own package."""
+    """Per-call seconds and the child's peak RSS of one workload, measured by `tree`'s own bench child
+    on `tree`'s own package."""
     request = {"mode": "time", "specs": [spec], "warmup": warmup, "repeats": repeats}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tree)}
     command = [sys.executable, str(tree / "bench" / "bench_models.py"), "--child", json.dumps(request)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tree)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])["runs"][0]
+            result = json.loads(line[len("RESULT ") :])
+            return {**result["runs"][0], "peak_rss": result["peak_rss"]}
     raise RuntimeError(f"the bench child of {tree} failed:\n{done.stderr[-3000:]}")
 
 
@@ -56,13 +59,21 @@ import collections, json, sys
 sys.path.insert(0, "bench")
 import workloads
 fn, _ = workloads.build(json.loads(sys.argv[1]))
+if hasattr(fn, "get_concrete_function"):
+    concrete = [fn.get_concrete_function()]
+else:  # a Python step around a tf.function (the train step): run it once, read what it traced
+    fn()
+    cells = [cell.cell_contents for cell in fn.__closure__ or ()]
+    functions = [value for value in cells if hasattr(value, "get_concrete_function")]
+    concrete = [c for function in functions for c in function._list_all_concrete_functions()]
 counts = collections.Counter()
 def walk(graph):
     for op in graph.get_operations():
         counts[op.type] += 1
     for function in graph._functions.values():
         walk(function.graph)
-walk(fn.get_concrete_function().graph)
+for function in concrete:
+    walk(function.graph)
 print("RESULT " + json.dumps(counts))
 """
 
@@ -103,23 +114,30 @@ def main():
                 f"op types differing (base, head): {differing or 'none'}",
                 flush=True,
             )
-            times = {"base": [], "head": []}
+            times, peaks = {"base": [], "head": []}, {"base": [], "head": []}
             for round_index in range(args.rounds):
                 for side in ("base", "head", "head", "base"):
                     tree = base_tree if side == "base" else REPO
                     run = time_tree(tree, spec, args.warmup, args.repeats)
                     times[side].append(run["median"])
-                    print(f"  round {round_index + 1} {side}: median {run['median']:.3f} s", flush=True)
+                    peaks[side].append(run["peak_rss"] / 1e9)
+                    print(
+                        f"  round {round_index + 1} {side}: median {run['median']:.3f} s, "
+                        f"peak RSS {peaks[side][-1]:.2f} GB",
+                        flush=True,
+                    )
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)], check=False)
 
     base, head = statistics.median(times["base"]), statistics.median(times["head"])
     cpu = platform_cpu()
     print(f"\n{args.workload} ({spec}); {args.rounds} ABBA rounds, {args.repeats} timed calls per child; {cpu}\n")
-    print("| side | revision | child medians s | median s |")
-    print("|---|---|---|---|")
-    print(f"| base | {args.base} | {', '.join(f'{t:.2f}' for t in times['base'])} | {base:.3f} |")
-    print(f"| head | working tree | {', '.join(f'{t:.2f}' for t in times['head'])} | {head:.3f} |")
+    print("| side | revision | child medians s | median s | peak RSS GB (median of children) |")
+    print("|---|---|---|---|---|")
+    for side, revision in (("base", args.base), ("head", "working tree")):
+        median = statistics.median(times[side])
+        peak = statistics.median(peaks[side])
+        print(f"| {side} | {revision} | {', '.join(f'{t:.2f}' for t in times[side])} | {median:.3f} | {peak:.2f} |")
     print(f"\nhead / base = {head / base:.3f}")
 
 
