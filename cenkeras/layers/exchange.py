@@ -259,17 +259,19 @@ class ChannelExchange(ParallelNormalization):
     def exchange_masks(self, present=None):
         """Per modality (of `present`, default all), a boolean (C,) tensor: True where the channel is replaced."""
         present = present_modalities(present, self.num_modalities, self.name)
+        return list(ops.unstack(self._stacked_masks(present)))
+
+    def _stacked_masks(self, present):
+        """(len(present), C) booleans: the present modalities' exchange masks, from their gammas stacked."""
         if self.rule in ("fixed", "random"):
-            return [ops.convert_to_tensor(self._chosen[m]) for m in present]
+            return ops.convert_to_tensor(np.stack([self._chosen[m] for m in present]))
         if self.rule in SUMMING_RULES:
-            return [ops.ones((self.channels,), dtype="bool")] * len(present)
-        masks = []
-        for m in present:
-            gamma = ops.stop_gradient(ops.cast(self.norms[m].gamma, "float32"))
-            mask = ops.abs(gamma) < ops.cast(self.threshold, "float32")
-            if self.scope == "part":
-                mask = ops.logical_and(mask, ops.convert_to_tensor(self._part_mask(m)))
-            masks.append(mask)
+            return ops.ones((len(present), self.channels), dtype="bool")
+        gamma = ops.stack([self.norms[m].gamma.value for m in present])
+        gamma = ops.stop_gradient(ops.cast(gamma, "float32"))
+        masks = ops.abs(gamma) < ops.cast(self.threshold, "float32")
+        if self.scope == "part":
+            masks = ops.logical_and(masks, ops.convert_to_tensor(np.stack([self._part_mask(m) for m in present])))
         return masks
 
     def _part_mask(self, modality):
@@ -325,7 +327,7 @@ class ChannelExchange(ParallelNormalization):
         if self.rule in SUMMING_RULES:
             gates = ops.expand_dims(self._gate_values(present), 1)
             return y + donor * ops.cast(gates, y.dtype)
-        return ops.where(ops.expand_dims(ops.stack(self.exchange_masks(present)), 1), donor, y)
+        return ops.where(ops.expand_dims(self._stacked_masks(present), 1), donor, y)
 
     def exchange_statistics(self):
         """Per modality: how many channels fall below the threshold, in and outside its part.
