@@ -11,8 +11,6 @@ it to print the time floor.
 
 import time
 
-import tensorflow as tf
-
 
 def _rate(fn, flops, repeats=5):
     fn()
@@ -24,6 +22,10 @@ def _rate(fn, flops, repeats=5):
 
 
 def measure():
+    # Imported here: bench_models imports this module for `conv_rate`, and its official-code
+    # children must not load TensorFlow (its pages would count in their peak RSS).
+    import tensorflow as tf
+
     rates = {}
     for dtype in (tf.bfloat16, tf.float32):
         a = tf.cast(tf.random.normal([2048, 2048]), dtype)

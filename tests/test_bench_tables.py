@@ -1,6 +1,7 @@
 """The same-run table of bench/bench_models.py: goals judged against the official code measured in
 the same run, "not measured" without it, and a clear error for a wrong checkout path."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +49,14 @@ def test_a_folder_that_is_not_the_official_checkout_is_named(tmp_path):
     assert official_cen.check_checkout(tmp_path) == tmp_path
     with pytest.raises(SystemExit, match="bench: OFFICIAL_CEN="):
         bench_models.check_official(tmp_path / "elsewhere")
+
+
+def test_the_bench_children_start_without_tensorflow():
+    """Every bench child runs bench_models.py first: if importing it loaded TensorFlow, the official
+    code's peak RSS would carry TensorFlow's too (and the parent's pages, shared with every child,
+    could not be given back in cenkeras' children), as a run measured it once (+0.5 GB both sides)."""
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    check = "import sys, bench_models, official_cen; print(sorted({'tensorflow', 'torch', 'keras'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", check], cwd=bench, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -159,6 +159,26 @@ def test_gradients_match_reference(m_count, scope, norm, training):
         np.testing.assert_allclose(grad.numpy(), ref.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("m_count", [2, 3])
+def test_stacked_streams_of_unknown_size_match_the_reference_in_a_small_graph(m_count):
+    """Streams stacked along the batch (as the models run them), traced for any batch, height and
+    width (a serving signature): the reference's values, and the norm and exchange view the stack
+    without slicing its shape apart (those slices were most of a served network's graph)."""
+    rng = np.random.default_rng(40 + m_count)
+    channels = 12
+    params = make_params(m_count, channels, rng)
+    xs = [rng.normal(size=(2, 5, 7, channels)).astype(np.float32) for _ in range(m_count)]
+    layer = ChannelExchange(m_count, threshold=THRESHOLD, freeze_statistics=True)
+    layer.build((None, None, None, channels))
+    set_params(layer, params)
+    run = tf.function(lambda x: layer(x, training=False), input_signature=[tf.TensorSpec([None, None, None, channels])])
+    stacked = run(tf.constant(np.concatenate(xs, axis=0))).numpy()
+    expected = reference_exchange(xs, params, "batch", "all", training=False)
+    np.testing.assert_allclose(stacked, np.concatenate(expected, axis=0), atol=1e-5)
+    ops = [op.type for op in run.get_concrete_function().graph.get_operations()]
+    assert "StridedSlice" not in ops and ops.count("Reshape") == 2, sorted(set(ops))
+
+
 def test_replaced_channel_passes_no_gradient_to_its_own_stream():
     channels = 6
     params = make_params(2, channels, np.random.default_rng(3))

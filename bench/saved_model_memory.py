@@ -1,0 +1,110 @@
+"""Where a loaded SavedModel's memory goes: graph sizes in the file, RSS by phase in a fresh process.
+
+    python bench/saved_model_memory.py                          # RefineNet-101 RGB-D, float32 and bf16
+    python bench/saved_model_memory.py --precision mixed_bfloat16 --calls 5
+
+Exports RefineNet-101 RGB-D as `cenkeras export` does (every signature),
+lists the functions of the file by graph size (`tf.saved_model.load` builds
+a graph for each, whether called or not), then loads it in a fresh process
+and prints its RSS after importing TensorFlow (with the library pages given
+back, as the `cenkeras` commands do), after loading, and after each
+`serving_labels` call on a 480x640 RGB-D pair; peak RSS last. The same
+export, checked out at two revisions, shows what a change to the export or
+the layers did to a served model's memory.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import timing
+from children import run_child
+from machine import platform_cpu
+
+HERE = Path(__file__).resolve().parent
+GB = 1e9
+
+
+def child(request):
+    sys.path.insert(0, str(HERE))
+    if request["mode"] == "export":
+        from bench_models import export_saved_model
+
+        export_saved_model(request)
+        result = {"functions": function_sizes(request["path"])}
+    else:
+        result = {"phases": load_and_call(request["path"], request["calls"])}
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def function_sizes(path):
+    """[(function name, graph nodes)] of the SavedModel at `path`, largest first."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
+    library = saved.meta_graphs[0].graph_def.library
+    return sorted(((f.signature.name, len(f.node_def)) for f in library.function), key=lambda row: -row[1])
+
+
+def load_and_call(path, calls):
+    """[(phase, RSS bytes)] of loading the SavedModel at `path` and calling `serving_labels`."""
+    import time
+
+    from cenkeras.memory import load_tensorflow_lean, resident_bytes
+
+    load_tensorflow_lean()
+    import numpy as np
+    import tensorflow as tf
+
+    phases = [("TensorFlow imported, pages given back", resident_bytes()["VmRSS"])]
+    loaded = tf.saved_model.load(path)
+    phases.append(("SavedModel loaded", resident_bytes()["VmRSS"]))
+    serve = loaded.signatures["serving_labels"]
+    rng = np.random.default_rng(0)
+    images = {
+        "rgb": tf.constant(rng.integers(0, 256, (1, 480, 640, 3), dtype=np.uint8)),
+        "depth": tf.constant(rng.integers(0, 40000, (1, 480, 640, 1), dtype=np.uint16)),
+    }
+    for index in range(calls):
+        start = time.perf_counter()
+        serve(**images)["ensemble_labels"].numpy()
+        seconds = time.perf_counter() - start
+        phases.append((f"call {index + 1} ({seconds:.2f} s)", resident_bytes()["VmRSS"]))
+    phases.append(("peak", timing.peak_rss_bytes()))
+    return phases
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16"], action="append")
+    parser.add_argument("--calls", type=int, default=3)
+    args = parser.parse_args()
+    if args.child:
+        return child(json.loads(args.child))
+    print(f"Measuring on {platform_cpu()}\n", flush=True)
+    script = Path(__file__).resolve()
+    for precision in args.precision or ["float32", "mixed_bfloat16"]:
+        with tempfile.TemporaryDirectory() as folder:
+            path = str(Path(folder) / precision)
+            functions = run_child(script, {"mode": "export", "precision": precision, "path": path}, 1800)["functions"]
+            size = (Path(path) / "saved_model.pb").stat().st_size
+            phases = run_child(script, {"mode": "load", "path": path, "calls": args.calls}, 1800)["phases"]
+        large = [(name, nodes) for name, nodes in functions if nodes >= 1000]
+        print(f"RefineNet-101 RGB-D SavedModel, {precision}: saved_model.pb {size / 1e6:.1f} MB, ", end="")
+        print(f"{len(functions)} functions, {sum(n for _, n in functions)} graph nodes\n")
+        print("| function (>= 1000 nodes) | graph nodes |")
+        print("|---|---|")
+        for name, nodes in large:
+            print(f"| {name} | {nodes} |")
+        print("\n| phase | RSS GB |")
+        print("|---|---|")
+        for phase, rss in phases:
+            print(f"| {phase} | {rss / GB:.3f} |")
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()
