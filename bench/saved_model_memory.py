@@ -55,18 +55,14 @@ def load_and_call(path, calls):
     from cenkeras.memory import load_tensorflow_lean, resident_bytes
 
     load_tensorflow_lean()
-    import numpy as np
     import tensorflow as tf
+    from workloads import raw_rgbd
 
     phases = [("TensorFlow imported, pages given back", resident_bytes()["VmRSS"])]
     loaded = tf.saved_model.load(path)
     phases.append(("SavedModel loaded", resident_bytes()["VmRSS"]))
     serve = loaded.signatures["serving_labels"]
-    rng = np.random.default_rng(0)
-    images = {
-        "rgb": tf.constant(rng.integers(0, 256, (1, 480, 640, 3), dtype=np.uint8)),
-        "depth": tf.constant(rng.integers(0, 40000, (1, 480, 640, 1), dtype=np.uint16)),
-    }
+    images = raw_rgbd(480, 640)
     for index in range(calls):
         start = time.perf_counter()
         serve(**images)["ensemble_labels"].numpy()

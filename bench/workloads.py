@@ -96,15 +96,19 @@ def generator(spec):
     return forward_backward, lambda: 3 * conv_flops(model, shapes)
 
 
-def saved_model(spec):
-    """An exported serving SavedModel (raw uint8 RGB + uint16 depth in, preprocessing inside, labels out)."""
-    serve = tf.saved_model.load(spec["path"]).signatures["serving_labels"]  # labels out, as `predict` asks
+def raw_rgbd(height, width):
+    """One serving request: a raw uint8 RGB image and a uint16 depth map (PNG units)."""
     rng = np.random.default_rng(0)
-    height, width = spec["size"]
-    images = {
+    return {
         "rgb": tf.constant(rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)),
         "depth": tf.constant(rng.integers(0, 40000, (1, height, width, 1), dtype=np.uint16)),
     }
+
+
+def saved_model(spec):
+    """An exported serving SavedModel (raw uint8 RGB + uint16 depth in, preprocessing inside, labels out)."""
+    serve = tf.saved_model.load(spec["path"]).signatures["serving_labels"]  # labels out, as `predict` asks
+    images = raw_rgbd(*spec["size"])
     return (lambda: serve(**images)["ensemble_labels"]), lambda: spec["flops"]
 
 

@@ -86,7 +86,7 @@ LABELS_SIGNATURE = "serving_labels"
 
 
 class _Untracked:
-    """Holds objects a tf.Module must not save twice (subset models share the full model's layers)."""
+    """Holds objects a tf.Module must not save as its children (it would track them as attributes)."""
 
     def __init__(self, value):
         self.value = value
@@ -117,16 +117,16 @@ class _SubsetServing:
         # The model itself is not saved as an object: its variables are, flat. The saved
         # functions capture nothing else, and a saved Keras model would add its own default
         # signature, one more copy of the network (`model.keras` beside the SavedModel keeps it).
-        self._models = _Untracked({full: model, **{names: model.subset(names) for names in subsets.values()}})
         self.model_variables = list(model.variables)
+        networks = {full: model, **{names: model.subset(names) for names in subsets.values()}}
         # Not saved as objects either: the signatures calling them carry them into the file.
         self._forwards = _Untracked(
             {
                 names: tf.function(
                     _named(functools.partial(self._forward, net, names), "forward_" + "_and_".join(names)),
-                    input_signature=[{name: self.specs[name] for name in names}],
+                    input_signature=[self._specs_of(names)],
                 )
-                for names, net in self._models.value.items()
+                for names, net in networks.items()
             }
         )
         description["signatures"] = {"serving_default": list(full)}
@@ -144,11 +144,15 @@ class _SubsetServing:
         """A tf.function from the raw images of `names` to the outputs (`_outputs(**options)`)."""
         return tf.function(
             _named(functools.partial(self._serve, names, **options), name),
-            input_signature=[{n: self.specs[n] for n in names}],
+            input_signature=[self._specs_of(names)],
         )
 
+    def _specs_of(self, names):
+        """The raw input specs of `names`, in that order."""
+        return {name: self.specs[name] for name in names}
+
     def _serve(self, names, images, **options):
-        images = _check_images(images, {name: self.specs[name] for name in names})
+        images = _check_images(images, self._specs_of(names))
         return self._outputs(self._forwards.value[names](images), images, names, **options)
 
     def _serve_png(self, names, strings):
