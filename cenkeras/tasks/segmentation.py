@@ -10,6 +10,7 @@ from cenkeras.metrics import ConfusionMatrix
 from cenkeras.models.base import AUXILIARY_PREFIX, RESERVED_OUTPUT, prediction_outputs
 from cenkeras.tasks.logs import step_logs
 from cenkeras.tasks.subset_training import SubsetModels, dense_gradients
+from cenkeras.tasks.updates import updates_wait_for_gradients, with_weight_decay
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
 ENCODER_LAYER_PREFIXES = ("conv1", "bn1", "layer")
@@ -41,21 +42,6 @@ def cross_entropy_sum(labels, logits, num_classes, ignore_label):
     safe = tf.where(valid, labels, 0)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
     return tf.reduce_sum(tf.where(valid, nll, 0.0)), tf.reduce_sum(tf.cast(valid, tf.float32))
-
-
-def with_weight_decay(gradients, variables, decay):
-    """`g + decay * v` for every gradient (L2 coupled with momentum, as PyTorch's SGD adds it).
-
-    Each product waits for its gradient: the products depend on the weights
-    alone, so the graph would otherwise compute them all at the start of the
-    step and hold them through forward and backward, a second copy of the
-    weights' size (0.5 GB for RefineNet-101) in the step's peak memory.
-    """
-    decayed = []
-    for gradient, variable in zip(gradients, variables):
-        with tf.control_dependencies([gradient]):
-            decayed.append(gradient + decay * tf.cast(variable, gradient.dtype))
-    return decayed
 
 
 class SegmentationTrainer(keras.Model):
@@ -204,8 +190,11 @@ class SegmentationTrainer(keras.Model):
             decay = self.weight_decay / replicas
             gradients = with_weight_decay(gradients, variables, decay)
         split = len(self.encoder_variables)
-        self.encoder_optimizer.apply(gradients[:split], self.encoder_variables)
-        self.decoder_optimizer.apply(gradients[split:], self.decoder_variables)
+        # Each update waits for its gradient: SGD's momentum products would otherwise all be
+        # computed at the start of the step and held through forward and backward.
+        with updates_wait_for_gradients(self.encoder_optimizer), updates_wait_for_gradients(self.decoder_optimizer):
+            self.encoder_optimizer.apply(gradients[:split], self.encoder_variables)
+            self.decoder_optimizer.apply(gradients[split:], self.decoder_variables)
 
         self.loss_tracker.update_state(loss * replicas)
         self.sparsity_tracker.update_state(sparsity_share * replicas)

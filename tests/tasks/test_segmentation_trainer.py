@@ -99,7 +99,7 @@ def test_a_step_with_a_dropped_modality_trains_the_present_streams_on_their_subs
 def test_weight_decay_is_added_to_each_gradient_and_waits_for_it():
     """g + decay * v (PyTorch's coupled L2); each product is computed only after its gradient, so
     the step does not hold a second copy of the weights through forward and backward."""
-    from cenkeras.tasks.segmentation import with_weight_decay
+    from cenkeras.tasks.updates import with_weight_decay
 
     variables = [tf.Variable([1.0, -2.0]), tf.Variable([[3.0]])]
 
