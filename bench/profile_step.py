@@ -25,15 +25,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def op_times(trace_folder):
-    """`{op type: total picoseconds}` over the executor threads of the host plane of a profile."""
+def read_trace(trace_folder):
+    """The XSpace protobuf of the last profile written under `trace_folder`."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     path = sorted(glob.glob(f"{trace_folder}/plugins/profile/*/*.xplane.pb"))[-1]
     space = xplane_pb2.XSpace()
     space.ParseFromString(Path(path).read_bytes())
+    return space
+
+
+def op_times(trace_folder):
+    """`{op type: total picoseconds}` over the executor threads of the host plane of a profile."""
     totals = collections.Counter()
-    for plane in space.planes:
+    for plane in read_trace(trace_folder).planes:
         if plane.name != "/host:CPU":
             continue
         for line in plane.lines:
@@ -52,6 +57,16 @@ def is_convolution(op_type):
     return "Conv2D" in op_type
 
 
+def table_spec(kind, precision):
+    """The workload spec `bench/bench_models.py` times for `kind` (the segmenter at the table's shape)."""
+    import bench_models
+
+    spec = {"kind": kind, "precision": precision}
+    if kind.startswith("segmenter"):
+        spec.update({key: bench_models.TRAIN[key] for key in ("batch", "size")})
+    return spec
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", default="segmenter train", help="A workload of bench/workloads.py.")
@@ -64,15 +79,12 @@ def main():
     from cenkeras.memory import load_tensorflow_lean
 
     load_tensorflow_lean()
-    import bench_models
     import ceiling
     import tensorflow as tf
     import workloads
     from machine import platform_cpu
 
-    spec = {"kind": args.kind, "precision": args.precision}
-    if args.kind.startswith("segmenter"):
-        spec.update({key: bench_models.TRAIN[key] for key in ("batch", "size")})  # the table's shape
+    spec = table_spec(args.kind, args.precision)
     fn, count_flops = workloads.build(spec)
     for _ in range(2):
         workloads.wait_for(fn())

@@ -60,3 +60,29 @@ def test_the_bench_children_start_without_tensorflow():
     done = subprocess.run([sys.executable, "-c", check], cwd=bench, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_step_memory_finds_what_is_alive_at_the_allocator_peak():
+    """bench/step_memory.py: the allocator's bytes in use at the start and at the peak, and the
+    tensors of the call still alive then (those freed before the peak, or allocated before the
+    call, are not)."""
+    import step_memory
+
+    def event(allocated, addr, size, in_use, op):
+        stats = {"addr": addr, "allocation_bytes": size, "bytes_allocated": in_use, "tf_op": op}
+        return (len(op), allocated, stats)
+
+    events = [
+        event(True, 1, 100, 1100, "model/conv1/convolution"),  # 1000 in use before the call
+        event(True, 2, 50, 1150, "sgd/Mul"),
+        event(False, 9, 400, 750, "model/old"),  # a buffer from before the call
+        event(True, 3, 700, 1450, "gradient_tape/model/conv1/Conv2DBackpropFilter"),
+        event(False, 1, 100, 1350, "model/conv1/convolution"),
+        event(True, 4, 10, 1360, "sgd/Sub"),  # after the peak
+    ]
+    start, peak, live = step_memory.live_at_peak(events)
+    assert (start, peak) == (1000, 1450)
+    assert sorted(stats["addr"] for stats in live) == [1, 2, 3]
+    assert [step_memory.scope_of(s["tf_op"]) for s in live] == ["model", "sgd", "gradient_tape"]
+    with pytest.raises(SystemExit, match="no allocator events"):
+        step_memory.live_at_peak([])
