@@ -7,13 +7,15 @@ Exports RefineNet-101 RGB-D as `cenkeras export` does (every signature),
 lists the functions of the file by graph size (`tf.saved_model.load` builds
 a graph for each, whether called or not), then loads it in a fresh process
 and prints its RSS after importing TensorFlow (with the library pages given
-back, as the `cenkeras` commands do), after loading, and after each
+back, as the `cenkeras` commands do), after each step of loading (the
+functions' graphs built, the variables restored), and after each
 `serving_labels` call on a 480x640 RGB-D pair; peak RSS last. The same
 export, checked out at two revisions, shows what a change to the export or
 the layers did to a served model's memory.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -48,6 +50,37 @@ def function_sizes(path):
     return sorted(((f.signature.name, len(f.node_def)) for f in library.function), key=lambda row: -row[1])
 
 
+@contextlib.contextmanager
+def loading_steps_recorded(phases, resident_bytes):
+    """Appends the RSS after each step of `tf.saved_model.load` worth telling apart: building the
+    graphs of the file's functions, and restoring the variables. These are TensorFlow's private
+    functions: where a TensorFlow version renames them, the load is recorded whole."""
+    from tensorflow.python.saved_model import function_deserialization, load
+
+    steps = [
+        (function_deserialization, "load_function_def_library", "  graphs of the functions built"),
+        (load.Loader, "_restore_checkpoint", "  objects made, variables restored"),
+    ]
+    steps = [step for step in steps if hasattr(step[0], step[1])]
+    originals = [getattr(owner, name) for owner, name, _ in steps]
+
+    def recording(original, phase):
+        def step(*args, **kwargs):
+            result = original(*args, **kwargs)
+            phases.append((phase, resident_bytes()["VmRSS"]))
+            return result
+
+        return step
+
+    for (owner, name, phase), original in zip(steps, originals):
+        setattr(owner, name, recording(original, phase))
+    try:
+        yield
+    finally:
+        for (owner, name, _), original in zip(steps, originals):
+            setattr(owner, name, original)
+
+
 def load_and_call(path, calls):
     """[(phase, RSS bytes)] of loading the SavedModel at `path` and calling `serving_labels`."""
     import time
@@ -59,7 +92,8 @@ def load_and_call(path, calls):
     from workloads import raw_rgbd
 
     phases = [("TensorFlow imported, pages given back", resident_bytes()["VmRSS"])]
-    loaded = tf.saved_model.load(path)
+    with loading_steps_recorded(phases, resident_bytes):
+        loaded = tf.saved_model.load(path)
     phases.append(("SavedModel loaded", resident_bytes()["VmRSS"]))
     serve = loaded.signatures["serving_labels"]
     images = raw_rgbd(480, 640)
