@@ -70,9 +70,9 @@ def test_step_memory_finds_what_is_alive_at_the_allocator_peak():
 
     def event(allocated, addr, size, in_use, op):
         stats = {"addr": addr, "allocation_bytes": size, "bytes_allocated": in_use, "tf_op": op}
-        return (len(op), allocated, stats)
+        return (allocated, stats)
 
-    events = [
+    timeline = [
         event(True, 1, 100, 1100, "model/conv1/convolution"),  # 1000 in use before the call
         event(True, 2, 50, 1150, "sgd/Mul"),
         event(False, 9, 400, 750, "model/old"),  # a buffer from before the call
@@ -80,6 +80,7 @@ def test_step_memory_finds_what_is_alive_at_the_allocator_peak():
         event(False, 1, 100, 1350, "model/conv1/convolution"),
         event(True, 4, 10, 1360, "sgd/Sub"),  # after the peak
     ]
+    events = [(picoseconds, *rest) for picoseconds, rest in enumerate(timeline)]  # in time order
     start, peak, live = step_memory.live_at_peak(events)
     assert (start, peak) == (1000, 1450)
     assert sorted(stats["addr"] for stats in live) == [1, 2, 3]
