@@ -29,6 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from cenkeras.data.modality_dropout import subsets_by_pattern
+from cenkeras.frozen_norms import FrozenNorms
 from cenkeras.layers.resize import resize_antialiased
 from cenkeras.png_inputs import decode_png_input, describe_png_input
 from cenkeras.precision import keras_policy, resolve_precision
@@ -114,10 +115,14 @@ class _SubsetServing:
         record them in `description["signatures"]`."""
         subsets = subset_signatures(model)
         full = tuple(model.modalities)
+        # The norms run on constants of their inference values (`FrozenNorms`): the graphs
+        # read, and the file saves, the other variables only.
+        self._frozen = _Untracked(FrozenNorms(model))
+        folded = {id(variable) for variable in self._frozen.value.folded_variables}
         # The model itself is not saved as an object: its variables are, flat. The saved
         # functions capture nothing else, and a saved Keras model would add its own default
         # signature, one more copy of the network (`model.keras` beside the SavedModel keeps it).
-        self.model_variables = list(model.variables)
+        self.model_variables = [variable for variable in model.variables if id(variable) not in folded]
         networks = {full: model, **{names: model.subset(names) for names in subsets.values()}}
         # Not saved as objects either: the signatures calling them carry them into the file.
         self._forwards = _Untracked(
@@ -154,6 +159,11 @@ class _SubsetServing:
     def _serve(self, names, images, **options):
         images = _check_images(images, self._specs_of(names))
         return self._outputs(self._forwards.value[names](images), images, names, **options)
+
+    def _network_call(self, model, inputs):
+        """`model(inputs)` at inference, traced with the norms as constants."""
+        with self._frozen.value.applied():
+            return model(inputs, training=False)
 
     def _serve_png(self, names, strings):
         """The full set from one PNG byte string per image and input (`cenkeras.png_inputs`)."""
@@ -218,7 +228,7 @@ class SegmentationServing(_SubsetServing, tf.Module):
 
     def _forward(self, model, names, images):
         """The logits of every output for raw `images`."""
-        return model({name: self.preprocessors[name](images[name]) for name in names}, training=False)
+        return self._network_call(model, {name: self.preprocessors[name](images[name]) for name in names})
 
     def _outputs(self, logits, images, names, probabilities=True):
         size = tf.shape(images[names[0]])[1:3]
@@ -270,7 +280,7 @@ class TranslationServing(_SubsetServing, tf.Module):
         """The generated images (model range) of every output at the model's size."""
         # tf.image.resize(antialias=True) in ops that the LiteRT converter knows too.
         inputs = {d: resize_antialiased(self.preprocessors[d](images[d]), (self.size, self.size)) for d in domains}
-        return model(inputs, training=False)
+        return self._network_call(model, inputs)
 
     def _outputs(self, generated, images, domains):
         size = tf.shape(images[domains[0]])[1:3]

@@ -261,18 +261,38 @@ class ChannelExchange(ParallelNormalization):
         present = present_modalities(present, self.num_modalities, self.name)
         return list(ops.unstack(self._stacked_masks(present)))
 
-    def _stacked_masks(self, present):
-        """(len(present), C) booleans: the present modalities' exchange masks, from their gammas stacked."""
-        if self.rule in ("fixed", "random"):
-            return ops.convert_to_tensor(np.stack([self._chosen[m] for m in present]))
-        if self.rule in SUMMING_RULES:
-            return ops.ones((len(present), self.channels), dtype="bool")
+    def _stacked_masks(self, present, rows=False):
+        """(len(present), C) booleans: the present modalities' exchange masks, from their gammas
+        stacked; (len(present), 1, C) with `rows`, to broadcast over `stream_rows`."""
+        masks = self._constant_masks(present)
+        if masks is not None:
+            # Shaped in NumPy: a graph traced on constants gets one node, not an ExpandDims too.
+            return ops.convert_to_tensor(masks[:, None] if rows else masks)
         gamma = ops.stack([self.norms[m].gamma.value for m in present])
         gamma = ops.stop_gradient(ops.cast(gamma, "float32"))
         masks = ops.abs(gamma) < ops.cast(self.threshold, "float32")
         if self.scope == "part":
             masks = ops.logical_and(masks, ops.convert_to_tensor(np.stack([self._part_mask(m) for m in present])))
-        return masks
+        return ops.expand_dims(masks, 1) if rows else masks
+
+    def _constant_masks(self, present):
+        """The present modalities' masks as a NumPy (len(present), C) array where they do not
+        depend on the weights now (the fixed rules, the summing rules, the serving constants)."""
+        if self.rule in ("fixed", "random"):
+            return np.stack([self._chosen[m] for m in present])
+        if self.rule in SUMMING_RULES:
+            return np.ones((len(present), self.channels), dtype=bool)
+        constants = self.serving_constants
+        if constants is not None and constants.masks is not None:
+            return constants.masks[list(present)]
+        return None
+
+    def inference_constants(self):
+        constants = super().inference_constants()
+        if not self.exchanges or self.rule not in ("threshold", "discard"):
+            return constants  # no masks, or fixed ones
+        masks = ops.convert_to_numpy(self._stacked_masks(range(self.num_modalities)))
+        return dataclasses.replace(constants, masks=masks)
 
     def _part_mask(self, modality):
         start, stop = self.parts[modality]
@@ -327,7 +347,7 @@ class ChannelExchange(ParallelNormalization):
         if self.rule in SUMMING_RULES:
             gates = ops.expand_dims(self._gate_values(present), 1)
             return y + donor * ops.cast(gates, y.dtype)
-        return ops.where(ops.expand_dims(self._stacked_masks(present), 1), donor, y)
+        return ops.where(self._stacked_masks(present, rows=True), donor, y)
 
     def exchange_statistics(self):
         """Per modality: how many channels fall below the threshold, in and outside its part.

@@ -1,5 +1,7 @@
 """Private (per-modality) normalization for M parallel streams."""
 
+import dataclasses
+
 import keras
 from keras import ops
 
@@ -107,6 +109,8 @@ class ParallelNormalization(keras.layers.Layer):
         self.affine_inference = bool(affine_inference)
         self.norm_options = norm_options
         self.norms = self._make_norms()
+        # Set only while a serving graph is traced (`cenkeras.frozen_norms`).
+        self.serving_constants = None
 
     def _gamma_regularizer(self, modality):
         """Sparsity penalty for modality m's norm; none at a plain norm site."""
@@ -173,11 +177,9 @@ class ParallelNormalization(keras.layers.Layer):
         if not stacked:
             check_stream_count(inputs, present, self.name)
         if self.affine_inference and all(_uses_running_statistics(n, norm_training) for n in norms):
-            scale, shift = _folded_affine(norms)
+            scale, shift = self._inference_affine(norms, present)  # (count, 1, C)
             if stacked:
-                scale = ops.cast(ops.expand_dims(scale, 1), inputs.dtype)
-                shift = ops.cast(ops.expand_dims(shift, 1), inputs.dtype)
-                y = stream_rows(inputs, count) * scale + shift
+                y = stream_rows(inputs, count) * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
                 return y if rows else unstream_rows(y, inputs)
             return [x * ops.cast(scale[i], x.dtype) + ops.cast(shift[i], x.dtype) for i, x in enumerate(inputs)]
         if stacked and self.norm == "instance" and norm_training:
@@ -188,6 +190,38 @@ class ParallelNormalization(keras.layers.Layer):
         else:
             return [norm(x, training=norm_training) for norm, x in zip(norms, inputs)]
         return stream_rows(y, count) if rows else y
+
+    def _inference_affine(self, norms, present):
+        """(count, 1, C) scale and shift of the present norms on running statistics (broadcasting
+        over `stream_rows`): the serving constants while they are set, else folded from the norms'
+        variables in the graph."""
+        constants = self.serving_constants
+        if constants is not None and constants.scale is not None:
+            rows = list(present)
+            # Shaped in NumPy: one graph node each.
+            return ops.convert_to_tensor(constants.scale[rows, None]), ops.convert_to_tensor(
+                constants.shift[rows, None]
+            )
+        scale, shift = _folded_affine(norms)
+        return ops.expand_dims(scale, 1), ops.expand_dims(shift, 1)
+
+    @property
+    def folds_at_inference(self):
+        """Whether inference (`training=False`) applies every norm as the folded multiply-add."""
+        return self.affine_inference and all(_uses_running_statistics(n, False) for n in self.unique_norms)
+
+    def inference_constants(self):
+        """The values inference computes from this layer's weights alone, now, as NumPy.
+
+        A `ServingConstants` whose `scale` and `shift` are float32 (M, C)
+        with `norms[m](x) == x * scale[m] + shift[m]` at inference (None
+        where a norm normalises with the sample's own statistics). Run it
+        eagerly: it reads the variables' current values.
+        """
+        if not self.folds_at_inference:
+            return ServingConstants()
+        scale, shift = _folded_affine(self.norms)
+        return ServingConstants(scale=ops.convert_to_numpy(scale), shift=ops.convert_to_numpy(shift))
 
     def _stacked_instance_statistics(self, x, norms):
         """Training-mode instance norms on stacked streams: the statistics are per sample anyway,
@@ -231,6 +265,21 @@ class ParallelNormalization(keras.layers.Layer):
             }
         )
         return config
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingConstants:
+    """What a norm site computes from its weights alone at inference, as NumPy arrays (or None).
+
+    `scale`, `shift`: float32 (M, C), the folded running-statistics norms;
+    `masks`: bool (M, C), the exchange's replaced channels. A layer holding
+    them as `serving_constants` uses them instead of its variables, so a
+    graph traced meanwhile carries them as constants.
+    """
+
+    scale: object = None
+    shift: object = None
+    masks: object = None
 
 
 def _is_single_shape(shape):
