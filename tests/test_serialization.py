@@ -83,6 +83,7 @@ SAMPLES = {
     "ResizeLike": (layers.ResizeLike, {"align_corners": False}, [TWO_STREAMS[0], np.zeros((2, 16, 12, 1))]),
     "StackStreams": (layers.StackStreams, {"num_modalities": 2}, TWO_STREAMS),
     "UnstackStreams": (layers.UnstackStreams, {"num_modalities": 2}, TWO_STREAMS[0]),
+    "WaitFor": (layers.WaitFor, {}, TWO_STREAMS),
     "SliceL1": (layers.SliceL1, {"strength": 2e-3, "start": 1, "stop": 3}, None),
     "ModalityPreprocessor": (
         ModalityPreprocessor,

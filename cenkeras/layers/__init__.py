@@ -13,6 +13,7 @@ from cenkeras.layers.fusion import (
 )
 from cenkeras.layers.instance_norm import InstanceNormalization
 from cenkeras.layers.parallel_norm import ParallelNormalization
+from cenkeras.layers.ordering import WaitFor
 from cenkeras.layers.pooling import AdaptiveAveragePooling
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 from cenkeras.layers.resize import ResizeLike
@@ -39,6 +40,7 @@ __all__ = [
     "SliceL1",
     "StackStreams",
     "UnstackStreams",
+    "WaitFor",
     "ENSEMBLES",
     "make_ensemble",
     "modality_parts",

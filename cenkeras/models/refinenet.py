@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike, make_ensemble
+from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike, WaitFor, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder
@@ -26,9 +26,15 @@ def residual_conv_unit(streams, xs, name, filters, blocks):
 
 
 def chained_residual_pooling(streams, xs, name, filters, stages=4):
-    """CRP: repeated 5x5 max-pool + 3x3 conv, each result added to the input."""
+    """CRP: repeated 5x5 max-pool + 3x3 conv, each result added to the input.
+
+    Each pooling waits for the sum so far (`WaitFor`): the branches are
+    added, and freed, one by one instead of all at the end.
+    """
     top = xs
     for i in range(1, stages + 1):
+        if i > 1:
+            top = streams.combine(WaitFor(), top, xs)
         top = streams.map(keras.layers.MaxPooling2D(5, strides=1, padding="same"), top)
         top = streams.conv(top, f"{name}.0.{i}_outvar_dimred", filters, 3, padding=1)
         xs = streams.add(xs, top)

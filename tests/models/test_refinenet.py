@@ -258,3 +258,26 @@ def test_unknown_depth_is_a_clear_error():
 
 def test_exchange_layers_are_channel_exchange_instances(model):
     assert all(isinstance(layer, ChannelExchange) for layer in model.exchange_layers())
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_chained_residual_pooling_adds_each_branch_as_it_comes(stack):
+    """Grappler merges a chain of adds into one AddN at its end, which keeps the four pooled
+    branches of every CRP alive together (the peak of a RefineNet-101 inference); the graph that
+    actually runs, after Grappler, keeps the adds apart, and computes what the model computes."""
+    from tensorflow.python.eager import context
+
+    network = tiny(stack_streams=stack)
+    x = {name: tf.constant(value) for name, value in images(batch=1).items()}
+    forward = tf.function(lambda inputs: network(inputs, training=False)["ensemble"])
+    context.enable_run_metadata()
+    try:
+        served = forward(x)
+        run = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    nodes = [node for graph in run.function_graphs for node in graph.post_optimization_graph.node]
+    assert any("Conv2D" in node.op for node in nodes)
+    merged = [len(node.input) for node in nodes if node.op == "AddN"]
+    assert max(merged, default=2) <= 2, merged  # a two-term AddN is one add (a bottleneck's residual)
+    np.testing.assert_allclose(served, network(x, training=False)["ensemble"], rtol=1e-5, atol=1e-5)
