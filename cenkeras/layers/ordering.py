@@ -18,7 +18,9 @@ class WaitFor(keras.layers.Layer):
     add that other ops wait for is not merged), so a branch is freed as
     soon as it is added. Under TensorFlow it is an identity with a control
     dependency; other backends schedule the graph themselves and get the
-    input back as it is.
+    input back as it is. In training it passes the input on as it is: the
+    backward pass keeps every branch anyway, and the training graph stays
+    as Grappler likes it.
 
     Example:
     >>> x, done = keras.ops.ones((1, 4, 4, 2)), keras.ops.zeros((1, 4, 4, 2))
@@ -26,9 +28,9 @@ class WaitFor(keras.layers.Layer):
     TensorShape([1, 4, 4, 2])
     """
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         value, prerequisite = inputs
-        if keras.backend.backend() != "tensorflow":
+        if training or keras.backend.backend() != "tensorflow":
             return value
         import tensorflow as tf
 
