@@ -20,6 +20,9 @@ the inputs of each; `serving_default` stays the full set.
 `serving_png` takes the full set as one base64-encoded PNG string per image
 and input (TF Serving's REST `{"b64": ...}`), decoded and checked inside the
 graph (`cenkeras.png_inputs`), and returns what `serving_default` returns.
+
+The networks are traced with their norms as constants of the weights
+(`cenkeras.frozen_norms`): the file saves the other variables only.
 """
 
 import functools
