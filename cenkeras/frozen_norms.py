@@ -59,10 +59,11 @@ class FrozenNorms:
         # Inside a tf.function being traced the variables are symbolic: read them eagerly.
         with tf.init_scope():
             constants = [site.inference_constants() for site in self.sites]
+        before = [site.serving_constants for site in self.sites]
         for site, values in zip(self.sites, constants):
             site.serving_constants = values
         try:
             yield
-        finally:
-            for site in self.sites:
-                site.serving_constants = None
+        finally:  # as they were: a block inside another leaves the outer one's constants set
+            for site, values in zip(self.sites, before):
+                site.serving_constants = values

@@ -61,8 +61,15 @@ def test_serving_graphs_compute_what_the_model_computes(stack):
     alone = module._forwards.value[("depth",)]({"depth": images["depth"]})
     expected = keras_logits(module, model.subset(["depth"]), ("depth",), images)
     np.testing.assert_allclose(alone["ensemble"], expected["ensemble"], rtol=1e-5, atol=1e-5)
-    # Outside the traces the layers are back on their variables.
-    assert all(site.serving_constants is None for site in FrozenNorms(model).sites)
+    # Outside the traces the layers are back on their variables; a block inside another
+    # leaves the outer one's constants in place.
+    frozen = FrozenNorms(model)
+    assert all(site.serving_constants is None for site in frozen.sites)
+    with frozen.applied():
+        with frozen.applied():
+            pass
+        assert all(site.serving_constants is not None for site in frozen.sites)
+    assert all(site.serving_constants is None for site in frozen.sites)
 
 
 def test_the_savedmodel_keeps_no_norm_variable(tmp_path):
