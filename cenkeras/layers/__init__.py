@@ -12,6 +12,7 @@ from cenkeras.layers.fusion import (
     maximum_mean_discrepancy,
 )
 from cenkeras.layers.instance_norm import InstanceNormalization
+from cenkeras.layers.late_cast_conv import LateCastConv2D, LateCastConv2DTranspose
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.ordering import WaitFor
 from cenkeras.layers.pooling import AdaptiveAveragePooling
@@ -33,6 +34,8 @@ __all__ = [
     "SelfAttentionFusion",
     "maximum_mean_discrepancy",
     "InstanceNormalization",
+    "LateCastConv2D",
+    "LateCastConv2DTranspose",
     "ModalityEnsemble",
     "ModalityPreprocessor",
     "ParallelNormalization",

@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import InstanceNormalization
+from cenkeras.layers import InstanceNormalization, LateCastConv2D
 from cenkeras.models.streams import PIX2PIX_INIT, fresh_initializer
 
 # The official Discriminator builds instance norms in its first and last
@@ -53,11 +53,11 @@ class PatchGANDiscriminator(keras.Model):
         for block, (width, stride) in enumerate(zip(widths, strides), start=1):
             if block > 1:
                 x = keras.layers.LeakyReLU(0.2)(x)
-            x = keras.layers.ZeroPadding2D(1, name=f"conv{block}.pad")(x)
-            x = keras.layers.Conv2D(
+            x = LateCastConv2D(
                 width,
                 4,
                 strides=stride,
+                symmetric_padding=1,
                 kernel_initializer=fresh_initializer(PIX2PIX_INIT),
                 name=f"conv{block}.conv",
             )(x)

@@ -22,6 +22,8 @@ import keras
 from cenkeras.layers import (
     ChannelExchange,
     ConditionalNormalization,
+    LateCastConv2D,
+    LateCastConv2DTranspose,
     ParallelNormalization,
     StackStreams,
     UnstackStreams,
@@ -173,12 +175,13 @@ class Streams:
         shifts every output; explicit symmetric padding matches PyTorch.
         `dilation` spaces the kernel's taps (PSPNet's dilated stages). A
         transposed convolution (kernel 4, stride 2, padding 1 in pix2pix) is
-        exactly TF's "same" transposed convolution.
+        exactly TF's "same" transposed convolution. Both cast their kernel
+        only once their input is ready (`LateCastConv2D`).
         """
         if transpose:
             if (kernel_size, stride, padding) != (4, 2, 1):
                 raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
-            make = lambda n: keras.layers.Conv2DTranspose(
+            make = lambda n: LateCastConv2DTranspose(
                 filters,
                 kernel_size,
                 strides=stride,
@@ -189,18 +192,17 @@ class Streams:
             )
             return xs.map_with(self.layers_for(make, name))
         same = stride == 1 and 2 * padding == dilation * (kernel_size - 1)
-        make = lambda n: keras.layers.Conv2D(
+        make = lambda n: LateCastConv2D(
             filters,
             kernel_size,
             strides=stride,
             dilation_rate=dilation,
             padding="same" if same else "valid",
+            symmetric_padding=0 if same else padding,
             use_bias=use_bias,
             name=n,
             kernel_initializer=fresh_initializer(self.kernel_initializer),
         )
-        if padding and not same:
-            xs = self.map(keras.layers.ZeroPadding2D(padding, name=f"{name}.pad"), xs)
         return xs.map_with(self.layers_for(make, name))
 
     def norm(self, xs, name):

@@ -1,0 +1,95 @@
+"""Convolutions that cast their kernel to the compute dtype only once their input is ready."""
+
+import keras
+
+
+def _kernel_waits(layer, training):
+    """Whether `layer`'s call should read its kernel after its input: at inference under
+    TensorFlow, when the kernel is cast (a float32 kernel is read in place, at no cost)."""
+    return not training and keras.backend.backend() == "tensorflow" and layer.compute_dtype != layer.variable_dtype
+
+
+def _call_after(layer_call, wait_for, inputs):
+    """`layer_call(inputs)` with every op it makes (the kernel's cast among them) waiting for `wait_for`."""
+    import tensorflow as tf
+
+    with tf.control_dependencies([wait_for]):
+        return layer_call(inputs)
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class LateCastConv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with PyTorch's symmetric zero padding, casting its kernel late.
+
+    Under a mixed policy Keras casts a float32 kernel to the compute dtype
+    where the layer reads it, and TensorFlow runs such a cast as soon as it
+    can: at the start of the call. In a bf16 forward pass every kernel's
+    bf16 copy is then alive from the start until its convolution has run
+    (117 MiB of the pix2pix generator's 0.34 GiB peak). At inference this
+    layer reads its kernel only once its input has been computed, so a
+    cast lives as long as its convolution. In training it is plain
+    Conv2D: the backward pass needs every cast kernel anyway.
+
+    The wait is on the tensor before the padding, which is why the padding
+    is part of this layer: oneDNN's graph rewrite fuses a Pad into the
+    convolution that consumes it, so a kernel read waiting for the Pad's
+    output would wait for its own convolution (TensorFlow reports a cycle).
+
+    Args:
+        symmetric_padding: zeros added on every side of both spatial axes
+            before a "valid" convolution (PyTorch's `padding`; TensorFlow's
+            "same" pads asymmetrically at stride 2).
+        **kwargs: those of `keras.layers.Conv2D`.
+
+    Example:
+    >>> conv = LateCastConv2D(8, 4, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
+    >>> conv(keras.ops.ones((1, 32, 32, 3))).shape
+    TensorShape([1, 16, 16, 8])
+    """
+
+    def __init__(self, filters, kernel_size, symmetric_padding=0, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self.symmetric_padding = int(symmetric_padding)
+        if self.symmetric_padding and self.padding != "valid":
+            raise ValueError(f"symmetric_padding={symmetric_padding} needs padding='valid', not {self.padding!r}.")
+
+    def _pad(self, x):
+        if not self.symmetric_padding:
+            return x
+        p = self.symmetric_padding
+        return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+
+    def call(self, inputs, training=None):
+        if not _kernel_waits(self, training):
+            return super().call(self._pad(inputs))
+        return _call_after(super().call, inputs, self._pad(inputs))
+
+    def compute_output_shape(self, input_shape):
+        padded = list(input_shape)
+        for axis in (1, 2):
+            if padded[axis] is not None:
+                padded[axis] += 2 * self.symmetric_padding
+        return super().compute_output_shape(tuple(padded))
+
+    def get_config(self):
+        return {**super().get_config(), "symmetric_padding": self.symmetric_padding}
+
+
+@keras.saving.register_keras_serializable(package="cenkeras")
+class LateCastConv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` that casts its kernel once its input is ready, at inference.
+
+    The transposed half of `LateCastConv2D` (see there why): pix2pix's
+    decoder upsamples with "same" transposed convolutions, which need no
+    padding of their own.
+
+    Example:
+    >>> conv = LateCastConv2DTranspose(8, 4, strides=2, padding="same", dtype="mixed_bfloat16")
+    >>> conv(keras.ops.ones((1, 16, 16, 3))).shape
+    TensorShape([1, 32, 32, 8])
+    """
+
+    def call(self, inputs, training=None):
+        if not _kernel_waits(self, training):
+            return super().call(inputs)
+        return _call_after(super().call, inputs, inputs)
