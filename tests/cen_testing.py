@@ -65,3 +65,23 @@ def official_layout(state):
         module, param = key.rsplit(".", 1)
         wrapped[f"module.{module}.module.{param}"] = value
     return wrapped
+
+
+def optimized_nodes(function, *args):
+    """`(function(*args), the nodes of the graphs TensorFlow ran for it, after Grappler)`.
+
+    TensorFlow keeps collecting the graphs of every function instantiated
+    after run metadata was first enabled in the process, also while it is
+    disabled: what an earlier test (or step) left is exported and dropped
+    first, so the nodes are this call's only.
+    """
+    from tensorflow.python.eager import context
+
+    context.enable_run_metadata()
+    try:
+        context.export_run_metadata()
+        result = function(*args)
+        run = context.export_run_metadata()
+    finally:
+        context.disable_run_metadata()
+    return result, [node for graph in run.function_graphs for node in graph.post_optimization_graph.node]

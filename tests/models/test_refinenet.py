@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
-from cen_testing import trainable_count
+from cen_testing import optimized_nodes, trainable_count
 
 MODALITIES = ("rgb", "depth")
 
@@ -265,18 +265,10 @@ def test_chained_residual_pooling_adds_each_branch_as_it_comes(stack):
     """Grappler merges a chain of adds into one AddN at its end, which keeps the four pooled
     branches of every CRP alive together (the peak of a RefineNet-101 inference); the graph that
     actually runs, after Grappler, keeps the adds apart, and computes what the model computes."""
-    from tensorflow.python.eager import context
-
     network = tiny(stack_streams=stack)
     x = {name: tf.constant(value) for name, value in images(batch=1).items()}
     forward = tf.function(lambda inputs: network(inputs, training=False)["ensemble"])
-    context.enable_run_metadata()
-    try:
-        served = forward(x)
-        run = context.export_run_metadata()
-    finally:
-        context.disable_run_metadata()
-    nodes = [node for graph in run.function_graphs for node in graph.post_optimization_graph.node]
+    served, nodes = optimized_nodes(forward, x)
     assert any("Conv2D" in node.op for node in nodes)
     merged = [len(node.input) for node in nodes if node.op == "AddN"]
     assert max(merged, default=2) <= 2, merged  # a two-term AddN is one add (a bottleneck's residual)
