@@ -85,3 +85,22 @@ def optimized_nodes(function, *args):
     finally:
         context.disable_run_metadata()
     return result, [node for graph in run.function_graphs for node in graph.post_optimization_graph.node]
+
+
+def tiny_models():
+    """`{name: builder}` of one small model of each architecture (2 modalities)."""
+    from cenkeras.models import (
+        build_patchgan_discriminator,
+        build_pspnet,
+        build_refinenet,
+        build_unet_generator,
+        tiny_pspnet_options,
+        tiny_refinenet_options,
+    )
+
+    return {
+        "refinenet": lambda: build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options()),
+        "pspnet": lambda: build_pspnet(50, 5, ["rgb", "depth"], **tiny_pspnet_options()),
+        "unet": lambda: build_unet_generator(["shade", "texture"], filters=4, levels=5),
+        "patchgan": lambda: build_patchgan_discriminator(filters=4),
+    }

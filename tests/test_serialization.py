@@ -84,12 +84,12 @@ SAMPLES = {
     "StackStreams": (layers.StackStreams, {"num_modalities": 2}, TWO_STREAMS),
     "UnstackStreams": (layers.UnstackStreams, {"num_modalities": 2}, TWO_STREAMS[0]),
     "WaitFor": (layers.WaitFor, {}, TWO_STREAMS),
-    "LateCastConv2D": (
-        layers.LateCastConv2D,
+    "Conv2D": (
+        layers.Conv2D,
         {"filters": 4, "kernel_size": (3, 3), "symmetric_padding": 1},
         TWO_STREAMS[0],
     ),
-    "LateCastConv2DTranspose": (layers.LateCastConv2DTranspose, {"filters": 4, "kernel_size": (4, 4)}, TWO_STREAMS[0]),
+    "Conv2DTranspose": (layers.Conv2DTranspose, {"filters": 4, "kernel_size": (4, 4)}, TWO_STREAMS[0]),
     "SliceL1": (layers.SliceL1, {"strength": 2e-3, "start": 1, "stop": 3}, None),
     "ModalityPreprocessor": (
         ModalityPreprocessor,

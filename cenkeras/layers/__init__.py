@@ -1,6 +1,7 @@
 """Custom layers of cenkeras."""
 
 from cenkeras.layers.conditional_norm import ConditionalNormalization
+from cenkeras.layers.convolution import Conv2D, Conv2DTranspose
 from cenkeras.layers.ensemble import ENSEMBLES, ConcatEnsemble, ModalityEnsemble, make_ensemble
 from cenkeras.layers.exchange import ChannelExchange, ExchangeConfig
 from cenkeras.layers.fusion import (
@@ -12,7 +13,6 @@ from cenkeras.layers.fusion import (
     maximum_mean_discrepancy,
 )
 from cenkeras.layers.instance_norm import InstanceNormalization
-from cenkeras.layers.late_cast_conv import LateCastConv2D, LateCastConv2DTranspose
 from cenkeras.layers.parallel_norm import ParallelNormalization
 from cenkeras.layers.ordering import WaitFor
 from cenkeras.layers.pooling import AdaptiveAveragePooling
@@ -27,6 +27,8 @@ __all__ = [
     "ChannelExchange",
     "ConcatEnsemble",
     "ConditionalNormalization",
+    "Conv2D",
+    "Conv2DTranspose",
     "ConcatFusion",
     "ExchangeConfig",
     "FeatureAlignment",
@@ -34,8 +36,6 @@ __all__ = [
     "SelfAttentionFusion",
     "maximum_mean_discrepancy",
     "InstanceNormalization",
-    "LateCastConv2D",
-    "LateCastConv2DTranspose",
     "ModalityEnsemble",
     "ModalityPreprocessor",
     "ParallelNormalization",

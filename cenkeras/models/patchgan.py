@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import InstanceNormalization, LateCastConv2D
+from cenkeras.layers import InstanceNormalization, Conv2D
 from cenkeras.models.streams import PIX2PIX_INIT, fresh_initializer
 
 # The official Discriminator builds instance norms in its first and last
@@ -53,7 +53,7 @@ class PatchGANDiscriminator(keras.Model):
         for block, (width, stride) in enumerate(zip(widths, strides), start=1):
             if block > 1:
                 x = keras.layers.LeakyReLU(0.2)(x)
-            x = LateCastConv2D(
+            x = Conv2D(
                 width,
                 4,
                 strides=stride,

@@ -22,8 +22,8 @@ import keras
 from cenkeras.layers import (
     ChannelExchange,
     ConditionalNormalization,
-    LateCastConv2D,
-    LateCastConv2DTranspose,
+    Conv2D,
+    Conv2DTranspose,
     ParallelNormalization,
     StackStreams,
     UnstackStreams,
@@ -176,12 +176,12 @@ class Streams:
         `dilation` spaces the kernel's taps (PSPNet's dilated stages). A
         transposed convolution (kernel 4, stride 2, padding 1 in pix2pix) is
         exactly TF's "same" transposed convolution. Both cast their kernel
-        only once their input is ready (`LateCastConv2D`).
+        only once their input is ready (`cenkeras.layers.Conv2D`).
         """
         if transpose:
             if (kernel_size, stride, padding) != (4, 2, 1):
                 raise ValueError("Only the pix2pix transposed convolution (4, 2, 1) is supported.")
-            make = lambda n: LateCastConv2DTranspose(
+            make = lambda n: Conv2DTranspose(
                 filters,
                 kernel_size,
                 strides=stride,
@@ -192,7 +192,7 @@ class Streams:
             )
             return xs.map_with(self.layers_for(make, name))
         same = stride == 1 and 2 * padding == dilation * (kernel_size - 1)
-        make = lambda n: LateCastConv2D(
+        make = lambda n: Conv2D(
             filters,
             kernel_size,
             strides=stride,

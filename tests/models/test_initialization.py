@@ -4,18 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from cenkeras.models import (
-    build_patchgan_discriminator,
-    build_refinenet,
-    build_unet_generator,
-    tiny_refinenet_options,
-)
+from cenkeras.models import build_unet_generator
+from cen_testing import tiny_models
 
-BUILDERS = {
-    "refinenet": lambda: build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options()),
-    "unet": lambda: build_unet_generator(["shade", "texture"], filters=4, levels=5),
-    "patchgan": lambda: build_patchgan_discriminator(filters=4),
-}
+BUILDERS = {name: build for name, build in tiny_models().items() if name != "pspnet"}
 
 
 def kernels(seed, build):

@@ -1,11 +1,11 @@
-"""LateCastConv2D / LateCastConv2DTranspose: the convolutions every builder makes."""
+"""Conv2D / Conv2DTranspose: the convolutions every builder makes."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from cenkeras.layers import LateCastConv2D, LateCastConv2DTranspose
+from cenkeras.layers import Conv2D, Conv2DTranspose
 from cenkeras.models import build_unet_generator
 from cenkeras.precision import keras_policy
 from cen_testing import optimized_nodes
@@ -23,7 +23,7 @@ def kernel_reads(nodes):
 @pytest.mark.parametrize("kernel, stride, pad", [(3, 2, 1), (7, 2, 3), (4, 2, 1), (3, 1, 0)])
 def test_same_as_zero_padding_then_a_valid_convolution(kernel, stride, pad):
     x = np.random.default_rng(0).normal(size=(2, 13, 10, 3)).astype("float32")
-    conv = LateCastConv2D(5, kernel, strides=stride, symmetric_padding=pad, use_bias=True)
+    conv = Conv2D(5, kernel, strides=stride, symmetric_padding=pad, use_bias=True)
     reference = keras.layers.Conv2D(5, kernel, strides=stride, use_bias=True)
     want = reference(keras.layers.ZeroPadding2D(pad)(x))
     conv(x)
@@ -35,15 +35,15 @@ def test_same_as_zero_padding_then_a_valid_convolution(kernel, stride, pad):
 
 def test_symmetric_padding_with_same_padding_is_an_error():
     with pytest.raises(ValueError, match="symmetric_padding=1 needs padding='valid'"):
-        LateCastConv2D(4, 3, padding="same", symmetric_padding=1)
+        Conv2D(4, 3, padding="same", symmetric_padding=1)
 
 
-@pytest.mark.parametrize("layer", [LateCastConv2D, LateCastConv2DTranspose])
+@pytest.mark.parametrize("layer", [Conv2D, Conv2DTranspose])
 def test_a_cast_kernel_is_read_after_the_input_at_inference_only(layer):
     """The bf16 cast of a kernel, left to itself, runs at the start of the call and lives until
     its convolution: every kernel's copy alive at once. At inference the read waits for the
     layer's input (in the graph that runs, after Grappler); in training and in float32 it does not."""
-    options = {"padding": "same"} if layer is LateCastConv2DTranspose else {"symmetric_padding": 1}
+    options = {"padding": "same"} if layer is Conv2DTranspose else {"symmetric_padding": 1}
     x = tf.random.normal((1, 8, 8, 3))
     for policy, training, waits in [
         ("mixed_bfloat16", False, True),

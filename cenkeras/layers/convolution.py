@@ -1,4 +1,11 @@
-"""Convolutions that cast their kernel to the compute dtype only once their input is ready."""
+"""cenkeras' convolutions: Keras' own, with PyTorch's symmetric padding, casting their kernel late.
+
+They keep Keras' class names on purpose. A `.weights.h5` file keys each
+layer's variables by the snake-case name of its class and its rank among
+the layers of that class (`layers/conv2d_12/vars`), so a run's checkpoints
+written while the builders made `keras.layers.Conv2D` load into these
+layers as they are.
+"""
 
 import keras
 
@@ -18,7 +25,7 @@ def _call_after(layer_call, wait_for, inputs):
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
-class LateCastConv2D(keras.layers.Conv2D):
+class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with PyTorch's symmetric zero padding, casting its kernel late.
 
     Under a mixed policy Keras casts a float32 kernel to the compute dtype
@@ -42,7 +49,7 @@ class LateCastConv2D(keras.layers.Conv2D):
         **kwargs: those of `keras.layers.Conv2D`.
 
     Example:
-    >>> conv = LateCastConv2D(8, 4, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
+    >>> conv = Conv2D(8, 4, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
     >>> conv(keras.ops.ones((1, 32, 32, 3))).shape
     TensorShape([1, 16, 16, 8])
     """
@@ -76,15 +83,15 @@ class LateCastConv2D(keras.layers.Conv2D):
 
 
 @keras.saving.register_keras_serializable(package="cenkeras")
-class LateCastConv2DTranspose(keras.layers.Conv2DTranspose):
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` that casts its kernel once its input is ready, at inference.
 
-    The transposed half of `LateCastConv2D` (see there why): pix2pix's
+    The transposed half of `cenkeras.layers.Conv2D` (see there why): pix2pix's
     decoder upsamples with "same" transposed convolutions, which need no
     padding of their own.
 
     Example:
-    >>> conv = LateCastConv2DTranspose(8, 4, strides=2, padding="same", dtype="mixed_bfloat16")
+    >>> conv = Conv2DTranspose(8, 4, strides=2, padding="same", dtype="mixed_bfloat16")
     >>> conv(keras.ops.ones((1, 16, 16, 3))).shape
     TensorShape([1, 32, 32, 8])
     """
