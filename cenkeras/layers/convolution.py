@@ -67,9 +67,10 @@ class Conv2D(keras.layers.Conv2D):
         return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
 
     def call(self, inputs, training=None):
+        padded = self._pad(inputs)
         if not _kernel_waits(self, training):
-            return super().call(self._pad(inputs))
-        return _call_after(super().call, inputs, self._pad(inputs))
+            return super().call(padded)
+        return _call_after(super().call, inputs, padded)
 
     def compute_output_shape(self, input_shape):
         padded = list(input_shape)

@@ -20,6 +20,11 @@ def kernel_reads(nodes):
     ]
 
 
+def waits(node):
+    """Whether a node has a control input (TensorFlow writes those as `^name`)."""
+    return any(name.startswith("^") for name in node.input)
+
+
 @pytest.mark.parametrize("kernel, stride, pad", [(3, 2, 1), (7, 2, 3), (4, 2, 1), (3, 1, 0)])
 def test_same_as_zero_padding_then_a_valid_convolution(kernel, stride, pad):
     x = np.random.default_rng(0).normal(size=(2, 13, 10, 3)).astype("float32")
@@ -45,7 +50,7 @@ def test_a_cast_kernel_is_read_after_the_input_at_inference_only(layer):
     layer's input (in the graph that runs, after Grappler); in training and in float32 it does not."""
     options = {"padding": "same"} if layer is Conv2DTranspose else {"symmetric_padding": 1}
     x = tf.random.normal((1, 8, 8, 3))
-    for policy, training, waits in [
+    for policy, training, should_wait in [
         ("mixed_bfloat16", False, True),
         ("mixed_bfloat16", True, False),
         ("float32", False, False),
@@ -55,7 +60,7 @@ def test_a_cast_kernel_is_read_after_the_input_at_inference_only(layer):
         _, nodes = optimized_nodes(tf.function(lambda t: conv(tf.nn.relu(t), training=training)), x)
         reads = kernel_reads(nodes)
         assert reads, [node.name for node in nodes]
-        assert all(any(i.startswith("^") for i in node.input) == waits for node in reads), (policy, training, reads)
+        assert all(waits(node) == should_wait for node in reads), (policy, training, reads)
 
 
 def test_bf16_generator_inference_runs_as_a_graph_and_waits():
@@ -67,7 +72,7 @@ def test_bf16_generator_inference_runs_as_a_graph_and_waits():
     x = {name: tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype("float32")) for name in ("shade", "texture")}
     served, nodes = optimized_nodes(tf.function(lambda inputs: generator(inputs, training=False)), x)
     reads = kernel_reads(nodes)
-    assert len(reads) >= 10 and all(any(i.startswith("^") for i in node.input) for node in reads)
+    assert len(reads) >= 10 and all(waits(node) for node in reads)
     eager = generator(x, training=False)
     for name, image in served.items():
         np.testing.assert_allclose(np.asarray(image, "float32"), np.asarray(eager[name], "float32"), atol=1e-2)
