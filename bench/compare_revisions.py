@@ -14,11 +14,14 @@ verdict is the ratio of the medians over all timed calls, head / base.
 
 Timings on a shared 2-core machine scatter by several percent; the traced
 graphs do not. Before timing, both trees trace the workload and the op types
-of the whole graph (nested functions included) are counted: equal counts
-mean both sides run the same computation, whatever the timings say.
+of the whole graph (nested functions included) are counted, and the graphs
+TensorFlow runs for one call (after Grappler) are compared node by node,
+without their names: identical graphs run the same computation, whatever
+the timings say (`--rounds 0` compares the graphs only).
 """
 
 import argparse
+import difflib
 import json
 import os
 import statistics
@@ -58,11 +61,16 @@ GRAPH_OPS = """
 import collections, json, sys
 sys.path.insert(0, "bench")
 import workloads
+from tensorflow.python.eager import context
 fn, _ = workloads.build(json.loads(sys.argv[1]))
+# Run metadata must be on before the first call: a function's graphs are recorded when it is instantiated.
+context.enable_run_metadata()
+fn()
+run = context.export_run_metadata()
+context.disable_run_metadata()
 if hasattr(fn, "get_concrete_function"):
     concrete = [fn.get_concrete_function()]
-else:  # a Python step around a tf.function (the train step): run it once, read what it traced
-    fn()
+else:  # a Python step around a tf.function (the train step): read what the call traced
     cells = [cell.cell_contents for cell in fn.__closure__ or ()]
     functions = [value for value in cells if hasattr(value, "get_concrete_function")]
     concrete = [c for function in functions for c in function._list_all_concrete_functions()]
@@ -74,12 +82,23 @@ def walk(graph):
         walk(function.graph)
 for function in concrete:
     walk(function.graph)
-print("RESULT " + json.dumps(counts))
+# The graphs TensorFlow ran, after Grappler, compared without their node names: each node's op
+# type and the op types of its inputs (a leading ^ marks a control input), in the graph's order.
+ran = []
+for function_graphs in run.function_graphs:
+    nodes = function_graphs.post_optimization_graph.node
+    op_of = {node.name: node.op for node in nodes}
+    for node in nodes:
+        sources = [("^" if i.startswith("^") else "") + op_of.get(i.lstrip("^").split(":")[0], "?") for i in node.input]
+        inputs = sorted(sources)
+        ran.append(node.op + "(" + ",".join(inputs) + ")")
+print("RESULT " + json.dumps({"traced": counts, "ran": ran}))
 """
 
 
 def graph_ops(tree, spec, timeout=1800):
-    """`{op type: count}` of the workload's traced graph in `tree`."""
+    """`{"traced": {op type: count}, "ran": [op type(input op types) per node]}` of the workload in `tree`:
+    the graph its code traces, and the graphs TensorFlow ran for one call after Grappler's rewrites."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(tree)}
     command = [sys.executable, "-c", GRAPH_OPS, json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tree)
@@ -89,11 +108,37 @@ def graph_ops(tree, spec, timeout=1800):
     raise RuntimeError(f"tracing in {tree} failed:\n{done.stderr[-3000:]}")
 
 
+def describe_graphs(base, head):
+    """One line on how the two sides' graphs differ, traced and as run."""
+    traced = {side: graphs["traced"] for side, graphs in (("base", base), ("head", head))}
+    differing = {
+        op: (traced["base"].get(op, 0), traced["head"].get(op, 0))
+        for op in sorted(set(traced["base"]) | set(traced["head"]))
+        if traced["base"].get(op, 0) != traced["head"].get(op, 0)
+    }
+    line = (
+        f"traced graphs: base {sum(traced['base'].values())} ops, head {sum(traced['head'].values())} ops; "
+        f"op types differing (base, head): {differing or 'none'}"
+    )
+    if base["ran"] == head["ran"]:
+        return line + f"\n  graphs run (after Grappler): identical up to node names, {len(head['ran'])} nodes each"
+    kept = sum(
+        block.size
+        for block in difflib.SequenceMatcher(None, base["ran"], head["ran"], autojunk=False).get_matching_blocks()
+    )
+    return line + (
+        f"\n  graphs run (after Grappler): base {len(base['ran'])} nodes, head {len(head['ran'])}; "
+        f"{kept} match in order (op type and input op types)"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", help="The git revision to compare the working tree against.")
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="segmenter-train")
-    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds (each: 2 children per side).")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="ABBA rounds (each: 2 children per side); 0: the graphs only."
+    )
     parser.add_argument("--repeats", type=int, default=3, help="Timed calls per child.")
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
@@ -103,17 +148,8 @@ def main():
         base_tree = Path(folder) / "base"
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base_tree), args.base], check=True)
         try:
-            ops = {side: graph_ops(tree, spec) for side, tree in (("base", base_tree), ("head", REPO))}
-            differing = {
-                op: (ops["base"].get(op, 0), ops["head"].get(op, 0))
-                for op in sorted(set(ops["base"]) | set(ops["head"]))
-                if ops["base"].get(op, 0) != ops["head"].get(op, 0)
-            }
-            print(
-                f"  traced graphs: base {sum(ops['base'].values())} ops, head {sum(ops['head'].values())} ops; "
-                f"op types differing (base, head): {differing or 'none'}",
-                flush=True,
-            )
+            graphs = {side: graph_ops(tree, spec) for side, tree in (("base", base_tree), ("head", REPO))}
+            print("  " + describe_graphs(graphs["base"], graphs["head"]), flush=True)
             times, peaks = {"base": [], "head": []}, {"base": [], "head": []}
             for round_index in range(args.rounds):
                 for side in ("base", "head", "head", "base"):
@@ -129,6 +165,8 @@ def main():
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base_tree)], check=False)
 
+    if not args.rounds:
+        return
     base, head = statistics.median(times["base"]), statistics.median(times["head"])
     cpu = platform_cpu()
     print(f"\n{args.workload} ({spec}); {args.rounds} ABBA rounds, {args.repeats} timed calls per child; {cpu}\n")
