@@ -11,13 +11,21 @@ from cenkeras.precision import keras_policy
 from cen_testing import optimized_nodes
 
 
-def kernel_reads(nodes):
-    """ReadVariableOps of convolution kernels (named after the convolution op that takes them)."""
-    return [
-        node
-        for node in nodes
-        if node.op == "ReadVariableOp" and ("/convolution/" in node.name or "/conv_transpose/" in node.name)
-    ]
+def kernel_feeds(nodes):
+    """`[(convolution, the node giving its kernel, the ReadVariableOp behind it)]` in a graph: the
+    kernel is the second input of a forward convolution and of a backward one for the input
+    (a transposed convolution's forward op too)."""
+    by_name = {node.name: node for node in nodes}
+
+    def producer(node, index):
+        return by_name[node.input[index].split(":")[0]]
+
+    feeds = []
+    for node in nodes:
+        if node.op in ("Conv2D", "_FusedConv2D", "Conv2DBackpropInput"):
+            kernel = producer(node, 1)
+            feeds.append((node, kernel, producer(kernel, 0) if kernel.op == "Cast" else kernel))
+    return feeds
 
 
 def waits(node):
@@ -44,23 +52,64 @@ def test_symmetric_padding_with_same_padding_is_an_error():
 
 
 @pytest.mark.parametrize("layer", [Conv2D, Conv2DTranspose])
-def test_a_cast_kernel_is_read_after_the_input_at_inference_only(layer):
+def test_a_cast_kernel_is_read_after_the_input_at_inference(layer):
     """The bf16 cast of a kernel, left to itself, runs at the start of the call and lives until
     its convolution: every kernel's copy alive at once. At inference the read waits for the
-    layer's input (in the graph that runs, after Grappler); in training and in float32 it does not."""
+    layer's input (in the graph that runs, after Grappler); in float32 nothing is cast or waits."""
     options = {"padding": "same"} if layer is Conv2DTranspose else {"symmetric_padding": 1}
     x = tf.random.normal((1, 8, 8, 3))
-    for policy, training, should_wait in [
-        ("mixed_bfloat16", False, True),
-        ("mixed_bfloat16", True, False),
-        ("float32", False, False),
-    ]:
+    for policy, cast in [("mixed_bfloat16", True), ("float32", False)]:
         conv = layer(4, 4, strides=2, dtype=policy, **options)
         conv(x)  # builds it outside the traced function
-        _, nodes = optimized_nodes(tf.function(lambda t: conv(tf.nn.relu(t), training=training)), x)
-        reads = kernel_reads(nodes)
-        assert reads, [node.name for node in nodes]
-        assert all(waits(node) == should_wait for node in reads), (policy, training, reads)
+        _, nodes = optimized_nodes(tf.function(lambda t: conv(tf.nn.relu(t), training=False)), x)
+        feeds = kernel_feeds(nodes)
+        assert len(feeds) == 1, [node.name for node in nodes]
+        (_, kernel, read) = feeds[0]
+        assert read.op == "ReadVariableOp"
+        assert (kernel.op == "Cast") == cast and waits(read) == cast, (policy, kernel, read)
+
+
+def bf16_gradient_step(conv):
+    @tf.function
+    def step(t):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            loss = tf.reduce_sum(tf.cast(conv(tf.nn.relu(t), training=True), "float32") ** 2)
+        return tape.gradient(loss, [t, *conv.trainable_variables])
+
+    return step
+
+
+def test_training_casts_the_kernel_again_for_the_backward_pass():
+    """TensorFlow's gradient of a convolution reads the kernel its forward pass used: a bf16 copy
+    of every weight alive from the forward pass to the backward one (the step's peak). The
+    backward pass casts its own, once the gradient reaches the layer; the second forward
+    convolution its gradient is taken from is pruned."""
+    conv = Conv2D(4, 3, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
+    x = tf.random.normal((1, 8, 8, 3))
+    conv(x)
+    _, nodes = optimized_nodes(bf16_gradient_step(conv), x)
+    feeds = {convolution.op: (kernel, read) for convolution, kernel, read in kernel_feeds(nodes)}
+    assert sorted(feeds) == ["Conv2DBackpropInput", "_FusedConv2D"], [node.name for node in nodes]
+    (forward, read), (backward, _) = feeds["_FusedConv2D"], feeds["Conv2DBackpropInput"]
+    assert forward.op == backward.op == "Cast" and forward.name != backward.name
+    assert waits(read) and waits(backward), (read, backward)
+
+
+@pytest.mark.parametrize("kernel, stride, pad, dilation", [(3, 2, 1, 1), (7, 2, 3, 1), (3, 1, 2, 2), (1, 1, 0, 1)])
+def test_bf16_gradients_are_keras_own(kernel, stride, pad, dilation):
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 13, 10, 3)).astype("float32"))
+    options = {"strides": stride, "dilation_rate": dilation, "use_bias": True, "dtype": "mixed_bfloat16"}
+    conv = Conv2D(5, kernel, symmetric_padding=pad, **options)
+    reference = keras.layers.Conv2D(5, kernel, **options)
+    padded = keras.layers.ZeroPadding2D(pad)
+    conv(x)
+    reference(padded(x))
+    conv.set_weights(reference.get_weights())
+    reference_step = bf16_gradient_step(keras.Sequential([padded, reference]))
+    for got, want in zip(bf16_gradient_step(conv)(x), reference_step(x), strict=True):
+        scale = float(tf.reduce_max(tf.abs(want)))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-2 * scale)
 
 
 def test_bf16_generator_inference_runs_as_a_graph_and_waits():
@@ -71,8 +120,8 @@ def test_bf16_generator_inference_runs_as_a_graph_and_waits():
     rng = np.random.default_rng(0)
     x = {name: tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype("float32")) for name in ("shade", "texture")}
     served, nodes = optimized_nodes(tf.function(lambda inputs: generator(inputs, training=False)), x)
-    reads = kernel_reads(nodes)
-    assert len(reads) >= 10 and all(waits(node) for node in reads)
+    feeds = kernel_feeds(nodes)
+    assert len(feeds) >= 10 and all(kernel.op == "Cast" and waits(read) for _, kernel, read in feeds)
     eager = generator(x, training=False)
     for name, image in served.items():
         np.testing.assert_allclose(np.asarray(image, "float32"), np.asarray(eager[name], "float32"), atol=1e-2)
