@@ -95,6 +95,8 @@ class Conv2D(keras.layers.Conv2D):
     def __init__(self, filters, kernel_size, symmetric_padding=0, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self.symmetric_padding = int(symmetric_padding)
+        if self.symmetric_padding < 0:
+            raise ValueError(f"symmetric_padding={symmetric_padding} must be >= 0 (zeros added on each side).")
         if self.symmetric_padding and self.padding != "valid":
             raise ValueError(f"symmetric_padding={symmetric_padding} needs padding='valid', not {self.padding!r}.")
         if self.data_format != "channels_last":

@@ -49,6 +49,8 @@ def test_same_as_zero_padding_then_a_valid_convolution(kernel, stride, pad):
 def test_symmetric_padding_with_same_padding_is_an_error():
     with pytest.raises(ValueError, match="symmetric_padding=1 needs padding='valid'"):
         Conv2D(4, 3, padding="same", symmetric_padding=1)
+    with pytest.raises(ValueError, match="symmetric_padding=-1 must be >= 0"):
+        Conv2D(4, 3, symmetric_padding=-1)
 
 
 @pytest.mark.parametrize("layer", [Conv2D, Conv2DTranspose])
