@@ -7,7 +7,6 @@ Python readers): reproduced here with a dataset large enough that the
 pipeline is busy when the error arrives, and the progress bar on.
 """
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from nyud_helpers import write_list, write_sample  # noqa: E402
 
-CENKERAS = str(Path(sys.executable).parent / "cenkeras")
+from harness import run_cli  # noqa: E402
+
 # Seconds a failing command may take to exit: start-up, a few steps, the error. A hang runs into it.
 EXIT_WITHIN = 180
 
@@ -46,8 +46,8 @@ def recipe():
 """
 
 
-def run_cli(*args):
-    done = subprocess.run([CENKERAS, *map(str, args)], capture_output=True, text=True, timeout=EXIT_WITHIN)
+def console(*args):
+    done = run_cli(*args, timeout=EXIT_WITHIN)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -89,7 +89,7 @@ def test_training_ends_with_the_error_when_a_bad_file_is_met_mid_epoch(dataset, 
     root = tmp_path / "data"
     shutil.copytree(dataset[0], root)
     path, message = damage(root, kind, 31)
-    code, _, stderr = run_cli("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run")
+    code, _, stderr = console("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run")
     assert code == 1, stderr[-3000:]
     error = [line for line in stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and message in error[0] and str(path) in error[0]
@@ -111,15 +111,15 @@ def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(dataset[0], root)
     write_list(root, "train.txt", range(6))
-    code, _, stderr = run_cli("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run", "--quiet")
+    code, _, stderr = console("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run", "--quiet")
     assert code == 0, stderr[-3000:]
     path, message = damage(root, "label out of range", 2)
-    code, _, stderr = run_cli("eval", tmp_path / "run")
+    code, _, stderr = console("eval", tmp_path / "run")
     assert code == 1 and message in stderr and str(path) in stderr
     assert_quiet_with_details_in(stderr, tmp_path / "run" / "cenkeras.log", path)
 
     path, message = damage(root, "truncated image", 40)
-    code, _, stderr = run_cli(
+    code, _, stderr = console(
         "predict",
         tmp_path / "run",
         "--input",

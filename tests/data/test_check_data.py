@@ -1,21 +1,16 @@
 """`check-data`: every listed sample decoded as training reads it, every problem reported at once."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from harness import run_cli
 from nyud_helpers import nyud_config, write_list, write_sample
 from test_translation_data import DOMAINS, config_for, write_point
 
 from cenkeras.data.pipeline import list_sample_checks
 from cenkeras.data.translation_pipeline import template_sample_checks
 from cenkeras.data.verify import DataProblem, SampleCheck, check_samples
-
-CENKERAS = str(Path(sys.executable).parent / "cenkeras")
 
 
 def spoil_nyud(root):
@@ -133,8 +128,8 @@ def recipe():
 """
 
 
-def run_cli(*args):
-    done = subprocess.run([CENKERAS, *map(str, args)], capture_output=True, text=True, timeout=180)
+def console(*args):
+    done = run_cli(*args, timeout=180)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -144,7 +139,7 @@ def test_check_data_command_lists_every_problem_and_exits_1(tmp_path):
     expected = spoil_nyud(root)
     recipe = tmp_path / "tiny.py"
     recipe.write_text(RECIPE)
-    code, out, err = run_cli("check-data", recipe, "--data-dir", root, "--report", tmp_path / "report.txt", "--quiet")
+    code, out, err = console("check-data", recipe, "--data-dir", root, "--report", tmp_path / "report.txt", "--quiet")
     assert code == 1, err[-2000:]
     for line in expected:
         assert f"{root / 'train.txt'}:{line}: " in out
@@ -152,10 +147,10 @@ def test_check_data_command_lists_every_problem_and_exits_1(tmp_path):
     assert (tmp_path / "report.txt").read_text().count("\n") == 8 + 1
 
     write_list(root, "train.txt", [0, 8, 9])
-    code, out, err = run_cli("check-data", recipe, "--data-dir", root, "--quiet")
+    code, out, err = console("check-data", recipe, "--data-dir", root, "--quiet")
     assert code == 0 and "Checked 5 samples (train 3, validation 2; 15 files)" in out and "no problems" in out
 
-    code, out, _ = run_cli("check-data", "synthetic_rgbd")
+    code, out, _ = console("check-data", "synthetic_rgbd")
     assert code == 0 and "nothing to check" in out
 
 
@@ -166,7 +161,7 @@ def test_training_with_verify_decode_stops_before_the_run_and_lists_everything(t
     recipe = tmp_path / "tiny.py"
     recipe.write_text(RECIPE)
     run = tmp_path / "run"
-    code, out, err = run_cli("train", recipe, "--data-dir", root, "--run-dir", run, "--set", "data.verify=decode")
+    code, out, err = console("train", recipe, "--data-dir", root, "--run-dir", run, "--set", "data.verify=decode")
     assert code == 1, err[-2000:]
     assert "Checked 14 samples (train 12, validation 2; 36 files)" in out
     assert f"8 problem(s) in the data (data.verify=decode), all listed in {run / 'data-check.txt'}" in err

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from cenkeras.cli.main import cli
 from cenkeras.interop import export_torch_state_dict
 from cenkeras.runs import RunDirectory
-from cen_testing import official_layout
+from harness import official_layout
 
 RECIPE = """
 from cenkeras.recipes.synthetic_rgbd import recipe as base

@@ -10,7 +10,7 @@ from cenkeras.interop import (
     normalize_torch_key,
 )
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
-from cen_testing import official_layout
+from harness import official_layout
 
 MODALITIES = ["rgb", "depth"]
 

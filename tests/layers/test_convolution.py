@@ -8,7 +8,7 @@ import tensorflow as tf
 from cenkeras.layers import Conv2D, Conv2DTranspose
 from cenkeras.models import build_unet_generator
 from cenkeras.precision import keras_policy
-from cen_testing import optimized_nodes
+from harness import optimized_nodes
 
 
 def kernel_feeds(nodes):

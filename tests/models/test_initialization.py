@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cenkeras.models import build_unet_generator
-from cen_testing import tiny_models
+from harness import tiny_models
 
 BUILDERS = {name: build for name, build in tiny_models().items() if name != "pspnet"}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cenkeras.models import build_patchgan_discriminator, build_pspnet, build_refinenet, build_unet_generator
-from cen_testing import reference_path, trainable_count
+from harness import reference_path, trainable_count
 
 pytestmark = pytest.mark.slow
 NAMES = ("rgb", "depth", "hha")

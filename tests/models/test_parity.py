@@ -17,7 +17,7 @@ from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_v
 from cenkeras.layers import ExchangeConfig
 from cenkeras.interop.torch_state_dict import kernel_to_torch
 from cenkeras.models import build_refinenet, build_unet_generator
-from cen_testing import fixture_weights_module, load_reference, nhwc, relative_error
+from harness import fixture_weights_module, load_reference, nhwc, relative_error
 
 pytestmark = pytest.mark.slow
 SEGMENTER = ("rgb", "depth")

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
-from cen_testing import optimized_nodes, trainable_count
+from harness import optimized_nodes, trainable_count
 
 MODALITIES = ("rgb", "depth")
 

@@ -12,7 +12,7 @@ from cenkeras.models import (
     build_patchgan_discriminator,
     build_unet_generator,
 )
-from cen_testing import trainable_count
+from harness import trainable_count
 
 DOMAINS = ("shade", "texture")
 

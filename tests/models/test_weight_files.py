@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from cen_testing import tiny_models
+from harness import tiny_models
 
 FIXTURE = Path(__file__).parent / "fixtures" / "weight_file_layout_8312749.json"
 

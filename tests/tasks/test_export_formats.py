@@ -8,8 +8,6 @@ Parity, per format and task (tiny models, real exports):
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from cenkeras.export_formats import FORMATS, METADATA_FILE
 from cenkeras.precision import cpu_supports_bfloat16
 from cenkeras.runtimes import open_export
 from cenkeras.tasks import get_task, task_for
+from harness import run_cli
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
 FORMAT_NAMES = sorted(FORMATS)
@@ -116,11 +115,6 @@ def test_openvino_bf16_export_computes_in_bf16_within_the_bf16_tolerance(segment
         assert "bfloat16" in str(bf16.compiled_model.get_property("INFERENCE_PRECISION_HINT"))
 
 
-def run_cli(*args, prelude=""):
-    code = prelude + "import sys; from cenkeras.cli.main import main; sys.argv = ['cenkeras', *sys.argv[1:]]; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
-
-
 def test_cli_exports_onnx_and_predict_runs_it(segmentation_run, tmp_path):
     result = run_cli("export", str(segmentation_run), "--format", "onnx", "--out", str(tmp_path / "onnx"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -152,7 +146,7 @@ def test_translate_runs_a_litert_export(translation_run, tmp_path):
 
 
 def test_a_missing_extra_is_one_line_naming_it(segmentation_run, tmp_path):
-    hide = "import sys; sys.modules['openvino'] = None\n"  # find_spec then says: not installed
+    hide = "import sys; sys.modules['openvino'] = None"  # find_spec then says: not installed
     result = run_cli(
         "export", str(segmentation_run), "--format", "openvino", "--out", str(tmp_path / "o"), prelude=hide
     )

@@ -9,7 +9,7 @@ from cenkeras.interop import load_torch_state_dict, normalize_torch_key, torch_v
 from cenkeras.interop.torch_state_dict import kernel_to_torch
 from cenkeras.models import build_refinenet
 from cenkeras.tasks.segmentation import SegmentationTrainer, split_encoder_decoder
-from cen_testing import fixture_weights_module, load_reference, nhwc, relative_error
+from harness import fixture_weights_module, load_reference, nhwc, relative_error
 
 ENCODER_PREFIXES = ("conv1.", "bn1.", "layer")
 

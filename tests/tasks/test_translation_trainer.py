@@ -15,7 +15,7 @@ from cenkeras.runs import RunDirectory
 from cenkeras.tasks import get_task
 from cenkeras.callbacks import TrainingDiverged
 from cenkeras.tasks.translation import TranslationTrainer, binary_cross_entropy
-from cen_testing import fixture_weights_module, load_reference, nhwc
+from harness import fixture_weights_module, load_reference, nhwc
 from tiny_recipe import tiny_translation_recipe
 
 

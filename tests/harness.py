@@ -1,7 +1,14 @@
-"""Shared test helpers: reference-fixture locations, layout conversion, error measures."""
+"""The test harness: how a cenkeras command, layer or model is checked, and the helpers tests share.
+
+- `run_cli`: the console script in a subprocess with a timeout (a hang fails the test), stderr
+  checked for tracebacks;
+- reference fixtures of the official implementation, layout conversion, error measures;
+- the graphs TensorFlow runs (`optimized_nodes`), tiny models of every architecture.
+"""
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +19,30 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "cen_reference"
+# The console script of the environment the tests run in.
+CENKERAS = Path(sys.executable).parent / "cenkeras"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def run_cli(*args, script=CENKERAS, timeout=300, cwd=None, env=None, prelude=None, traceback_ok=False):
+    """`cenkeras ARGS...` run as a user runs it: the console script in a subprocess.
+
+    Returns the `subprocess.CompletedProcess` (text stdout and stderr). A process still
+    running after `timeout` seconds fails the test as a hang; a Python traceback on stderr
+    fails it too, unless `traceback_ok`. `prelude`, Python code, runs before the console
+    script's `main()` in the same interpreter (to hide an installed extra, say).
+    """
+    command = [str(script), *map(str, args)]
+    if prelude is not None:
+        code = f"{prelude}\nimport sys\nfrom cenkeras.cli.main import main\nsys.argv[0] = 'cenkeras'\nmain()"
+        command = [sys.executable, "-c", code, *command[1:]]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(command)} was still running after {timeout} s: a hang")
+    if not traceback_ok:
+        assert TRACEBACK not in done.stderr, f"{' '.join(command)} printed a traceback:\n{done.stderr[-3000:]}"
+    return done
 
 
 def reference_path(name):
