@@ -51,7 +51,7 @@ def rss_bytes(pid="self"):
 
 def train_small_run(run_dir, width=16, data_dir=None):
     """A small RefineNet-style RGB-D run on the synthetic scenes (one short epoch): what is served."""
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments.recipe_files import load_recipe
     from cenkeras.tasks import get_task
 
     recipe = load_recipe("synthetic_rgbd")
@@ -130,7 +130,7 @@ def measure_saved_model(export_dir, calls, warm_calls, min_side, max_side):
     """`serving_default` called `calls` times with random sizes in this process; RSS after each call."""
     import tensorflow as tf
 
-    from cenkeras.export import serving_call
+    from cenkeras.serving.export import serving_call
 
     loaded = tf.saved_model.load(str(export_dir))
     signature = loaded.signatures["serving_default"]
@@ -152,7 +152,8 @@ def serving_traces(run_dir, sizes):
     """Traces of the serving function (the Python module `predict` uses on a run) over `sizes`."""
     import tensorflow as tf
 
-    from cenkeras.export import SegmentationServing, load_run_model
+    from cenkeras.serving.export import SegmentationServing
+    from cenkeras.tasks.run_models import load_run_model
 
     _, model = load_run_model(run_dir)
     module = SegmentationServing(model)
@@ -178,7 +179,7 @@ def main():
     parser.add_argument("--check", action="store_true", help="Exit 1 if a bound is not met.")
     args = parser.parse_args()
 
-    from cenkeras.export import export_run
+    from cenkeras.tasks.run_models import export_run
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

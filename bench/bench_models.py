@@ -107,7 +107,7 @@ def child(request):
 
         result = bench_pipeline.measure(samples=24, batch=6, batches=12)
     else:
-        from cenkeras.memory import load_tensorflow_lean
+        from cenkeras.utils.memory import load_tensorflow_lean
 
         load_tensorflow_lean()  # as the `cenkeras` commands that run a model do
         import workloads
@@ -126,7 +126,7 @@ def export_saved_model(request):
     import workloads
     from cenkeras.config import Recipe
     from cenkeras.data.pipeline import preprocessors
-    from cenkeras.export import SegmentationServing, serving_policy
+    from cenkeras.serving.export import SegmentationServing, serving_policy
     from cenkeras.models import build_refinenet
 
     import tensorflow as tf

@@ -77,9 +77,9 @@ def export_models(model, folder):
     """Child: build the model, write every export under `folder`; returns the serving description."""
     import tensorflow as tf
 
-    from cenkeras.export import serving_policy
-    from cenkeras.export_formats import export_format
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.serving.export import serving_policy
+    from cenkeras.serving.export_formats import export_format
+    from cenkeras.experiments.recipe_files import load_recipe
     from cenkeras.tasks import task_for
 
     recipe = load_recipe(MODELS[model]["recipe"])
@@ -115,7 +115,7 @@ def runner(folder):
 
         serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
         return lambda images: {k: v.numpy() for k, v in serve(**images).items()}
-    from cenkeras.runtimes import open_export
+    from cenkeras.serving.runtimes import open_export
 
     return open_export(folder)
 

@@ -76,7 +76,7 @@ def main():
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
-    from cenkeras.memory import load_tensorflow_lean
+    from cenkeras.utils.memory import load_tensorflow_lean
 
     load_tensorflow_lean()
     import ceiling

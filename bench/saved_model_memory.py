@@ -85,7 +85,7 @@ def load_and_call(path, calls):
     """[(phase, RSS bytes)] of loading the SavedModel at `path` and calling `serving_labels`."""
     import time
 
-    from cenkeras.memory import load_tensorflow_lean, resident_bytes
+    from cenkeras.utils.memory import load_tensorflow_lean, resident_bytes
 
     load_tensorflow_lean()
     import tensorflow as tf

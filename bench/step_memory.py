@@ -83,7 +83,7 @@ def main():
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
-    from cenkeras.memory import load_tensorflow_lean, resident_bytes
+    from cenkeras.utils.memory import load_tensorflow_lean, resident_bytes
 
     load_tensorflow_lean()
     import tensorflow as tf

@@ -34,10 +34,10 @@ def _user_errors():
     """Exception types whose message is meant for the user."""
     from cenkeras.config import ConfigError
     from cenkeras.data.modalities import DataError
-    from cenkeras.callbacks import TrainingDiverged
-    from cenkeras.distribute import WorkerLost
+    from cenkeras.training.callbacks import TrainingDiverged
+    from cenkeras.training.distribute import WorkerLost
     from cenkeras.interop import StateDictError
-    from cenkeras.runs import RunError
+    from cenkeras.training.runs import RunError
 
     return (ConfigError, DataError, RunError, StateDictError, TrainingDiverged, WorkerLost)
 

@@ -43,7 +43,7 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, f
     and drawn at 500 px through matplotlib; eval.fid_preprocessing=direct
     turns that off), and the table names the network that made it.
     """
-    from cenkeras.runs import RunDirectory
+    from cenkeras.training.runs import RunDirectory
     from cenkeras.tasks import task_for
 
     log_errors_in(run_dir)
@@ -84,15 +84,15 @@ def inspect(model, inputs, layer, out_dir):
     """Exchange statistics of MODEL (run directory or .keras): table, bar chart, alpha, feature maps."""
     from pathlib import Path
 
-    from cenkeras import visualize
+    from cenkeras.experiments import visualize
 
     path = Path(model)
     if (path / "recipe.json").exists():
-        from cenkeras.export import load_run_model
+        from cenkeras.tasks.run_models import load_run_model
 
         _, network = load_run_model(path)
     else:
-        from cenkeras.predict import load_keras_model
+        from cenkeras.serving.predict import load_keras_model
 
         network = load_keras_model(path)
     out = Path(out_dir)
@@ -109,7 +109,7 @@ def inspect(model, inputs, layer, out_dir):
     chart = visualize.plot_exchange_fractions(network, out / "exchange_fractions.png")
     click.echo(f"Wrote {chart}")
     if inputs:
-        from cenkeras.predict import legacy_preprocessors, read_model_input
+        from cenkeras.serving.predict import legacy_preprocessors, read_model_input
 
         preprocessors = network.preprocessors() or legacy_preprocessors(network)
         unknown = sorted(set(parse_inputs(inputs)) - set(preprocessors))

@@ -26,7 +26,7 @@ def info():
 @click.command("recipes")
 def list_recipes():
     """List the built-in recipes."""
-    from cenkeras.recipe_files import builtin_recipes
+    from cenkeras.experiments.recipe_files import builtin_recipes
 
     for name, summary in builtin_recipes().items():
         click.echo(f"{name:<24} {summary}")

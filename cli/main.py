@@ -29,13 +29,25 @@ def cli():
     """cenkeras: multimodal fusion by channel exchanging (CEN) in Keras 3 / TensorFlow."""
 
 
-COMMANDS = (info, list_recipes, train, check_data, evaluate, inspect, export, predict, translate, import_torch, reproduce)
+COMMANDS = (
+    info,
+    list_recipes,
+    train,
+    check_data,
+    evaluate,
+    inspect,
+    export,
+    predict,
+    translate,
+    import_torch,
+    reproduce,
+)
 for command in (*COMMANDS, prepare):
     cli.add_command(command)
 
 
 # The commands that run a model: they load TensorFlow first and give back the library pages its
-# start-up touched (`cenkeras.memory`: ~0.4 GB less resident memory for the whole run).
+# start-up touched (`cenkeras.utils.memory`: ~0.4 GB less resident memory for the whole run).
 MODEL_COMMANDS = {"train", "eval", "translate", "export", "predict", "import-torch", "inspect", "reproduce"}
 
 
@@ -54,7 +66,7 @@ def main():
     """
     try:
         if _runs_a_model(sys.argv[1:]):
-            from cenkeras.memory import load_tensorflow_lean
+            from cenkeras.utils.memory import load_tensorflow_lean
 
             load_tensorflow_lean()
         cli()

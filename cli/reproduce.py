@@ -43,8 +43,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     same for a shade + texture generator. Finished rows are kept; an
     interrupted row resumes.
     """
-    from cenkeras import reproduce as reproduce_lib
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments import reproduce as reproduce_lib
+    from cenkeras.experiments.recipe_files import load_recipe
 
     experiment = load_recipe(recipe_name)
     selected = [key.strip() for key in rows.split(",") if key.strip()] if rows else None

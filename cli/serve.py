@@ -24,12 +24,12 @@ def translate(run_dir, inputs, out_path, weights):
     or its SavedModel, ONNX, LiteRT or OpenVINO export (output at the inputs' size)."""
     from pathlib import Path
 
-    from cenkeras.runs import RunDirectory
+    from cenkeras.training.runs import RunDirectory
     from cenkeras.tasks import task_for
 
     log_errors_in(run_dir if Path(run_dir).is_dir() else None)
     if not (Path(run_dir) / "recipe.json").exists():
-        from cenkeras.predict import translate_served
+        from cenkeras.serving.predict import translate_served
 
         if weights:
             raise click.UsageError("--weights applies to a run directory, not to an exported model.")
@@ -72,7 +72,7 @@ def translate(run_dir, inputs, out_path, weights):
 def export(run_dir, out, weights, precision, export_format):
     """Export a run as a TF Serving SavedModel (plus model.keras), or an ONNX, LiteRT or OpenVINO
     file, with the preprocessing inside."""
-    from cenkeras.export import export_run
+    from cenkeras.tasks.run_models import export_run
 
     log_errors_in(run_dir)
     try:
@@ -103,7 +103,7 @@ def export(run_dir, out, weights, precision, export_format):
 def predict(model, inputs, out_dir, output, quiet):
     """Segment images with MODEL (a run directory, a SavedModel, a .keras file, or an ONNX, LiteRT or
     OpenVINO export folder or file)."""
-    from cenkeras.predict import predict as run_predict
+    from cenkeras.tasks.run_models import predict as run_predict
 
     log_errors_in(out_dir)
     written = run_predict(model, parse_inputs(inputs), out_dir, output=output, verbose=0 if quiet else 1)

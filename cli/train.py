@@ -37,8 +37,8 @@ from cenkeras.cli.errors import friendly_errors, log_errors_in
 def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic, quiet):
     """Train RECIPE (a built-in name or a .py file; default synthetic_rgbd)."""
     from cenkeras import config as config_lib
-    from cenkeras.recipe_files import load_recipe
-    from cenkeras.runs import RunDirectory
+    from cenkeras.experiments.recipe_files import load_recipe
+    from cenkeras.training.runs import RunDirectory
 
     experiment = load_recipe(recipe)
     run_dir = run_dir or f"runs/{experiment.name}"
@@ -81,7 +81,7 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
     data.align), for all samples, in parallel. Exit status 1 if any problem.
     """
     from cenkeras import config as config_lib
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments.recipe_files import load_recipe
     from cenkeras.tasks import task_for
 
     experiment = config_lib.apply_overrides(load_recipe(recipe), list(overrides))
@@ -94,7 +94,7 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
         click.echo(str(problem))
     click.echo(found.summary())
     if report:
-        from cenkeras.runs import atomic_write_text
+        from cenkeras.training.runs import atomic_write_text
 
         atomic_write_text(report, found.text())
         click.echo(f"Wrote {report}")
@@ -117,8 +117,8 @@ def check_data(recipe, data_dir, overrides, workers, report, quiet):
 def import_torch(checkpoint, recipe_name, overrides, out_dir):
     """Import an official CEN checkpoint (.pth, needs torch; or .npz) into a run directory."""
     from cenkeras import config as config_lib
-    from cenkeras.interop.import_run import import_checkpoint
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.tasks.import_run import import_checkpoint
+    from cenkeras.experiments.recipe_files import load_recipe
 
     experiment = config_lib.apply_overrides(load_recipe(recipe_name), list(overrides))
     _, report = import_checkpoint(checkpoint, experiment, out_dir)

@@ -12,7 +12,7 @@ from cenkeras.config import (
     recipe_from_dict,
     to_dict,
 )
-from cenkeras.recipe_files import builtin_recipes, load_recipe
+from cenkeras.experiments.recipe_files import builtin_recipes, load_recipe
 from cenkeras.tasks import get_task
 
 

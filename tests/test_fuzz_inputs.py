@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from cenkeras import config as config_lib
 from cenkeras.data.listfile import read_list, resolve_path
 from cenkeras.data.modalities import DataError
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent / "tasks"))  # tiny_recipe
 
@@ -162,7 +162,7 @@ def exported_segmenter(tmp_path_factory):
     """A tiny segmenter exported with cenkeras' serving signature (random weights)."""
     import tensorflow as tf
 
-    from cenkeras.export import SegmentationServing
+    from cenkeras.serving.export import SegmentationServing
     from cenkeras.tasks.segmentation_run import build_segmenter
     from tiny_recipe import tiny_recipe
 
@@ -194,7 +194,7 @@ def test_serving_signature_answers_or_names_the_input(
 ):
     import numpy as np
 
-    from cenkeras.export import serving_call
+    from cenkeras.serving.export import serving_call
 
     if height * width > 400_000 and batch > 1:
         batch = 1  # keeps the large cases' memory small

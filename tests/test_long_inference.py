@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 import bench_long_inference as long_inference  # noqa: E402
 
-from cenkeras.export import export_run  # noqa: E402
+from cenkeras.tasks.run_models import export_run  # noqa: E402
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Resident memory: the library pages TensorFlow's start-up touched are given back (cenkeras.memory)."""
+"""Resident memory: the library pages TensorFlow's start-up touched are given back (cenkeras.utils.memory)."""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cenkeras.cli.main import _runs_a_model
-from cenkeras.memory import library_mappings
+from cenkeras.utils.memory import library_mappings
 
 MAPS = """\
 7f0000000000-7f0000100000 r--p 00000000 08:01 11 /venv/tensorflow/libtensorflow_cc.so.2
@@ -22,7 +22,7 @@ MAPS = """\
 # TensorFlow) are never paged out, so TensorFlow's libraries cannot show the effect under pytest.
 IN_A_FRESH_PROCESS = """
 import json, mmap, sys
-from cenkeras.memory import release_library_pages, resident_bytes
+from cenkeras.utils.memory import release_library_pages, resident_bytes
 with open(sys.argv[1], "rb") as file:
     pages = mmap.mmap(file.fileno(), 0, prot=mmap.PROT_READ)
 touched = sum(pages[i] for i in range(0, len(pages), 4096))  # every page faulted in

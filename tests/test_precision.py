@@ -2,7 +2,7 @@
 
 import pytest
 
-from cenkeras.precision import cpu_supports_bfloat16, resolve_precision
+from cenkeras.training.precision import cpu_supports_bfloat16, resolve_precision
 
 
 def write_cpuinfo(path, flags):
@@ -18,7 +18,7 @@ def test_cpu_flags_decide_bfloat16(tmp_path):
 
 
 def test_auto_follows_the_hardware(monkeypatch):
-    import cenkeras.precision as precision
+    import cenkeras.training.precision as precision
 
     monkeypatch.setattr(precision, "gpu_supports_bfloat16", lambda: None)
     monkeypatch.setattr(precision, "cpu_supports_bfloat16", lambda: True)

@@ -4,6 +4,7 @@ and every command run from it in an environment of its own, outside the checkout
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -29,27 +30,24 @@ def source_modules():
     return modules
 
 
+# What a build reads: the packages and the metadata.
+BUILD_INPUTS = ["cenkeras", "cli", "recipes", "setup.py", "pyproject.toml", "README.md"]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    # Built from a copy: setuptools leaves build/ in the tree it builds, and a stale build/lib
+    # (a module since moved) would ship in the next wheel built there.
+    source = tmp_path_factory.mktemp("source")
+    for name in BUILD_INPUTS:
+        if (REPO_ROOT / name).is_dir():
+            shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO_ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     # No build isolation: the test venv has setuptools and wheel, and CI may have no index for them.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(REPO_ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
+    done = subprocess.run([*command, str(source)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("cenkeras-*.whl")
     return built
@@ -60,6 +58,7 @@ def test_the_wheel_holds_every_module_of_the_source_tree(wheel):
         shipped = {name for name in archive.namelist() if name.endswith(".py")}
     missing = sorted(source_modules() - shipped)
     assert not missing, f"modules of the source tree missing from {wheel.name}: {missing}"
+    assert not shipped - source_modules(), f"{wheel.name} ships modules the tree does not have"
     # Nothing named plain `cli`, `recipes` or `tests` lands in site-packages.
     assert all(name.startswith("cenkeras/") for name in shipped), sorted(shipped)
     assert "cenkeras/prepare/nyudv2.py" in shipped

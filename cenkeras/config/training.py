@@ -4,9 +4,9 @@ import dataclasses
 from typing import Optional
 
 from cenkeras.config.checks import ConfigError, check_at_least, check_choice, check_number
-from cenkeras.distribute import STRATEGIES
+from cenkeras.training.distribute import STRATEGIES
 from cenkeras.layers.presence import SUBSET_ENSEMBLES, SUBSET_FUSIONS
-from cenkeras.precision import PRECISIONS
+from cenkeras.training.precision import PRECISIONS
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ import time
 from typing import Callable
 
 from cenkeras.data.modalities import DataError
-from cenkeras.progress import track
+from cenkeras.utils.progress import track
 
 ERROR_PREFIX = "cenkeras data error: "
 # data.verify: what training checks before it starts (every file exists, or every sample decodes).

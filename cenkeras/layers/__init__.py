@@ -1,4 +1,8 @@
-"""Custom layers of cenkeras."""
+"""The layers of cenkeras: the channel exchange and its private norms, the fusion baselines,
+the ensembles, and the convolutions and helpers every builder uses.
+
+The bottom of the package: imports no other cenkeras package but `utils`.
+"""
 
 from cenkeras.layers.conditional_norm import ConditionalNormalization
 from cenkeras.layers.convolution import Conv2D, Conv2DTranspose

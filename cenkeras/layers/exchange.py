@@ -277,12 +277,12 @@ class ChannelExchange(ParallelNormalization):
 
     def _constant_masks(self, present):
         """The present modalities' masks as a NumPy (len(present), C) array where they do not
-        depend on the weights now (the fixed rules, the summing rules, the serving constants)."""
+        depend on the weights now (the fixed rules, the summing rules, the frozen constants)."""
         if self.rule in ("fixed", "random"):
             return np.stack([self._chosen[m] for m in present])
         if self.rule in SUMMING_RULES:
             return np.ones((len(present), self.channels), dtype=bool)
-        constants = self.serving_constants
+        constants = self.frozen_constants
         if constants is not None and constants.masks is not None:
             return constants.masks[list(present)]
         return None

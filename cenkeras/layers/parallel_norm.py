@@ -109,8 +109,9 @@ class ParallelNormalization(keras.layers.Layer):
         self.affine_inference = bool(affine_inference)
         self.norm_options = norm_options
         self.norms = self._make_norms()
-        # Set only while a serving graph is traced (`cenkeras.frozen_norms`).
-        self.serving_constants = None
+        # While set, inference reads these instead of the variables: a graph traced meanwhile holds
+        # them as constants (how an exported graph carries its norms).
+        self.frozen_constants = None
 
     def _gamma_regularizer(self, modality):
         """Sparsity penalty for modality m's norm; none at a plain norm site."""
@@ -193,9 +194,9 @@ class ParallelNormalization(keras.layers.Layer):
 
     def _inference_affine(self, norms, present):
         """(count, 1, C) scale and shift of the present norms on running statistics (broadcasting
-        over `stream_rows`): the serving constants while they are set, else folded from the norms'
+        over `stream_rows`): the frozen constants while they are set, else folded from the norms'
         variables in the graph."""
-        constants = self.serving_constants
+        constants = self.frozen_constants
         if constants is not None and constants.scale is not None:
             rows = list(present)
             # Shaped in NumPy: one graph node each.
@@ -213,15 +214,15 @@ class ParallelNormalization(keras.layers.Layer):
     def inference_constants(self):
         """The values inference computes from this layer's weights alone, now, as NumPy.
 
-        A `ServingConstants` whose `scale` and `shift` are float32 (M, C)
+        A `InferenceConstants` whose `scale` and `shift` are float32 (M, C)
         with `norms[m](x) == x * scale[m] + shift[m]` at inference (None
         where a norm normalises with the sample's own statistics). Run it
         eagerly: it reads the variables' current values.
         """
         if not self.folds_at_inference:
-            return ServingConstants()
+            return InferenceConstants()
         scale, shift = _folded_affine(self.norms)
-        return ServingConstants(scale=ops.convert_to_numpy(scale), shift=ops.convert_to_numpy(shift))
+        return InferenceConstants(scale=ops.convert_to_numpy(scale), shift=ops.convert_to_numpy(shift))
 
     def _stacked_instance_statistics(self, x, norms):
         """Training-mode instance norms on stacked streams: the statistics are per sample anyway,
@@ -268,12 +269,12 @@ class ParallelNormalization(keras.layers.Layer):
 
 
 @dataclasses.dataclass(frozen=True)
-class ServingConstants:
+class InferenceConstants:
     """What a norm site computes from its weights alone at inference, as NumPy arrays (or None).
 
     `scale`, `shift`: float32 (M, C), the folded running-statistics norms;
     `masks`: bool (M, C), the exchange's replaced channels. A layer holding
-    them as `serving_constants` uses them instead of its variables, so a
+    them as `frozen_constants` uses them instead of its variables, so a
     graph traced meanwhile carries them as constants.
     """
 

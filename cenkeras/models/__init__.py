@@ -1,4 +1,8 @@
-"""Functional builders of the CEN networks."""
+"""Functional builders of the CEN networks: the multimodal ResNet encoders, the RefineNet and
+PSPNet segmenters, the U-Net generator and the PatchGAN discriminator.
+
+May import: layers and utils only.
+"""
 
 from cenkeras.models.base import MultimodalModel
 from cenkeras.models.patchgan import PatchGANDiscriminator, build_patchgan_discriminator

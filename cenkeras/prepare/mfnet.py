@@ -17,7 +17,7 @@ import numpy as np
 
 from cenkeras.data.modalities import DataError, open_image
 from cenkeras.prepare.output import PreparedFolder
-from cenkeras.progress import track
+from cenkeras.utils.progress import track
 
 NUM_CLASSES = 9
 CLASS_NAMES = ("unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump")

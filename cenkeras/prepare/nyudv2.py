@@ -21,7 +21,7 @@ import numpy as np
 from cenkeras.data.modalities import DataError
 from cenkeras.prepare.mat_files import hdf5_field, index_vector, open_hdf5_mat, read_mat_fields
 from cenkeras.prepare.output import PreparedFolder
-from cenkeras.progress import track
+from cenkeras.utils.progress import track
 
 # "raw": the Kinect depth with its holes, as in the official data (frames of its public
 # layout have 34-37% zero pixels); "filled": the colorization in-painting of the toolbox.

@@ -24,7 +24,7 @@ import numpy as np
 
 from cenkeras.data.modalities import DataError, SIXTEEN_BIT_MODES, open_image
 from cenkeras.prepare.output import PreparedFolder
-from cenkeras.progress import track
+from cenkeras.utils.progress import track
 
 DEPTH_FOLDERS = {"raw": "depth", "filled": "depth_bfx"}
 STANDARD_SPLIT = (5285, 5050)

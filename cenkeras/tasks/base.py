@@ -13,7 +13,7 @@ from cenkeras import config as config_lib
 from cenkeras.data.modalities import DataError
 from cenkeras.data.skipping import SkipLog
 from cenkeras.data.verify import check_samples
-from cenkeras.runs import RunDirectory, atomic_write_text
+from cenkeras.training.runs import RunDirectory, atomic_write_text
 from cenkeras.tasks.jobs import (
     check_checkpoint_space,
     first_step,

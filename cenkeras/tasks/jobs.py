@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import (
+from cenkeras.training.callbacks import (
     BestAndLastWeights,
     CommitBest,
     GuardedBackupAndRestore,
@@ -21,9 +21,9 @@ from cenkeras.callbacks import (
     backed_up_epoch,
     best_value_from_log,
 )
-from cenkeras.distribute import StepWatchdog, is_chief, make_strategy, stop_on_lost_worker
-from cenkeras.precision import keras_policy, resolve_precision
-from cenkeras.runs import RunDirectory
+from cenkeras.training.distribute import StepWatchdog, is_chief, make_strategy, stop_on_lost_worker
+from cenkeras.training.precision import keras_policy, resolve_precision
+from cenkeras.training.runs import RunDirectory
 
 
 def start_run(recipe, run_dir, resume):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import keras
 
-from cenkeras.callbacks import StagedLearningRates, write_json
+from cenkeras.training.callbacks import StagedLearningRates, write_json
 from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
     list_sample_checks,
@@ -17,7 +17,7 @@ from cenkeras.data.pipeline import (
 )
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
 from cenkeras.models import build_pspnet, build_refinenet
-from cenkeras.precision import resolve_precision
+from cenkeras.training.precision import resolve_precision
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.segmentation import (
     SegmentationTrainer,
@@ -295,6 +295,6 @@ class SegmentationTask(Task):
         return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, class_names(recipe))}"
 
     def serving_module(self, network, recipe):
-        from cenkeras.export import SegmentationServing
+        from cenkeras.serving.export import SegmentationServing
 
         return SegmentationServing(network)

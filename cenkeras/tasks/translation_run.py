@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import write_json
+from cenkeras.training.callbacks import write_json
 from cenkeras.config import TranslationRecipe, describe_fusion, network_options
 from cenkeras.data.domains import decode_domain
 from cenkeras.data.translation_pipeline import (
@@ -23,7 +23,7 @@ from cenkeras.metrics.fid import find_inception_weights
 from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 from cenkeras.tasks.fid_selection import BEST_FID, FidValidation, fid_scorer_for, require_fid_weights
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.translation import TranslationTrainer
@@ -279,7 +279,7 @@ class TranslationTask(Task):
         return "fid" if "fid" in available else "l1"
 
     def serving_module(self, network, recipe):
-        from cenkeras.export import TranslationServing
+        from cenkeras.serving.export import TranslationServing
 
         return TranslationServing(network, recipe)
 

@@ -14,7 +14,7 @@ from cenkeras.data.modality_dropout import (
     subsets_by_pattern,
     with_modality_dropout,
 )
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 
 
 def patterns(seed, first_step, count, num_modalities=2, probability=0.3):

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from cenkeras.cli.main import cli
 from cenkeras.interop import export_torch_state_dict
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 from harness import official_layout
 
 RECIPE = """
@@ -20,7 +20,7 @@ def recipe():
 
 
 def official_state(tmp_path):
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments.recipe_files import load_recipe
     from cenkeras.tasks.segmentation_run import build_segmenter
 
     (tmp_path / "tiny.py").write_text(RECIPE)
@@ -47,7 +47,7 @@ def test_npz_checkpoint_imports_into_a_run_directory(tmp_path):
     assert result.exit_code == 0, result.output
     run = RunDirectory(tmp_path / "imported")
     assert run.best_weights.exists() and (run.path / "model.keras").exists()
-    from cenkeras.export import load_run_model
+    from cenkeras.tasks.run_models import load_run_model
 
     _, loaded = load_run_model(run.path)
     for a, b in zip(model.get_weights(), loaded.get_weights()):

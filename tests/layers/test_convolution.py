@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from cenkeras.layers import Conv2D, Conv2DTranspose
 from cenkeras.models import build_unet_generator
-from cenkeras.precision import keras_policy
+from cenkeras.training.precision import keras_policy
 from harness import optimized_nodes
 
 

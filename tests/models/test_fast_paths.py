@@ -13,7 +13,7 @@ import tensorflow as tf
 from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
 from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_pspnet_options
 from cenkeras.models.refinenet import tiny_refinenet_options
-from cenkeras.precision import keras_policy
+from cenkeras.training.precision import keras_policy
 
 
 # Both segmenters, tiny: builder(depth, classes, modalities, **options) and its tiny options.

@@ -94,7 +94,7 @@ def test_filled_depth_and_an_ignored_border(nyu_public, tmp_path):
 
 def test_the_recipe_reads_the_prepared_folder(nyu_public, tmp_path):
     from cenkeras.data.pipeline import evaluation_dataset, raw_dataset
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments.recipe_files import load_recipe
     from cenkeras.tasks.jobs import resolve_list_paths
 
     _, files, (images, _, raw_depths, _), _ = nyu_public
@@ -218,7 +218,7 @@ def cenkeras(*args, timeout=600):
 def test_from_the_public_files_to_predictions_as_a_user_runs_it(nyu_public, tmp_path):
     """prepare -> train (ImageNet-style .safetensors backbone, frozen statistics, the official
     setting) -> eval -> export -> predict, each through the console script."""
-    from cenkeras.recipe_files import load_recipe
+    from cenkeras.experiments.recipe_files import load_recipe
 
     _, files, _, _ = nyu_public
     data = tmp_path / "nyudv2"

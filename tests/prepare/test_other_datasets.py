@@ -6,7 +6,7 @@ from PIL import Image
 
 from cenkeras.data import DataError
 from cenkeras.prepare import prepare_mfnet, prepare_sunrgbd, prepare_taskonomy
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 from cenkeras.tasks import get_task
 from harness import run_cli
 from public_files import write_mfnet, write_sunrgbd, write_taskonomy

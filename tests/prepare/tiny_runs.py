@@ -1,6 +1,6 @@
 """Built-in recipes shrunk to a tiny network and a step or two, for runs on prepared data."""
 
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 
 
 def tiny_segmentation(name):

@@ -112,7 +112,7 @@ def faulty(out_path, data_dir, run_dir, phase):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from tiny_recipe import tiny_recipe
 
-    from cenkeras.distribute import WorkerLost
+    from cenkeras.training.distribute import WorkerLost
     from cenkeras.tasks import get_task
 
     train = get_task("segmentation").train

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cenkeras.data.synthetic_tfds import load_synthetic
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 from tiny_recipe import tiny_recipe, write_backbone
 
 WORKER = str(Path(__file__).parent / "distributed_worker.py")

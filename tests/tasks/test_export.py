@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from cenkeras.cli.main import cli
 from cenkeras.data.modalities import normalize
-from cenkeras.export import export_run, load_run_model, next_version, serving_call
+from cenkeras.serving.export import next_version, serving_call
+from cenkeras.tasks.run_models import export_run, load_run_model
 from cenkeras.tasks import get_task, segmentation_run
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
@@ -137,7 +138,7 @@ def test_each_single_modality_has_its_own_signature(segmentation_run_dir, tmp_pa
 def test_the_labels_signature_returns_serving_defaults_labels_alone(segmentation_run_dir, tmp_path):
     """serving_labels: the full set's labels, equal to serving_default's, and no probabilities (a
     labels caller is spared them); `Predictor(labels_only=True)`, which `cenkeras predict` uses, calls it."""
-    from cenkeras.predict import Predictor
+    from cenkeras.serving.predict import Predictor
 
     out = export_run(segmentation_run_dir, out=tmp_path / "m" / "1")
     loaded = tf.saved_model.load(str(out))
@@ -202,7 +203,7 @@ def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
 def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path):
     from PIL import Image
 
-    from cenkeras.predict import colorize
+    from cenkeras.serving.predict import colorize
 
     rng = np.random.default_rng(3)
     for folder in ("rgb", "depth"):
@@ -295,8 +296,8 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
 def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_path):
     from PIL import Image
 
-    from cenkeras.export import load_run_model
-    from cenkeras.visualize import exchange_feature_maps
+    from cenkeras.tasks.run_models import load_run_model
+    from cenkeras.experiments.visualize import exchange_feature_maps
 
     rng = np.random.default_rng(4)
     Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
@@ -356,7 +357,7 @@ def test_metadata_signature_describes_inputs(segmentation_run_dir, tmp_path):
 @pytest.mark.parametrize("fusion", ["align", "self_attention"])
 def test_fusion_baselines_export_and_serve(tmp_path, fusion):
     """A baseline's fusion layers trace into the serving signature (the MMD loss only in training)."""
-    from cenkeras.export import SegmentationServing
+    from cenkeras.serving.export import SegmentationServing
 
     recipe = tiny_recipe()
     recipe.model.fusion.method, recipe.model.fusion.stage = fusion, "all"
@@ -374,8 +375,8 @@ def test_channel_selection_travels_with_the_model(tmp_path):
     from PIL import Image
 
     from cenkeras.config import ModalityConfig
-    from cenkeras.export import SegmentationServing
-    from cenkeras.predict import Predictor
+    from cenkeras.serving.export import SegmentationServing
+    from cenkeras.serving.predict import Predictor
 
     recipe = tiny_recipe()
     recipe.data.modalities = {
@@ -405,8 +406,8 @@ def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
     from PIL import Image
 
     from cenkeras.config import ModalityConfig
-    from cenkeras.runs import RunDirectory
-    from cenkeras.predict import Predictor, legacy_preprocessors
+    from cenkeras.training.runs import RunDirectory
+    from cenkeras.serving.predict import Predictor, legacy_preprocessors
 
     recipe = tiny_recipe()
     recipe.data.modalities = {
@@ -424,8 +425,8 @@ def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
     Image.fromarray(rng.integers(2000, 9000, (24, 40), dtype=np.uint16)).save(tmp_path / "depth.png")
     files = {"rgb": tmp_path / "gray.png", "depth": tmp_path / "depth.png"}
     outputs = {}
-    for label, path in (("run", run.path), ("keras", tmp_path / "model.keras")):
-        predictor = Predictor(path)
+    for label, model in (("run", load_run_model(run.path)[1]), ("keras", tmp_path / "model.keras")):
+        predictor = Predictor(model)
         assert predictor.kinds == {"rgb": "gray", "depth": "depth"}
         outputs[label] = predictor({name: predictor.read(name, file) for name, file in files.items()})
     assert outputs["run"]["ensemble_probabilities"].shape == (1, 24, 40, 6)

@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from cenkeras.export import export_run, load_run_model
-from cenkeras.export_formats import FORMATS, METADATA_FILE
-from cenkeras.precision import cpu_supports_bfloat16
-from cenkeras.runtimes import open_export
+from cenkeras.tasks.run_models import export_run, load_run_model
+from cenkeras.serving.export_formats import FORMATS, METADATA_FILE
+from cenkeras.training.precision import cpu_supports_bfloat16
+from cenkeras.serving.runtimes import open_export
 from cenkeras.tasks import get_task, task_for
 from harness import run_cli
 from tiny_recipe import tiny_recipe, tiny_translation_recipe

@@ -8,8 +8,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from cenkeras.config import Recipe
 from cenkeras.data.pipeline import preprocessors
-from cenkeras.export import SegmentationServing
-from cenkeras.frozen_norms import FrozenNorms
+from cenkeras.serving.export import SegmentationServing
+from cenkeras.serving.frozen_norms import FrozenNorms
 from cenkeras.layers import ChannelExchange, ParallelNormalization
 from cenkeras.layers.instance_norm import use_instance_statistics
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
@@ -64,12 +64,12 @@ def test_serving_graphs_compute_what_the_model_computes(stack):
     # Outside the traces the layers are back on their variables; a block inside another
     # leaves the outer one's constants in place.
     frozen = FrozenNorms(model)
-    assert all(site.serving_constants is None for site in frozen.sites)
+    assert all(site.frozen_constants is None for site in frozen.sites)
     with frozen.applied():
         with frozen.applied():
             pass
-        assert all(site.serving_constants is not None for site in frozen.sites)
-    assert all(site.serving_constants is None for site in frozen.sites)
+        assert all(site.frozen_constants is not None for site in frozen.sites)
+    assert all(site.frozen_constants is None for site in frozen.sites)
 
 
 def test_the_savedmodel_keeps_no_norm_variable(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from cenkeras.export import export_run
-from cenkeras.png_inputs import png_request
+from cenkeras.tasks.run_models import export_run
+from cenkeras.serving.png_inputs import png_request
 from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 from cenkeras.config import ConfigError
-from cenkeras.export import export_run, load_run_model
+from cenkeras.tasks.run_models import export_run, load_run_model
 from cenkeras.data.modalities import normalize
 from cenkeras.models import CENPSPNet
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 from cenkeras.tasks import get_task
 from cenkeras.tasks.segmentation_run import build_segmenter, load_backbone
 from tiny_recipe import tiny_recipe, write_backbone

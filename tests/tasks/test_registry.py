@@ -8,7 +8,7 @@ import pytest
 
 from cenkeras import config as config_lib
 from cenkeras.config import ConfigError, recipe_from_dict, to_dict
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 from cenkeras.tasks import TASKS, get_task, task_for
 from cenkeras.tasks.base import Task
 

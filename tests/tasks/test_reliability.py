@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cenkeras.callbacks import TrainingDiverged
+from cenkeras.training.callbacks import TrainingDiverged
 from cenkeras.cli.main import cli
-from cenkeras.runs import RunDirectory, RunError
+from cenkeras.training.runs import RunDirectory, RunError
 from cenkeras.tasks import get_task
 from cenkeras.tasks.segmentation_run import build_segmenter
 from tiny_recipe import tiny_recipe
@@ -92,7 +92,7 @@ def test_a_diverged_run_is_a_clear_cli_error(tmp_path):
     run_dir, data_dir = tmp_path / "run", str(tmp_path / "tfds")
     recipe_file = tmp_path / "exploding.py"
     recipe_file.write_text(
-        "from cenkeras.recipe_files import load_recipe\n"
+        "from cenkeras.experiments.recipe_files import load_recipe\n"
         "def recipe():\n"
         "    r = load_recipe('synthetic_rgbd')\n"
         "    r.name = 'exploding'\n"
@@ -224,10 +224,10 @@ def test_deterministic_killed_and_resumed_run_ends_with_the_uninterrupted_weight
 def test_too_little_free_space_is_reported_before_training(tmp_path, monkeypatch):
     import shutil
 
-    import cenkeras.runs
+    import cenkeras.training.runs
 
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(cenkeras.runs.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
+    monkeypatch.setattr(cenkeras.training.runs.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
     run_dir = tmp_path / "run"
     with pytest.raises(RunError, match=r"not enough free space for the run in .*run: 0 MB free"):
         train(tiny_recipe(epochs=(1,)), run_dir, data_dir=str(tmp_path / "tfds"), verbose=0)

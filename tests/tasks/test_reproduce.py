@@ -5,12 +5,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cenkeras import reproduce as reproduce_lib
+from cenkeras.experiments import reproduce as reproduce_lib
 from cenkeras.cli.main import cli
 from cenkeras.config import ConfigError
-from cenkeras.recipe_files import load_recipe
-from cenkeras.runs import RunDirectory
-from cenkeras.tables import TABLES
+from cenkeras.experiments.recipe_files import load_recipe
+from cenkeras.training.runs import RunDirectory
+from cenkeras.experiments.tables import TABLES
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
 ROWS = ["shared-private-none-off", "shared-private-half-on", "fixed-30"]
@@ -240,7 +240,7 @@ def test_translation_tables_run_and_report_l1_and_fusion_parameters(tmp_path):
 
 
 def test_a_diverged_row_is_left_out_and_the_others_run(tmp_path, monkeypatch):
-    from cenkeras.callbacks import TrainingDiverged
+    from cenkeras.training.callbacks import TrainingDiverged
     from cenkeras.tasks import get_task
 
     segmentation = get_task("segmentation")

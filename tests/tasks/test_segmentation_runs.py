@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from cenkeras.cli.main import cli
 from harness import run_cli
-from cenkeras.recipe_files import load_recipe
-from cenkeras.runs import RunDirectory, RunError
+from cenkeras.experiments.recipe_files import load_recipe
+from cenkeras.training.runs import RunDirectory, RunError
 from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe, write_backbone
 
@@ -321,7 +321,7 @@ def test_frozen_statistics_of_a_random_encoder_are_refused_before_anything_runs(
     """train.freeze_bn without backbone weights would train an unnormalised encoder: an error giving
     both fixes, before the run folder is written; through the CLI too, and for reproduce."""
     from cenkeras.config import ConfigError
-    from cenkeras.reproduce import reproduce
+    from cenkeras.experiments.reproduce import reproduce
 
     recipe = tiny_recipe(epochs=(1,), freeze_bn=True)
     with pytest.raises(ConfigError) as error:

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from cenkeras.data.skipping import SKIPPED_KEY
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 

@@ -11,9 +11,9 @@ from PIL import Image
 from cenkeras.cli.main import cli
 from cenkeras.interop import load_torch_state_dict
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 from cenkeras.tasks import get_task
-from cenkeras.callbacks import TrainingDiverged
+from cenkeras.training.callbacks import TrainingDiverged
 from cenkeras.tasks.translation import TranslationTrainer, binary_cross_entropy
 from harness import fixture_weights_module, load_reference, nhwc
 from tiny_recipe import tiny_translation_recipe

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cenkeras.recipe_files import load_recipe
+from cenkeras.experiments.recipe_files import load_recipe
 
 
 def tiny_recipe(epochs=(2, 1), **train):

@@ -68,8 +68,9 @@ def legacy_preprocessors(model):
 class Predictor:
     """Raw images `{modality: (B, H, W, C) uint8/uint16}` -> the serving outputs.
 
-    Built from a run directory (best weights), an exported SavedModel folder,
-    a `.keras` file, or an ONNX, LiteRT or OpenVINO export (run by its runtime).
+    Built from a segmentation model (a run directory's, as `cenkeras.tasks.run_models`
+    loads it), an exported SavedModel folder, a `.keras` file, or an ONNX, LiteRT or
+    OpenVINO export (run by its runtime).
     `task="translation"` takes a translation SavedModel or export instead.
     Each says how its inputs are read and preprocessed: the model's own
     preprocessors (`MultimodalModel.preprocessors()`), which a SavedModel's
@@ -77,8 +78,11 @@ class Predictor:
     """
 
     def __init__(self, model_path, task="segmentation", labels_only=False):
-        from cenkeras.export import SegmentationServing, load_run_model, serving_call
+        from cenkeras.serving.export import serving_call
 
+        if isinstance(model_path, keras.Model):
+            self._serve_keras_model(model_path)
+            return
         path = Path(model_path)
         if (path / "saved_model.pb").exists():
             loaded = tf.saved_model.load(str(path))
@@ -105,7 +109,7 @@ class Predictor:
                 self._input_sets[frozenset(description["inputs"])] = loaded.signatures[signature]
             self._call = lambda images: serving_call(self._input_sets[frozenset(images)], **images)
             return
-        from cenkeras.runtimes import find_export, open_export
+        from cenkeras.serving.runtimes import find_export, open_export
 
         if find_export(path):
             exported = open_export(path)
@@ -118,14 +122,18 @@ class Predictor:
         if task != "segmentation":  # a translation run goes through its task (`translate_files`)
             raise DataError(f"{path} is neither a SavedModel folder nor an ONNX, LiteRT or OpenVINO export.")
         if (path / "recipe.json").exists():
-            _, model = load_run_model(path)
-        elif path.suffix == ".keras" and path.is_file():
-            model = load_keras_model(path)
-        else:
+            # Its task builds a run's network: `cenkeras.tasks.run_models` loads it and passes the model.
+            raise DataError(f"{path} is a run directory: load its model first (cenkeras.tasks.run_models).")
+        if not (path.suffix == ".keras" and path.is_file()):
             raise DataError(
                 f"{path} is neither a run directory, a SavedModel folder, a .keras file nor an ONNX, LiteRT "
                 "or OpenVINO export."
             )
+        self._serve_keras_model(load_keras_model(path))
+
+    def _serve_keras_model(self, model):
+        from cenkeras.serving.export import SegmentationServing
+
         module = SegmentationServing(model, model.preprocessors() or legacy_preprocessors(model))
         self.preprocessors = module.preprocessors
         self._input_sets = module.input_sets()

@@ -23,7 +23,7 @@ class FrozenNorms:
     """The norm sites of `model`, whose inference values can stand in for their weights.
 
     `applied()` reads the current weights and sets every site's
-    `serving_constants` for the duration of the block: whatever is traced
+    `frozen_constants` for the duration of the block: whatever is traced
     inside runs the network at inference (`training=False`) on constants.
     `folded_variables` are the variables such graphs no longer read.
 
@@ -59,11 +59,11 @@ class FrozenNorms:
         # Inside a tf.function being traced the variables are symbolic: read them eagerly.
         with tf.init_scope():
             constants = [site.inference_constants() for site in self.sites]
-        before = [site.serving_constants for site in self.sites]
+        before = [site.frozen_constants for site in self.sites]
         for site, values in zip(self.sites, constants):
-            site.serving_constants = values
+            site.frozen_constants = values
         try:
             yield
         finally:  # as they were: a block inside another leaves the outer one's constants set
             for site, values in zip(self.sites, before):
-                site.serving_constants = values
+                site.frozen_constants = values

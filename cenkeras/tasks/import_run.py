@@ -2,7 +2,7 @@
 
 from cenkeras.interop.checkpoint_files import read_state_dict
 from cenkeras.interop.torch_state_dict import load_torch_state_dict
-from cenkeras.runs import RunDirectory
+from cenkeras.training.runs import RunDirectory
 
 
 def import_checkpoint(checkpoint, recipe, out_dir):

@@ -1,8 +1,8 @@
-"""Run an ONNX, LiteRT or OpenVINO export (`cenkeras.export_formats`) with the format's own runtime.
+"""Run an ONNX, LiteRT or OpenVINO export (`cenkeras.serving.export_formats`) with the format's own runtime.
 
 `open_export(path)` takes the export folder or the model file in it and
 returns an `ExportedModel`: called with raw images `{input: (B, H, W, C)}`,
-it checks them as `cenkeras.export.serving_call` does (names, dtypes,
+it checks them as `cenkeras.serving.export.serving_call` does (names, dtypes,
 channels, sizes; errors name the input) and returns the outputs as NumPy
 arrays, named as the SavedModel's.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cenkeras.data.modalities import DataError
-from cenkeras.export_formats import FORMATS, METADATA_FILE, require_format
+from cenkeras.serving.export_formats import FORMATS, METADATA_FILE, require_format
 from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 

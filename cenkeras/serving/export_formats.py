@@ -1,6 +1,6 @@
 """Exports for other runtimes: ONNX, LiteRT and OpenVINO files of the SavedModel's serving function.
 
-Each file computes what `serving_default` computes (`cenkeras.export`): one
+Each file computes what `serving_default` computes (`cenkeras.serving.export`): one
 raw image per modality in, named as in the recipe (uint8 colour, uint16
 depth; any batch, height and width), the preprocessing inside, and the same
 named outputs (labels and probabilities per output for segmentation,
@@ -10,7 +10,7 @@ the per-subset signatures and `serving_png` stay with the SavedModel.
 Every export writes a folder with the model file and `cenkeras.json`, the
 SavedModel's metadata plus the format and what input sizes it takes;
 `cenkeras predict` and `translate` read such a folder (or the file in it)
-with the format's own runtime (`cenkeras.runtimes`).
+with the format's own runtime (`cenkeras.serving.runtimes`).
 
 The converters are optional extras, imported only here: `onnx` (tf2onnx +
 onnxruntime), `litert` (ai-edge-litert), `openvino`.
@@ -56,7 +56,7 @@ def file_output_names(serving):
 
     A generator's outputs are named after its input domains ("shade" in, "shade"
     out); ONNX needs every tensor name once, so in the files such an output is
-    "<name>_output", and `cenkeras.runtimes` gives it back its served name.
+    "<name>_output", and `cenkeras.serving.runtimes` gives it back its served name.
     """
     outputs = json.loads(serving.description_json)["outputs"]
     return {f"{name}{OUTPUT_SUFFIX}": name for name in outputs if name in serving.specs}
@@ -122,7 +122,7 @@ def export_format(serving, format, folder, precision="float32"):
     """Write `serving`'s full-set function as `format` into `folder`, with its metadata; returns the model file.
 
     `precision` "mixed_bfloat16" (OpenVINO only) is recorded as the metadata's `inference_precision`,
-    which `cenkeras.runtimes` passes to OpenVINO when it compiles the model; the file is float32 either way.
+    which `cenkeras.serving.runtimes` passes to OpenVINO when it compiles the model; the file is float32 either way.
     """
     require_format(format)
     folder = Path(folder)

@@ -39,7 +39,7 @@ texture translation). Where neither gives the figure (most rows of Tables 1,
 empty and printed as "–", never a guess.
 
 Translation rows name the paper's domains as `{shade}`, `{texture}`,
-`{depth}`, `{normal}` and the target as `{target}`; `cenkeras.reproduce.plan`
+`{depth}`, `{normal}` and the target as `{target}`; `cenkeras.experiments.reproduce.plan`
 fills in the recipe's own names (`data.paper_domains`: Taskonomy calls shade
 `reshading`, texture `edge_texture`, ...; the target is the recipe's last domain).
 """

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from cenkeras import config as config_lib
-from cenkeras.callbacks import TrainingDiverged, write_json
-from cenkeras.runs import RunDirectory, resume_may_change
+from cenkeras.training.callbacks import TrainingDiverged, write_json
+from cenkeras.training.runs import RunDirectory, resume_may_change
 from cenkeras.tasks import get_task, task_for
 from cenkeras.tasks.jobs import with_data_root
-from cenkeras.tables import table as find_table
+from cenkeras.experiments.tables import table as find_table
 
 
 def plan(table_name, recipe, overrides=(), rows=None):

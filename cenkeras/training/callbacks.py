@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cenkeras.runs import RunError, atomic_write_text
+from cenkeras.training.runs import RunError, atomic_write_text
 
 
 def stage_of(epoch, stage_epochs):

@@ -19,10 +19,10 @@ the inputs of each; `serving_default` stays the full set.
 
 `serving_png` takes the full set as one base64-encoded PNG string per image
 and input (TF Serving's REST `{"b64": ...}`), decoded and checked inside the
-graph (`cenkeras.png_inputs`), and returns what `serving_default` returns.
+graph (`cenkeras.serving.png_inputs`), and returns what `serving_default` returns.
 
 The networks are traced with their norms as constants of the weights
-(`cenkeras.frozen_norms`): the file saves the other variables only.
+(`cenkeras.serving.frozen_norms`): the file saves the other variables only.
 """
 
 import functools
@@ -32,11 +32,10 @@ from pathlib import Path
 import tensorflow as tf
 
 from cenkeras.data.modality_dropout import subsets_by_pattern
-from cenkeras.frozen_norms import FrozenNorms
+from cenkeras.serving.frozen_norms import FrozenNorms
 from cenkeras.layers.resize import resize_antialiased
-from cenkeras.png_inputs import decode_png_input, describe_png_input
-from cenkeras.precision import keras_policy, resolve_precision
-from cenkeras.runs import RunDirectory
+from cenkeras.serving.png_inputs import decode_png_input, describe_png_input
+from cenkeras.training.precision import keras_policy, resolve_precision
 
 DEFAULT_ROOT = "saved_models"
 
@@ -169,7 +168,7 @@ class _SubsetServing:
             return model(inputs, training=False)
 
     def _serve_png(self, names, strings):
-        """The full set from one PNG byte string per image and input (`cenkeras.png_inputs`)."""
+        """The full set from one PNG byte string per image and input (`cenkeras.serving.png_inputs`)."""
         images = {name: decode_png_input(strings[name], name, self.preprocessors[name]) for name in strings}
         return self._serve(names, images)
 
@@ -367,69 +366,7 @@ def serving_call(signature, **images):
     return signature(**tensors)
 
 
-def load_run_model(run_dir, weights=None):
-    """(recipe, model with the run's best else last weights) of a run of any task."""
-    from cenkeras.tasks import task_for
-
-    run = RunDirectory(run_dir)
-    return task_for(run.load_recipe()).load_network(run, weights)
-
-
 def serving_policy(precision):
     """Models built inside are for serving in `precision` (see `export_run`)."""
     policy = resolve_precision(precision)
     return keras_policy("bfloat16" if policy == "mixed_bfloat16" else policy)
-
-
-def export_run(run_dir, out=None, weights=None, precision="float32", format="saved_model"):
-    """Write the run's model as `saved_models/<name>/<version>/` (+ `model.keras`); returns the path.
-
-    `precision` is what the served model computes in ("float32",
-    "mixed_bfloat16", or "auto" for this machine); inputs and outputs keep
-    their dtypes whatever it is. A bfloat16 export also stores its weights
-    in bfloat16: half the file and memory, and the convolutions see the
-    same bf16 kernels they would see under mixed precision (norm scales and
-    shifts are still folded in float32).
-
-    `format` "onnx", "litert" or "openvino" writes that runtime's file of the
-    same serving function instead, with float32 weights, under
-    `saved_models/<name>.<format>/<version>/` (`cenkeras.export_formats`).
-    OpenVINO alone takes a bf16 `precision`: the file stays float32 and its
-    metadata tells the runtime to compute in bf16 (the fastest CPU inference
-    measured, `bench/bench_runtimes.py`); ONNX Runtime and LiteRT compute in
-    float32.
-    """
-    file_precision = None
-    if format != "saved_model":
-        from cenkeras.config import ConfigError
-        from cenkeras.export_formats import require_format
-
-        require_format(format)  # before anything is built
-        file_precision = resolve_precision(precision)
-        if file_precision != "float32" and format != "openvino":
-            raise ConfigError(
-                f"--precision {precision} applies to the SavedModel and OpenVINO; the {format} export "
-                "computes in float32."
-            )
-        precision = "float32"  # the file's weights; OpenVINO's bf16 is chosen when it compiles the model
-    with serving_policy(precision):
-        recipe, model = load_run_model(run_dir, weights)
-    if out is None:
-        model_dir = Path(DEFAULT_ROOT) / (recipe.name if format == "saved_model" else f"{recipe.name}.{format}")
-        out = model_dir / str(next_version(model_dir))
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} already exists and is not empty; choose another --out or version.")
-    from cenkeras.tasks import task_for
-
-    serving = task_for(recipe).serving_module(model, recipe)
-    if format != "saved_model":
-        from cenkeras.export_formats import export_format
-
-        export_format(serving, format, out, precision=file_precision)
-        return out
-    tf.saved_model.save(serving, str(out), signatures=serving.signatures())
-    model.save(out / "model.keras")
-    (out / "assets.extra").mkdir(exist_ok=True)
-    (out / "assets.extra" / "cenkeras.json").write_text(serving.description_json + "\n")
-    return out
