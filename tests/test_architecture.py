@@ -2,7 +2,6 @@
 imports that run one way, cli -> experiments -> tasks -> serving / training -> models -> layers."""
 
 import ast
-from pathlib import Path
 
 from harness import REPO_ROOT
 
