@@ -21,8 +21,8 @@ def pspnet_from(experiment):
     """The PSPNet settings of the paper's Table 3 on a RefineNet recipe (same data and schedule)."""
     experiment.model.architecture = "pspnet"
     experiment.model.decoder_width = 256  # PSPNet's auxiliary head; the main head has 512
-    experiment.model.pyramid_bins = (1, 2, 3, 6)  # PSPNet's pyramid
-    experiment.model.auxiliary_weight = 0.4  # PSPNet's auxiliary loss weight
+    experiment.model.decoder.pyramid_bins = (1, 2, 3, 6)  # PSPNet's pyramid
+    experiment.model.decoder.auxiliary_weight = 0.4  # PSPNet's auxiliary loss weight
     experiment.model.dropout = 0.1  # PSPNet's Dropout2d(0.1) before each classifier
     return experiment
 

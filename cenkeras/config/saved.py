@@ -24,7 +24,13 @@ RENAMED_KEYS = {
     "model.fusion_stage": "model.fusion.stage",
     "model.alignment_weight": "model.fusion.alignment_weight",
     "model.affine_norms": "model.affine_inference",
+    "model.pyramid_bins": "model.decoder.pyramid_bins",
+    "model.auxiliary_weight": "model.decoder.auxiliary_weight",
 }
+
+# Keys older versions held flat in the model section for one architecture, which the others
+# ignored: moved into `model.decoder` for that architecture, dropped for the others.
+ARCHITECTURE_KEYS = {"model.pyramid_bins": "pspnet", "model.auxiliary_weight": "pspnet"}
 
 
 def current_key(key):
@@ -35,6 +41,11 @@ def current_key(key):
 def _upgrade(data):
     """Recipe data with the keys of older versions moved to their current places."""
     data = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
+    model = data.get("model")
+    for key, architecture in ARCHITECTURE_KEYS.items():
+        name = key.split(".", 1)[1]
+        if isinstance(model, dict) and name in model and model.get("architecture", "refinenet") != architecture:
+            del model[name]
     # A value that became a section (model.exchange -> model.exchange.scope) moves first.
     renames = sorted(RENAMED_KEYS.items(), key=lambda item: not item[1].startswith(item[0] + "."))
     for old, new in renames:
@@ -62,7 +73,8 @@ def _is_tuple_hint(hint):
     return hint is tuple or typing.get_origin(hint) is tuple
 
 
-def _section_from_dict(cls, values):
+def section_from_dict(cls, values):
+    """An instance of the dataclass `cls` from plain data (JSON lists become the schema's tuples)."""
     values = {k: v for k, v in values.items() if k not in RETIRED_KEYS.get(cls.__name__, ())}
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
@@ -74,10 +86,10 @@ def _section_from_dict(cls, values):
             continue
         value, hint = values[field.name], hints[field.name]
         if dataclasses.is_dataclass(hint):
-            value = _section_from_dict(hint, value)
+            value = section_from_dict(hint, value)
         elif typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
             # Named sections, e.g. data.modalities: {name: ModalityConfig}.
-            value = {name: _section_from_dict(typing.get_args(hint)[1], v) for name, v in value.items()}
+            value = {name: section_from_dict(typing.get_args(hint)[1], v) for name, v in value.items()}
         elif value is not None and (_is_tuple_hint(hint) or isinstance(value, list)):
             # JSON has lists where the schema has tuples (also inside Optional[tuple]).
             value = tuple(value)
@@ -94,4 +106,4 @@ def recipe_from_dict(data):
     from cenkeras.tasks.registry import get_task
 
     recipe_class = get_task(data.get("task", "segmentation")).recipe_class
-    return _section_from_dict(recipe_class, _upgrade(data)).validate()
+    return section_from_dict(recipe_class, _upgrade(data)).validate()

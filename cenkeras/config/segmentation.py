@@ -4,7 +4,7 @@ Each section validates itself (`validate()`), naming the key of a bad value.
 """
 
 import dataclasses
-from typing import Optional
+from typing import Any, Optional
 
 from cenkeras.config.checks import (
     ConfigError,
@@ -16,13 +16,13 @@ from cenkeras.config.checks import (
     check_positive_numbers,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
+from cenkeras.config.saved import RENAMED_KEYS, section_from_dict
 from cenkeras.config.training import RunOptions, check_modality_dropout
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
-
-ARCHITECTURES = ("refinenet", "pspnet")
+from cenkeras.models.architectures import get_architecture
 
 
 @dataclasses.dataclass
@@ -157,13 +157,15 @@ class DataConfig:
 @accepts_renamed_arguments
 @dataclasses.dataclass
 class ModelConfig(NetworkConfig):
-    """Arguments of `cenkeras.models.build_refinenet` or `build_pspnet` (see there); the shared ones
-    in `NetworkConfig`.
+    """The segmenter: the shared network options (`NetworkConfig`), the encoder, and the
+    architecture with its own options.
 
-    `architecture` picks the decoder: "refinenet" (the official code's) or
-    "pspnet" (the paper's best, Table 3). `decoder_width` is RefineNet's
-    width, or PSPNet's auxiliary head width (its main head has twice it).
-    `pyramid_bins` and `auxiliary_weight` are PSPNet's (ignored by RefineNet).
+    `architecture` names an entry of `cenkeras.models.architectures` ("refinenet", the official
+    code's; "pspnet", the paper's best in Table 3; or one another package registers), and
+    `decoder` holds that entry's own options: empty for RefineNet, `pyramid_bins` and
+    `auxiliary_weight` for PSPNet (`cenkeras.models.pspnet.PSPNetOptions`). Naming another
+    architecture starts its section from its defaults. `decoder_width` is RefineNet's width, or
+    PSPNet's auxiliary head width (its main head has twice it).
     """
 
     architecture: str = "refinenet"
@@ -172,20 +174,71 @@ class ModelConfig(NetworkConfig):
     stage_blocks: Optional[tuple[int, ...]] = None
     base_width: int = 64
     decoder_width: int = 256
-    pyramid_bins: tuple[int, ...] = (1, 2, 3, 6)
-    auxiliary_weight: float = 0.4
     # Encoder initialisation: a torchvision ImageNet ResNet as .safetensors (e.g. timm's
     # resnet101.tv_in1k; read with NumPy), .pth (needs torch) or .npz; each BatchNorm is copied
     # into every modality's private norm. Required with train.freeze_bn (official: ENC_PRETRAINED).
     backbone_weights: Optional[str] = None
+    # The architecture's own options (a dataclass of its entry); a dict (recipe.json) is read into it.
+    decoder: Any = None
+
+    def __post_init__(self):
+        self._follow_architecture()
+
+    def __setattr__(self, name, value):
+        if name not in self.__dataclass_fields__:
+            self._set_renamed(name, value)
+            return
+        super().__setattr__(name, value)
+        if name == "architecture" and "decoder" in self.__dict__:
+            self._follow_architecture()
+
+    def _set_renamed(self, name, value):
+        """`model.<old name> = value` in a recipe file of an older version sets the option's current
+        place; any other name is an error (the line would otherwise be ignored silently)."""
+        moved = RENAMED_KEYS.get(f"model.{name}", "").split(".")[1:]
+        if not moved:
+            raise AttributeError(f"model.{name} is not a recipe option; they are {sorted(self.__dataclass_fields__)}.")
+        if len(moved) == 1:
+            setattr(self, moved[0], value)
+            return
+        section, field = moved
+        try:
+            setattr(self, section, dataclasses.replace(getattr(self, section), **{field: value}))
+        except TypeError:
+            raise AttributeError(
+                f"model.{name} (now model.{section}.{field}) is not an option of architecture {self.architecture!r}."
+            ) from None
+
+    def _follow_architecture(self):
+        """Give `decoder` the type of the architecture's options (left as is for an unknown
+        architecture, which `validate` names)."""
+        try:
+            options = get_architecture(self.architecture).options
+        except ValueError:
+            return
+        if isinstance(self.decoder, options):
+            return
+        if isinstance(self.decoder, dict):
+            value = section_from_dict(options, self.decoder)
+        else:  # none yet, or another architecture's: this one's defaults
+            value = options()
+        object.__setattr__(self, "decoder", value)
 
     def validate(self):
         super().validate()
-        check_choice("model.architecture", self.architecture, ARCHITECTURES)
-        check_positive_numbers("model.pyramid_bins", self.pyramid_bins)
-        if any(int(b) != b for b in self.pyramid_bins):
-            raise ConfigError(f"model.pyramid_bins must be whole grid sizes, got {list(self.pyramid_bins)}.")
-        check_number("model.auxiliary_weight", self.auxiliary_weight)
+        try:
+            architecture = get_architecture(self.architecture)
+        except ValueError as error:
+            raise ConfigError(f"model.architecture: {error}") from None
+        if not isinstance(self.decoder, architecture.options):
+            raise ConfigError(
+                f"model.decoder must be a {architecture.options.__name__} for architecture {architecture.name!r}, "
+                f"got {type(self.decoder).__name__}."
+            )
+        try:
+            getattr(self.decoder, "validate", lambda: None)()
+        except ValueError as error:
+            raise ConfigError(f"model.decoder ({architecture.name}): {error}") from None
         if self.num_classes < 1 or self.num_classes > 255:
             raise ConfigError(f"model.num_classes must be in [1, 255], got {self.num_classes}.")
 

@@ -1,9 +1,14 @@
 """The CEN PSPNet segmenter: shared-conv multimodal dilated ResNet + pyramid pooling module."""
 
+import dataclasses
+import math
+import numbers
+
 import keras
 
 from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ResizeLike, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
+from cenkeras.models.architectures import Architecture
 from cenkeras.models.base import (
     AUXILIARY_PREFIX,
     check_modalities,
@@ -17,6 +22,31 @@ from cenkeras.models.streams import Streams
 # Stages 3 and 4 keep stride 8 and dilate their 3x3 convolutions instead (PSPNet).
 DILATIONS = (1, 1, 2, 4)
 PYRAMID_BINS = (1, 2, 3, 6)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass
+class PSPNetOptions:
+    """PSPNet's own options (a recipe's `model.decoder` section with `model.architecture=pspnet`).
+
+    - `pyramid_bins`: the grid sizes the pyramid pools layer4 to (PSPNet: 1, 2, 3, 6).
+    - `auxiliary_weight`: weight of the auxiliary head's loss on layer3 (PSPNet: 0.4; 0 builds none).
+    """
+
+    pyramid_bins: tuple[int, ...] = PYRAMID_BINS
+    auxiliary_weight: float = 0.4
+
+    def validate(self):
+        bins = tuple(self.pyramid_bins)
+        if not bins or not all(_is_number(b) and math.isfinite(b) and b >= 1 and int(b) == b for b in bins):
+            raise ValueError(f"pyramid_bins must be whole grid sizes >= 1, got {list(bins)}.")
+        weight = self.auxiliary_weight
+        if not (_is_number(weight) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"auxiliary_weight must be a finite number >= 0, got {weight!r}.")
+        return self
 
 
 def pyramid_pooling(streams, xs, bins, reduction):
@@ -124,11 +154,8 @@ class CENPSPNet(ResNetSegmenter):
         modalities = check_modalities(modalities)
         blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
         self.check_dropout(dropout)
+        PSPNetOptions(tuple(pyramid_bins), auxiliary_weight).validate()
         pyramid_bins = tuple(int(b) for b in pyramid_bins)
-        if not pyramid_bins or min(pyramid_bins) < 1:
-            raise ValueError(f"pyramid_bins must be grid sizes >= 1, got {list(pyramid_bins)}.")
-        if float(auxiliary_weight) < 0:
-            raise ValueError(f"auxiliary_weight must be >= 0, got {auxiliary_weight}.")
         exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
 
         # === Layers ===
@@ -216,6 +243,9 @@ def build_pspnet(depth, num_classes, modalities, **options):
     ['depth', 'ensemble', 'rgb']
     """
     return CENPSPNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
+
+
+ARCHITECTURE = Architecture("pspnet", "PSPNet", build_pspnet, PSPNetOptions)
 
 
 def tiny_pspnet_options():

@@ -4,6 +4,7 @@ import keras
 
 from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike, WaitFor, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
+from cenkeras.models.architectures import Architecture
 from cenkeras.models.base import check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.resnet import ENCODER_POINTS, resnet_encoder
 from cenkeras.models.segmenter import ResNetSegmenter
@@ -230,6 +231,9 @@ def build_refinenet(depth, num_classes, modalities, **options):
     ['depth', 'ensemble', 'rgb']
     """
     return CENRefineNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
+
+
+ARCHITECTURE = Architecture("refinenet", "RefineNet", build_refinenet)
 
 
 def tiny_refinenet_options():

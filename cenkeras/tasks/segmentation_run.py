@@ -1,5 +1,7 @@
-"""The segmentation task: a CEN RefineNet or PSPNet trained with two SGDs, scored by confusion matrices."""
+"""The segmentation task: a CEN segmenter (RefineNet, PSPNet, or another registered architecture)
+trained with two SGDs, scored by confusion matrices."""
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from cenkeras.data.pipeline import (
     training_dataset,
 )
 from cenkeras.interop import StateDictError, load_torch_state_dict, read_state_dict
-from cenkeras.models import build_pspnet, build_refinenet
+from cenkeras.models.architectures import get_architecture
 from cenkeras.training.precision import resolve_precision
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.segmentation import (
@@ -30,7 +32,8 @@ ENCODER_KEY_PREFIXES = ("conv1.", "bn1.", "layer")
 
 
 def build_segmenter(recipe):
-    """The `CENRefineNet` or `CENPSPNet` a recipe describes (`model.architecture`).
+    """The segmenter a recipe describes: its `model.architecture`'s builder, given the shared
+    options and the architecture's own (`model.decoder`).
 
     The recipe's `train.sparsity` is the official lambda, which the official
     code adds once per output (M + 1 times): the layer penalty is lambda x (M + 1).
@@ -46,16 +49,14 @@ def build_segmenter(recipe):
         "decoder_width": model.decoder_width,
         "preprocessing": preprocessors(recipe.data),
         **network_options(model),
+        **dataclasses.asdict(model.decoder),
     }
-    if model.architecture == "pspnet":
-        options.update(pyramid_bins=model.pyramid_bins, auxiliary_weight=model.auxiliary_weight)
-        return build_pspnet(model.depth, model.num_classes, names, **options)
-    return build_refinenet(model.depth, model.num_classes, names, **options)
+    return get_architecture(model.architecture).build(model.depth, model.num_classes, names, **options)
 
 
 def describe_segmenter(model):
     """'RefineNet-101', 'PSPNet-152', or the tiny form with blocks and width."""
-    name = {"refinenet": "RefineNet", "pspnet": "PSPNet"}[model.architecture]
+    name = get_architecture(model.architecture).title
     if model.stage_blocks:
         return f"{name} (blocks {list(model.stage_blocks)}, width {model.base_width})"
     return f"{name}-{model.depth}"
@@ -124,7 +125,8 @@ def class_names(recipe):
 
 
 class SegmentationTask(Task):
-    """Dense labelling of M aligned modalities (RGB-D, RGB-X) with `CENRefineNet` or `CENPSPNet`.
+    """Dense labelling of M aligned modalities (RGB-D, RGB-X) with a CEN segmenter (`CENRefineNet`,
+    `CENPSPNet`, or another registered architecture).
 
     Training follows the official code: cross-entropy at label size on every
     output plus the L1 term, SGD with separate encoder / decoder learning

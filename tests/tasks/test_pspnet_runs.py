@@ -85,7 +85,7 @@ def test_evaluation_and_the_savedmodel_serve_the_main_outputs(pspnet_run, tmp_pa
 def test_the_papers_pspnet_recipes(name):
     recipe = load_recipe(name).validate()
     model = recipe.model
-    assert (model.architecture, model.depth, model.pyramid_bins, model.auxiliary_weight) == (
+    assert (model.architecture, model.depth, model.decoder.pyramid_bins, model.decoder.auxiliary_weight) == (
         "pspnet",
         152,
         (1, 2, 3, 6),
@@ -100,8 +100,8 @@ def test_unknown_architecture_is_a_config_error():
     with pytest.raises(ConfigError, match="model.architecture"):
         recipe.validate()
     recipe.model.architecture = "pspnet"
-    recipe.model.pyramid_bins = (1, 2.5)
-    with pytest.raises(ConfigError, match="model.pyramid_bins"):
+    recipe.model.decoder.pyramid_bins = (1, 2.5)
+    with pytest.raises(ConfigError, match=r"model.decoder \(pspnet\): pyramid_bins"):
         recipe.validate()
 
 
