@@ -2,6 +2,9 @@
 
 - `run_cli`: the console script in a subprocess with a timeout (a hang fails the test), stderr
   checked for tracebacks;
+- `random_images`: a batch of inputs per modality; `run_model_saving_test`: a model through a
+  `.keras` file in safe mode, with the same class, config, outputs (exactly), exchange
+  statistics and losses; the per-class config round trips are `tests/test_serialization.py`;
 - reference fixtures of the official implementation, layout conversion, error measures;
 - the graphs TensorFlow runs (`optimized_nodes`), tiny models of every architecture.
 """
@@ -43,6 +46,40 @@ def run_cli(*args, script=CENKERAS, timeout=300, cwd=None, env=None, prelude=Non
     if not traceback_ok:
         assert TRACEBACK not in done.stderr, f"{' '.join(command)} printed a traceback:\n{done.stderr[-3000:]}"
     return done
+
+
+def random_images(names, size=64, batch=2, seed=0, channels=3, height=None, uniform=False):
+    """`{name: float32 (batch, height, size, channels)}`: N(0, 1) values, or U(-1, 1) with
+    `uniform` (images in the generators' range); the same `seed` gives the same batch."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, height or size, size, channels)
+    draw = (lambda: rng.uniform(-1, 1, shape)) if uniform else (lambda: rng.normal(size=shape))
+    return {name: draw().astype(np.float32) for name in names}
+
+
+def run_model_saving_test(model, inputs, path, training=False):
+    """Save `model` as a `.keras` file at `path`, load it in safe mode and check that nothing was
+    lost: the same class and config, exactly the same outputs on `inputs`, the same exchange
+    statistics (CEN networks) and the same losses (the sparsity terms). Returns the loaded model."""
+    import keras
+
+    before = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=training))
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model), (type(loaded), type(model))
+    assert loaded.get_config() == model.get_config()
+    after = keras.tree.map_structure(keras.ops.convert_to_numpy, loaded(inputs, training=training))
+    if isinstance(before, dict):
+        assert sorted(after) == sorted(before)
+        for name in before:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=f"output {name!r}")
+    else:
+        np.testing.assert_array_equal(after, before)
+    if hasattr(model, "exchange_statistics"):
+        assert loaded.exchange_statistics() == model.exchange_statistics()
+    losses = [float(keras.ops.convert_to_numpy(sum(m.losses))) for m in (model, loaded)]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
+    return loaded
 
 
 def reference_path(name):

@@ -185,13 +185,11 @@ class PytorchFidInception:
 
     `description` names the network and its file in every FID report.
 
-    Example (the network is Inception v3's 94 convolutions, each with its BN):
-    >>> model, blocks = build_fid_inception()
-    >>> model.output_shape, len(blocks)
-    ((None, 2048), 94)
-    >>> network = PytorchFidInception.from_file("pt_inception-2015-12-05-6726825d.pth")  # doctest: +SKIP
-    >>> network.description  # doctest: +SKIP
-    'pytorch-fid Inception (pt_inception-2015-12-05-6726825d.pth)'
+    Example (Inception v3's 94 convolutions, each with its BN, to the 2048-d pool features)::
+
+        network = PytorchFidInception.from_file("pt_inception-2015-12-05-6726825d.pth")
+        network.description  # 'pytorch-fid Inception (pt_inception-2015-12-05-6726825d.pth)'
+        features = network(images)  # (N, 2048)
     """
 
     def __init__(self, model, description):

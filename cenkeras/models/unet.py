@@ -62,12 +62,13 @@ class CENUNetGenerator(MultimodalModel):
     `(batch, H, W, output_channels)` in [-1, 1]. The stride-2 levels need H
     and W to be multiples of 2**levels (256 for the official eight).
 
-    Example:
+    Example (a small one: 5 levels take 32x32 images; the official network is `filters=64,
+    levels=8` on 256x256):
     >>> import numpy as np
-    >>> generator = CENUNetGenerator(modalities=("shade", "texture"), filters=8)
-    >>> images = {"shade": np.zeros((1, 256, 256, 3)), "texture": np.zeros((1, 256, 256, 3))}
+    >>> generator = CENUNetGenerator(modalities=("shade", "texture"), filters=4, levels=5)
+    >>> images = {"shade": np.zeros((1, 32, 32, 3)), "texture": np.zeros((1, 32, 32, 3))}
     >>> generator(images)["ensemble"].shape
-    TensorShape([1, 256, 256, 3])
+    TensorShape([1, 32, 32, 3])
     """
 
     @property
@@ -195,6 +196,8 @@ def build_unet_generator(modalities, **options):
     """Build a `CENUNetGenerator` (see its docstring for every option).
 
     Example:
-    >>> generator = build_unet_generator(["shade", "texture"], sparsity=1e-3)
+    >>> generator = build_unet_generator(["shade", "texture"], sparsity=1e-3, filters=4, levels=5)
+    >>> sorted(generator.output)
+    ['ensemble', 'shade', 'texture']
     """
     return CENUNetGenerator(modalities=modalities, **options)

@@ -10,18 +10,13 @@ from cenkeras.interop import (
     normalize_torch_key,
 )
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
-from harness import official_layout
+from harness import official_layout, random_images
 
 MODALITIES = ["rgb", "depth"]
 
 
 def tiny(modalities=MODALITIES, **options):
     return build_refinenet(50, 5, modalities, **{**tiny_refinenet_options(), **options})
-
-
-def images(seed=0, modalities=MODALITIES):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(1, 32, 32, 3)).astype(np.float32) for name in modalities}
 
 
 def randomized(model, seed):
@@ -50,8 +45,10 @@ def test_official_layout_round_trip_reproduces_outputs():
     target = tiny()
     report = load_torch_state_dict(target, state)
     assert not report.missing and not report.unexpected
-    for key, value in source(images(), training=False).items():
-        np.testing.assert_array_equal(target(images(), training=False)[key].numpy(), value.numpy())
+    for key, value in source(random_images(MODALITIES, batch=1, size=32), training=False).items():
+        np.testing.assert_array_equal(
+            target(random_images(MODALITIES, batch=1, size=32), training=False)[key].numpy(), value.numpy()
+        )
 
 
 def test_strict_load_lists_missing_and_unexpected_keys_and_changes_nothing():

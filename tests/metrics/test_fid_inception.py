@@ -14,6 +14,9 @@ from cenkeras.interop.torch_state_dict import StateDictError
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+# The full Inception v3 (24 M parameters), built and run per test.
+pytestmark = pytest.mark.slow
+
 
 class TorchReference:
     """The FID Inception forward pass; `weights` fills up with random tensors on the first call."""
@@ -140,6 +143,8 @@ def test_keras_port_computes_the_torch_features_from_the_same_file(reference_and
     images, expected, path, _ = reference_and_file
     network = load_fid_network(path)
     assert network.description == "pytorch-fid Inception (pt_inception-2015-12-05-test.pth)"
+    kernels = [w for w in network.model.weights if w.path.endswith("kernel")]
+    assert network.model.output_shape == (None, 2048) and len(kernels) == 94  # Inception v3's convolutions
     features = network(images)
     assert features.shape == (2, 2048) and expected.std() > 0.1  # the reference computes something
     np.testing.assert_allclose(features, expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())

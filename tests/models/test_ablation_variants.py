@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import random_images, run_model_saving_test
 
 from cenkeras.layers import (
     ChannelExchange,
@@ -27,11 +28,6 @@ MODALITIES = ("rgb", "depth")
 def streams(count=2, seed=0, shape=(2, 5, 5, 6)):
     rng = np.random.default_rng(seed)
     return [rng.normal(m, 1.0 + m, size=shape).astype("float32") for m in range(count)]
-
-
-def images(seed=0, size=32):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(2, size, size, 3)).astype("float32") for name in MODALITIES}
 
 
 @pytest.mark.parametrize("num_modalities", [2, 3])
@@ -123,7 +119,7 @@ def test_cbn_models_replace_every_exchange_with_conditional_norms(share_convs):
     conditional = [layer for layer in model.layers if isinstance(layer, ConditionalNormalization)]
     assert [layer.name for layer in conditional] == [f"layer{i}.0.bn2" for i in range(1, 5)]
     assert model.fusion_parameter_count() == sum(layer.conditioning_parameter_count() for layer in conditional) > 0
-    assert model(images())["ensemble"].shape == (2, 8, 8, 5)
+    assert model(random_images(MODALITIES, size=32))["ensemble"].shape == (2, 8, 8, 5)
 
 
 def test_gated_sum_gates_count_as_fusion_parameters():
@@ -183,7 +179,9 @@ def test_one_training_step_of_each_variant(architecture, variant, tmp_path):
     trainer.compile(optimizer=trainer.encoder_optimizer)
     before = [v.numpy().copy() for v in model.trainable_variables]
     labels = np.random.default_rng(1).integers(0, 5, size=(2, 32, 32)).astype("int32")
-    history = trainer.fit(tf.data.Dataset.from_tensors((images(), labels)), epochs=1, verbose=0, shuffle=False)
+    history = trainer.fit(
+        tf.data.Dataset.from_tensors((random_images(MODALITIES, size=32), labels)), epochs=1, verbose=0, shuffle=False
+    )
     assert np.isfinite(history.history["loss"][0])
     unchanged = {v.path for a, v in zip(before, model.trainable_variables) if np.array_equal(a, v.numpy())}
     assert len(unchanged) < 0.1 * len(before), sorted(unchanged)
@@ -191,12 +189,7 @@ def test_one_training_step_of_each_variant(architecture, variant, tmp_path):
     # through a modulation that starts at 0).
     own = [v.path for v in model.trainable_variables if any(key in v.path for key in VARIANT_PARAMETERS[variant])]
     assert bool(own) == bool(VARIANT_PARAMETERS[variant]) and not unchanged.intersection(own)
-    path = tmp_path / "variant.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    x = images(seed=2)
-    for name, value in model(x).items():
-        np.testing.assert_allclose(loaded(x)[name], value, rtol=1e-5, atol=1e-5)
+    run_model_saving_test(model, random_images(MODALITIES, seed=2, size=32), tmp_path / "variant.keras")
 
 
 def test_the_generator_takes_the_same_switches():
@@ -231,6 +224,6 @@ def test_pspnet_exports_to_a_torch_state_dict_and_back():
     target = build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options())
     report = load_torch_state_dict(target, state)
     assert not report.missing and not report.unexpected
-    x = images(seed=4)
+    x = random_images(MODALITIES, seed=4, size=32)
     for name, value in source(x).items():
         np.testing.assert_allclose(target(x)[name], value, rtol=1e-5, atol=1e-5)

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import random_images, run_model_saving_test
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
 from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_pspnet_options
@@ -40,11 +41,6 @@ def max_difference(a, b):
     return max(float(np.max(np.abs(np.asarray(a[k]) - np.asarray(b[k])))) for k in a)
 
 
-def images(names, size=64, batch=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(batch, size, size, 3)).astype("float32") for name in names}
-
-
 @pytest.mark.parametrize("modalities", [("rgb", "depth"), ("rgb", "depth", "hha")])
 @pytest.mark.parametrize("frozen", [True, False])
 @pytest.mark.parametrize("architecture", sorted(SEGMENTERS))
@@ -57,7 +53,7 @@ def test_stacked_segmenter_equals_per_stream(architecture, modalities, frozen):
     stacked.set_weights(plain.get_weights())
     assert exchanged_channels(plain) > 0
     assert stacked.get_layer("stack_streams").output.shape[-1] == 3
-    x = images(modalities)
+    x = random_images(modalities, seed=1)
     for training in (False, True):
         assert max_difference(plain(x, training=training), stacked(x, training=training)) < 1e-5
     np.testing.assert_allclose(sum(stacked.losses), sum(plain.losses), rtol=1e-6)
@@ -70,7 +66,7 @@ def test_stacked_training_updates_the_same_statistics_and_gradients():
     stacked = build_refinenet(50, 5, ("rgb", "depth"), stack_streams=True, **options)
     randomize_norms(plain)
     stacked.set_weights(plain.get_weights())
-    x = images(("rgb", "depth"))
+    x = random_images(("rgb", "depth"), seed=1)
     grads = []
     for model in (plain, stacked):
         with tf.GradientTape() as tape:
@@ -87,7 +83,7 @@ def test_stacked_generator_equals_per_stream():
     stacked = build_unet_generator(["shade", "texture"], filters=8, levels=5, dropout=0.0, stack_streams=True)
     randomize_norms(plain)
     stacked.set_weights(plain.get_weights())
-    x = images(("shade", "texture"))
+    x = random_images(("shade", "texture"), seed=1)
     for training in (False, True):
         assert max_difference(plain(x, training=training), stacked(x, training=training)) < 1e-5
 
@@ -100,12 +96,8 @@ def test_stacking_needs_shared_convolutions():
 def test_stacked_model_survives_a_keras_round_trip(tmp_path):
     model = build_refinenet(50, 5, ("rgb", "depth"), stack_streams=True, **tiny_refinenet_options())
     randomize_norms(model)
-    path = tmp_path / "stacked.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
+    loaded = run_model_saving_test(model, random_images(("rgb", "depth"), seed=1), tmp_path / "stacked.keras")
     assert loaded.stack_streams
-    x = images(("rgb", "depth"))
-    assert max_difference(model(x), loaded(x)) < 1e-6
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])
@@ -161,7 +153,7 @@ def test_bfloat16_segmenter_stays_close_to_float32(architecture, stack):
     fast = build_with_policy("mixed_bfloat16", lambda: build(50, 5, ("rgb", "depth"), **options))
     assert fast.get_layer("layer1.0.conv2").compute_dtype == "bfloat16"
     fast.set_weights(reference.get_weights())
-    x = images(("rgb", "depth"), seed=5)
+    x = random_images(("rgb", "depth"), seed=5)
     for training in (False, True):
         want = reference(x, training=training)
         got = fast(x, training=training)
@@ -178,6 +170,6 @@ def test_bfloat16_generator_stays_close_to_float32():
     reference = build_with_policy("float32", lambda: build_unet_generator(["shade", "texture"], **options))
     fast = build_with_policy("mixed_bfloat16", lambda: build_unet_generator(["shade", "texture"], **options))
     fast.set_weights(reference.get_weights())
-    x = images(("shade", "texture"), seed=6)
+    x = random_images(("shade", "texture"), seed=6)
     for training in (False, True):
         assert max_difference(reference(x, training=training), fast(x, training=training)) < 0.05

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cenkeras.models import build_unet_generator
-from harness import tiny_models
+from harness import random_images, run_model_saving_test, tiny_models
 
 BUILDERS = {name: build for name, build in tiny_models().items() if name != "pspnet"}
 
@@ -51,9 +51,8 @@ def test_uniform_norm_scales_are_pytorch_1_0s_and_every_norm_draws_its_own():
 def test_the_scale_init_is_kept_in_the_saved_model(tmp_path):
     keras.utils.set_random_seed(0)
     generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, norm_scale_init="uniform")
-    path = tmp_path / "generator.keras"
-    generator.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    inputs = random_images(generator.modalities, size=32, batch=1, uniform=True)
+    loaded = run_model_saving_test(generator, inputs, tmp_path / "generator.keras")
     assert loaded.get_config()["norm_scale_init"] == "uniform"
     layer = loaded.get_layer("conv2.insnorm_conv")
     assert layer.get_config()["scale_init"] == "uniform"

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import random_images
 
 from cenkeras.layers import ChannelExchange, ConditionalNormalization, ExchangeConfig, ModalityEnsemble
 from cenkeras.layers.stacking import StackStreams, UnstackStreams
@@ -106,11 +107,6 @@ def test_conditional_norms_without_the_conditioning_stream_are_plain_norms():
     assert not np.allclose(layer(xs)[1], out, atol=1e-3)
 
 
-def images(names, seed=0, size=64):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(2, size, size, 3)).astype("float32") for name in names}
-
-
 def spread_gammas(model):
     """Give modality m's norms small scales on channels m, m+M, ...: the exchange moves channels."""
     for layer in model.exchange_layers():
@@ -127,7 +123,7 @@ def test_a_single_present_modality_runs_its_stream_without_exchange(stack):
     model = spread_gammas(build_refinenet(50, 5, ["rgb", "depth"], **options))
     isolated = build_refinenet(50, 5, ["rgb", "depth"], exchange=ExchangeConfig(scope=None), **options)
     isolated.set_weights(model.get_weights())
-    x = images(["rgb", "depth"])
+    x = random_images(["rgb", "depth"])
     reference = isolated(x)
     assert not np.allclose(model(x)["rgb"], reference["rgb"], atol=1e-4)  # the full model exchanges
     for name in ("rgb", "depth"):
@@ -142,7 +138,7 @@ def test_a_single_present_modality_runs_its_stream_without_exchange(stack):
 @pytest.mark.parametrize("stack", [False, True])
 def test_the_full_set_computes_what_the_model_computes(stack):
     model = spread_gammas(build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_refinenet_options()))
-    x = images(["rgb", "depth"], seed=1)
+    x = random_images(["rgb", "depth"], seed=1)
     expected, got = model(x), model.subset(["depth", "rgb"])(x)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
@@ -152,7 +148,7 @@ def test_three_modalities_with_two_present_renormalise_the_ensemble():
     names = ["rgb", "depth", "normal"]
     model = spread_gammas(build_refinenet(50, 5, names, stack_streams=True, **tiny_refinenet_options()))
     model.get_layer("ensemble").alpha.assign([0.5, 1.0, 2.0])
-    out = model.subset(["rgb", "normal"])(images(["rgb", "normal"], seed=2))
+    out = model.subset(["rgb", "normal"])(random_images(["rgb", "normal"], seed=2))
     weights = np.exp([0.5, 2.0]) / np.exp([0.5, 2.0]).sum()
     np.testing.assert_allclose(
         out["ensemble"], weights[0] * out["rgb"] + weights[1] * out["normal"], rtol=1e-5, atol=1e-5
@@ -161,10 +157,10 @@ def test_three_modalities_with_two_present_renormalise_the_ensemble():
 
 def test_pspnet_and_unet_subsets_keep_their_present_outputs():
     pspnet = build_pspnet(50, 5, ["rgb", "depth"], **tiny_pspnet_options())
-    out = pspnet.subset(["depth"])(images(["depth"]))
+    out = pspnet.subset(["depth"])(random_images(["depth"]))
     assert sorted(out) == ["auxiliary.depth", "depth", "ensemble"] and out["depth"].shape == (2, 8, 8, 5)
     generator = build_unet_generator(["shade", "texture", "depth"], filters=4, levels=5, stack_streams=True)
-    out = generator.subset(["texture"])(images(["texture"], size=32))
+    out = generator.subset(["texture"])(random_images(["texture"], size=32))
     assert sorted(out) == ["ensemble", "texture"] and out["texture"].shape == (2, 32, 32, 3)
 
 
@@ -184,14 +180,14 @@ def test_what_cannot_run_without_a_modality_says_so():
         merged.subset(["rgb"])
     alone = model.subset(["rgb"])
     with pytest.raises(ValueError, match="takes the modalities \\['rgb'\\]; got also \\['depth'\\]"):
-        alone(images(["rgb", "depth"]))
+        alone(random_images(["rgb", "depth"]))
 
 
 def test_subset_models_train_the_shared_weights():
     model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
     alone = model.subset(["depth"])
     assert {id(v) for v in alone.weights} <= {id(v) for v in model.weights}
-    x = images(["depth"])
+    x = random_images(["depth"])
     with tf.GradientTape() as tape:
         out = alone(x, training=True)
         loss = keras.ops.mean(out["depth"] ** 2) + keras.ops.mean(out["ensemble"] ** 2)

@@ -5,17 +5,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import random_images, run_model_saving_test
 
 from cenkeras.layers import AdaptiveAveragePooling, ChannelExchange, ParallelNormalization
 from cenkeras.models import CENPSPNet, build_pspnet, build_refinenet, tiny_pspnet_options, tiny_refinenet_options
 from cenkeras.tasks.segmentation import SegmentationTrainer, cross_entropy_sum
 
 MODALITIES = ("rgb", "depth")
-
-
-def images(modalities=MODALITIES, height=64, width=64, batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(batch, height, width, 3)).astype(np.float32) for name in modalities}
 
 
 def tiny(modalities=MODALITIES, **options):
@@ -65,7 +61,7 @@ def test_adaptive_pooling_serves_any_size_in_one_traced_function():
 
 
 def test_outputs_at_an_eighth_with_auxiliary_outputs_per_modality(model):
-    out = model(images(height=64, width=96), training=False)
+    out = model(random_images(MODALITIES, height=64, size=96), training=False)
     assert set(out) == {"rgb", "depth", "ensemble", "auxiliary.rgb", "auxiliary.depth"}
     for value in out.values():
         assert value.shape == (2, 8, 12, 5)
@@ -74,7 +70,7 @@ def test_outputs_at_an_eighth_with_auxiliary_outputs_per_modality(model):
 
 
 def test_stages_three_and_four_are_dilated_instead_of_strided(model):
-    features = keras.Model(model.inputs, model.pyramid_outputs)(images(height=64, width=64))
+    features = keras.Model(model.inputs, model.pyramid_outputs)(random_images(MODALITIES, height=64, size=64))
     sizes = {stage: tuple(x["rgb"].shape[1:3]) for stage, x in features.items()}
     assert sizes == {"layer1": (16, 16), "layer2": (8, 8), "layer3": (8, 8), "layer4": (8, 8)}
     for name, dilation in (("layer2.0.conv2", 1), ("layer3.0.conv2", 2), ("layer4.0.conv2", 4)):
@@ -117,19 +113,13 @@ def test_exchange_only_in_the_encoders_bn2_and_decoder_norms_learn_statistics():
     assert not any(layer.freeze_statistics for layer in decoder)
     assert all(len(layer.unique_norms) == 2 for layer in decoder)  # private per modality
     before = keras.ops.convert_to_numpy(model.get_layer("cls.1").norms[0].moving_mean)
-    model(images(), training=True)
+    model(random_images(MODALITIES), training=True)
     assert not np.allclose(keras.ops.convert_to_numpy(model.get_layer("cls.1").norms[0].moving_mean), before)
 
 
 def test_save_and_load_keep_outputs(tmp_path, model):
-    path = tmp_path / "pspnet.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
+    loaded = run_model_saving_test(model, random_images(MODALITIES, seed=3), tmp_path / "pspnet.keras")
     assert isinstance(loaded, CENPSPNet) and loaded.pyramid_bins == [1, 2, 3, 6]
-    x = images(seed=3)
-    want, got = model(x, training=False), loaded(x, training=False)
-    for name in want:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
 
 
 def test_bad_options_name_themselves():
@@ -146,7 +136,7 @@ def test_one_training_step_adds_the_weighted_auxiliary_loss():
         model, keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-2), num_classes=5, ignore_label=255
     )
     trainer.compile(optimizer=trainer.encoder_optimizer)
-    x = images(batch=2, seed=4)
+    x = random_images(MODALITIES, batch=2, seed=4)
     labels = np.random.default_rng(5).integers(0, 5, size=(2, 64, 64)).astype("int32")
     labels[:, :8] = 255
 
@@ -171,7 +161,9 @@ def test_without_auxiliary_head_the_trainer_logs_no_auxiliary_loss():
     trainer = SegmentationTrainer(model, keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-2), num_classes=5)
     trainer.compile(optimizer=trainer.encoder_optimizer)
     labels = np.zeros((2, 64, 64), "int32")
-    history = trainer.fit(tf.data.Dataset.from_tensors((images(), labels)), epochs=1, verbose=0, shuffle=False)
+    history = trainer.fit(
+        tf.data.Dataset.from_tensors((random_images(MODALITIES), labels)), epochs=1, verbose=0, shuffle=False
+    )
     assert "auxiliary_loss" not in history.history
 
 

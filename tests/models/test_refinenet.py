@@ -9,14 +9,9 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
-from harness import optimized_nodes, trainable_count
+from harness import optimized_nodes, random_images, run_model_saving_test, trainable_count
 
 MODALITIES = ("rgb", "depth")
-
-
-def images(modalities=MODALITIES, size=64, batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return {name: rng.normal(size=(batch, size, size, 3)).astype(np.float32) for name in modalities}
 
 
 def tiny(modalities=MODALITIES, **options):
@@ -29,18 +24,18 @@ def model():
 
 
 def test_outputs_are_logits_per_modality_and_ensemble_at_quarter_size(model):
-    out = model(images(size=64), training=False)
+    out = model(random_images(MODALITIES, size=64), training=False)
     assert set(out) == {"rgb", "depth", "ensemble"}
     for value in out.values():
         assert value.shape == (2, 16, 16, 5)
         assert value.dtype == tf.float32
-    odd = model(images(size=72, batch=1), training=False)  # any size that is a multiple of 8
+    odd = model(random_images(MODALITIES, size=72, batch=1), training=False)  # any size that is a multiple of 8
     assert odd["ensemble"].shape == (1, 18, 18, 5)
 
 
 def test_ensemble_is_softmax_alpha_weighted_sum_of_branches(model):
     model.get_layer("ensemble").alpha.assign([0.3, -0.2])
-    out = model(images(), training=False)
+    out = model(random_images(MODALITIES), training=False)
     weights = np.exp([0.3, -0.2]) / np.exp([0.3, -0.2]).sum()
     np.testing.assert_allclose(model.ensemble_weights(), weights, rtol=1e-6)
     expected = weights[0] * out["rgb"].numpy() + weights[1] * out["depth"].numpy()
@@ -56,7 +51,7 @@ def test_exchange_sites_are_the_bn2_of_every_bottleneck(model):
 
 
 def test_exchange_changes_the_output_and_scope_none_does_not_exchange():
-    data = images()
+    data = random_images(MODALITIES)
     on, off = tiny(exchange=ExchangeConfig(scope="all")), tiny(exchange=ExchangeConfig(scope=None))
     off.set_weights(on.get_weights())
     for layer in on.exchange_layers():
@@ -70,14 +65,14 @@ def test_exchange_changes_the_output_and_scope_none_does_not_exchange():
 
 def test_single_modality_network_has_no_exchange_and_alpha_of_one():
     model = tiny(modalities=("rgb",))
-    out = model(images(("rgb",)), training=False)
+    out = model(random_images(("rgb",)), training=False)
     np.testing.assert_allclose(out["ensemble"].numpy(), out["rgb"].numpy(), rtol=1e-6)
     assert all(not layer.exchanges for layer in model.exchange_layers())
 
 
 def test_three_modalities_share_convolutions():
     two, three = tiny(), tiny(modalities=("rgb", "depth", "hha"))
-    out = three(images(("rgb", "depth", "hha")), training=False)
+    out = three(random_images(("rgb", "depth", "hha")), training=False)
     assert set(out) == {"rgb", "depth", "hha", "ensemble"}
     norm_params = sum(
         int(np.prod(v.shape))
@@ -129,7 +124,7 @@ def test_sparsity_goes_to_model_losses_from_exchange_sites_only(sparsity_scope):
 
 def test_dropout_zero_is_accepted_and_training_is_then_deterministic():
     model = tiny(dropout=0.0, freeze_norm_statistics=True)
-    data = images()
+    data = random_images(MODALITIES)
     first = model(data, training=True)["ensemble"].numpy()
     second = model(data, training=True)["ensemble"].numpy()
     np.testing.assert_array_equal(first, second)
@@ -141,14 +136,14 @@ def test_frozen_statistics_leave_running_statistics_untouched_in_training():
     norm = model.get_layer("bn1").norms[0]
     before = norm.moving_mean.numpy().copy()
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(model(images(), training=True)["rgb"])
+        loss = tf.reduce_sum(model(random_images(MODALITIES), training=True)["rgb"])
     grads = tape.gradient(loss, [norm.gamma])
     np.testing.assert_array_equal(norm.moving_mean.numpy(), before)
     assert np.abs(grads[0].numpy()).max() > 0  # the scales still learn
 
     live = tiny(dropout=0.0)
     live_norm = live.get_layer("bn1").norms[0]
-    live(images(), training=True)
+    live(random_images(MODALITIES), training=True)
     assert np.abs(live_norm.moving_mean.numpy()).max() > 0
 
 
@@ -156,25 +151,15 @@ def test_keras_round_trip_in_safe_mode(tmp_path):
     model = tiny(sparsity=2e-4, exchange=ExchangeConfig(scope="part", threshold=3e-2), dropout=0.0)
     for layer in model.exchange_layers():
         layer.norms[1].gamma.assign(np.linspace(-0.1, 0.1, layer.channels))
-    data = images()
-    before = model(data, training=False)
-    path = tmp_path / "refinenet.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = run_model_saving_test(model, random_images(MODALITIES), tmp_path / "refinenet.keras")
     assert isinstance(loaded, CENRefineNet)
-    assert loaded.get_config() == model.get_config()
-    after = loaded(data, training=False)
-    for key in before:
-        np.testing.assert_array_equal(before[key].numpy(), after[key].numpy())
-    assert loaded.exchange_statistics() == model.exchange_statistics()
-    np.testing.assert_allclose(float(sum(loaded.losses)), float(sum(model.losses)), rtol=1e-6)
 
 
 def test_runs_under_mixed_bfloat16_with_float32_outputs():
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         model = tiny()
-        out = model(images(), training=True)
+        out = model(random_images(MODALITIES), training=True)
     finally:
         keras.config.set_dtype_policy("float32")
     assert all(v.dtype == tf.float32 for v in out.values())
@@ -187,36 +172,36 @@ def test_runs_under_mixed_bfloat16_with_float32_outputs():
 
 def test_missing_modality_is_a_clear_error(model):
     with pytest.raises(ValueError, match=r"missing \['depth'\]"):
-        model({"rgb": images()["rgb"]})
+        model({"rgb": random_images(MODALITIES)["rgb"]})
 
 
 def test_unexpected_modality_is_a_clear_error(model):
-    data = {**images(), "thermal": images()["rgb"]}
+    data = {**random_images(MODALITIES), "thermal": random_images(MODALITIES)["rgb"]}
     with pytest.raises(ValueError, match=r"unexpected \['thermal'\]"):
         model(data)
 
 
 def test_wrong_number_of_modalities_is_a_clear_error(model):
     with pytest.raises(ValueError, match="takes 2 modalities"):
-        model([images()["rgb"]] * 3)
+        model([random_images(MODALITIES)["rgb"]] * 3)
 
 
 def test_list_of_modalities_is_taken_in_order(model):
-    data = images()
+    data = random_images(MODALITIES)
     as_list = model([data["rgb"], data["depth"]], training=False)["ensemble"].numpy()
     np.testing.assert_array_equal(as_list, model(data, training=False)["ensemble"].numpy())
 
 
 @pytest.mark.parametrize("shape", [(2, 64, 64, 1), (2, 64, 64, 4), (64, 64, 3)])
 def test_wrong_image_shape_is_a_clear_error(model, shape):
-    data = {**images(), "depth": np.zeros(shape, np.float32)}
+    data = {**random_images(MODALITIES), "depth": np.zeros(shape, np.float32)}
     with pytest.raises(ValueError, match="input 'depth'"):
         model(data)
 
 
 def test_predict_checks_inputs_too(model):
     with pytest.raises(ValueError, match=r"missing \['depth'\]"):
-        model.predict({"rgb": images()["rgb"]}, verbose=0)
+        model.predict({"rgb": random_images(MODALITIES)["rgb"]}, verbose=0)
 
 
 @pytest.mark.parametrize(
@@ -266,7 +251,7 @@ def test_chained_residual_pooling_adds_each_branch_as_it_comes(stack):
     branches of every CRP alive together (the peak of a RefineNet-101 inference); the graph that
     actually runs, after Grappler, keeps the adds apart, and computes what the model computes."""
     network = tiny(stack_streams=stack)
-    x = {name: tf.constant(value) for name, value in images(batch=1).items()}
+    x = {name: tf.constant(value) for name, value in random_images(MODALITIES, batch=1).items()}
     forward = tf.function(lambda inputs: network(inputs, training=False)["ensemble"])
     served, nodes = optimized_nodes(forward, x)
     assert any("Conv2D" in node.op for node in nodes)

@@ -1,6 +1,5 @@
 """CENUNetGenerator and PatchGANDiscriminator at tiny width: structure, variants, saving, errors."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,14 +11,9 @@ from cenkeras.models import (
     build_patchgan_discriminator,
     build_unet_generator,
 )
-from harness import trainable_count
+from harness import random_images, run_model_saving_test, trainable_count
 
 DOMAINS = ("shade", "texture")
-
-
-def images(domains=DOMAINS, size=256, seed=0):
-    rng = np.random.default_rng(seed)
-    return {name: rng.uniform(-1, 1, size=(1, size, size, 3)).astype(np.float32) for name in domains}
 
 
 def tiny(domains=DOMAINS, **options):
@@ -32,7 +26,7 @@ def generator():
 
 
 def test_generator_outputs_images_in_tanh_range(generator):
-    out = generator(images(), training=True)
+    out = generator(random_images(DOMAINS, size=256, batch=1, uniform=True), training=True)
     assert set(out) == {"shade", "texture", "ensemble"}
     for value in out.values():
         assert value.shape == (1, 256, 256, 3)
@@ -81,7 +75,7 @@ def test_sparsity_covers_encoder_norms_only():
 
 def test_dropout_zero_makes_training_mode_deterministic():
     model = tiny(dropout=0.0)
-    data = images()
+    data = random_images(DOMAINS, size=256, batch=1, uniform=True)
     a = model(data, training=True)["ensemble"].numpy()
     b = model(data, training=True)["ensemble"].numpy()
     np.testing.assert_array_equal(a, b)
@@ -89,43 +83,47 @@ def test_dropout_zero_makes_training_mode_deterministic():
 
 def test_generator_round_trip_in_safe_mode(tmp_path):
     model = tiny(sparsity=1e-3, decoder_norms="shared", exchange=ExchangeConfig(scope="part"))
-    model(images(), training=True)  # move running statistics away from their initial values
-    before = model(images(), training=False)
-    model.save(tmp_path / "generator.keras")
-    loaded = keras.saving.load_model(tmp_path / "generator.keras", safe_mode=True)
+    model(random_images(DOMAINS, size=256, batch=1, uniform=True), training=True)  # move the running statistics
+    loaded = run_model_saving_test(model, random_images(DOMAINS, size=256, batch=1, uniform=True), tmp_path / "g.keras")
     assert isinstance(loaded, CENUNetGenerator)
-    assert loaded.get_config() == model.get_config()
-    after = loaded(images(), training=False)
-    for key in before:
-        np.testing.assert_array_equal(before[key].numpy(), after[key].numpy())
 
 
 def test_generator_input_errors_name_the_input(generator):
     with pytest.raises(ValueError, match=r"missing \['texture'\]"):
-        generator({"shade": images()["shade"]})
+        generator({"shade": random_images(DOMAINS, size=256, batch=1, uniform=True)["shade"]})
     with pytest.raises(ValueError, match="input 'texture' must have 3 channels"):
-        generator({**images(), "texture": np.zeros((1, 256, 256, 1), np.float32)})
+        generator(
+            {
+                **random_images(DOMAINS, size=256, batch=1, uniform=True),
+                "texture": np.zeros((1, 256, 256, 1), np.float32),
+            }
+        )
     with pytest.raises(ValueError, match="decoder_norms"):
         tiny(decoder_norms="tied")
 
 
 def test_discriminator_gives_30x30_patches_for_256_pairs(tmp_path):
     disc = build_patchgan_discriminator(filters=4)
-    pair = {"condition": images()["shade"], "image": images()["texture"]}
+    pair = {
+        "condition": random_images(DOMAINS, size=256, batch=1, uniform=True)["shade"],
+        "image": random_images(DOMAINS, size=256, batch=1, uniform=True)["texture"],
+    }
     out = disc(pair, training=True)
     assert out.shape == (1, 30, 30, 1)
     assert 0.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1.0
     norms = [layer.name for layer in disc.layers if "insnorm" in layer.name]
     assert norms == ["conv2.insnorm", "conv3.insnorm", "conv4.insnorm"]
-    disc.save(tmp_path / "disc.keras")
-    loaded = keras.saving.load_model(tmp_path / "disc.keras", safe_mode=True)
-    assert isinstance(loaded, PatchGANDiscriminator)
-    np.testing.assert_array_equal(loaded(pair, training=False).numpy(), disc(pair, training=False).numpy())
+    assert isinstance(run_model_saving_test(disc, pair, tmp_path / "disc.keras"), PatchGANDiscriminator)
 
 
 def test_discriminator_logits_option():
     disc = build_patchgan_discriminator(filters=4, activation=None)
-    out = disc({"condition": images()["shade"], "image": images()["texture"]})
+    out = disc(
+        {
+            "condition": random_images(DOMAINS, size=256, batch=1, uniform=True)["shade"],
+            "image": random_images(DOMAINS, size=256, batch=1, uniform=True)["texture"],
+        }
+    )
     assert float(tf.reduce_min(out)) < 0.0
     with pytest.raises(ValueError, match="activation"):
         build_patchgan_discriminator(activation="tanh")
@@ -133,7 +131,7 @@ def test_discriminator_logits_option():
 
 def test_fewer_levels_for_small_images_keep_the_official_pattern():
     model = tiny(levels=6)
-    out = model(images(size=64), training=True)
+    out = model(random_images(DOMAINS, size=64, batch=1, uniform=True), training=True)
     assert out["ensemble"].shape == (1, 64, 64, 3)
     assert [layer.name for layer in model.exchange_layers()] == [f"conv{b}.insnorm_conv" for b in range(2, 6)]
     assert model.get_config()["levels"] == 6
