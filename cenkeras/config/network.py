@@ -11,19 +11,17 @@ import dataclasses
 import functools
 
 from cenkeras.config.checks import ConfigError
-from cenkeras.config.saved import RENAMED_KEYS
 from cenkeras.layers.ensemble import ENSEMBLES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
+from cenkeras.utils.renamed_keys import renamed_options
 
 
 def accepts_renamed_arguments(cls):
     """Let a network config take the keyword arguments of older versions, so recipe files
     written then (`ModelConfig(threshold=..., exchange="all", exchange_rule=...)`) still load."""
     init = cls.__init__
-    renamed = {
-        old.split(".", 1)[1]: new.split(".")[1:] for old, new in RENAMED_KEYS.items() if old.startswith("model.")
-    }
+    renamed = renamed_options("model")
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):

@@ -4,28 +4,13 @@ import dataclasses
 import typing
 
 from cenkeras.config.checks import ConfigError
+from cenkeras.utils.renamed_keys import RENAMED_KEYS, move_renamed, renamed_options
 
 # Keys older versions wrote that no longer mean anything; saved recipes holding them still load.
 RETIRED_KEYS = {
     # The training order became a full permutation per pass (cenkeras.data.indexed).
     "DataConfig": {"shuffle_buffer"},
     "TranslationDataConfig": {"shuffle_buffer"},
-}
-
-# Keys older versions used, and their names now: saved recipes and `--set` take either.
-# (The exchange and the fusion became one object each; the speed option took its layers' name.)
-RENAMED_KEYS = {
-    "model.threshold": "model.exchange.threshold",
-    "model.exchange": "model.exchange.scope",  # when it holds a value, not the section
-    "model.sparsity_scope": "model.exchange.sparsity_scope",
-    "model.exchange_rule": "model.exchange.rule",
-    "model.exchange_portion": "model.exchange.portion",
-    "model.fusion": "model.fusion.method",  # when it holds a value, not the section
-    "model.fusion_stage": "model.fusion.stage",
-    "model.alignment_weight": "model.fusion.alignment_weight",
-    "model.affine_norms": "model.affine_inference",
-    "model.pyramid_bins": "model.decoder.pyramid_bins",
-    "model.auxiliary_weight": "model.decoder.auxiliary_weight",
 }
 
 # Keys older versions held flat in the model section for one architecture, which the others
@@ -46,22 +31,14 @@ def _upgrade(data):
         name = key.split(".", 1)[1]
         if isinstance(model, dict) and name in model and model.get("architecture", "refinenet") != architecture:
             del model[name]
-    # A value that became a section (model.exchange -> model.exchange.scope) moves first.
-    renames = sorted(RENAMED_KEYS.items(), key=lambda item: not item[1].startswith(item[0] + "."))
-    for old, new in renames:
-        old_section, old_name = old.split(".", 1)
-        values = data.get(old_section)
-        if not isinstance(values, dict) or old_name not in values or isinstance(values[old_name], dict):
-            continue
-        value = values.pop(old_name)
-        node = data
-        *path, last = new.split(".")
-        for part in path:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[last] = value
+    for section in {key.split(".", 1)[0] for key in RENAMED_KEYS}:
+        if isinstance(data.get(section), dict):
+            data[section] = move_renamed(data[section], renamed_options(section), is_section=_is_mapping)
     return data
+
+
+def _is_mapping(value):
+    return isinstance(value, dict)
 
 
 def to_dict(recipe):

@@ -30,6 +30,17 @@ def _check(key, ok, must):
         raise ValueError(f"{key} must {must}.")
 
 
+def _finite(value, low=0.0, high=math.inf):
+    """Whether `value` is a number in [low, high] (a string or None is not)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        return False
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
 @dataclasses.dataclass
 class ExchangeConfig:
     """How CEN exchanges channels: one object from the recipe (`model.exchange`) through the
@@ -65,20 +76,12 @@ class ExchangeConfig:
 
     def validate(self, prefix="exchange"):
         """Raise ValueError naming `<prefix>.<field>` for a value out of range."""
-        _check(
-            f"{prefix}.threshold",
-            math.isfinite(self.threshold) and self.threshold >= 0,
-            f"be a finite number >= 0, got {self.threshold}",
-        )
+        _check(f"{prefix}.threshold", _finite(self.threshold), f"be a finite number >= 0, got {self.threshold!r}")
         _check(
             f"{prefix}.scope", self.scope in EXCHANGE_SCOPES, f"be one of {list(EXCHANGE_SCOPES)}, got {self.scope!r}"
         )
         _check(f"{prefix}.rule", self.rule in EXCHANGE_RULES, f"be one of {list(EXCHANGE_RULES)}, got {self.rule!r}")
-        _check(
-            f"{prefix}.portion",
-            math.isfinite(self.portion) and 0 <= self.portion <= 1,
-            f"be in [0, 1], got {self.portion}",
-        )
+        _check(f"{prefix}.portion", _finite(self.portion, high=1.0), f"be in [0, 1], got {self.portion!r}")
         _check(
             f"{prefix}.sparsity_scope",
             self.sparsity_scope in SPARSITY_SCOPES,
@@ -200,25 +203,17 @@ class ChannelExchange(ParallelNormalization):
         seed=0,
         **kwargs,
     ):
-        threshold = _finite_float(threshold, "threshold", kwargs.get("name"))
-        if rule not in EXCHANGE_RULES:
-            raise ValueError(f"Unknown exchange rule {rule!r}; expected one of {EXCHANGE_RULES}.")
-        portion = _finite_float(portion, "portion", kwargs.get("name"))
-        if portion > 1:
-            layer = kwargs.get("name") or "ChannelExchange"
-            raise ValueError(f"{layer}: portion must be in [0, 1], got {portion}.")
-        sparsity = _finite_float(sparsity, "sparsity", kwargs.get("name"))
-        if scope not in EXCHANGE_SCOPES:
-            raise ValueError(f"Unknown exchange scope {scope!r}; expected one of {EXCHANGE_SCOPES}.")
-        if sparsity_scope not in SPARSITY_SCOPES:
-            raise ValueError(f"Unknown sparsity_scope {sparsity_scope!r}; expected one of {SPARSITY_SCOPES}.")
+        # The exchange options are checked where a recipe's are, with the same words.
+        layer = kwargs.get("name") or "ChannelExchange"
+        ExchangeConfig(threshold, scope, rule, portion, sparsity_scope).validate(prefix=layer)
+        _check(f"{layer}.sparsity", _finite(sparsity), f"be a finite number >= 0, got {sparsity!r}")
         # The sparsity settings must exist before the norms (and their regularizers) are made.
-        self.threshold = threshold
+        self.threshold = float(threshold)
         self.scope = scope
-        self.sparsity = sparsity
+        self.sparsity = float(sparsity)
         self.sparsity_scope = sparsity_scope
         self.rule = rule
-        self.portion = portion
+        self.portion = float(portion)
         self.seed = int(seed)
         super().__init__(num_modalities, norm=norm, **kwargs)
 
@@ -398,16 +393,6 @@ class ChannelExchange(ParallelNormalization):
             }
         )
         return config
-
-
-def _finite_float(value, what, layer_name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{layer_name or 'ChannelExchange'}: {what} must be a number, got {value!r}.")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{layer_name or 'ChannelExchange'}: {what} must be a finite number >= 0, got {value}.")
-    return value
 
 
 class _PartL1(SliceL1):

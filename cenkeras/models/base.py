@@ -19,6 +19,7 @@ from cenkeras.layers import (
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
 from cenkeras.layers.preprocessing import ModalityPreprocessor
+from cenkeras.utils.renamed_keys import move_renamed, renamed_options
 
 FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
 
@@ -27,34 +28,15 @@ RESERVED_OUTPUT = "ensemble"
 # "auxiliary.<modality>". A modality name is an identifier, so it cannot clash.
 AUXILIARY_PREFIX = "auxiliary."
 
-# Options that configs of older versions held flat, before `ExchangeConfig` and `FusionConfig`:
-# a `.keras` file saved then still loads.
-LEGACY_CONFIG_KEYS = {
-    "threshold": ("exchange", "threshold"),
-    "sparsity_scope": ("exchange", "sparsity_scope"),
-    "exchange_rule": ("exchange", "rule"),
-    "exchange_portion": ("exchange", "portion"),
-    "fusion_stage": ("fusion", "stage"),
-    "alignment_weight": ("fusion", "alignment_weight"),
-}
-
 
 def upgrade_legacy_config(config):
-    """A model config of an older version with its flat exchange / fusion options nested."""
-    config = dict(config)
-    nested = {"exchange": {}, "fusion": {}}
-    # Older configs held the exchange scope as "exchange" and the fusion method as "fusion".
-    if "exchange" in config and not isinstance(config["exchange"], (dict, ExchangeConfig)):
-        nested["exchange"]["scope"] = config.pop("exchange")
-    if "fusion" in config and not isinstance(config["fusion"], (dict, FusionConfig)):
-        nested["fusion"]["method"] = config.pop("fusion")
-    for key, (section, field) in LEGACY_CONFIG_KEYS.items():
-        if key in config:
-            nested[section][field] = config.pop(key)
-    for section, values in nested.items():
-        if values:
-            config[section] = {**(config.get(section) or {}), **values}
-    return config
+    """A network config of an older version with its options under their current names
+    (`cenkeras.utils.renamed_keys`: the flat exchange / fusion options nested, ...)."""
+    return move_renamed(
+        config,
+        renamed_options("model", network_config=True),
+        is_section=lambda value: isinstance(value, (dict, ExchangeConfig, FusionConfig)),
+    )
 
 
 def check_modalities(modalities):

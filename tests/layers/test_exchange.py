@@ -356,16 +356,16 @@ def test_different_channel_counts_are_a_clear_error():
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -1e-2, "big"])
 def test_bad_threshold_is_a_clear_error(bad):
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ValueError, match=r"ChannelExchange.threshold must be a finite number >= 0"):
         ChannelExchange(2, threshold=bad)
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"scope": "half"}, "exchange scope"),
-        ({"sparsity_scope": "some"}, "sparsity_scope"),
-        ({"sparsity": math.nan}, "sparsity"),
+        ({"scope": "half"}, r"ChannelExchange.scope must be one of \['all', 'part', None\], got 'half'"),
+        ({"sparsity_scope": "some"}, "ChannelExchange.sparsity_scope must be one of"),
+        ({"sparsity": math.nan}, "ChannelExchange.sparsity must be a finite number"),
         ({"norm": "group"}, "unknown norm"),
     ],
 )
