@@ -2,8 +2,10 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core; 0 runs the suite in this process.
+PYTEST_WORKERS ?= auto
 
-.PHONY: test lint install demo bench clean
+.PHONY: test test-fast lint install demo bench clean
 
 # Recreated when pyproject.toml changes, so a new dependency is always installed.
 $(VENV)/.installed: pyproject.toml
@@ -19,11 +21,23 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-test: lint
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass. Each test module
+# runs in one process (--dist loadscope), so a module's shared trained run is made once.
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope
+define run_pytest
+	@$(PYTEST) $(1) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
+endef
+
+# The whole suite (what CI runs).
+test: lint
+	$(call run_pytest,)
+
+# Everything but the tests marked slow (training, exports, console scripts end to end, full-size
+# models): a few minutes, for while you iterate.
+test-fast: lint
+	$(call run_pytest,-m "not slow")
 
 # Trains the default recipe (synthetic RGB-D scenes, generated locally) and prints the table.
 demo: $(VENV)/.installed

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cenkeras.models import build_refinenet  # noqa: E402
-from cenkeras.models.refinenet import tiny_refinenet_options  # noqa: E402
+from cenkeras.models.refinenet import tiny_options  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendor data sheets.
 BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "L40S": 362.0}
@@ -98,7 +98,7 @@ def main():
         sparsity=6e-4,
         freeze_norm_statistics=True,
         stack_streams=True,
-        **(tiny_refinenet_options() if args.tiny else {}),
+        **(tiny_options() if args.tiny else {}),
     )
     print(f"RefineNet-101 RGB-D: {model.count_params():,} parameters", flush=True)
     trainable = [v.value for v in model.trainable_variables]

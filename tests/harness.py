@@ -162,13 +162,12 @@ def tiny_models():
         build_pspnet,
         build_refinenet,
         build_unet_generator,
-        tiny_pspnet_options,
-        tiny_refinenet_options,
+        tiny_options,
     )
 
     return {
-        "refinenet": lambda: build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options()),
-        "pspnet": lambda: build_pspnet(50, 5, ["rgb", "depth"], **tiny_pspnet_options()),
+        "refinenet": lambda: build_refinenet(50, 5, ["rgb", "depth"], **tiny_options()),
+        "pspnet": lambda: build_pspnet(50, 5, ["rgb", "depth"], **tiny_options()),
         "unet": lambda: build_unet_generator(["shade", "texture"], filters=4, levels=5),
         "patchgan": lambda: build_patchgan_discriminator(filters=4),
     }

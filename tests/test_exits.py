@@ -25,6 +25,9 @@ EXIT_WITHIN = 180
 RECIPE = """
 from cenkeras.recipes.nyudv2_refinenet101 import recipe as base
 
+# Console scripts that train or evaluate until a bad file stops them.
+pytestmark = pytest.mark.slow
+
 
 def recipe():
     r = base()
@@ -81,7 +84,6 @@ def damage(root, kind, index):
     return path, "is 80x60 but its mask"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["truncated image", "label out of range", "mismatched size"])
 def test_training_ends_with_the_error_when_a_bad_file_is_met_mid_epoch(dataset, tmp_path, kind):
     import shutil
@@ -104,7 +106,6 @@ def assert_quiet_with_details_in(stderr, log, path):
     assert "Traceback (most recent call last)" in details and str(path) in details
 
 
-@pytest.mark.slow
 def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
     import shutil
 

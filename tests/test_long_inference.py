@@ -15,8 +15,10 @@ import bench_long_inference as long_inference  # noqa: E402
 
 from cenkeras.tasks.run_models import export_run  # noqa: E402
 
+# Many inference calls of many sizes.
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow
+
 def test_memory_stays_flat_and_nothing_retraces_over_many_sizes(tmp_path):
     run_dir = long_inference.train_small_run(tmp_path / "run", width=4, data_dir=tmp_path / "tfds")
     export_dir = export_run(run_dir, out=tmp_path / "export")

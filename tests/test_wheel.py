@@ -17,6 +17,9 @@ import pytest
 from harness import REPO_ROOT, run_cli
 from prepare.public_files import write_class_mapping40, write_nyu_labeled_mat, write_nyu_splits
 
+# Builds the wheel and installs it in an environment of its own.
+pytestmark = pytest.mark.slow
+
 # Source folder -> the package it installs as (setup.py's PACKAGE_ROOTS).
 SOURCE_ROOTS = {"cenkeras": "cenkeras", "cli": "cenkeras/cli", "recipes": "cenkeras/recipes"}
 
@@ -116,7 +119,6 @@ def command_paths(script, cwd):
     return json.loads(done.stdout)
 
 
-@pytest.mark.slow
 def test_every_command_of_the_installed_wheel_answers_help(installed):
     script, outside = installed
     commands = command_paths(script, outside)
@@ -133,7 +135,6 @@ def test_every_command_of_the_installed_wheel_answers_help(installed):
         assert f"Usage: cenkeras {name}".rstrip() in result.stdout, (name, result.stdout)
 
 
-@pytest.mark.slow
 def test_prepare_nyudv2_runs_from_the_installed_wheel(installed, tmp_path):
     script, outside = installed
     labeled, splits, mapping = tmp_path / "nyu_depth_v2_labeled.mat", tmp_path / "splits.mat", tmp_path / "map.mat"

@@ -1,8 +1,8 @@
 """What every CEN network recipe shares: the exchange, the fusion, the ablation switches, speed options.
 
 `ModelConfig` (segmentation) and `GeneratorConfig` (translation) extend
-`NetworkConfig`; `network_options` turns it into the builder arguments both
-builders take, so a new shared option is added here once. The exchange and
+`NetworkConfig`; `network_options` turns it into the `NetworkOptions` every
+builder takes, so a new shared option is added here and there once. The exchange and
 the fusion are one object each (`ExchangeConfig`, `FusionConfig`), passed
 unchanged from the recipe to the builders and, field for field, to the layers.
 """
@@ -14,6 +14,7 @@ from cenkeras.config.checks import ConfigError
 from cenkeras.layers.ensemble import ENSEMBLES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
+from cenkeras.models.options import NetworkOptions
 from cenkeras.utils.renamed_keys import renamed_options
 
 
@@ -84,19 +85,21 @@ class NetworkConfig:
             raise ConfigError(f"model.ensemble must be one of {list(ENSEMBLES)}, got {self.ensemble!r}.")
 
 
-def network_options(model_config):
-    """Builder arguments every CEN network recipe shares (exchange, fusion, ablation switches, speed)."""
-    return {
-        "exchange": model_config.exchange,
-        "fusion": model_config.fusion,
-        "share_convs": model_config.share_convs,
-        "share_norms": model_config.share_norms,
-        "dropout": model_config.dropout,
+def network_options(model_config, sparsity=0.0):
+    """The `cenkeras.models.NetworkOptions` every CEN builder takes, from a recipe's model section;
+    `sparsity` is the L1 lambda the network gets (the tasks derive it from the training section)."""
+    return NetworkOptions(
+        exchange=model_config.exchange,
+        fusion=model_config.fusion,
+        sparsity=sparsity,
+        share_convs=model_config.share_convs,
+        share_norms=model_config.share_norms,
+        dropout=model_config.dropout,
         # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
-        "stack_streams": model_config.stack_streams and model_config.share_convs,
-        "affine_inference": model_config.affine_inference,
-        "ensemble": model_config.ensemble,
-    }
+        stack_streams=model_config.stack_streams and model_config.share_convs,
+        affine_inference=model_config.affine_inference,
+        ensemble=model_config.ensemble,
+    )
 
 
 def describe_fusion(model_config):

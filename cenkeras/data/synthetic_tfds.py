@@ -11,6 +11,8 @@ from cenkeras.data.indexed import IndexedSamples
 from cenkeras.data.synthetic import CLASS_NAMES, render_scene
 
 DEFAULT_DATA_DIR = os.path.join("~", ".cache", "cenkeras", "tensorflow_datasets")
+# Where the scenes go without a --data-dir, instead of DEFAULT_DATA_DIR (a shared disk, a test's folder).
+DATA_DIR_VARIABLE = "CENKERAS_DATA_DIR"
 # Validation scenes draw their seeds from a separate range so the splits never share a scene.
 _VAL_SEED_OFFSET = 1_000_003
 
@@ -72,7 +74,7 @@ def load_synthetic(split, config, data_dir=None):
     """The prepared split as `IndexedSamples` of `{"rgb", "depth", "mask"}` examples.
 
     Generates the dataset on first use (a few seconds) under `data_dir`
-    (default `~/.cache/cenkeras/tensorflow_datasets`).
+    (default `$CENKERAS_DATA_DIR`, else `~/.cache/cenkeras/tensorflow_datasets`).
     """
     return prepared_split(
         SyntheticRgbd,
@@ -92,7 +94,7 @@ def prepared_split(builder_class, split, data_dir=None, **options):
     The split's encoded examples (compressed PNGs) are held in memory and
     decoded when read, so training can read them in any order.
     """
-    data_dir = str(Path(os.path.expanduser(data_dir or DEFAULT_DATA_DIR)))
+    data_dir = str(Path(os.path.expanduser(data_dir or os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)))
     tfds.disable_progress_bar()
     builder = builder_class(data_dir=data_dir, **options)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))

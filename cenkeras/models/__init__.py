@@ -6,8 +6,10 @@ May import: layers and utils only.
 
 from cenkeras.models.base import MultimodalModel
 from cenkeras.models.patchgan import PatchGANDiscriminator, build_patchgan_discriminator
-from cenkeras.models.pspnet import CENPSPNet, build_pspnet, tiny_pspnet_options
-from cenkeras.models.refinenet import CENRefineNet, build_refinenet, tiny_refinenet_options
+from cenkeras.models.options import NetworkOptions
+from cenkeras.models.pspnet import CENPSPNet, build_pspnet
+from cenkeras.models.refinenet import CENRefineNet, build_refinenet
+from cenkeras.models.segmenter import tiny_options
 from cenkeras.models.unet import CENUNetGenerator, build_unet_generator
 
 __all__ = [
@@ -15,11 +17,11 @@ __all__ = [
     "CENRefineNet",
     "CENUNetGenerator",
     "MultimodalModel",
+    "NetworkOptions",
     "PatchGANDiscriminator",
     "build_patchgan_discriminator",
     "build_pspnet",
     "build_refinenet",
     "build_unet_generator",
-    "tiny_pspnet_options",
-    "tiny_refinenet_options",
+    "tiny_options",
 ]

@@ -1,7 +1,6 @@
 """Common base of the CEN functional models: named modality inputs, checked on every call,
 and the preprocessing of each input saved with the model."""
 
-import dataclasses
 import json
 
 import keras
@@ -19,6 +18,7 @@ from cenkeras.layers import (
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
 from cenkeras.layers.preprocessing import ModalityPreprocessor
+from cenkeras.models.options import NetworkOptions
 from cenkeras.utils.renamed_keys import move_renamed, renamed_options
 
 FUSION_LAYERS = (AverageFusion, ConcatFusion, FeatureAlignment, SelfAttentionFusion)
@@ -92,8 +92,8 @@ class MultimodalModel(keras.Model):
         model; see `cenkeras.models.subset`.
 
         Example:
-        >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
-        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+        >>> from cenkeras.models import build_refinenet, tiny_options
+        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
         >>> model.subset(["depth"]).modalities
         ('depth',)
         """
@@ -106,51 +106,29 @@ class MultimodalModel(keras.Model):
         return super().from_config(upgrade_legacy_config(config), custom_objects)
 
     @staticmethod
-    def exchange_and_fusion(exchange, fusion, threshold):
-        """`(ExchangeConfig, FusionConfig)`, checked, from the objects or their dicts (a saved
-        config; fields a dict leaves out are CEN's defaults, with this network's `threshold`)."""
-        exchange = ExchangeConfig.coerce(exchange, threshold=threshold).validate()
-        return exchange, FusionConfig.coerce(fusion).validate()
+    def network_options(network, arguments, threshold, dropout):
+        """`(NetworkOptions, the other keyword arguments)` of a network's constructor: `network`
+        with any option given as a keyword argument on top, the network's `threshold` and
+        `dropout` where none is given (see `NetworkOptions.from_arguments`)."""
+        return NetworkOptions.from_arguments(network, arguments, threshold=threshold, dropout=dropout)
 
-    @staticmethod
-    def check_dropout(dropout):
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
-
-    def keep_network_options(
-        self,
-        *,
-        modalities,
-        exchange,
-        fusion,
-        sparsity,
-        share_convs,
-        share_norms,
-        dropout,
-        input_channels,
-        stack_streams,
-        affine_inference,
-        ensemble,
-        preprocessing,
-    ):
-        """Keep the constructor arguments every CEN network takes (`base_config` returns them)."""
+    def keep_network_options(self, *, modalities, network, preprocessing):
+        """Keep what every CEN network takes (`base_config` returns it)."""
         self.modalities = modalities
-        self.exchange = exchange
-        self.fusion = fusion
-        self.sparsity = sparsity
-        self.share_convs = share_convs
-        self.share_norms = share_norms
-        self.dropout = float(dropout)
-        self.input_channels = input_channels
-        self.stack_streams = bool(stack_streams)
-        self.affine_inference = bool(affine_inference)
-        self.ensemble = ensemble
+        self.network = network
         self.set_preprocessing(preprocessing)
 
-    @staticmethod
-    def exchange_at_sites(exchange, fusion):
-        """The `ExchangeConfig` the exchange sites get: scope None under a fusion baseline."""
-        return dataclasses.replace(exchange, scope=None) if fusion.is_baseline else exchange
+    # The shared options, read where they are needed (`model.exchange`, `model.stack_streams`, ...).
+    exchange = property(lambda self: self.network.exchange)
+    fusion = property(lambda self: self.network.fusion)
+    sparsity = property(lambda self: self.network.sparsity)
+    share_convs = property(lambda self: self.network.share_convs)
+    share_norms = property(lambda self: self.network.share_norms)
+    dropout = property(lambda self: self.network.dropout)
+    input_channels = property(lambda self: self.network.input_channels)
+    stack_streams = property(lambda self: self.network.stack_streams)
+    affine_inference = property(lambda self: self.network.affine_inference)
+    ensemble = property(lambda self: self.network.ensemble)
 
     def _check_inputs(self, inputs):
         expected = list(self.modalities)
@@ -252,15 +230,6 @@ class MultimodalModel(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "modalities": list(self.modalities),
-            "exchange": dataclasses.asdict(self.exchange),
-            "fusion": dataclasses.asdict(self.fusion),
-            "sparsity": self.sparsity,
-            "share_convs": self.share_convs,
-            "share_norms": self.share_norms,
-            "dropout": self.dropout,
-            "input_channels": self.input_channels,
-            "stack_streams": self.stack_streams,
-            "affine_inference": self.affine_inference,
-            "ensemble": self.ensemble,
+            "network": self.network.to_config(),
             "preprocessing": self.preprocessing,
         }

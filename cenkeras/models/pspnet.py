@@ -6,7 +6,7 @@ import numbers
 
 import keras
 
-from cenkeras.layers import AdaptiveAveragePooling, ExchangeConfig, FusionConfig, ResizeLike, make_ensemble
+from cenkeras.layers import AdaptiveAveragePooling, ResizeLike, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.architectures import Architecture
 from cenkeras.models.base import (
@@ -102,11 +102,11 @@ class CENPSPNet(ResNetSegmenter):
     convs, so that torchvision's ImageNet ResNets initialise the encoder.
 
     Args:
-        depth, num_classes, modalities, exchange, fusion, sparsity,
-        share_convs, share_norms, freeze_norm_statistics, synchronized_bn,
-        input_channels, stage_blocks, base_width, stack_streams,
-        affine_inference, ensemble, preprocessing: as in `CENRefineNet`.
-        dropout: channel dropout before both classifiers (PSPNet: 0.1).
+        depth, num_classes, modalities, freeze_norm_statistics, synchronized_bn,
+        stage_blocks, base_width, preprocessing: as in `CENRefineNet`.
+        network: a `cenkeras.models.NetworkOptions` (or its dict), as in
+            `CENRefineNet`; its dropout (default 0.1, PSPNet's) is the channel
+            dropout before both classifiers.
         decoder_width: width of the auxiliary head; the main head has twice it
             (PSPNet: 256 and 512).
         pyramid_bins: the pooled grid sizes (PSPNet: 1, 2, 3, 6).
@@ -118,7 +118,8 @@ class CENPSPNet(ResNetSegmenter):
 
     Example:
     >>> import numpy as np
-    >>> model = CENPSPNet(depth=50, num_classes=5, modalities=("rgb", "depth"), **tiny_pspnet_options())
+    >>> from cenkeras.models import tiny_options
+    >>> model = CENPSPNet(depth=50, num_classes=5, modalities=("rgb", "depth"), **tiny_options())
     >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
     >>> sorted((name, tuple(x.shape)) for name, x in model(images).items())[:2]
     [('auxiliary.depth', (1, 8, 8, 5)), ('auxiliary.rgb', (1, 8, 8, 5))]
@@ -131,65 +132,46 @@ class CENPSPNet(ResNetSegmenter):
         depth=101,
         num_classes=40,
         modalities=("rgb", "depth"),
-        exchange=ExchangeConfig(),
-        fusion=FusionConfig(),
-        sparsity=0.0,
-        share_convs=True,
-        share_norms=False,
+        network=None,
         freeze_norm_statistics=False,
         synchronized_bn=False,
-        dropout=0.1,
-        input_channels=3,
         stage_blocks=None,
         base_width=64,
         decoder_width=256,
         pyramid_bins=PYRAMID_BINS,
         auxiliary_weight=0.4,
-        stack_streams=False,
-        affine_inference=True,
-        ensemble="alpha",
         preprocessing=None,
         **kwargs,
     ):
+        network, kwargs = self.network_options(network, kwargs, threshold=2e-2, dropout=0.1)
         modalities = check_modalities(modalities)
         blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
-        self.check_dropout(dropout)
         PSPNetOptions(tuple(pyramid_bins), auxiliary_weight).validate()
         pyramid_bins = tuple(int(b) for b in pyramid_bins)
-        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
 
         # === Layers ===
-        common = {
-            "share_convs": share_convs,
-            "norm": "batch",
-            "share_norms": share_norms,
-            "norm_options": {"synchronized": True} if synchronized_bn else None,
-            "stack": stack_streams,
-            "affine_inference": affine_inference,
-        }
-        encoder = Streams(
-            len(modalities),
-            freeze_statistics=freeze_norm_statistics,
-            exchange=self.exchange_at_sites(exchange, fusion),
-            sparsity=sparsity,
-            conditional_norms=fusion.in_norms,
-            **common,
+        norm_options = {"synchronized": True} if synchronized_bn else None
+        encoder = Streams.for_network(
+            len(modalities), network, norm="batch", freeze_statistics=freeze_norm_statistics, norm_options=norm_options
         )
-        decoder = Streams(len(modalities), **common)
-        fuse = fusion_hook(encoder, fusion, ENCODER_POINTS, len(modalities))
+        # The decoder's norms learn their statistics and do not exchange.
+        decoder = Streams.for_network(
+            len(modalities), network, norm="batch", exchanges=False, norm_options=norm_options
+        )
+        fuse = fusion_hook(encoder, network.fusion, ENCODER_POINTS, len(modalities))
 
         # === Functional Model ===
-        inputs = modality_inputs(modalities, input_channels)
+        inputs = modality_inputs(modalities, network.input_channels)
         xs = encoder.start([inputs[name] for name in modalities])
         l1, l2, l3, l4 = resnet_encoder(encoder, xs, blocks, base_width, fuse=fuse, dilations=DILATIONS)
         features = base_width * 8 * EXPANSION
         x = pyramid_pooling(decoder, l4, pyramid_bins, features // len(pyramid_bins))
-        logits = classifier_head(decoder, x, "cls", 2 * decoder_width, num_classes, float(dropout))
+        logits = classifier_head(decoder, x, "cls", 2 * decoder_width, num_classes, network.dropout)
         logits = decoder.finish(logits, "unstack_streams")
-        fused = make_ensemble(ensemble, len(modalities))(logits)
+        fused = make_ensemble(network.ensemble, len(modalities))(logits)
         outputs = float32_outputs(modalities, logits, fused)
         if float(auxiliary_weight) > 0:
-            auxiliary = classifier_head(decoder, l3, "aux", decoder_width, num_classes, float(dropout))
+            auxiliary = classifier_head(decoder, l3, "aux", decoder_width, num_classes, network.dropout)
             auxiliary = decoder.finish(auxiliary, "unstack_auxiliary")
             to_float32 = keras.layers.Activation("linear", dtype="float32", name="auxiliary_logits")
             for name, x in zip(modalities, auxiliary):
@@ -197,20 +179,7 @@ class CENPSPNet(ResNetSegmenter):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.keep_network_options(
-            modalities=modalities,
-            exchange=exchange,
-            fusion=fusion,
-            sparsity=sparsity,
-            share_convs=share_convs,
-            share_norms=share_norms,
-            dropout=dropout,
-            input_channels=input_channels,
-            stack_streams=stack_streams,
-            affine_inference=affine_inference,
-            ensemble=ensemble,
-            preprocessing=preprocessing,
-        )
+        self.keep_network_options(modalities=modalities, network=network, preprocessing=preprocessing)
         self.keep_segmenter_options(
             depth=depth,
             num_classes=num_classes,
@@ -238,7 +207,8 @@ def build_pspnet(depth, num_classes, modalities, **options):
     """Build a `CENPSPNet` (see its docstring for every option).
 
     Example:
-    >>> model = build_pspnet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_pspnet_options())
+    >>> from cenkeras.models import tiny_options
+    >>> model = build_pspnet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
     >>> sorted(name for name in model.output if not name.startswith("auxiliary."))
     ['depth', 'ensemble', 'rgb']
     """
@@ -246,8 +216,3 @@ def build_pspnet(depth, num_classes, modalities, **options):
 
 
 ARCHITECTURE = Architecture("pspnet", "PSPNet", build_pspnet, PSPNetOptions)
-
-
-def tiny_pspnet_options():
-    """Options of a small PSPNet for tests and the embedded demo."""
-    return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}

@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import ExchangeConfig, FusionConfig, ResizeLike, WaitFor, make_ensemble
+from cenkeras.layers import ResizeLike, WaitFor, make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.architectures import Architecture
 from cenkeras.models.base import check_modalities, float32_outputs, modality_inputs
@@ -76,34 +76,21 @@ class CENRefineNet(ResNetSegmenter):
         depth: 50, 101 or 152.
         num_classes: number of segmentation classes.
         modalities: names of the input modalities, e.g. `("rgb", "depth")`.
-        exchange: an `ExchangeConfig` (or its dict): threshold (2e-2 by
-            default), scope, rule, portion and sparsity scope of the exchange
-            at every `bn2`.
-        fusion: a `FusionConfig` (or its dict): CEN's exchange (default) or
-            a baseline ("concat", "average", "self_attention", "align", see
-            `cenkeras.layers.fusion`; nothing is exchanged then) fusing at
-            its stage: "early" (after the stem), "middle" (after layer2),
-            "late" (after layer4) or "all" (after the stem and every stage).
-        sparsity: lambda of the L1 penalty on the `bn2` scales (0: off).
-        share_convs: False builds one encoder/decoder per modality (ablation).
-        share_norms: one BatchNorm shared by all modalities (ablation).
+        network: a `cenkeras.models.NetworkOptions` (or its dict): the exchange
+            (threshold 2e-2 by default, scope, rule, ...), the fusion (CEN's
+            exchange, or a baseline fusing at the stage it names: "early"
+            after the stem, "middle" after layer2, "late" after layer4, "all"),
+            the L1 `sparsity` on the `bn2` scales, the ablation switches, the
+            dropout on layer3, layer4 and before the classifier (0.5), the
+            input channels and the speed options. Its fields may also be given
+            as keyword arguments (`sparsity=6e-4`).
         freeze_norm_statistics: BatchNorms use their running statistics in
             training too (the official training), while gammas/betas learn.
         synchronized_bn: BatchNorm statistics over the global batch under
             tf.distribute (`BatchNormalization(synchronized=True)`).
-        dropout: rate of the dropouts on layer3, layer4 and before the
-            classifier (0.0 disables them).
-        input_channels: channels of every input (3: depth is replicated).
         stage_blocks: bottlenecks per stage, overriding `depth` (tiny models).
         base_width: planes of the first stage (64; smaller for tiny models).
         decoder_width: RefineNet width (256; the coarsest path uses twice it).
-        stack_streams: run the M streams as one batch through the shared
-            layers (faster; same weights and names; needs share_convs).
-        affine_inference: BatchNorms on running statistics (frozen, or at
-            inference) as one multiply-add in the compute dtype.
-        ensemble: how the branch logits fuse: "alpha" (CEN's softmax(alpha)
-            ensemble) or "concat" (the ablation's concat-fusion block,
-            `cenkeras.layers.ConcatEnsemble`).
         preprocessing: `{modality: ModalityPreprocessor}` (or its options), how
             raw images become the inputs; kept in the config, so a saved model
             says how to feed it (`preprocessors()`). Adds no computation.
@@ -125,50 +112,34 @@ class CENRefineNet(ResNetSegmenter):
         depth=101,
         num_classes=40,
         modalities=("rgb", "depth"),
-        exchange=ExchangeConfig(),
-        fusion=FusionConfig(),
-        sparsity=0.0,
-        share_convs=True,
-        share_norms=False,
+        network=None,
         freeze_norm_statistics=False,
         synchronized_bn=False,
-        dropout=0.5,
-        input_channels=3,
         stage_blocks=None,
         base_width=64,
         decoder_width=256,
-        stack_streams=False,
-        affine_inference=True,
-        ensemble="alpha",
         preprocessing=None,
         **kwargs,
     ):
+        network, kwargs = self.network_options(network, kwargs, threshold=2e-2, dropout=0.5)
         modalities = check_modalities(modalities)
         blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
-        self.check_dropout(dropout)
-        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=2e-2)
 
         # === Layers ===
-        streams = Streams(
+        streams = Streams.for_network(
             len(modalities),
-            share_convs=share_convs,
+            network,
             norm="batch",
-            share_norms=share_norms,
             freeze_statistics=freeze_norm_statistics,
             norm_options={"synchronized": True} if synchronized_bn else None,
-            exchange=self.exchange_at_sites(exchange, fusion),
-            sparsity=sparsity,
-            stack=stack_streams,
-            affine_inference=affine_inference,
-            conditional_norms=fusion.in_norms,
         )
-        fuse = fusion_hook(streams, fusion, ENCODER_POINTS, len(modalities))
+        fuse = fusion_hook(streams, network.fusion, ENCODER_POINTS, len(modalities))
 
         # === Functional Model ===
-        inputs = modality_inputs(modalities, input_channels)
+        inputs = modality_inputs(modalities, network.input_channels)
         xs = streams.start([inputs[name] for name in modalities])
         l1, l2, l3, l4 = resnet_encoder(streams, xs, blocks, base_width, fuse=fuse)
-        drop = keras.layers.Dropout(float(dropout), name="dropout")
+        drop = keras.layers.Dropout(network.dropout, name="dropout")
         l4 = streams.map(drop, l4)
         l3 = streams.map(drop, l3)
         upsample = ResizeLike(align_corners=True, name="upsample")
@@ -184,25 +155,12 @@ class CENRefineNet(ResNetSegmenter):
         x1 = streams.map(drop, x1)
         logits = streams.conv(x1, "clf_conv", num_classes, 3, padding=1, use_bias=True)
         logits = streams.finish(logits, "unstack_streams")
-        fused = make_ensemble(ensemble, len(modalities))(logits)
+        fused = make_ensemble(network.ensemble, len(modalities))(logits)
         outputs = float32_outputs(modalities, logits, fused)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.keep_network_options(
-            modalities=modalities,
-            exchange=exchange,
-            fusion=fusion,
-            sparsity=sparsity,
-            share_convs=share_convs,
-            share_norms=share_norms,
-            dropout=dropout,
-            input_channels=input_channels,
-            stack_streams=stack_streams,
-            affine_inference=affine_inference,
-            ensemble=ensemble,
-            preprocessing=preprocessing,
-        )
+        self.keep_network_options(modalities=modalities, network=network, preprocessing=preprocessing)
         self.keep_segmenter_options(
             depth=depth,
             num_classes=num_classes,
@@ -217,16 +175,15 @@ class CENRefineNet(ResNetSegmenter):
         )
 
     def get_config(self):
-        return {
-            **self.segmenter_config(),
-        }
+        return self.segmenter_config()
 
 
 def build_refinenet(depth, num_classes, modalities, **options):
     """Build a `CENRefineNet` (see its docstring for every option).
 
     Example:
-    >>> model = build_refinenet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_refinenet_options())
+    >>> from cenkeras.models import tiny_options
+    >>> model = build_refinenet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
     >>> sorted(model.output)
     ['depth', 'ensemble', 'rgb']
     """
@@ -234,8 +191,3 @@ def build_refinenet(depth, num_classes, modalities, **options):
 
 
 ARCHITECTURE = Architecture("refinenet", "RefineNet", build_refinenet)
-
-
-def tiny_refinenet_options():
-    """Options of a small RefineNet for tests and the embedded demo (under a million parameters)."""
-    return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}

@@ -58,3 +58,9 @@ class ResNetSegmenter(MultimodalModel):
             "base_width": self.base_width,
             "decoder_width": self.decoder_width,
         }
+
+
+def tiny_options():
+    """Options of a small segmenter (RefineNet, PSPNet) for tests, examples and the embedded demo:
+    one bottleneck per stage, narrow widths (under a million parameters)."""
+    return {"stage_blocks": (1, 1, 1, 1), "base_width": 8, "decoder_width": 16}

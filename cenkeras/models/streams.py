@@ -145,6 +145,28 @@ class Streams:
         self.sparsity = sparsity
         self.conditional_norms = bool(conditional_norms)
 
+    @classmethod
+    def for_network(cls, num_modalities, network, norm, exchanges=True, share_norms=None, **options):
+        """The streams of a network with the shared `network` options (a `NetworkOptions`): its
+        convolution and norm sharing, stacking, affine inference and, where `exchanges`, its
+        exchange sites, sparsity and conditional norms. `share_norms` overrides the options'
+        (the U-Net's decoder norms); `options` are the other arguments (freeze_statistics, ...)."""
+        if exchanges:
+            options.update(
+                exchange=network.site_exchange,
+                sparsity=network.sparsity,
+                conditional_norms=network.fusion.in_norms,
+            )
+        return cls(
+            num_modalities,
+            share_convs=network.share_convs,
+            norm=norm,
+            share_norms=network.share_norms if share_norms is None else share_norms,
+            stack=network.stack_streams,
+            affine_inference=network.affine_inference,
+            **options,
+        )
+
     def start(self, tensors, name="stack_streams"):
         """`StreamTensors` of the builder's M input tensors, stacked if this object stacks."""
         if self.stack:

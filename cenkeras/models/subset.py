@@ -94,8 +94,8 @@ def modality_subset(model, modalities):
 
     Example:
     >>> import numpy as np
-    >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
-    >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+    >>> from cenkeras.models import build_refinenet, tiny_options
+    >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
     >>> rgb_only = modality_subset(model, ["rgb"])
     >>> sorted(rgb_only(np.zeros((1, 64, 64, 3))))
     ['ensemble', 'rgb']

@@ -2,7 +2,7 @@
 
 import keras
 
-from cenkeras.layers import ExchangeConfig, FusionConfig, make_ensemble
+from cenkeras.layers import make_ensemble
 from cenkeras.layers.fusion import fusion_hook
 from cenkeras.models.base import MultimodalModel, check_modalities, float32_outputs, modality_inputs
 from cenkeras.models.streams import PIX2PIX_INIT, Streams, fresh_initializer
@@ -34,23 +34,19 @@ class CENUNetGenerator(MultimodalModel):
 
     Args:
         modalities: names of the input domains, e.g. `("shade", "texture")`.
-        exchange: an `ExchangeConfig` (or its dict), as in `CENRefineNet`;
-            its threshold defaults to 1e-2 (the paper's for translation).
-        fusion: a `FusionConfig` (or its dict), as in `CENRefineNet`; a
-            baseline fuses after encoder block 1 ("early"), block
-            levels // 2 + 1 ("middle"), the innermost block ("late") or
-            every encoder block ("all").
-        sparsity: lambda of the L1 penalty on the encoder norm scales.
+        network: a `cenkeras.models.NetworkOptions` (or its dict), as in
+            `CENRefineNet`: the exchange threshold defaults to 1e-2 (the
+            paper's for translation); a fusion baseline fuses after encoder
+            block 1 ("early"), block levels // 2 + 1 ("middle"), the innermost
+            block ("late") or every encoder block ("all"); the L1 `sparsity`
+            acts on the encoder norm scales; `share_norms` shares the encoder
+            norms; the dropout (0.5, pix2pix's) is that of decoder blocks 1-3.
+            Its fields may also be given as keyword arguments.
         decoder_norms: "private" (official code) or "shared" (paper's text).
-        share_convs: False gives every stream its own convolutions (ablation).
-        share_norms: one encoder norm shared by all streams (ablation).
-        dropout: dropout rate of decoder blocks 1-3 (0.5 in pix2pix).
         filters: width of the first block (64).
-        input_channels: channels of every input domain (3).
         output_channels: channels of the generated image (3).
         levels: stride-2 levels (8, the official U-Net-256; fewer for small
             images and fast experiments: H and W must be multiples of 2**levels).
-        stack_streams, affine_inference, ensemble: as in `CENRefineNet`.
         norm_scale_init: how every instance norm's scale starts: "ones" or
             "uniform" (U(0, 1), as in the official code's PyTorch 1.0; see
             `ParallelNormalization`'s `scale_init`).
@@ -78,53 +74,38 @@ class CENUNetGenerator(MultimodalModel):
     def __init__(
         self,
         modalities=("shade", "texture"),
-        exchange=ExchangeConfig(threshold=1e-2),
-        fusion=FusionConfig(),
-        sparsity=0.0,
+        network=None,
         decoder_norms="private",
-        share_convs=True,
-        share_norms=False,
-        dropout=0.5,
         filters=64,
-        input_channels=3,
         output_channels=3,
         levels=8,
-        stack_streams=False,
-        affine_inference=True,
-        ensemble="alpha",
         preprocessing=None,
         norm_scale_init="ones",
         **kwargs,
     ):
+        network, kwargs = self.network_options(network, kwargs, threshold=1e-2, dropout=0.5)
         modalities = check_modalities(modalities)
         if not 3 <= int(levels) <= 8:
             raise ValueError(f"levels must be in [3, 8] (8 is the official U-Net-256), got {levels}.")
         levels = int(levels)
         if decoder_norms not in DECODER_NORMS:
             raise ValueError(f"decoder_norms must be one of {DECODER_NORMS}, got {decoder_norms!r}.")
-        self.check_dropout(dropout)
         num_modalities = len(modalities)
-        exchange, fusion = self.exchange_and_fusion(exchange, fusion, threshold=1e-2)
 
         # === Layers ===
-        def make_streams(shared_norms):
-            return Streams(
+        def make_streams(share_norms=None):
+            return Streams.for_network(
                 num_modalities,
-                share_convs=share_convs,
+                network,
                 norm="instance",
-                share_norms=shared_norms,
+                share_norms=share_norms,
                 kernel_initializer=fresh_initializer(PIX2PIX_INIT),
-                exchange=self.exchange_at_sites(exchange, fusion),
-                sparsity=sparsity,
-                stack=stack_streams,
-                affine_inference=affine_inference,
                 norm_options={"scale_init": norm_scale_init},
-                conditional_norms=fusion.in_norms,
             )
 
-        encoder = make_streams(share_norms)
-        decoder = make_streams(decoder_norms == "shared")
-        fuse = fusion_hook(encoder, fusion, range(1, levels + 1), num_modalities)
+        encoder = make_streams()
+        decoder = make_streams(share_norms=decoder_norms == "shared")
+        fuse = fusion_hook(encoder, network.fusion, range(1, levels + 1), num_modalities)
         # Official U-Net-256: 8 levels. Fewer levels keep the same pattern for smaller images.
         multipliers = (1, 2, 4, 8, 8, 8, 8, 8)[:levels]
         encoder_widths = [filters * k for k in multipliers]
@@ -133,7 +114,7 @@ class CENUNetGenerator(MultimodalModel):
         leaky = keras.layers.LeakyReLU(0.2, name="leaky_relu")
 
         # === Functional Model ===
-        inputs = modality_inputs(modalities, input_channels)
+        inputs = modality_inputs(modalities, network.input_channels)
         x = encoder.start([inputs[name] for name in modalities])
         skips = []
         for block, width in enumerate(encoder_widths, start=1):
@@ -144,7 +125,7 @@ class CENUNetGenerator(MultimodalModel):
             if 1 < block < levels:
                 x = encoder.exchange_norm(x, f"conv{block}.insnorm_conv")
             x = fuse(x, block)
-        drop = keras.layers.Dropout(float(dropout), name="dropout")
+        drop = keras.layers.Dropout(network.dropout, name="dropout")
         for block, width in enumerate(decoder_widths, start=1):
             x = decoder.relu(x)
             x = decoder.conv(x, f"deconv{block}.deconv", width, 4, stride=2, padding=1, use_bias=True, transpose=True)
@@ -156,25 +137,12 @@ class CENUNetGenerator(MultimodalModel):
                 x = decoder.combine(keras.layers.Concatenate(name=f"skip{block}"), x, skips[-block])
         images = decoder.map(keras.layers.Activation("tanh", name="tanh"), x)
         images = decoder.finish(images, "unstack_streams")
-        fused = make_ensemble(ensemble, num_modalities)(images)
+        fused = make_ensemble(network.ensemble, num_modalities)(images)
         outputs = float32_outputs(modalities, images, fused, name="images")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.keep_network_options(
-            modalities=modalities,
-            exchange=exchange,
-            fusion=fusion,
-            sparsity=sparsity,
-            share_convs=share_convs,
-            share_norms=share_norms,
-            dropout=dropout,
-            input_channels=input_channels,
-            stack_streams=stack_streams,
-            affine_inference=affine_inference,
-            ensemble=ensemble,
-            preprocessing=preprocessing,
-        )
+        self.keep_network_options(modalities=modalities, network=network, preprocessing=preprocessing)
         self.decoder_norms = decoder_norms
         self.norm_scale_init = norm_scale_init
         self.filters = filters

@@ -75,8 +75,8 @@ class SegmentationTrainer(keras.Model):
             absent modalities' outputs add no loss.
 
     Example:
-    >>> from cenkeras.models import build_refinenet, tiny_refinenet_options
-    >>> model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_refinenet_options())
+    >>> from cenkeras.models import build_refinenet, tiny_options
+    >>> model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_options())
     >>> trainer = SegmentationTrainer(model, keras.optimizers.SGD(5e-4, momentum=0.9),
     ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=4)
     >>> trainer.compile(optimizer=trainer.encoder_optimizer)

@@ -41,14 +41,13 @@ def build_segmenter(recipe):
     model, train = recipe.model, recipe.train
     names = list(recipe.data.modalities)
     options = {
-        "sparsity": train.sparsity * (len(names) + 1),
+        "network": network_options(model, sparsity=train.sparsity * (len(names) + 1)),
         "freeze_norm_statistics": train.freeze_bn,
         "synchronized_bn": train.sync_bn,
         "stage_blocks": model.stage_blocks,
         "base_width": model.base_width,
         "decoder_width": model.decoder_width,
         "preprocessing": preprocessors(recipe.data),
-        **network_options(model),
         **dataclasses.asdict(model.decoder),
     }
     return get_architecture(model.architecture).build(model.depth, model.num_classes, names, **options)

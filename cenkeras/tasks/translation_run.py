@@ -35,13 +35,12 @@ def build_generator(recipe):
     domains = list(recipe.data.domains[:-1])
     return build_unet_generator(
         domains,
-        sparsity=train.sparsity,
+        network=network_options(model, sparsity=train.sparsity),
         decoder_norms=model.decoder_norms,
         norm_scale_init=model.norm_scale_init,
         filters=model.filters,
         levels=model.levels,
         preprocessing={domain: domain_preprocessor() for domain in domains},
-        **network_options(model),
     )
 
 

@@ -9,14 +9,14 @@ from cenkeras.interop import (
     load_torch_state_dict,
     normalize_torch_key,
 )
-from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
+from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
 from harness import official_layout, random_images
 
 MODALITIES = ["rgb", "depth"]
 
 
 def tiny(modalities=MODALITIES, **options):
-    return build_refinenet(50, 5, modalities, **{**tiny_refinenet_options(), **options})
+    return build_refinenet(50, 5, modalities, **{**tiny_options(), **options})
 
 
 def randomized(model, seed):

@@ -5,7 +5,7 @@ import pytest
 
 from cenkeras.config import ModalityConfig
 from cenkeras.layers.preprocessing import PREPROCESSING_KINDS, ModalityPreprocessor
-from cenkeras.models import build_refinenet, tiny_refinenet_options
+from cenkeras.models import build_refinenet, tiny_options
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
@@ -68,13 +68,11 @@ def test_a_model_keeps_its_preprocessing_through_its_config():
         "rgb": ModalityPreprocessor("hha"),
         "depth": ModalityPreprocessor.from_modality(ModalityConfig(kind="depth", depth_mode="minmax")),
     }
-    model = build_refinenet(50, 3, ["rgb", "depth"], preprocessing=preprocessing, **tiny_refinenet_options())
+    model = build_refinenet(50, 3, ["rgb", "depth"], preprocessing=preprocessing, **tiny_options())
     again = type(model).from_config(model.get_config())
     assert {n: p.options() for n, p in again.preprocessors().items()} == {
         n: p.options() for n, p in preprocessing.items()
     }
-    assert build_refinenet(50, 3, ["rgb", "depth"], **tiny_refinenet_options()).preprocessors() is None
+    assert build_refinenet(50, 3, ["rgb", "depth"], **tiny_options()).preprocessors() is None
     with pytest.raises(ValueError, match="preprocessing must name the modalities"):
-        build_refinenet(
-            50, 3, ["rgb", "depth"], preprocessing={"rgb": ModalityPreprocessor()}, **tiny_refinenet_options()
-        )
+        build_refinenet(50, 3, ["rgb", "depth"], preprocessing={"rgb": ModalityPreprocessor()}, **tiny_options())

@@ -18,8 +18,7 @@ from cenkeras.layers import (
     StackStreams,
     UnstackStreams,
 )
-from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_pspnet_options
-from cenkeras.models.refinenet import tiny_refinenet_options
+from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_options
 from cenkeras.tasks.segmentation import SegmentationTrainer
 
 MODALITIES = ("rgb", "depth")
@@ -66,7 +65,7 @@ def test_the_gate_learns():
 
 
 def test_exchange_only_at_the_downsampling_blocks():
-    options = dict(tiny_refinenet_options(), stage_blocks=(2, 2, 2, 2), sparsity=1e-3)
+    options = dict(tiny_options(), stage_blocks=(2, 2, 2, 2), sparsity=1e-3)
     every = build_refinenet(50, 5, MODALITIES, **options)
     first = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(placement="downsampling"), **options)
     assert len(every.exchange_layers()) == 8
@@ -112,9 +111,7 @@ def test_conditional_norm_starts_as_the_plain_norms_and_then_follows_its_formula
 
 @pytest.mark.parametrize("share_convs", [True, False])
 def test_cbn_models_replace_every_exchange_with_conditional_norms(share_convs):
-    model = build_refinenet(
-        50, 5, MODALITIES, fusion=FusionConfig("cbn"), share_convs=share_convs, **tiny_refinenet_options()
-    )
+    model = build_refinenet(50, 5, MODALITIES, fusion=FusionConfig("cbn"), share_convs=share_convs, **tiny_options())
     assert not model.exchange_layers()
     conditional = [layer for layer in model.layers if isinstance(layer, ConditionalNormalization)]
     assert [layer.name for layer in conditional] == [f"layer{i}.0.bn2" for i in range(1, 5)]
@@ -123,10 +120,10 @@ def test_cbn_models_replace_every_exchange_with_conditional_norms(share_convs):
 
 
 def test_gated_sum_gates_count_as_fusion_parameters():
-    model = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="gated_sum"), **tiny_refinenet_options())
+    model = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="gated_sum"), **tiny_options())
     sites = model.exchange_layers()
     assert sites and model.fusion_parameter_count() == sum(2 * layer.channels for layer in sites)
-    plain_sum = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="sum"), **tiny_refinenet_options())
+    plain_sum = build_refinenet(50, 5, MODALITIES, exchange=ExchangeConfig(rule="sum"), **tiny_options())
     assert plain_sum.fusion_parameter_count() == 0
 
 
@@ -134,11 +131,11 @@ def test_concat_ensemble_starts_as_the_average_and_counts_as_fusion():
     branches = [np.random.default_rng(m).normal(size=(1, 4, 4, 5)).astype("float32") for m in range(2)]
     out = ConcatEnsemble(2)(branches)
     np.testing.assert_allclose(out, (branches[0] + branches[1]) / 2, rtol=1e-5, atol=1e-6)
-    model = build_refinenet(50, 5, MODALITIES, ensemble="concat", **tiny_refinenet_options())
+    model = build_refinenet(50, 5, MODALITIES, ensemble="concat", **tiny_options())
     assert model.ensemble_weights() is None
     assert model.fusion_parameter_count() == 2 * 5 * 5 + 5
     with pytest.raises(ValueError, match="ensemble must be one of"):
-        build_refinenet(50, 5, MODALITIES, ensemble="vote", **tiny_refinenet_options())
+        build_refinenet(50, 5, MODALITIES, ensemble="vote", **tiny_options())
 
 
 VARIANTS = {
@@ -159,8 +156,8 @@ VARIANT_PARAMETERS = {
     "concat_ensemble": ("ensemble/merge",),
 }
 BUILDERS = {
-    "refinenet": lambda **o: build_refinenet(50, 5, MODALITIES, **tiny_refinenet_options(), **o),
-    "pspnet": lambda **o: build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options(), **o),
+    "refinenet": lambda **o: build_refinenet(50, 5, MODALITIES, **tiny_options(), **o),
+    "pspnet": lambda **o: build_pspnet(50, 5, MODALITIES, **tiny_options(), **o),
 }
 
 
@@ -210,7 +207,7 @@ def test_the_generator_takes_the_same_switches():
 def test_torch_export_refuses_what_the_official_models_cannot_hold(options, culprit):
     from cenkeras.interop import export_torch_state_dict
 
-    model = build_refinenet(50, 5, MODALITIES, **tiny_refinenet_options(), **options)
+    model = build_refinenet(50, 5, MODALITIES, **tiny_options(), **options)
     with pytest.raises(TypeError, match=culprit):
         export_torch_state_dict(model)
 
@@ -218,10 +215,10 @@ def test_torch_export_refuses_what_the_official_models_cannot_hold(options, culp
 def test_pspnet_exports_to_a_torch_state_dict_and_back():
     from cenkeras.interop import export_torch_state_dict, load_torch_state_dict
 
-    source = build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options())
+    source = build_pspnet(50, 5, MODALITIES, **tiny_options())
     state = export_torch_state_dict(source)
     assert "ppm.features.3.0.weight" in state and "aux.1.bn_1.running_var" in state
-    target = build_pspnet(50, 5, MODALITIES, **tiny_pspnet_options())
+    target = build_pspnet(50, 5, MODALITIES, **tiny_options())
     report = load_torch_state_dict(target, state)
     assert not report.missing and not report.unexpected
     x = random_images(MODALITIES, seed=4, size=32)

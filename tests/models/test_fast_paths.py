@@ -12,13 +12,12 @@ import tensorflow as tf
 from harness import random_images, run_model_saving_test
 
 from cenkeras.layers import ChannelExchange, ParallelNormalization, StackStreams, UnstackStreams
-from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_pspnet_options
-from cenkeras.models.refinenet import tiny_refinenet_options
+from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_options
 from cenkeras.training.precision import keras_policy
 
 
 # Both segmenters, tiny: builder(depth, classes, modalities, **options) and its tiny options.
-SEGMENTERS = {"refinenet": (build_refinenet, tiny_refinenet_options), "pspnet": (build_pspnet, tiny_pspnet_options)}
+SEGMENTERS = {"refinenet": build_refinenet, "pspnet": build_pspnet}
 
 
 def randomize_norms(model, seed=0):
@@ -45,7 +44,7 @@ def max_difference(a, b):
 @pytest.mark.parametrize("frozen", [True, False])
 @pytest.mark.parametrize("architecture", sorted(SEGMENTERS))
 def test_stacked_segmenter_equals_per_stream(architecture, modalities, frozen):
-    build, tiny_options = SEGMENTERS[architecture]
+    build = SEGMENTERS[architecture]
     options = dict(tiny_options(), dropout=0.0, freeze_norm_statistics=frozen, sparsity=1e-3)
     plain = build(50, 5, modalities, **options)
     stacked = build(50, 5, modalities, stack_streams=True, **options)
@@ -61,7 +60,7 @@ def test_stacked_segmenter_equals_per_stream(architecture, modalities, frozen):
 
 def test_stacked_training_updates_the_same_statistics_and_gradients():
     keras.utils.set_random_seed(0)  # unseeded draws made this comparison fail now and then
-    options = dict(tiny_refinenet_options(), dropout=0.0)
+    options = dict(tiny_options(), dropout=0.0)
     plain = build_refinenet(50, 5, ("rgb", "depth"), **options)
     stacked = build_refinenet(50, 5, ("rgb", "depth"), stack_streams=True, **options)
     randomize_norms(plain)
@@ -90,11 +89,11 @@ def test_stacked_generator_equals_per_stream():
 
 def test_stacking_needs_shared_convolutions():
     with pytest.raises(ValueError, match="stack_streams needs shared convolutions"):
-        build_refinenet(50, 5, ("rgb", "depth"), share_convs=False, stack_streams=True, **tiny_refinenet_options())
+        build_refinenet(50, 5, ("rgb", "depth"), share_convs=False, stack_streams=True, **tiny_options())
 
 
 def test_stacked_model_survives_a_keras_round_trip(tmp_path):
-    model = build_refinenet(50, 5, ("rgb", "depth"), stack_streams=True, **tiny_refinenet_options())
+    model = build_refinenet(50, 5, ("rgb", "depth"), stack_streams=True, **tiny_options())
     randomize_norms(model)
     loaded = run_model_saving_test(model, random_images(("rgb", "depth"), seed=1), tmp_path / "stacked.keras")
     assert loaded.stack_streams
@@ -147,7 +146,7 @@ def build_with_policy(policy, builder):
 @pytest.mark.parametrize("stack", [False, True])
 @pytest.mark.parametrize("architecture", sorted(SEGMENTERS))
 def test_bfloat16_segmenter_stays_close_to_float32(architecture, stack):
-    build, tiny_options = SEGMENTERS[architecture]
+    build = SEGMENTERS[architecture]
     options = dict(tiny_options(), dropout=0.0, freeze_norm_statistics=True, stack_streams=stack)
     reference = build_with_policy("float32", lambda: build(50, 5, ("rgb", "depth"), **options))
     fast = build_with_policy("mixed_bfloat16", lambda: build(50, 5, ("rgb", "depth"), **options))

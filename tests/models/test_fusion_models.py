@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cenkeras.layers import ExchangeConfig, FusionConfig
-from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
+from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
 from harness import random_images, run_model_saving_test
 
 FUSIONS = ["exchange", "concat", "average", "self_attention", "align"]
@@ -32,7 +32,7 @@ def expected_fusion_parameters(fusion, stage, channels, streams=2):
 
 
 def segmenter(**options):
-    return build_refinenet(50, 5, ["rgb", "depth"], dropout=0.0, **tiny_refinenet_options(), **options)
+    return build_refinenet(50, 5, ["rgb", "depth"], dropout=0.0, **tiny_options(), **options)
 
 
 def generator(**options):
@@ -45,6 +45,7 @@ TASKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(TASKS))
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_builds_at_every_stage_with_its_parameter_count(task, fusion):
@@ -89,20 +90,23 @@ def test_fusion_models_round_trip_in_safe_mode(tmp_path, build):
 
 def test_a_baseline_needs_two_modalities_and_known_names():
     with pytest.raises(ValueError, match="fusion 'concat' needs at least 2 modalities"):
-        build_refinenet(50, 5, ["rgb"], fusion=FusionConfig("concat"), **tiny_refinenet_options())
+        build_refinenet(50, 5, ["rgb"], fusion=FusionConfig("concat"), **tiny_options())
     with pytest.raises(ValueError, match="fusion.method must be one of"):
         segmenter(fusion=FusionConfig("sum"))
 
 
 @pytest.mark.parametrize("build", [segmenter, generator])
 def test_models_saved_with_flat_options_still_load(build):
-    """Configs of .keras files from before ExchangeConfig / FusionConfig held the options flat."""
+    """Configs of .keras files from before ExchangeConfig / FusionConfig and NetworkOptions held
+    the options flat."""
     model = build(
         fusion=FusionConfig("concat", "late", 0.2),
         exchange=ExchangeConfig(threshold=0.03, scope="part", rule="fixed", portion=0.4),
     )
     config = model.get_config()
-    exchange, fusion = config.pop("exchange"), config.pop("fusion")
+    network = config.pop("network")
+    exchange, fusion = network.pop("exchange"), network.pop("fusion")
+    config.update(network)
     config.update(
         threshold=exchange["threshold"],
         exchange=exchange["scope"],

@@ -13,8 +13,7 @@ from cenkeras.models import (
     build_pspnet,
     build_refinenet,
     build_unet_generator,
-    tiny_pspnet_options,
-    tiny_refinenet_options,
+    tiny_options,
 )
 from cenkeras.layers.fusion import FusionConfig
 
@@ -119,7 +118,7 @@ def spread_gammas(model):
 
 @pytest.mark.parametrize("stack", [False, True])
 def test_a_single_present_modality_runs_its_stream_without_exchange(stack):
-    options = {**tiny_refinenet_options(), "stack_streams": stack}
+    options = {**tiny_options(), "stack_streams": stack}
     model = spread_gammas(build_refinenet(50, 5, ["rgb", "depth"], **options))
     isolated = build_refinenet(50, 5, ["rgb", "depth"], exchange=ExchangeConfig(scope=None), **options)
     isolated.set_weights(model.get_weights())
@@ -137,7 +136,7 @@ def test_a_single_present_modality_runs_its_stream_without_exchange(stack):
 
 @pytest.mark.parametrize("stack", [False, True])
 def test_the_full_set_computes_what_the_model_computes(stack):
-    model = spread_gammas(build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_refinenet_options()))
+    model = spread_gammas(build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_options()))
     x = random_images(["rgb", "depth"], seed=1)
     expected, got = model(x), model.subset(["depth", "rgb"])(x)
     for name in expected:
@@ -146,7 +145,7 @@ def test_the_full_set_computes_what_the_model_computes(stack):
 
 def test_three_modalities_with_two_present_renormalise_the_ensemble():
     names = ["rgb", "depth", "normal"]
-    model = spread_gammas(build_refinenet(50, 5, names, stack_streams=True, **tiny_refinenet_options()))
+    model = spread_gammas(build_refinenet(50, 5, names, stack_streams=True, **tiny_options()))
     model.get_layer("ensemble").alpha.assign([0.5, 1.0, 2.0])
     out = model.subset(["rgb", "normal"])(random_images(["rgb", "normal"], seed=2))
     weights = np.exp([0.5, 2.0]) / np.exp([0.5, 2.0]).sum()
@@ -156,7 +155,7 @@ def test_three_modalities_with_two_present_renormalise_the_ensemble():
 
 
 def test_pspnet_and_unet_subsets_keep_their_present_outputs():
-    pspnet = build_pspnet(50, 5, ["rgb", "depth"], **tiny_pspnet_options())
+    pspnet = build_pspnet(50, 5, ["rgb", "depth"], **tiny_options())
     out = pspnet.subset(["depth"])(random_images(["depth"]))
     assert sorted(out) == ["auxiliary.depth", "depth", "ensemble"] and out["depth"].shape == (2, 8, 8, 5)
     generator = build_unet_generator(["shade", "texture", "depth"], filters=4, levels=5, stack_streams=True)
@@ -165,17 +164,15 @@ def test_pspnet_and_unet_subsets_keep_their_present_outputs():
 
 
 def test_what_cannot_run_without_a_modality_says_so():
-    model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+    model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
     with pytest.raises(ValueError, match="has no modality \\['hha'\\]; its modalities are \\['rgb', 'depth'\\]"):
         model.subset(["hha"])
     with pytest.raises(ValueError, match="needs at least one of"):
         model.subset([])
-    concat = build_refinenet(
-        50, 5, ["rgb", "depth"], fusion=FusionConfig("concat", stage="late"), **tiny_refinenet_options()
-    )
+    concat = build_refinenet(50, 5, ["rgb", "depth"], fusion=FusionConfig("concat", stage="late"), **tiny_options())
     with pytest.raises(ValueError, match="fuses its streams with 'concat' layers, which need every modality"):
         concat.subset(["rgb"])
-    merged = build_refinenet(50, 5, ["rgb", "depth"], ensemble="concat", **tiny_refinenet_options())
+    merged = build_refinenet(50, 5, ["rgb", "depth"], ensemble="concat", **tiny_options())
     with pytest.raises(ValueError, match="concat ensemble merges every branch"):
         merged.subset(["rgb"])
     alone = model.subset(["rgb"])
@@ -184,7 +181,7 @@ def test_what_cannot_run_without_a_modality_says_so():
 
 
 def test_subset_models_train_the_shared_weights():
-    model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_refinenet_options())
+    model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
     alone = model.subset(["depth"])
     assert {id(v) for v in alone.weights} <= {id(v) for v in model.weights}
     x = random_images(["depth"])

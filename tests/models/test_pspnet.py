@@ -8,14 +8,14 @@ import tensorflow as tf
 from harness import random_images, run_model_saving_test
 
 from cenkeras.layers import AdaptiveAveragePooling, ChannelExchange, ParallelNormalization
-from cenkeras.models import CENPSPNet, build_pspnet, build_refinenet, tiny_pspnet_options, tiny_refinenet_options
+from cenkeras.models import CENPSPNet, build_pspnet, build_refinenet, tiny_options
 from cenkeras.tasks.segmentation import SegmentationTrainer, cross_entropy_sum
 
 MODALITIES = ("rgb", "depth")
 
 
 def tiny(modalities=MODALITIES, **options):
-    return build_pspnet(50, 5, list(modalities), **{**tiny_pspnet_options(), **options})
+    return build_pspnet(50, 5, list(modalities), **{**tiny_options(), **options})
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_stages_three_and_four_are_dilated_instead_of_strided(model):
 
 def test_dilated_stages_keep_the_plain_resnets_weights():
     """Dilation changes no weight: a RefineNet's encoder and a PSPNet's hold the same variables."""
-    refinenet = build_refinenet(50, 5, list(MODALITIES), **tiny_refinenet_options())
+    refinenet = build_refinenet(50, 5, list(MODALITIES), **tiny_options())
     pspnet = tiny()
     encoder = lambda m: {v.path: tuple(v.shape) for v in m.weights if v.path.startswith(("conv1", "bn1", "layer"))}
     assert encoder(pspnet) == encoder(refinenet)
@@ -129,6 +129,7 @@ def test_bad_options_name_themselves():
         tiny(auxiliary_weight=-0.1)
 
 
+@pytest.mark.slow
 def test_one_training_step_adds_the_weighted_auxiliary_loss():
     keras.utils.set_random_seed(0)
     model = tiny(dropout=0.0, sparsity=1e-3, auxiliary_weight=0.4)

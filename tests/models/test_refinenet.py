@@ -8,14 +8,14 @@ import pytest
 import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
-from cenkeras.models import CENRefineNet, build_refinenet, tiny_refinenet_options
+from cenkeras.models import CENRefineNet, build_refinenet, tiny_options
 from harness import optimized_nodes, random_images, run_model_saving_test, trainable_count
 
 MODALITIES = ("rgb", "depth")
 
 
 def tiny(modalities=MODALITIES, **options):
-    return build_refinenet(50, 5, list(modalities), **{**tiny_refinenet_options(), **options})
+    return build_refinenet(50, 5, list(modalities), **{**tiny_options(), **options})
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +233,7 @@ def test_bad_options_are_clear_errors(options, match):
 )
 def test_bad_modality_names_are_clear_errors(modalities, match):
     with pytest.raises(ValueError, match=match):
-        build_refinenet(50, 5, modalities, **tiny_refinenet_options())
+        build_refinenet(50, 5, modalities, **tiny_options())
 
 
 def test_unknown_depth_is_a_clear_error():

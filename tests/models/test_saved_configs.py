@@ -66,5 +66,6 @@ def test_configs_saved_earlier_rebuild_todays_networks(name):
     loaded = keras.saving.deserialize_keras_object(saved, safe_mode=True)
     today = BUILDERS[name]()
     assert type(loaded) is type(today)
-    assert loaded.get_config() == today.get_config()
+    names_apart = [{**model.get_config(), "name": None} for model in (loaded, today)]  # names are unique per process
+    assert names_apart[0] == names_apart[1]
     assert [v.path for v in loaded.weights] == [v.path for v in today.weights]

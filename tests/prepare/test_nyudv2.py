@@ -158,7 +158,6 @@ def test_an_existing_folder_is_never_touched(nyu_public, tmp_path):
     assert (out / "keep.txt").read_text() == "precious"
 
 
-@pytest.mark.slow
 def test_a_killed_prepare_leaves_no_folder_that_looks_complete(tmp_path):
     """SIGKILL midway: no --out folder (only OUT.incomplete); the rerun through the CLI replaces it."""
     files = [tmp_path / "labeled.mat", tmp_path / "splits.mat", tmp_path / "mapping.mat"]
@@ -197,6 +196,9 @@ import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from tiny_runs import tiny_segmentation
 
+# Prepares fabricated public files and trains on them.
+pytestmark = pytest.mark.slow
+
 
 def recipe():
     r = tiny_segmentation("nyudv2_refinenet101")
@@ -214,7 +216,6 @@ def cenkeras(*args, timeout=600):
     return done.stdout
 
 
-@pytest.mark.slow
 def test_from_the_public_files_to_predictions_as_a_user_runs_it(nyu_public, tmp_path):
     """prepare -> train (ImageNet-style .safetensors backbone, frozen statistics, the official
     setting) -> eval -> export -> predict, each through the console script."""

@@ -12,6 +12,9 @@ from harness import run_cli
 from public_files import write_mfnet, write_sunrgbd, write_taskonomy
 from tiny_runs import tiny_segmentation
 
+# Prepares fabricated public files and trains on them.
+pytestmark = pytest.mark.slow
+
 
 def trains_one_step(recipe, data_dir, run_dir):
     network, history = get_task(recipe.task).train(recipe, run_dir, data_dir=data_dir, verbose=0)

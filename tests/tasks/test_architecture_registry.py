@@ -24,6 +24,9 @@ from cenkeras.tasks.segmentation_run import build_segmenter, describe_segmenter
 from harness import run_cli
 from tiny_recipe import tiny_recipe
 
+# A plug-in architecture trained, evaluated and exported through the console script.
+pytestmark = pytest.mark.slow
+
 PLUGINS = Path(__file__).parent / "plugins"
 # The run of the console-script test: synthetic scenes, the toy head, one short epoch.
 TINY_TOY_RUN = [

@@ -15,6 +15,9 @@ from cenkeras.data.synthetic_tfds import load_synthetic
 from cenkeras.training.runs import RunDirectory
 from tiny_recipe import tiny_recipe, write_backbone
 
+# Each test trains under a strategy, several in worker processes.
+pytestmark = pytest.mark.slow
+
 WORKER = str(Path(__file__).parent / "distributed_worker.py")
 TIMEOUT = 600  # seconds: a hung collective must fail the test, not the whole CI run
 
@@ -39,7 +42,6 @@ def finish(process, expected=0):
     assert process.returncode == expected, output[-3000:]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("norms", ["frozen_bn", "sync_bn"])
 def test_mirrored_strategy_matches_one_device_for_the_same_global_batch(tmp_path, norms):
     """Same first-epoch loss (rel 1e-5) and weights after 2 SGD steps with momentum: the largest
@@ -97,7 +99,6 @@ def assert_same_weights(first, second):
         np.testing.assert_array_equal(first[name], second[name])
 
 
-@pytest.mark.slow
 def test_two_process_multiworker_run_ends_with_identical_weights(tmp_path):
     load_synthetic("train", tiny_recipe().data.synthetic, str(tmp_path / "tfds"))  # prepare before the workers
     for process in launch_workers("multiworker", tmp_path):
@@ -109,7 +110,6 @@ def test_two_process_multiworker_run_ends_with_identical_weights(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "last.weights.h5").exists()
 
 
-@pytest.mark.slow
 def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_path):
     """Worker 1 is SIGKILLed at epoch 2; worker 0 stops with WorkerLost within the recipe's
     worker_timeout (10 s) plus a margin, instead of waiting in the collective forever.
@@ -132,7 +132,6 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_
     assert [r["epoch"] for r in RunDirectory(tmp_path / "run").read_metrics()] == [1, 2, 3]
 
 
-@pytest.mark.slow
 def test_a_stuck_worker_stops_the_other_after_the_step_timeout(tmp_path):
     """Worker 1 stops making progress at epoch 2 but stays alive (heartbeats go on): worker 0,
     waiting in its collective, is stopped by the step watchdog within train.step_timeout

@@ -19,6 +19,9 @@ from tiny_recipe import tiny_recipe, tiny_translation_recipe
 CHECK_IN_FRESH_PROCESS = r"""
 import json, sys
 import numpy as np, tensorflow as tf
+
+# A trained tiny run exported and served, several in fresh processes.
+pytestmark = pytest.mark.slow
 model = tf.saved_model.load(sys.argv[1])
 serve = model.signatures["serving_default"]
 data = np.load(sys.argv[2])

@@ -22,6 +22,9 @@ from cenkeras.tasks import get_task, task_for
 from harness import run_cli
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
+# Every export format converted and run in its runtime.
+pytestmark = pytest.mark.slow
+
 FORMAT_NAMES = sorted(FORMATS)
 PROBABILITY_TOLERANCE = 1e-4
 

@@ -12,7 +12,7 @@ from cenkeras.serving.export import SegmentationServing
 from cenkeras.serving.frozen_norms import FrozenNorms
 from cenkeras.layers import ChannelExchange, ParallelNormalization
 from cenkeras.layers.instance_norm import use_instance_statistics
-from cenkeras.models import build_refinenet, build_unet_generator, tiny_refinenet_options
+from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
 
 
 def raw_images(seed=0, height=24, width=20):
@@ -49,7 +49,7 @@ def keras_logits(module, model, names, images):
 
 @pytest.mark.parametrize("stack", [False, True])
 def test_serving_graphs_compute_what_the_model_computes(stack):
-    model = build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_refinenet_options())
+    model = build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_options())
     module = SegmentationServing(model, preprocessors(Recipe().data))
     trained_looking(model)  # after the module is made: the graphs take the values of trace time
     assert sum(layer.exchange_statistics()[0]["exchanged"] for layer in model.exchange_layers()) > 0
@@ -75,7 +75,7 @@ def test_serving_graphs_compute_what_the_model_computes(stack):
 def test_the_savedmodel_keeps_no_norm_variable(tmp_path):
     """The file saves the convolutions' and the ensemble's variables; the forward graphs read no
     norm weight and fold nothing (no Rsqrt), and the loaded model serves the same labels."""
-    model = trained_looking(build_refinenet(50, 5, ["rgb", "depth"], stack_streams=True, **tiny_refinenet_options()))
+    model = trained_looking(build_refinenet(50, 5, ["rgb", "depth"], stack_streams=True, **tiny_options()))
     module = SegmentationServing(model, preprocessors(Recipe().data))
     norm_variables = FrozenNorms(model).folded_variables
     assert len(norm_variables) == 8 * len(FrozenNorms(model).sites)  # 2 modalities x 4 weights

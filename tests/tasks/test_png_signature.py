@@ -14,6 +14,9 @@ from cenkeras.serving.png_inputs import png_request
 from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
+# A trained tiny run exported and served.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

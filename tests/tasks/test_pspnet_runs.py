@@ -15,6 +15,9 @@ from cenkeras.tasks.segmentation_run import build_segmenter, load_backbone
 from tiny_recipe import tiny_recipe, write_backbone
 from harness import run_cli
 
+# A tiny PSPNet trained, evaluated and exported.
+pytestmark = pytest.mark.slow
+
 
 def tiny_pspnet_recipe():
     recipe = tiny_recipe(epochs=(1,))
@@ -139,10 +142,10 @@ def test_inspect_names_a_concat_ensemble(tmp_path):
     from click.testing import CliRunner
 
     from cenkeras.cli.main import cli
-    from cenkeras.models import build_refinenet, tiny_refinenet_options
+    from cenkeras.models import build_refinenet, tiny_options
 
     path = tmp_path / "concat.keras"
-    build_refinenet(50, 5, ["rgb", "depth"], ensemble="concat", **tiny_refinenet_options()).save(path)
+    build_refinenet(50, 5, ["rgb", "depth"], ensemble="concat", **tiny_options()).save(path)
     inspected = CliRunner().invoke(cli, ["inspect", str(path), "--out", str(tmp_path / "inspect")])
     assert inspected.exit_code == 0, inspected.output
     assert "concat-fusion block" in inspected.output and "softmax(alpha)" not in inspected.output

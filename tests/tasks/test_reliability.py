@@ -19,6 +19,9 @@ from cenkeras.tasks import get_task
 from cenkeras.tasks.segmentation_run import build_segmenter
 from tiny_recipe import tiny_recipe
 
+# Each test trains (and kills, and resumes) a tiny run through the console script or the task.
+pytestmark = pytest.mark.slow
+
 train = get_task("segmentation").train
 
 
@@ -144,7 +147,6 @@ KILLS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("moment, epoch, logged, resumed_from", KILLS, ids=[k[0] for k in KILLS])
 def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment, epoch, logged, resumed_from):
     """SIGKILL at each moment of a run that writes something; the same command then continues
@@ -201,7 +203,6 @@ def test_a_best_of_an_uncommitted_epoch_is_dropped_and_one_of_a_committed_epoch_
     assert not run.best_pending_record.exists()
 
 
-@pytest.mark.slow
 def test_deterministic_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
     """--deterministic: killed at epoch 2's second batch and resumed with the same command,
     the run's final weights equal the uninterrupted run's exactly (tolerance 0)."""

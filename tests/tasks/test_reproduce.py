@@ -13,6 +13,9 @@ from cenkeras.training.runs import RunDirectory
 from cenkeras.experiments.tables import TABLES
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
+# The tables' rows train and evaluate tiny runs.
+pytestmark = pytest.mark.slow
+
 ROWS = ["shared-private-none-off", "shared-private-half-on", "fixed-30"]
 
 

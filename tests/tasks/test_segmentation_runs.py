@@ -15,6 +15,9 @@ from cenkeras.training.runs import RunDirectory, RunError
 from cenkeras.tasks import get_task
 from tiny_recipe import tiny_recipe, write_backbone
 
+# Each test trains a tiny run.
+pytestmark = pytest.mark.slow
+
 SEGMENTATION = get_task("segmentation")
 train, evaluate_run = SEGMENTATION.train, SEGMENTATION.evaluate
 

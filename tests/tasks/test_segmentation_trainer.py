@@ -67,10 +67,10 @@ def test_a_step_with_a_dropped_modality_trains_the_present_streams_on_their_subs
     import tensorflow as tf
 
     from cenkeras.data.modality_dropout import PRESENT_KEY
-    from cenkeras.models import tiny_refinenet_options
+    from cenkeras.models import tiny_options
     from cenkeras.tasks.segmentation import cross_entropy_sum
 
-    model = build_refinenet(50, 4, ["rgb", "depth"], dropout=0.0, **tiny_refinenet_options())
+    model = build_refinenet(50, 4, ["rgb", "depth"], dropout=0.0, **tiny_options())
     trainer = SegmentationTrainer(
         model, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), num_classes=4, modality_dropout=True
     )

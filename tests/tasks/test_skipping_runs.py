@@ -16,6 +16,9 @@ from tiny_recipe import tiny_recipe, tiny_translation_recipe
 sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 from nyud_helpers import write_list, write_sample  # noqa: E402
 
+# Each test trains a tiny run on damaged data.
+pytestmark = pytest.mark.slow
+
 
 def tensorboard_texts(run_dir):
     """The `skipped_samples` texts of a run's TensorBoard logs."""
@@ -42,7 +45,6 @@ def list_recipe(root, epochs):
     return recipe
 
 
-@pytest.mark.slow
 def test_skipped_samples_are_counted_per_epoch_listed_once_and_survive_a_resume(tmp_path, capsys):
     root = tmp_path / "data"
     for index in range(12):

@@ -18,8 +18,10 @@ from cenkeras.tasks.translation import TranslationTrainer, binary_cross_entropy
 from harness import fixture_weights_module, load_reference, nhwc
 from tiny_recipe import tiny_translation_recipe
 
+# Each test trains a tiny generator.
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow
+
 def test_generator_loss_composition_with_the_fixture_weights():
     weights = fixture_weights_module()
     data, meta = load_reference("fixture_compact_generator_M2.npz")
@@ -162,7 +164,6 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
     assert len(list((run.path / "eval_images_texture" / "fake0").glob("*.png"))) == 4
 
 
-@pytest.mark.slow
 def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     """The FID/KID path end to end with weights files made here (random weights: plumbing only).
 

@@ -31,50 +31,28 @@ class ToySegmenter(ResNetSegmenter):
         depth=50,
         num_classes=2,
         modalities=("rgb", "depth"),
-        sparsity=0.0,
+        network=None,
         stage_blocks=None,
         base_width=64,
         head_width=8,
         preprocessing=None,
-        exchange=None,
-        fusion=None,
-        share_convs=True,
-        share_norms=False,
         freeze_norm_statistics=False,
         synchronized_bn=False,
-        dropout=0.0,
-        input_channels=3,
         decoder_width=8,
-        stack_streams=False,
-        affine_inference=True,
-        ensemble="alpha",
         **kwargs,
     ):
+        network, kwargs = self.network_options(network, kwargs, threshold=2e-2, dropout=0.0)
         modalities = check_modalities(modalities)
         blocks = self.segmenter_blocks(depth, stage_blocks, num_classes)
-        exchange, fusion = self.exchange_and_fusion(exchange or {}, fusion or {}, threshold=2e-2)
-        streams = Streams(len(modalities), norm="batch", exchange=exchange, sparsity=sparsity)
-        inputs = modality_inputs(modalities, input_channels)
+        streams = Streams.for_network(len(modalities), network, norm="batch")
+        inputs = modality_inputs(modalities, network.input_channels)
         xs = streams.start([inputs[name] for name in modalities])
         stages = resnet_encoder(streams, xs, blocks, base_width)
         x = streams.relu(streams.norm(streams.conv(stages[-1], "head.0", head_width, 3, padding=1), "head.1"))
         logits = streams.finish(streams.conv(x, "head.2", num_classes, 1, use_bias=True), "unstack_streams")
-        outputs = float32_outputs(modalities, logits, make_ensemble(ensemble, len(modalities))(logits))
+        outputs = float32_outputs(modalities, logits, make_ensemble(network.ensemble, len(modalities))(logits))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.keep_network_options(
-            modalities=modalities,
-            exchange=exchange,
-            fusion=fusion,
-            sparsity=sparsity,
-            share_convs=share_convs,
-            share_norms=share_norms,
-            dropout=dropout,
-            input_channels=input_channels,
-            stack_streams=stack_streams,
-            affine_inference=affine_inference,
-            ensemble=ensemble,
-            preprocessing=preprocessing,
-        )
+        self.keep_network_options(modalities=modalities, network=network, preprocessing=preprocessing)
         self.keep_segmenter_options(
             depth=depth,
             num_classes=num_classes,
