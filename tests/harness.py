@@ -2,9 +2,12 @@
 
 - `run_cli`: the console script in a subprocess with a timeout (a hang fails the test), stderr
   checked for tracebacks;
+- `run_layer_test`: a layer built and called, its weight counts, its config round trip, a
+  `.keras` round trip with exactly the same outputs, and a call under mixed precision;
 - `random_images`: a batch of inputs per modality; `run_model_saving_test`: a model through a
   `.keras` file in safe mode, with the same class, config, outputs (exactly), exchange
-  statistics and losses; the per-class config round trips are `tests/test_serialization.py`;
+  statistics and losses; every registered class's arguments are checked in
+  `tests/test_serialization.py`;
 - reference fixtures of the official implementation, layout conversion, error measures;
 - the graphs TensorFlow runs (`optimized_nodes`), tiny models of every architecture.
 """
@@ -55,6 +58,72 @@ def random_images(names, size=64, batch=2, seed=0, channels=3, height=None, unif
     shape = (batch, height or size, size, channels)
     draw = (lambda: rng.uniform(-1, 1, shape)) if uniform else (lambda: rng.normal(size=shape))
     return {name: draw().astype(np.float32) for name in names}
+
+
+def _numpy_tree(value):
+    import keras
+
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, value)
+
+
+def _symbolic_inputs(inputs):
+    """`keras.Input`s shaped like `inputs` (one array or a list of them), batch size left open."""
+    import keras
+
+    if isinstance(inputs, (list, tuple)):
+        return [keras.Input(np.shape(x)[1:]) for x in inputs]
+    return keras.Input(np.shape(inputs)[1:])
+
+
+def run_layer_test(
+    make_layer, inputs, path, trainable_weights, non_trainable_weights=0, output_shapes=None, mixed_dtype="bfloat16"
+):
+    """Check a cenkeras layer as users meet it.
+
+    `make_layer()` builds a fresh layer; `inputs` is what it is called on (an array or a list).
+    Checks: the call's output shapes (`output_shapes`, one tuple or a list, if given); the number
+    of trainable and non-trainable weights; `from_config(get_config())` giving the same config;
+    a functional model around the layer through a `.keras` file at `path` in safe mode giving
+    exactly the same outputs; and a layer made under the `mixed_bfloat16` policy computing in
+    `mixed_dtype` with float32 variables, outputs of the same shapes. Returns the layer.
+    """
+    import keras
+
+    layer = make_layer()
+    outputs = _numpy_tree(layer(inputs))
+    shapes = [tuple(np.shape(x)) for x in keras.tree.flatten(outputs)]
+    if output_shapes is not None:
+        expected = output_shapes if isinstance(output_shapes, list) else [output_shapes]
+        assert shapes == [tuple(s) for s in expected], shapes
+    assert (len(layer.trainable_weights), len(layer.non_trainable_weights)) == (
+        trainable_weights,
+        non_trainable_weights,
+    ), [v.path for v in layer.weights]
+
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+
+    symbolic = _symbolic_inputs(inputs)
+    model = keras.Model(symbolic, make_layer()(symbolic))
+    for target, source in zip(model.layers[-1].weights, layer.weights):
+        target.assign(source)
+    want = _numpy_tree(model(inputs))
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded.layers[-1]) is type(layer)
+    for got, expected in zip(keras.tree.flatten(_numpy_tree(loaded(inputs))), keras.tree.flatten(want)):
+        np.testing.assert_array_equal(got, expected)
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = make_layer()
+        mixed_outputs = keras.tree.flatten(mixed(inputs))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert mixed.compute_dtype == mixed_dtype and all(v.dtype == "float32" for v in mixed.weights)
+    assert [tuple(x.shape) for x in mixed_outputs] == shapes
+    return layer
 
 
 def run_model_saving_test(model, inputs, path, training=False):
@@ -155,19 +224,26 @@ def optimized_nodes(function, *args):
     return result, [node for graph in run.function_graphs for node in graph.post_optimization_graph.node]
 
 
+def tiny_network(architecture, names=None, **options):
+    """A small CEN network: "refinenet" or "pspnet" (ResNet-50 with one bottleneck per stage,
+    narrow widths, 5 classes, inputs `names`, default rgb + depth) or "unet" (4 filters, the
+    official 8 levels unless `levels` is given; domains `names`, default shade + texture).
+    `options` go to the builder on top of those."""
+    from cenkeras.models import build_pspnet, build_refinenet, build_unet_generator, tiny_options
+
+    if architecture == "unet":
+        return build_unet_generator(list(names or ("shade", "texture")), **{"filters": 4, **options})
+    build = {"refinenet": build_refinenet, "pspnet": build_pspnet}[architecture]
+    return build(50, 5, list(names or ("rgb", "depth")), **{**tiny_options(), **options})
+
+
 def tiny_models():
     """`{name: builder}` of one small model of each architecture (2 modalities)."""
-    from cenkeras.models import (
-        build_patchgan_discriminator,
-        build_pspnet,
-        build_refinenet,
-        build_unet_generator,
-        tiny_options,
-    )
+    from cenkeras.models import build_patchgan_discriminator
 
     return {
-        "refinenet": lambda: build_refinenet(50, 5, ["rgb", "depth"], **tiny_options()),
-        "pspnet": lambda: build_pspnet(50, 5, ["rgb", "depth"], **tiny_options()),
-        "unet": lambda: build_unet_generator(["shade", "texture"], filters=4, levels=5),
+        "refinenet": lambda: tiny_network("refinenet"),
+        "pspnet": lambda: tiny_network("pspnet"),
+        "unet": lambda: tiny_network("unet", levels=5),
         "patchgan": lambda: build_patchgan_discriminator(filters=4),
     }

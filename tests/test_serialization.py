@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import pytest
 
+from harness import run_layer_test
+
 import cenkeras.layers as layers
 import cenkeras.metrics as metrics
 import cenkeras.models as models
@@ -266,3 +268,50 @@ def test_config_holds_every_argument_and_round_trips_in_safe_mode(name):
         after = keras.tree.map_structure(keras.ops.convert_to_numpy, loaded(sample_input))
         for a, b in zip(keras.tree.flatten(before), keras.tree.flatten(after)):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+# Every layer's weights: (trainable, non-trainable) variables of its sample. The preprocessor
+# computes in float32 under any policy (raw pixels in, the network's dtype applied after it).
+LAYER_WEIGHTS = {
+    "AdaptiveAveragePooling": (0, 0),
+    "AverageFusion": (0, 0),
+    "ChannelExchange": (4, 4),  # gamma and beta per modality; running mean and variance per modality
+    "ConcatEnsemble": (2, 0),
+    "ConcatFusion": (2, 0),
+    "ConditionalNormalization": (8, 4),
+    "Conv2D": (2, 0),
+    "Conv2DTranspose": (2, 0),
+    "FeatureAlignment": (0, 0),
+    "InstanceNormalization": (1, 0),  # scale only, no running statistics
+    "ModalityEnsemble": (1, 0),  # alpha
+    "ModalityPreprocessor": (0, 0),
+    "ParallelNormalization": (4, 4),
+    "ResizeLike": (0, 0),
+    "SelfAttentionFusion": (6, 0),
+    "StackStreams": (0, 0),
+    "UnstackStreams": (0, 0),
+    "WaitFor": (0, 0),
+}
+
+
+def test_every_layer_with_a_sample_input_has_its_weight_counts_here():
+    layered = {
+        name
+        for name, (cls, _, sample_input) in SAMPLES.items()
+        if sample_input is not None and issubclass(cls, keras.layers.Layer) and not issubclass(cls, keras.Model)
+    }
+    assert layered == set(LAYER_WEIGHTS)
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_WEIGHTS))
+def test_every_layer_passes_the_layer_test(name, tmp_path):
+    cls, arguments, sample_input = SAMPLES[name]
+    trainable, non_trainable = LAYER_WEIGHTS[name]
+    run_layer_test(
+        lambda: cls(**arguments),
+        sample_input,
+        tmp_path / f"{name}.keras",
+        trainable_weights=trainable,
+        non_trainable_weights=non_trainable,
+        mixed_dtype="float32" if name == "ModalityPreprocessor" else "bfloat16",
+    )

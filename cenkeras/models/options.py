@@ -76,7 +76,7 @@ class NetworkOptions:
 
     def resolved(self, threshold, dropout):
         """These options with the network's defaults filled in and every value checked."""
-        exchange = ExchangeConfig() if self.exchange is None else self.exchange
+        exchange = ExchangeConfig(threshold=threshold) if self.exchange is None else self.exchange
         exchange = ExchangeConfig.coerce(exchange, threshold=threshold).validate()
         rate = float(dropout if self.dropout is None else self.dropout)
         if not 0.0 <= rate < 1.0:

@@ -9,14 +9,10 @@ from cenkeras.interop import (
     load_torch_state_dict,
     normalize_torch_key,
 )
-from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
-from harness import official_layout, random_images
+from cenkeras.models import build_unet_generator
+from harness import official_layout, random_images, tiny_network
 
 MODALITIES = ["rgb", "depth"]
-
-
-def tiny(modalities=MODALITIES, **options):
-    return build_refinenet(50, 5, modalities, **{**tiny_options(), **options})
 
 
 def randomized(model, seed):
@@ -38,11 +34,11 @@ def test_key_normalization():
 
 
 def test_official_layout_round_trip_reproduces_outputs():
-    source = randomized(tiny(), seed=1)
+    source = randomized(tiny_network("refinenet"), seed=1)
     state = official_layout(export_torch_state_dict(source))
     assert "module.layer1.0.conv2.module.weight" in state
     assert state["module.layer1.0.conv2.module.weight"].shape == (8, 8, 3, 3)  # OIHW
-    target = tiny()
+    target = tiny_network("refinenet")
     report = load_torch_state_dict(target, state)
     assert not report.missing and not report.unexpected
     for key, value in source(random_images(MODALITIES, batch=1, size=32), training=False).items():
@@ -52,10 +48,10 @@ def test_official_layout_round_trip_reproduces_outputs():
 
 
 def test_strict_load_lists_missing_and_unexpected_keys_and_changes_nothing():
-    state = export_torch_state_dict(randomized(tiny(), seed=2))
+    state = export_torch_state_dict(randomized(tiny_network("refinenet"), seed=2))
     del state["layer2.0.bn2.bn_1.weight"]
     state["layer9.0.conv1.weight"] = np.zeros((1,), np.float32)
-    target = tiny()
+    target = tiny_network("refinenet")
     before = [w.copy() for w in target.get_weights()]
     with pytest.raises(StateDictError) as error:
         load_torch_state_dict(target, state)
@@ -67,18 +63,18 @@ def test_strict_load_lists_missing_and_unexpected_keys_and_changes_nothing():
 
 
 def test_shape_mismatch_always_raises():
-    three = export_torch_state_dict(tiny(modalities=["rgb", "depth", "hha"]))
+    three = export_torch_state_dict(tiny_network("refinenet", ["rgb", "depth", "hha"]))
     with pytest.raises(StateDictError, match=r"alpha: checkpoint \(3,\)"):
-        load_torch_state_dict(tiny(), three, strict=False)
-    state = export_torch_state_dict(tiny())
+        load_torch_state_dict(tiny_network("refinenet"), three, strict=False)
+    state = export_torch_state_dict(tiny_network("refinenet"))
     state["clf_conv.weight"] = np.zeros((5, 16, 1, 1), np.float32)
     with pytest.raises(StateDictError, match="clf_conv.weight"):
-        load_torch_state_dict(tiny(), state)
+        load_torch_state_dict(tiny_network("refinenet"), state)
 
 
 def test_single_modality_state_dict_fills_every_private_norm():
     """A torchvision-style ResNet (no bn_m, an fc head, no decoder) initialises the encoder."""
-    two = export_torch_state_dict(randomized(tiny(), seed=3))
+    two = export_torch_state_dict(randomized(tiny_network("refinenet"), seed=3))
     single = {}
     for key, value in two.items():
         if not key.startswith(("conv1.", "bn1.", "layer")):
@@ -88,7 +84,7 @@ def test_single_modality_state_dict_fills_every_private_norm():
         single[key.replace(".bn_0", "")] = value
     single["fc.weight"] = np.zeros((1000, 256), np.float32)
     single["layer1.0.bn1.num_batches_tracked"] = np.array(0)
-    model = tiny()
+    model = tiny_network("refinenet")
     with pytest.raises(StateDictError, match="fc.weight"):
         load_torch_state_dict(model, single)
     report = load_torch_state_dict(model, single, strict=False)
@@ -102,8 +98,8 @@ def test_single_modality_state_dict_fills_every_private_norm():
 
 
 def test_unshared_convolutions_receive_the_shared_kernel():
-    state = export_torch_state_dict(randomized(tiny(), seed=4))
-    model = tiny(share_convs=False)
+    state = export_torch_state_dict(randomized(tiny_network("refinenet"), seed=4))
+    model = tiny_network("refinenet", share_convs=False)
     load_torch_state_dict(model, state)
     for m in range(2):
         kernel = model.get_layer(f"layer1.0.conv2.stream_{m}").kernel.numpy()
@@ -131,4 +127,4 @@ def test_generator_skips_known_unused_norms_and_loads_transposed_kernels():
 def test_duplicate_keys_after_normalization_are_rejected():
     state = {"conv1.weight": np.zeros(1), "conv1.module.weight": np.zeros(1)}
     with pytest.raises(StateDictError, match="both map to 'conv1.weight'"):
-        load_torch_state_dict(tiny(), state)
+        load_torch_state_dict(tiny_network("refinenet"), state)

@@ -5,22 +5,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import random_images, run_model_saving_test
+from harness import random_images, run_model_saving_test, tiny_network
 
 from cenkeras.layers import AdaptiveAveragePooling, ChannelExchange, ParallelNormalization
-from cenkeras.models import CENPSPNet, build_pspnet, build_refinenet, tiny_options
+from cenkeras.models import CENPSPNet, build_refinenet, tiny_options
 from cenkeras.tasks.segmentation import SegmentationTrainer, cross_entropy_sum
 
 MODALITIES = ("rgb", "depth")
 
 
-def tiny(modalities=MODALITIES, **options):
-    return build_pspnet(50, 5, list(modalities), **{**tiny_options(), **options})
-
-
 @pytest.fixture(scope="module")
 def model():
-    return tiny()
+    return tiny_network("pspnet")
 
 
 def adaptive_pool_reference(x, bins):
@@ -66,7 +62,7 @@ def test_outputs_at_an_eighth_with_auxiliary_outputs_per_modality(model):
     for value in out.values():
         assert value.shape == (2, 8, 12, 5)
         assert value.dtype == tf.float32
-    assert set(tiny(auxiliary_weight=0.0).output) == {"rgb", "depth", "ensemble"}
+    assert set(tiny_network("pspnet", auxiliary_weight=0.0).output) == {"rgb", "depth", "ensemble"}
 
 
 def test_stages_three_and_four_are_dilated_instead_of_strided(model):
@@ -83,7 +79,7 @@ def test_stages_three_and_four_are_dilated_instead_of_strided(model):
 def test_dilated_stages_keep_the_plain_resnets_weights():
     """Dilation changes no weight: a RefineNet's encoder and a PSPNet's hold the same variables."""
     refinenet = build_refinenet(50, 5, list(MODALITIES), **tiny_options())
-    pspnet = tiny()
+    pspnet = tiny_network("pspnet")
     encoder = lambda m: {v.path: tuple(v.shape) for v in m.weights if v.path.startswith(("conv1", "bn1", "layer"))}
     assert encoder(pspnet) == encoder(refinenet)
 
@@ -98,7 +94,7 @@ def test_pyramid_reduces_to_a_quarter_and_concatenates_with_its_input(model):
 
 
 def test_exchange_only_in_the_encoders_bn2_and_decoder_norms_learn_statistics():
-    model = tiny(freeze_norm_statistics=True)
+    model = tiny_network("pspnet", freeze_norm_statistics=True)
     assert [layer.name for layer in model.exchange_layers()] == [
         "layer1.0.bn2",
         "layer2.0.bn2",
@@ -124,15 +120,15 @@ def test_save_and_load_keep_outputs(tmp_path, model):
 
 def test_bad_options_name_themselves():
     with pytest.raises(ValueError, match="pyramid_bins"):
-        tiny(pyramid_bins=(1, 0))
+        tiny_network("pspnet", pyramid_bins=(1, 0))
     with pytest.raises(ValueError, match="auxiliary_weight"):
-        tiny(auxiliary_weight=-0.1)
+        tiny_network("pspnet", auxiliary_weight=-0.1)
 
 
 @pytest.mark.slow
 def test_one_training_step_adds_the_weighted_auxiliary_loss():
     keras.utils.set_random_seed(0)
-    model = tiny(dropout=0.0, sparsity=1e-3, auxiliary_weight=0.4)
+    model = tiny_network("pspnet", dropout=0.0, sparsity=1e-3, auxiliary_weight=0.4)
     trainer = SegmentationTrainer(
         model, keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-2), num_classes=5, ignore_label=255
     )
@@ -158,7 +154,7 @@ def test_one_training_step_adds_the_weighted_auxiliary_loss():
 
 
 def test_without_auxiliary_head_the_trainer_logs_no_auxiliary_loss():
-    model = tiny(auxiliary_weight=0.0)
+    model = tiny_network("pspnet", auxiliary_weight=0.0)
     trainer = SegmentationTrainer(model, keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-2), num_classes=5)
     trainer.compile(optimizer=trainer.encoder_optimizer)
     labels = np.zeros((2, 64, 64), "int32")

@@ -9,18 +9,14 @@ import tensorflow as tf
 
 from cenkeras.layers import ChannelExchange, ExchangeConfig, ParallelNormalization
 from cenkeras.models import CENRefineNet, build_refinenet, tiny_options
-from harness import optimized_nodes, random_images, run_model_saving_test, trainable_count
+from harness import optimized_nodes, random_images, run_model_saving_test, tiny_network, trainable_count
 
 MODALITIES = ("rgb", "depth")
 
 
-def tiny(modalities=MODALITIES, **options):
-    return build_refinenet(50, 5, list(modalities), **{**tiny_options(), **options})
-
-
 @pytest.fixture(scope="module")
 def model():
-    return tiny()
+    return tiny_network("refinenet")
 
 
 def test_outputs_are_logits_per_modality_and_ensemble_at_quarter_size(model):
@@ -52,7 +48,10 @@ def test_exchange_sites_are_the_bn2_of_every_bottleneck(model):
 
 def test_exchange_changes_the_output_and_scope_none_does_not_exchange():
     data = random_images(MODALITIES)
-    on, off = tiny(exchange=ExchangeConfig(scope="all")), tiny(exchange=ExchangeConfig(scope=None))
+    on, off = (
+        tiny_network("refinenet", exchange=ExchangeConfig(scope="all")),
+        tiny_network("refinenet", exchange=ExchangeConfig(scope=None)),
+    )
     off.set_weights(on.get_weights())
     for layer in on.exchange_layers():
         layer.norms[0].gamma.assign(np.where(np.arange(layer.channels) % 2 == 0, 1e-3, 1.0))
@@ -64,14 +63,14 @@ def test_exchange_changes_the_output_and_scope_none_does_not_exchange():
 
 
 def test_single_modality_network_has_no_exchange_and_alpha_of_one():
-    model = tiny(modalities=("rgb",))
+    model = tiny_network("refinenet", ("rgb",))
     out = model(random_images(("rgb",)), training=False)
     np.testing.assert_allclose(out["ensemble"].numpy(), out["rgb"].numpy(), rtol=1e-6)
     assert all(not layer.exchanges for layer in model.exchange_layers())
 
 
 def test_three_modalities_share_convolutions():
-    two, three = tiny(), tiny(modalities=("rgb", "depth", "hha"))
+    two, three = tiny_network("refinenet"), tiny_network("refinenet", ("rgb", "depth", "hha"))
     out = three(random_images(("rgb", "depth", "hha")), training=False)
     assert set(out) == {"rgb", "depth", "hha", "ensemble"}
     norm_params = sum(
@@ -85,7 +84,7 @@ def test_three_modalities_share_convolutions():
 
 
 def test_unshared_convs_give_each_stream_its_own_weights():
-    shared, unshared = tiny(), tiny(share_convs=False)
+    shared, unshared = tiny_network("refinenet"), tiny_network("refinenet", share_convs=False)
     conv_params = sum(
         int(np.prod(v.shape))
         for layer in shared.layers
@@ -97,10 +96,10 @@ def test_unshared_convs_give_each_stream_its_own_weights():
 
 
 def test_shared_norms_hold_one_norm_per_site():
-    shared = tiny(share_norms=True)
+    shared = tiny_network("refinenet", share_norms=True)
     layer = shared.get_layer("layer1.0.bn2")
     assert layer.norms[0] is layer.norms[1]
-    assert trainable_count(tiny()) - trainable_count(shared) == sum(
+    assert trainable_count(tiny_network("refinenet")) - trainable_count(shared) == sum(
         int(np.prod(v.shape))
         for site in shared.layers
         if isinstance(site, ParallelNormalization)
@@ -110,7 +109,7 @@ def test_shared_norms_hold_one_norm_per_site():
 
 @pytest.mark.parametrize("sparsity_scope", ["part", "all"])
 def test_sparsity_goes_to_model_losses_from_exchange_sites_only(sparsity_scope):
-    model = tiny(sparsity=1e-2, exchange=ExchangeConfig(sparsity_scope=sparsity_scope))
+    model = tiny_network("refinenet", sparsity=1e-2, exchange=ExchangeConfig(sparsity_scope=sparsity_scope))
     expected = 0.0
     for layer in model.exchange_layers():
         for m, norm in enumerate(layer.norms):
@@ -119,11 +118,11 @@ def test_sparsity_goes_to_model_losses_from_exchange_sites_only(sparsity_scope):
             expected += 1e-2 * np.abs(gamma[start:stop]).sum()
     assert len(model.losses) == 2 * len(model.exchange_layers())
     np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-6)
-    assert tiny().losses == []
+    assert tiny_network("refinenet").losses == []
 
 
 def test_dropout_zero_is_accepted_and_training_is_then_deterministic():
-    model = tiny(dropout=0.0, freeze_norm_statistics=True)
+    model = tiny_network("refinenet", dropout=0.0, freeze_norm_statistics=True)
     data = random_images(MODALITIES)
     first = model(data, training=True)["ensemble"].numpy()
     second = model(data, training=True)["ensemble"].numpy()
@@ -132,7 +131,7 @@ def test_dropout_zero_is_accepted_and_training_is_then_deterministic():
 
 
 def test_frozen_statistics_leave_running_statistics_untouched_in_training():
-    model = tiny(freeze_norm_statistics=True, dropout=0.0)
+    model = tiny_network("refinenet", freeze_norm_statistics=True, dropout=0.0)
     norm = model.get_layer("bn1").norms[0]
     before = norm.moving_mean.numpy().copy()
     with tf.GradientTape() as tape:
@@ -141,14 +140,14 @@ def test_frozen_statistics_leave_running_statistics_untouched_in_training():
     np.testing.assert_array_equal(norm.moving_mean.numpy(), before)
     assert np.abs(grads[0].numpy()).max() > 0  # the scales still learn
 
-    live = tiny(dropout=0.0)
+    live = tiny_network("refinenet", dropout=0.0)
     live_norm = live.get_layer("bn1").norms[0]
     live(random_images(MODALITIES), training=True)
     assert np.abs(live_norm.moving_mean.numpy()).max() > 0
 
 
 def test_keras_round_trip_in_safe_mode(tmp_path):
-    model = tiny(sparsity=2e-4, exchange=ExchangeConfig(scope="part", threshold=3e-2), dropout=0.0)
+    model = tiny_network("refinenet", sparsity=2e-4, exchange=ExchangeConfig(scope="part", threshold=3e-2), dropout=0.0)
     for layer in model.exchange_layers():
         layer.norms[1].gamma.assign(np.linspace(-0.1, 0.1, layer.channels))
     loaded = run_model_saving_test(model, random_images(MODALITIES), tmp_path / "refinenet.keras")
@@ -158,7 +157,7 @@ def test_keras_round_trip_in_safe_mode(tmp_path):
 def test_runs_under_mixed_bfloat16_with_float32_outputs():
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        model = tiny()
+        model = tiny_network("refinenet")
         out = model(random_images(MODALITIES), training=True)
     finally:
         keras.config.set_dtype_policy("float32")
@@ -218,7 +217,7 @@ def test_predict_checks_inputs_too(model):
 )
 def test_bad_options_are_clear_errors(options, match):
     with pytest.raises(ValueError, match=match):
-        tiny(**options)
+        tiny_network("refinenet", **options)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +249,7 @@ def test_chained_residual_pooling_adds_each_branch_as_it_comes(stack):
     """Grappler merges a chain of adds into one AddN at its end, which keeps the four pooled
     branches of every CRP alive together (the peak of a RefineNet-101 inference); the graph that
     actually runs, after Grappler, keeps the adds apart, and computes what the model computes."""
-    network = tiny(stack_streams=stack)
+    network = tiny_network("refinenet", stack_streams=stack)
     x = {name: tf.constant(value) for name, value in random_images(MODALITIES, batch=1).items()}
     forward = tf.function(lambda inputs: network(inputs, training=False)["ensemble"])
     served, nodes = optimized_nodes(forward, x)

@@ -9,20 +9,15 @@ from cenkeras.models import (
     CENUNetGenerator,
     PatchGANDiscriminator,
     build_patchgan_discriminator,
-    build_unet_generator,
 )
-from harness import random_images, run_model_saving_test, trainable_count
+from harness import random_images, run_model_saving_test, tiny_network, trainable_count
 
 DOMAINS = ("shade", "texture")
 
 
-def tiny(domains=DOMAINS, **options):
-    return build_unet_generator(list(domains), **{"filters": 4, **options})
-
-
 @pytest.fixture(scope="module")
 def generator():
-    return tiny()
+    return tiny_network("unet")
 
 
 def test_generator_outputs_images_in_tanh_range(generator):
@@ -48,7 +43,7 @@ def test_exchange_in_encoder_blocks_2_to_7_only(generator):
 
 
 def test_shared_decoder_norms_save_one_set_per_block():
-    private, shared = tiny(), tiny(decoder_norms="shared")
+    private, shared = tiny_network("unet"), tiny_network("unet", decoder_norms="shared")
     decoder_affine = sum(2 * w for w in (32, 32, 32, 32, 16, 8, 4))  # filters=4: widths x (gamma, beta)
     assert trainable_count(private) - trainable_count(shared) == decoder_affine
     assert shared.get_layer("deconv1.insnorm_deconv").norms[0] is shared.get_layer("deconv1.insnorm_deconv").norms[1]
@@ -63,7 +58,7 @@ def test_skip_connections_carry_leaky_relu_of_the_encoder(generator):
 
 
 def test_sparsity_covers_encoder_norms_only():
-    model = tiny(sparsity=1e-3)
+    model = tiny_network("unet", sparsity=1e-3)
     assert len(model.losses) == 2 * 6
     expected = sum(
         1e-3 * np.abs(norm.gamma.numpy()[slice(*layer.parts[m])]).sum()
@@ -74,7 +69,7 @@ def test_sparsity_covers_encoder_norms_only():
 
 
 def test_dropout_zero_makes_training_mode_deterministic():
-    model = tiny(dropout=0.0)
+    model = tiny_network("unet", dropout=0.0)
     data = random_images(DOMAINS, size=256, batch=1, uniform=True)
     a = model(data, training=True)["ensemble"].numpy()
     b = model(data, training=True)["ensemble"].numpy()
@@ -82,7 +77,7 @@ def test_dropout_zero_makes_training_mode_deterministic():
 
 
 def test_generator_round_trip_in_safe_mode(tmp_path):
-    model = tiny(sparsity=1e-3, decoder_norms="shared", exchange=ExchangeConfig(scope="part"))
+    model = tiny_network("unet", sparsity=1e-3, decoder_norms="shared", exchange=ExchangeConfig(scope="part"))
     model(random_images(DOMAINS, size=256, batch=1, uniform=True), training=True)  # move the running statistics
     loaded = run_model_saving_test(model, random_images(DOMAINS, size=256, batch=1, uniform=True), tmp_path / "g.keras")
     assert isinstance(loaded, CENUNetGenerator)
@@ -99,7 +94,7 @@ def test_generator_input_errors_name_the_input(generator):
             }
         )
     with pytest.raises(ValueError, match="decoder_norms"):
-        tiny(decoder_norms="tied")
+        tiny_network("unet", decoder_norms="tied")
 
 
 def test_discriminator_gives_30x30_patches_for_256_pairs(tmp_path):
@@ -130,10 +125,10 @@ def test_discriminator_logits_option():
 
 
 def test_fewer_levels_for_small_images_keep_the_official_pattern():
-    model = tiny(levels=6)
+    model = tiny_network("unet", levels=6)
     out = model(random_images(DOMAINS, size=64, batch=1, uniform=True), training=True)
     assert out["ensemble"].shape == (1, 64, 64, 3)
     assert [layer.name for layer in model.exchange_layers()] == [f"conv{b}.insnorm_conv" for b in range(2, 6)]
     assert model.get_config()["levels"] == 6
     with pytest.raises(ValueError, match="levels"):
-        tiny(levels=9)
+        tiny_network("unet", levels=9)
