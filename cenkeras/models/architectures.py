@@ -40,8 +40,10 @@ class Architecture:
         name: what `model.architecture` says.
         title: how run summaries name it ("PSPNet" prints as "PSPNet-101").
         build: `build(depth, num_classes, modalities, **options)` returning a
-            `cenkeras.models.MultimodalModel`; `options` are the shared network and encoder
-            options (`sparsity`, `exchange`, `stage_blocks`, ...) and the fields of `options`.
+            `cenkeras.models.MultimodalModel`; `options` are `network` (the
+            `cenkeras.models.NetworkOptions` every CEN network takes), the encoder's
+            (`stage_blocks`, `freeze_norm_statistics`, `preprocessing`, ...) and the fields of
+            `options`.
         options: a dataclass of the architecture's own options, with defaults: the recipe's
             `model.decoder` section. Its `validate()`, if it has one, raises `ValueError`.
 
