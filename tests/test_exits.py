@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# Console scripts that train or evaluate until a bad file stops them.
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from nyud_helpers import write_list, write_sample  # noqa: E402
 
@@ -24,9 +27,6 @@ EXIT_WITHIN = 180
 
 RECIPE = """
 from cenkeras.recipes.nyudv2_refinenet101 import recipe as base
-
-# Console scripts that train or evaluate until a bad file stops them.
-pytestmark = pytest.mark.slow
 
 
 def recipe():

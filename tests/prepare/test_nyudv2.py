@@ -15,6 +15,9 @@ from cenkeras.prepare import prepare_nyudv2
 from harness import run_cli
 from public_files import write_class_mapping40, write_nyu_labeled_mat, write_nyu_splits
 
+# Prepares fabricated public files and trains on them.
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "tasks"))
 from tiny_recipe import write_backbone  # noqa: E402
 
@@ -195,9 +198,6 @@ TINY_NYUD_RECIPE = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from tiny_runs import tiny_segmentation
-
-# Prepares fabricated public files and trains on them.
-pytestmark = pytest.mark.slow
 
 
 def recipe():

@@ -16,12 +16,12 @@ from cenkeras.tasks.run_models import export_run, load_run_model
 from cenkeras.tasks import get_task, segmentation_run
 from tiny_recipe import tiny_recipe, tiny_translation_recipe
 
+# A trained tiny run exported and served, several in fresh processes.
+pytestmark = pytest.mark.slow
+
 CHECK_IN_FRESH_PROCESS = r"""
 import json, sys
 import numpy as np, tensorflow as tf
-
-# A trained tiny run exported and served, several in fresh processes.
-pytestmark = pytest.mark.slow
 model = tf.saved_model.load(sys.argv[1])
 serve = model.signatures["serving_default"]
 data = np.load(sys.argv[2])
