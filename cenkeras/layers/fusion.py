@@ -255,11 +255,17 @@ def fusion_layer(method, name, alignment_weight=0.1):
 
 def fusion_points(stage, points):
     """Where fusion happens: "early" (the first of the network's `points`), "middle", "late" (the
-    last) or "all"."""
+    last) or "all".
+
+    "middle" is the point at index (n - 1) // 2: the segmenters' layer2 of (stem, layer1-4), and
+    the U-Net-256's 4th of its 8 encoder blocks, as the paper places it (Sec. 4.2: "the 1st,
+    4th, 8th conv layers").
+    """
     if stage not in FUSION_STAGES:
         raise ValueError(f"Unknown fusion stage {stage!r}; expected one of {FUSION_STAGES}.")
     points = list(points)
-    chosen = {"early": points[:1], "middle": [points[len(points) // 2]], "late": points[-1:], "all": points}
+    middle = points[(len(points) - 1) // 2]
+    chosen = {"early": points[:1], "middle": [middle], "late": points[-1:], "all": points}
     return chosen[stage]
 
 

@@ -37,7 +37,7 @@ class CENUNetGenerator(MultimodalModel):
         network: a `cenkeras.models.NetworkOptions` (or its dict), as in
             `CENRefineNet`: the exchange threshold defaults to 1e-2 (the
             paper's for translation); a fusion baseline fuses after encoder
-            block 1 ("early"), block levels // 2 + 1 ("middle"), the innermost
+            block 1 ("early"), block (levels + 1) // 2 ("middle": the 4th of 8, as in the paper), the innermost
             block ("late") or every encoder block ("all"); the L1 `sparsity`
             acts on the encoder norm scales; `share_norms` shares the encoder
             norms; the dropout (0.5, pix2pix's) is that of decoder blocks 1-3.

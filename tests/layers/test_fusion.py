@@ -81,6 +81,12 @@ def test_fusion_points_of_each_stage():
         fusion_points("first", points)
 
 
+def test_the_generators_middle_is_its_4th_encoder_block_as_in_the_paper():
+    """Paper, Sec. 4.2: early, middle and late fusion at the 1st, 4th and 8th conv layers."""
+    blocks = range(1, 9)
+    assert [fusion_points(stage, blocks) for stage in ("early", "middle", "late")] == [[1], [4], [8]]
+
+
 def exchange_with_gammas(rule, gammas, **options):
     layer = ChannelExchange(2, threshold=0.1, rule=rule, name=f"x_{rule}", **options)
     layer.build([(None, 4, 4, 10)] * 2)

@@ -120,3 +120,10 @@ def test_models_saved_with_flat_options_still_load(build):
     loaded = type(model).from_config(config)
     assert loaded.exchange == model.exchange and loaded.fusion == model.fusion
     assert loaded.get_config() == model.get_config()
+
+
+def test_the_generators_middle_fusion_follows_its_4th_encoder_block():
+    """Paper, Sec. 4.2: the 1st, 4th and 8th conv layers are the early, middle and late stages."""
+    for stage, block in (("early", 1), ("middle", 4), ("late", 8)):
+        model = build_unet_generator(["shade", "texture"], filters=4, fusion=FusionConfig("average", stage))
+        assert [layer.name for layer in model.fusion_layers()] == [f"fusion_{block}"]
