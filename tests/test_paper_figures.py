@@ -50,3 +50,22 @@ def test_the_cbn_rows_carry_the_figures_of_their_own_setting():
     shared = row("table3", "cbn-shared").paper
     assert shared.startswith(nyudv2) and f"SUN RGB-D {sunrgbd}" in shared and nyudv2.endswith(cbn["shared"])
     assert row("table3", "cbn-unshared").paper.startswith(f"{cbn['unshared']} ")
+
+
+PAPER_RECIPES = (
+    "nyudv2_refinenet101",
+    "nyudv2_refinenet152",
+    "nyudv2_pspnet152",
+    "sunrgbd_refinenet101",
+    "sunrgbd_pspnet152",
+    "taskonomy_shade_texture_to_rgb",
+    "taskonomy_depth_normal_to_rgb",
+    "taskonomy_four_to_rgb",
+)
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_the_paper_recipes_train_in_float32_as_the_paper_did(name):
+    from cenkeras.experiments.recipe_files import load_recipe
+
+    assert load_recipe(name).train.precision == "float32"
