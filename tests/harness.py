@@ -132,12 +132,12 @@ def run_model_saving_test(model, inputs, path, training=False):
     statistics (CEN networks) and the same losses (the sparsity terms). Returns the loaded model."""
     import keras
 
-    before = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=training))
+    before = _numpy_tree(model(inputs, training=training))
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert type(loaded) is type(model), (type(loaded), type(model))
     assert loaded.get_config() == model.get_config()
-    after = keras.tree.map_structure(keras.ops.convert_to_numpy, loaded(inputs, training=training))
+    after = _numpy_tree(loaded(inputs, training=training))
     if isinstance(before, dict):
         assert sorted(after) == sorted(before)
         for name in before:
