@@ -18,27 +18,26 @@ from cenkeras.models.options import NetworkOptions
 from cenkeras.utils.renamed_keys import renamed_options
 
 
+# The model section's renamed options: `{old name: path now}`, value-to-section renames first.
+RENAMED_OPTIONS = renamed_options("model")
+
+
+def _is_section(value):
+    return dataclasses.is_dataclass(value) or isinstance(value, dict)
+
+
 def accepts_renamed_arguments(cls):
     """Let a network config take the keyword arguments of older versions, so recipe files
-    written then (`ModelConfig(threshold=..., exchange="all", exchange_rule=...)`) still load."""
+    written then (`ModelConfig(threshold=..., exchange="all", exchange_rule=...)`) still load:
+    they are set after the others, and `NetworkConfig.__setattr__` puts each where it is now."""
     init = cls.__init__
-    renamed = renamed_options("model")
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):
-        nested = {}
-        for name, path in renamed.items():
-            value = kwargs.get(name)
-            if name not in kwargs or dataclasses.is_dataclass(value) or isinstance(value, dict):
-                continue  # absent, or the current section of that name
-            kwargs.pop(name)
-            if len(path) == 1:
-                kwargs[path[0]] = value
-            else:
-                nested.setdefault(path[0], {})[path[1]] = value
+        old = {name: kwargs.pop(name) for name in RENAMED_OPTIONS if name in kwargs and not _is_section(kwargs[name])}
         init(self, *args, **kwargs)
-        for section, values in nested.items():
-            setattr(self, section, dataclasses.replace(getattr(self, section), **values))
+        for name, value in old.items():
+            setattr(self, name, value)
 
     cls.__init__ = __init__
     return cls
@@ -74,6 +73,29 @@ class NetworkConfig:
     stack_streams: bool = True
     affine_inference: bool = True
     ensemble: str = "alpha"
+
+    def __setattr__(self, name, value):
+        moved = RENAMED_OPTIONS.get(name)
+        if moved and (name not in self.__dataclass_fields__ or not _is_section(value)):
+            self._set_moved(name, moved, value)
+        elif name in self.__dataclass_fields__:
+            super().__setattr__(name, value)
+        else:  # a recipe file's line that would otherwise be ignored silently
+            raise AttributeError(f"model.{name} is not a recipe option; they are {sorted(self.__dataclass_fields__)}.")
+
+    def _set_moved(self, name, path, value):
+        """`model.<old name> = value` (a recipe file of an older version) sets the option where it
+        is now: `model.exchange_rule` -> `model.exchange.rule`, `model.exchange = None` (the value
+        form) -> `model.exchange.scope`."""
+        if len(path) == 1:
+            setattr(self, path[0], value)
+            return
+        section, field = path
+        try:
+            setattr(self, section, dataclasses.replace(getattr(self, section, None), **{field: value}))
+        except TypeError:
+            owner = f"architecture {self.architecture!r}" if hasattr(self, "architecture") else type(self).__name__
+            raise AttributeError(f"model.{name} (now model.{section}.{field}) is not an option of {owner}.") from None
 
     def validate(self):
         try:

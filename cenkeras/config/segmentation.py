@@ -16,7 +16,7 @@ from cenkeras.config.checks import (
     check_positive_numbers,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
-from cenkeras.config.saved import RENAMED_KEYS, section_from_dict
+from cenkeras.config.saved import section_from_dict
 from cenkeras.config.training import RunOptions, check_modality_dropout
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
@@ -185,29 +185,9 @@ class ModelConfig(NetworkConfig):
         self._follow_architecture()
 
     def __setattr__(self, name, value):
-        if name not in self.__dataclass_fields__:
-            self._set_renamed(name, value)
-            return
         super().__setattr__(name, value)
         if name == "architecture" and "decoder" in self.__dict__:
             self._follow_architecture()
-
-    def _set_renamed(self, name, value):
-        """`model.<old name> = value` in a recipe file of an older version sets the option's current
-        place; any other name is an error (the line would otherwise be ignored silently)."""
-        moved = RENAMED_KEYS.get(f"model.{name}", "").split(".")[1:]
-        if not moved:
-            raise AttributeError(f"model.{name} is not a recipe option; they are {sorted(self.__dataclass_fields__)}.")
-        if len(moved) == 1:
-            setattr(self, moved[0], value)
-            return
-        section, field = moved
-        try:
-            setattr(self, section, dataclasses.replace(getattr(self, section), **{field: value}))
-        except TypeError:
-            raise AttributeError(
-                f"model.{name} (now model.{section}.{field}) is not an option of architecture {self.architecture!r}."
-            ) from None
 
     def _follow_architecture(self):
         """Give `decoder` the type of the architecture's options (left as is for an unknown

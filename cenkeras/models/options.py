@@ -11,7 +11,6 @@ import dataclasses
 import math
 from typing import Optional
 
-from cenkeras.layers.ensemble import ENSEMBLES
 from cenkeras.layers.exchange import ExchangeConfig
 from cenkeras.layers.fusion import FusionConfig
 
@@ -75,7 +74,8 @@ class NetworkOptions:
         return dataclasses.replace(network, **given).resolved(threshold, dropout), others
 
     def resolved(self, threshold, dropout):
-        """These options with the network's defaults filled in and every value checked."""
+        """These options with the network's defaults filled in and checked (the ensemble is
+        checked where its layer is made, `cenkeras.layers.make_ensemble`)."""
         exchange = ExchangeConfig(threshold=threshold) if self.exchange is None else self.exchange
         exchange = ExchangeConfig.coerce(exchange, threshold=threshold).validate()
         rate = float(dropout if self.dropout is None else self.dropout)
@@ -84,8 +84,6 @@ class NetworkOptions:
         sparsity = float(self.sparsity)
         if not (math.isfinite(sparsity) and sparsity >= 0):
             raise ValueError(f"sparsity must be a finite number >= 0, got {self.sparsity!r}.")
-        if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"ensemble must be one of {list(ENSEMBLES)}, got {self.ensemble!r}.")
         return dataclasses.replace(
             self,
             exchange=exchange,
