@@ -9,8 +9,23 @@ from cenkeras.cli.options import INCEPTION_WEIGHTS_HELP, parse_inputs
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset root, if it moved.")
-@click.option("--multi-scale", is_flag=True, default=None, help="Segmentation: average over eval.multi_scales.")
-@click.option("--flip/--no-flip", default=None, help="Segmentation: also average over horizontal flips.")
+@click.option(
+    "--multi-scale",
+    is_flag=True,
+    default=None,
+    help="Segmentation: the recipe's multi-scale protocol (eval.multi_scale; the paper's: RefineNet's 0.4-1.2).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["refinenet", "pspnet", "custom"]),
+    help="Segmentation: this multi-scale protocol instead: refinenet (scales 0.4-1.2, no flip), "
+    "pspnet (0.5-1.75 with flips) or custom (eval.multi_scales, eval.flip). Implies --multi-scale.",
+)
+@click.option(
+    "--flip/--no-flip",
+    default=None,
+    help="Segmentation: average over horizontal flips too, or not (default: as the protocol does).",
+)
 @click.option(
     "--weights",
     type=click.Path(exists=True, dir_okay=False),
@@ -33,7 +48,9 @@ from cenkeras.cli.options import INCEPTION_WEIGHTS_HELP, parse_inputs
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
-def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, fid_preprocessing, modalities, quiet):
+def evaluate(
+    run_dir, data_dir, multi_scale, protocol, flip, weights, inception_weights, fid_preprocessing, modalities, quiet
+):
     """Evaluate a run and print its table; writes RUN_DIR/eval.json.
 
     Segmentation: pixel acc / mean acc / mIoU per output. Translation: L1 /
@@ -51,7 +68,7 @@ def evaluate(run_dir, data_dir, multi_scale, flip, weights, inception_weights, f
     task = task_for(experiment)
     # Only the options given: a task refuses one it does not have (--multi-scale on a translation run).
     options = {
-        "multi_scale": multi_scale,
+        "multi_scale": protocol or multi_scale,
         "flip": flip,
         "inception_weights": inception_weights,
         "fid_preprocessing": fid_preprocessing,

@@ -63,5 +63,9 @@ def recipe():
             # hardware has it (about 2x faster, not the paper's arithmetic).
             precision="float32",
         ),
-        eval=EvalConfig(batch_size=1),  # official validation: one full-size image at a time
+        eval=EvalConfig(
+            batch_size=1,  # official validation: one full-size image at a time
+            upsampling="bicubic",  # official validation: cv2.resize(logits, INTER_CUBIC), then argmax
+            multi_scale="refinenet",  # the paper's multi-scale test: RefineNet's scales 0.4-1.2, no flip
+        ),
     )

@@ -93,6 +93,8 @@ def test_overrides_parse_each_type():
         ("train", "must look like key=value"),
         ("data.synthetic=1", "is a section"),
         ("model.num_classes=300", "num_classes"),
+        ("eval.multi_scale=deeplab", "eval.multi_scale must be one of \\['refinenet', 'pspnet', 'custom'\\]"),
+        ("eval.upsampling=nearest", "eval.upsampling must be one of \\['bilinear', 'bicubic'\\]"),
     ],
 )
 def test_bad_overrides_name_the_key(override, match):
@@ -204,3 +206,17 @@ def test_each_option_has_one_name_and_the_old_names_still_work():
         fusion=FusionConfig("align"),
         affine_inference=False,
     )
+
+
+def test_evaluation_views_of_each_multi_scale_protocol():
+    """RefineNet's protocol (the paper's multi-scale figures) is the default; PSPNet's is named."""
+    evaluation = load_recipe("synthetic_rgbd").eval
+    assert evaluation.views() == ((1.0,), False)
+    assert evaluation.views(True) == ((0.4, 0.6, 0.8, 1.0, 1.2), False)
+    assert evaluation.views("pspnet") == ((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)
+    evaluation.multi_scales, evaluation.flip = (0.75, 1.0), True
+    assert evaluation.views("custom") == ((0.75, 1.0), True)
+    evaluation.multi_scale = "pspnet"
+    assert evaluation.views(True) == ((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)
+    with pytest.raises(ConfigError, match="multi-scale protocol must be one of"):
+        evaluation.views("deeplab")

@@ -69,3 +69,13 @@ def test_the_paper_recipes_train_in_float32_as_the_paper_did(name):
     from cenkeras.experiments.recipe_files import load_recipe
 
     assert load_recipe(name).train.precision == "float32"
+
+
+@pytest.mark.parametrize("name", [name for name in PAPER_RECIPES if not name.startswith("taskonomy")])
+def test_the_paper_segmentation_recipes_evaluate_as_the_official_code_and_the_paper(name):
+    """Logits upsampled bicubically (the official cv2 INTER_CUBIC); multi-scale = RefineNet's scales."""
+    from cenkeras.experiments.recipe_files import load_recipe
+
+    evaluation = load_recipe(name).eval
+    assert evaluation.upsampling == "bicubic"
+    assert evaluation.views(True) == ((0.4, 0.6, 0.8, 1.0, 1.2), False)

@@ -262,20 +262,54 @@ class TrainConfig(RunOptions):
         check_at_least("train.batch_size", self.batch_size, 1)
 
 
+# The multi-scale test protocols `eval.multi_scale` names: (scales, flip). Probabilities are
+# averaged over the views in both.
+MULTI_SCALE_PROTOCOLS = {
+    # RefineNet's released NYUDv2 evaluation, which the paper follows ("[28, 31]"): five scales, no flip.
+    "refinenet": ((0.4, 0.6, 0.8, 1.0, 1.2), False),
+    # PSPNet's (and the semseg toolboxes'): six scales and their mirror images.
+    "pspnet": ((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True),
+}
+# How logits reach the label size in evaluation: the official evaluation's cv2 INTER_CUBIC, or bilinear.
+EVAL_UPSAMPLING = ("bilinear", "bicubic")
+
+
 @dataclasses.dataclass
 class EvalConfig:
-    """Evaluation: single scale by default; multi-scale and flip as the paper reports."""
+    """Evaluation: single scale by default; `eval --multi-scale` runs the protocol `multi_scale` names.
+
+    `multi_scale`: "refinenet" (scales 0.4-1.2, no flip: the protocol of the
+    paper's multi-scale figures), "pspnet" (0.5-1.75 with flips) or "custom"
+    (`multi_scales`, flipped if `flip`). `upsampling`: how logits are
+    resized to the label size before the argmax; "bicubic" is the official
+    evaluation's (OpenCV INTER_CUBIC), "bilinear" the training loss's.
+    """
 
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
+    multi_scale: str = "refinenet"
     multi_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    upsampling: str = "bilinear"
     # 1 for datasets whose images differ in size (NYUDv2 after alignment does not, SUN RGB-D does).
     batch_size: int = 1
 
     def validate(self):
         for key in ("scales", "multi_scales"):
             check_positive_numbers(f"eval.{key}", getattr(self, key))
+        check_choice("eval.multi_scale", self.multi_scale, [*MULTI_SCALE_PROTOCOLS, "custom"])
+        check_choice("eval.upsampling", self.upsampling, EVAL_UPSAMPLING)
         check_at_least("eval.batch_size", self.batch_size, 1)
+
+    def views(self, multi_scale=False):
+        """`(scales, flip)` of single-scale evaluation, or of the multi-scale protocol: the recipe's
+        (`multi_scale=True`) or one named ("refinenet", "pspnet", "custom")."""
+        if not multi_scale:
+            return tuple(self.scales), self.flip
+        protocol = self.multi_scale if multi_scale is True else multi_scale
+        check_choice("the multi-scale protocol", protocol, [*MULTI_SCALE_PROTOCOLS, "custom"])
+        if protocol == "custom":
+            return tuple(self.multi_scales), self.flip
+        return MULTI_SCALE_PROTOCOLS[protocol]
 
 
 @dataclasses.dataclass

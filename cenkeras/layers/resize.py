@@ -121,3 +121,55 @@ def resize_antialiased(x, size):
     columns = _antialiased_weights(int(size[1]), shape[2])
     x = tf.einsum("oh,bhwc->bowc", rows, tf.cast(x, tf.float32))
     return tf.einsum("pw,bowc->bopc", columns, x)
+
+
+# OpenCV's INTER_CUBIC and PyTorch's `mode="bicubic"` use Keys' cubic with a = -0.75;
+# `tf.image.resize(method="bicubic")` uses a = -0.5, whose argmax differs at class borders.
+OPENCV_CUBIC_A = -0.75
+
+
+def _cubic(distance, a=OPENCV_CUBIC_A):
+    """Keys' cubic convolution kernel at |distance| < 2."""
+    import tensorflow as tf
+
+    d = tf.abs(distance)
+    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+    far = ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+    return tf.where(d <= 1.0, near, tf.where(d < 2.0, far, 0.0))
+
+
+def _bicubic_weights(out_size, in_size):
+    """(out_size, in_size) weights of OpenCV's INTER_CUBIC along one axis: samples at pixel
+    centres, four taps, indices outside the image clamped to its edge (both sizes may be tensors)."""
+    import tensorflow as tf
+
+    scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+    source = (tf.range(tf.cast(out_size, tf.float32)) + 0.5) * scale - 0.5
+    base = tf.floor(source)
+    weights = 0.0
+    for tap in (-1.0, 0.0, 1.0, 2.0):
+        index = tf.clip_by_value(tf.cast(base + tap, tf.int32), 0, tf.cast(in_size, tf.int32) - 1)
+        weights += tf.one_hot(index, in_size) * _cubic(source - (base + tap))[:, None]
+    return weights
+
+
+def resize_bicubic(x, size):
+    """Bicubic resize of an NHWC float tensor to `size`, as OpenCV's `cv2.resize(..., INTER_CUBIC)`
+    (and PyTorch's `interpolate(mode="bicubic", align_corners=False)`) compute it in float32.
+
+    The official CEN evaluation upsamples its logits this way before the argmax.
+
+    Example:
+    >>> import numpy as np
+    >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
+    >>> np.round(resize_bicubic(x, (1, 8))[0, 0, :, 0].numpy(), 3).tolist()
+    [-0.105, 0.191, 0.668, 1.297, 1.703, 2.332, 2.809, 3.105]
+    """
+    import tensorflow as tf
+
+    x = tf.cast(x, tf.float32)
+    shape = tf.shape(x)
+    rows = _bicubic_weights(size[0], shape[1])
+    columns = _bicubic_weights(size[1], shape[2])
+    x = tf.einsum("oh,bhwc->bowc", rows, x)
+    return tf.einsum("pw,bowc->bopc", columns, x)

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from cenkeras.data.modality_dropout import pop_present_pattern
 from cenkeras.data.skipping import pop_skipped_count
+from cenkeras.layers.resize import resize_bicubic
 from cenkeras.metrics import ConfusionMatrix
 from cenkeras.models.base import AUXILIARY_PREFIX, RESERVED_OUTPUT, prediction_outputs
 from cenkeras.tasks.logs import step_logs
@@ -25,8 +26,11 @@ def split_encoder_decoder(segmenter):
     return encoder, decoder
 
 
-def upsample_logits(logits, size):
-    """Bilinear (half-pixel, PyTorch align_corners=False) upsampling of logits to the label size."""
+def upsample_logits(logits, size, method="bilinear"):
+    """Upsampling of logits to the label size: bilinear (half-pixel, PyTorch align_corners=False),
+    or "bicubic" as the official evaluation's `cv2.resize(..., INTER_CUBIC)`."""
+    if method == "bicubic":
+        return resize_bicubic(logits, size)
     return tf.image.resize(tf.cast(logits, tf.float32), size, method="bilinear")
 
 
@@ -73,6 +77,9 @@ class SegmentationTrainer(keras.Model):
             pattern runs the segmenter's subset model of its present
             modalities (the absent streams are not computed), and the
             absent modalities' outputs add no loss.
+        upsampling: how validation upsamples the logits before the argmax
+            ("bilinear", or "bicubic" as the official validation; the loss
+            is always bilinear).
 
     Example:
     >>> from cenkeras.models import build_refinenet, tiny_options
@@ -97,10 +104,12 @@ class SegmentationTrainer(keras.Model):
         weight_decay=0.0,
         count_skipped=False,
         modality_dropout=False,
+        upsampling="bilinear",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.segmenter = segmenter
+        self.upsampling = upsampling  # of the validation logits, as evaluation's (`eval.upsampling`)
         self.subset_forwards = SubsetForwards(segmenter) if modality_dropout else None
         self.encoder_optimizer = encoder_optimizer
         self.decoder_optimizer = decoder_optimizer
@@ -217,7 +226,7 @@ class SegmentationTrainer(keras.Model):
             self.output_names_, self.output_loss_trackers, shares, self.confusions
         ):
             tracker.update_state(share * replicas)
-            predicted = tf.argmax(upsample_logits(outputs[name], size), axis=-1)
+            predicted = tf.argmax(upsample_logits(outputs[name], size, self.upsampling), axis=-1)
             confusion.update_state(labels, predicted)
         return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions])
 
@@ -253,13 +262,16 @@ class SubsetForwards:
         return dict(zip(names, logits)), present
 
 
-def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=()):
+def predict_probabilities(
+    segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=(), upsampling="bilinear"
+):
     """Class probabilities at `size`, averaged over input scales (and horizontal flips).
 
     Images are resized bilinearly per scale (nearest for `depth_inputs`), the
-    logits of every output are upsampled to `size` and turned into softmax
-    probabilities, and those are averaged: the multi-scale + flip protocol
-    used to report the paper's numbers. Returns `{output: (B, H, W, C)}`.
+    logits of every output are upsampled to `size` (`upsampling`: "bilinear"
+    or "bicubic") and turned into softmax probabilities, and those are
+    averaged: the multi-scale (+ flip) protocols of the paper's and PSPNet's
+    multi-scale figures. Returns `{output: (B, H, W, C)}`.
     """
     # A subset model (a missing modality) reads only its own inputs out of the dataset's.
     inputs = {name: inputs[name] for name in segmenter.modalities}
@@ -277,7 +289,7 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
             outputs = segmenter(view, training=False)
             probabilities = {}
             for name in prediction_outputs(segmenter):
-                probs = tf.nn.softmax(upsample_logits(outputs[name], size), axis=-1)
+                probs = tf.nn.softmax(upsample_logits(outputs[name], size, upsampling), axis=-1)
                 probabilities[name] = tf.reverse(probs, [2]) if mirrored else probs
             total = probabilities if total is None else {n: total[n] + probabilities[n] for n in total}
             views += 1
@@ -285,9 +297,20 @@ def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, de
 
 
 def evaluate_segmenter(
-    segmenter, dataset, num_classes, ignore_label=255, scales=(1.0,), flip=False, depth_inputs=(), steps=None, verbose=1
+    segmenter,
+    dataset,
+    num_classes,
+    ignore_label=255,
+    scales=(1.0,),
+    flip=False,
+    depth_inputs=(),
+    steps=None,
+    verbose=1,
+    upsampling="bilinear",
 ):
     """Confusion-matrix scores of every output over `dataset` (batches of (inputs, labels)).
+
+    The options are `predict_probabilities`'.
 
     Returns `{output: {"pixel_accuracy", "mean_accuracy", "mean_iou", "class_iou"}}`.
     """
@@ -296,7 +319,9 @@ def evaluate_segmenter(
 
     @tf.function(reduce_retracing=True)
     def step(inputs, labels):
-        probabilities = predict_probabilities(segmenter, inputs, tf.shape(labels)[1:3], scales, flip, depth_inputs)
+        probabilities = predict_probabilities(
+            segmenter, inputs, tf.shape(labels)[1:3], scales, flip, depth_inputs, upsampling
+        )
         return {name: tf.argmax(p, axis=-1) for name, p in probabilities.items()}
 
     progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")

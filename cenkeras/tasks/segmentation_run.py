@@ -207,6 +207,7 @@ class SegmentationTask(Task):
             weight_decay=train.weight_decay,
             count_skipped=skips(recipe.data),
             modality_dropout=train.modality_dropout > 0,
+            upsampling=recipe.eval.upsampling,
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)
         trainer.build_optimizers()
@@ -235,8 +236,11 @@ class SegmentationTask(Task):
     ):
         """Pixel acc / mean acc / mIoU (and per-class IoU) of every output; writes eval.json.
 
-        `multi_scale` averages over `eval.multi_scales` instead of `eval.scales`;
-        `flip` also averages over horizontal flips (default: the recipe's `eval.flip`).
+        `multi_scale` runs a multi-scale protocol instead of `eval.scales`: the
+        recipe's `eval.multi_scale` (True) or one named ("refinenet", "pspnet",
+        "custom"; see `EvalConfig`); `flip` averages over horizontal flips too,
+        or not (default: what the protocol does). Logits are upsampled as
+        `eval.upsampling` says.
         `modalities` evaluates the network run from those only, as when the
         others' sensor is missing (`MultimodalModel.subset`); the result goes
         to eval_<modalities>.json. `out_file` replaces the run's eval file as
@@ -251,8 +255,8 @@ class SegmentationTask(Task):
             out_file = out_file or run.eval_file_for(segmenter.modalities)
         raw_val, count = raw_dataset("validation", data, recipe.model.num_classes, self.synthetic_dir(data, data_dir))
         batch = recipe.eval.batch_size
-        scales = recipe.eval.multi_scales if multi_scale else recipe.eval.scales
-        flip = recipe.eval.flip if flip is None else flip
+        scales, protocol_flip = recipe.eval.views(multi_scale)
+        flip = protocol_flip if flip is None else flip
         scores = evaluate_segmenter(
             segmenter,
             evaluation_dataset(raw_val, data, batch),
@@ -263,14 +267,17 @@ class SegmentationTask(Task):
             depth_inputs=depth_modalities(data),
             steps=-(-count // batch),
             verbose=verbose,
+            upsampling=recipe.eval.upsampling,
         )
         write_json(
             Path(out_file) if out_file else run.eval_file,
             {
                 "weights": str(weights),
                 "modalities": list(segmenter.modalities),
+                "protocol": (recipe.eval.multi_scale if multi_scale is True else multi_scale) or "single-scale",
                 "scales": list(scales),
                 "flip": flip,
+                "upsampling": recipe.eval.upsampling,
                 "samples": count,
                 "scores": scores,
             },
