@@ -49,6 +49,7 @@ def recipe():
         data=nyudv2_data(),
         train=TrainConfig(
             epochs=(100, 100, 100),  # official NUM_SEGM_EPOCHS
+            resnet152_epochs=(150, 150, 150),  # the paper and the official comment: [150] * 3 for ResNet-152
             lr_encoder=(5e-4, 2.5e-4, 1e-4),  # official LR_ENC
             lr_decoder=(3e-3, 1.5e-3, 7e-4),  # official LR_DEC
             momentum=0.9,  # official MOM_ENC / MOM_DEC

@@ -8,5 +8,5 @@ def recipe():
     experiment.name = "nyudv2_refinenet152"
     experiment.description = __doc__
     experiment.model.depth = 152
-    experiment.train.epochs = (150, 150, 150)  # official comment: [150] * 3 for ResNet-152
+    experiment.train.epochs = experiment.train.resnet152_epochs  # official comment: [150] * 3 for ResNet-152
     return experiment

@@ -35,6 +35,7 @@ def recipe():
     # The paper (Sec. 4.1): SUN RGB-D trains 3 stages of 20 epochs, the rates halved after each
     # (the official code has no SUN RGB-D schedule); stage-1 rates are the official NYUDv2 LR_ENC / LR_DEC.
     experiment.train.epochs = (20, 20, 20)
+    experiment.train.resnet152_epochs = (20, 20, 20)  # the paper gives SUN RGB-D one schedule for both depths
     experiment.train.lr_encoder = (5e-4, 2.5e-4, 1.25e-4)
     experiment.train.lr_decoder = (3e-3, 1.5e-3, 7.5e-4)
     experiment.train.val_every = 5  # official VAL_EVERY

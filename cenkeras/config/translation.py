@@ -101,8 +101,9 @@ class GeneratorConfig(NetworkConfig):
     filters: int = 64
     levels: int = 8
     decoder_norms: str = "private"
-    # How the generator's instance norm scales start: "ones", or "uniform" U(0, 1) as PyTorch
-    # 1.0 (the official code's) initialised them; see cenkeras.layers.ParallelNormalization.
+    # How the instance norm scales of the generator and the discriminator start: "ones", or
+    # "uniform" U(0, 1) as PyTorch 1.0 (the official code's) initialised them; see
+    # cenkeras.layers.ParallelNormalization.
     norm_scale_init: str = "ones"
     discriminator_filters: int = 64
 
@@ -123,7 +124,9 @@ class GanTrainConfig(RunOptions):
     `select_by` picks best.weights.h5: "l1" (the ensemble's validation L1,
     every `val_every` epochs) or "fid", the official choice: every
     `fid_every` epochs the FID of every output, the best over outputs and
-    epochs kept (needs the FID network's weights, `eval.inception_weights`).
+    epochs kept (needs the FID network's weights, `eval.inception_weights`),
+    or "auto": "fid" when those weights are at hand (given, or cached on
+    disk), else "l1", which the run's summary then says.
     """
 
     epochs: int = 200
@@ -140,12 +143,16 @@ class GanTrainConfig(RunOptions):
 
     def validate(self):
         super().validate()
-        check_choice("train.select_by", self.select_by, ("l1", "fid"))
+        check_choice("train.select_by", self.select_by, ("l1", "fid", "auto"))
         check_at_least("train.fid_every", self.fid_every, 1)
         for key in ("lr_generator", "lr_discriminator", "l1_weight", "sparsity"):
             check_number(f"train.{key}", getattr(self, key))
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("train.epochs and train.batch_size must be >= 1.")
+
+
+# How evaluation runs the generator (see TranslationEvalConfig).
+GENERATOR_MODES = ("inference", "official")
 
 
 @dataclasses.dataclass
@@ -161,9 +168,18 @@ class TranslationEvalConfig:
     stretched and drawn through matplotlib at 500 px, as the official
     evaluation saves it; see `cenkeras.metrics.fid_images`) or "direct"
     ([-1, 1] mapped to [0, 1]). KID is reported x 100, as in the paper.
+
+    `generator_mode` is how the generator runs for evaluation and for FID
+    checkpoint selection: "official" as the official code, which never
+    calls `G.eval()` (instance statistics and the decoder's Dropout(0.5)
+    dropping, its masks drawn from `dropout_seed` afresh each time, so a
+    run's FID is repeatable); "inference" deterministic (instance
+    statistics, no dropout), as `translate`, `predict` and the exports run it.
     """
 
     batch_size: int = 4
+    generator_mode: str = "inference"
+    dropout_seed: int = 0
     inception_weights: Optional[str] = None
     fid_preprocessing: str = "official"
     kid_subsets: int = 50
@@ -173,6 +189,7 @@ class TranslationEvalConfig:
     def validate(self):
         check_at_least("eval.batch_size", self.batch_size, 1)
         check_choice("eval.fid_preprocessing", self.fid_preprocessing, FID_PREPROCESSINGS)
+        check_choice("eval.generator_mode", self.generator_mode, GENERATOR_MODES)
 
 
 @dataclasses.dataclass

@@ -28,13 +28,14 @@ def plan(table_name, recipe, overrides=(), rows=None):
     `rows` (keys) selects rows; an unknown key is a ConfigError listing the known ones.
     """
     table = find_table(table_name)
+    runs = table.runs
     if recipe.task != table.task:
         raise config_lib.ConfigError(
             f"{table.name} compares {table.task} models; recipe {recipe.name!r} is a {recipe.task} recipe."
         )
-    selected = list(table.rows)
+    selected = list(runs)
     if rows:
-        known = {row.key: row for row in table.rows}
+        known = {row.key: row for row in runs}
         unknown = [key for key in rows if key not in known]
         if unknown:
             raise config_lib.ConfigError(f"{table.name} has no rows {unknown}; its rows are {list(known)}.")
@@ -44,7 +45,7 @@ def plan(table_name, recipe, overrides=(), rows=None):
             if row.reuses and known[row.reuses] not in selected:
                 selected.insert(selected.index(row), known[row.reuses])
     planned = []
-    names = _domain_names(recipe)
+    names = _placeholders(recipe)
     for row in selected:
         row_overrides = [override.format_map(names) for override in row.overrides]
         # An evaluation from some input domains names them by role too (`{shade}`).
@@ -52,19 +53,22 @@ def plan(table_name, recipe, overrides=(), rows=None):
             (option, tuple(name.format_map(names) for name in value) if option == "modalities" else value)
             for option, value in row.evaluation
         )
-        row = dataclasses.replace(row, evaluation=evaluation)
+        # The row as it runs on this recipe: the braces filled in, as `--dry-run` lists it.
+        row = dataclasses.replace(row, overrides=tuple(row_overrides), evaluation=evaluation)
         row_recipe = config_lib.apply_overrides(copy.deepcopy(recipe), [*overrides, *row_overrides])
         row_recipe.name = f"{recipe.name}-{row.key}"
         planned.append((row, row_recipe))
     return table, planned
 
 
-def _domain_names(recipe):
-    """What a translation row's `{shade}`, ..., `{target}` stand for in `recipe` (nothing for segmentation)."""
+def _placeholders(recipe):
+    """What the braces in a row's overrides stand for in `recipe`: a translation row's `{shade}`,
+    ..., `{target}` (the recipe's domain names), a ResNet-152 row's `{resnet152_epochs}`."""
     paper_domains = getattr(recipe.data, "paper_domains", None)
-    if paper_domains is None:
-        return {}
-    return {**paper_domains, "target": recipe.data.domains[-1]}
+    if paper_domains is not None:
+        return {**paper_domains, "target": recipe.data.domains[-1]}
+    epochs = recipe.train.resnet152_epochs or recipe.train.epochs
+    return {"resnet152_epochs": ",".join(str(count) for count in epochs)}
 
 
 def _check_same_recipe(run, row, row_recipe, finished):
@@ -102,6 +106,9 @@ def reproduce(
     became NaN/Inf is left out and named in "diverged"; `--rows ROW --set train.lr_...=...`
     then resumes it with a smaller rate (what resuming a run may change, an unfinished row may too).
     """
+    if inception_weights and recipe.task == "translation":
+        # The rows' runs then keep their best checkpoint by FID, as the official code (select_by=auto).
+        overrides = [*overrides, f"eval.inception_weights={inception_weights}"]
     table, planned = plan(table_name, recipe, overrides, rows)
     out = Path(out_dir)
     task = task_for(recipe)
@@ -165,7 +172,8 @@ def _evaluate_reused(task, row, out, data_dir, verbose, evaluation_options, step
 
 
 def collect(table, rows, out):
-    """The finished rows' scores and fusion parameter counts, read from their run directories."""
+    """The finished rows' scores and parameter counts, read from their run directories, then the
+    table's context rows (other methods' published figures, not run)."""
     collected = []
     for row in rows:
         run = RunDirectory(out / (row.reuses or row.key))
@@ -175,24 +183,40 @@ def collect(table, rows, out):
         recipe = run.load_recipe()
         timing = out / row.key / "reproduce_row.json"
         evaluation = json.loads(eval_file.read_text())
+        network = task_for(recipe).build_network(recipe)
         collected.append(
             {
                 "key": row.key,
                 "label": row.label,
-                "paper": row.paper,
+                "paper": paper_entries(row),
                 "overrides": list(row.overrides),
-                "fusion_parameters": task_for(recipe).build_network(recipe).fusion_parameter_count(),
+                "parameters": network.count_params(),
+                "fusion_parameters": network.fusion_parameter_count(),
                 "scores": evaluation["scores"],
                 "fid_network": evaluation.get("fid_network"),
                 "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
             }
         )
+    for row in table.rows:
+        if row.context:
+            collected.append({"key": row.key, "label": row.label, "paper": paper_entries(row), "context": True})
     return {"table": table.name, "title": table.title, "task": table.task, "rows": collected}
+
+
+def paper_entries(row):
+    """A row's published figures for the JSON: each as its fields and as the text the table prints."""
+    return [{**dataclasses.asdict(figure), "text": figure.describe()} for figure in row.paper]
+
+
+def _measured(results):
+    """The rows that were run (not the context rows)."""
+    return [row for row in results["rows"] if not row.get("context")]
 
 
 def _metrics(table, results):
     names = get_task(table.task).table_metrics
-    first = results["rows"][0]["scores"] if results["rows"] else {}
+    measured = _measured(results)
+    first = measured[0]["scores"] if measured else {}
     available = next(iter(first.values()), {})
     return [(key, label) for key, label in names if key in available]
 
@@ -203,22 +227,33 @@ def _outputs(results):
     The fused output ("ensemble") goes last, where every row has it.
     """
     outputs = []
-    for row in results["rows"]:
+    for row in _measured(results):
         outputs += [name for name in row["scores"] if name not in outputs]
     return sorted(outputs, key=lambda name: name == "ensemble")
 
 
+def _millions(count):
+    return f"{count / 1e6:.1f}M" if count >= 1e5 else f"{count:,}"
+
+
 def format_markdown(table, results):
-    """The table as markdown: one line per row; per output each metric; fusion parameters."""
+    """The table as markdown: one line per row; per output each metric; parameters in total and
+    for fusion; the published figures. Context rows show "not run" where a measured row has scores."""
     lines = [f"### {table.title}", ""]
-    if not results["rows"]:
+    if not _measured(results):
         return "\n".join(lines + ["(no finished row yet)"])
     outputs = _outputs(results)
     metrics = _metrics(table, results)
     percent = get_task(table.task).percent_scores
-    header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics] + ["fusion params", "paper"]
+    header = ["#", "row"] + [f"{o} {label}" for o in outputs for _, label in metrics]
+    header += ["params", "fusion params", "paper"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for number, row in enumerate(results["rows"], start=1):
+        paper = "; ".join(entry["text"] for entry in row.get("paper", ())) or "–"
+        if row.get("context"):
+            cells = [str(number), row["label"], *["not run"] * (len(outputs) * len(metrics) + 2), paper]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
         cells = [str(number), row["label"]]
         for output in outputs:
             for key, _ in metrics:
@@ -227,14 +262,14 @@ def format_markdown(table, results):
                     cells.append("–")
                 else:
                     cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
-        cells += [f"{row['fusion_parameters']:,}", row.get("paper") or "–"]
+        cells += [_millions(row["parameters"]), f"{row['fusion_parameters']:,}", paper]
         lines.append("| " + " | ".join(cells) + " |")
     networks = sorted({row.get("fid_network") for row in results["rows"] if row.get("fid_network")})
     if networks:  # FIDs of different networks are not comparable: say which one made them
         lines += ["", f"FID / KID×100 by {' and '.join(networks)}."]
     # On other data (the synthetic scenes) the published column is context, not a target.
-    lines += ["", "paper: the published figure for the row, on the dataset it names; – where none is at hand."]
-    seconds = [r["seconds"] for r in results["rows"] if r["seconds"] is not None]
+    lines += ["", "paper: the published figures for the row, on the dataset each names; – where the paper has none."]
+    seconds = [r["seconds"] for r in _measured(results) if r["seconds"] is not None]
     if seconds:
         lines += ["", f"Training + evaluation time of the rows: {sum(seconds) / 60:.1f} min."]
     return "\n".join(lines)
@@ -248,7 +283,7 @@ def chart(table, results, path):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rows = results["rows"]
+    rows = _measured(results)
     if not rows:
         return None
     outputs = _outputs(results)

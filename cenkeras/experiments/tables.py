@@ -31,12 +31,15 @@ term off unless the row is about it, as the paper's baselines do.
   each input domain alone, and the shade-only and texture-only generators.
 
 Every fusion baseline runs at each stage: early, middle, late and all.
-A row's `paper` field is the published figure, printed beside the measured
-one. Its sources: the paper's text and Table 3 (Section 4.1's ablations, the
-CBN rows: shared convs 48.9, unshared 48.3) and the official README
-(CEN-RefineNet-101/152, the shade + texture translation). A row without a
-figure here (most rows of Tables 1, 2, 4 and 5 so far) prints "–", never a
-guess; `tests/test_paper_figures.py` checks the figures against the paper.
+A row's `paper` holds its published figures (`paper_figures.FIGURES`: the
+RGB / Depth / Ensemble figures where the paper gives them, SUN RGB-D's
+beside NYUDv2's in Table 3), printed beside the measured ones; a row the
+paper has no figure for prints "–", never a guess. Table 3 also lists the
+paper's other methods as context rows, which are printed, never run.
+
+A row's overrides may name recipe values in braces: `{resnet152_epochs}`
+is the recipe's `train.resnet152_epochs` (the schedule the paper gives a
+ResNet-152 on that data), so a row trains what its figure was trained with.
 
 Translation rows name the paper's domains as `{shade}`, `{texture}`,
 `{depth}`, `{normal}` and the target as `{target}`; `cenkeras.experiments.reproduce.plan`
@@ -46,30 +49,34 @@ fills in the recipe's own names (`data.paper_domains`: Taskonomy calls shade
 
 import dataclasses
 
+from cenkeras.experiments.paper_figures import CONTEXT, context_figures, figures_of
+
 OFF = ("train.sparsity=0",)
-# Units of the published figures: NYUDv2 test set, single scale unless a row says otherwise.
-MIOU = "mIoU (NYUDv2)"
-ACC_MIOU = "pixel acc / mean acc / mIoU (NYUDv2)"
 NO_EXCHANGE = ("model.exchange.scope=none", *OFF)
+# A ResNet-152 row: the depth and the schedule the paper gives it on the recipe's data.
+RESNET152 = ("model.depth=152", "train.epochs={resnet152_epochs}")
+MULTI_SCALE = (("multi_scale", True),)
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One run of a table: a short `key` (its folder), the label printed, the overrides.
 
-    `paper` is the published figure for the row (with its unit and source),
-    printed beside the measured one; "" where none was transcribed.
+    `paper` holds the row's published figures (`PaperFigure`s), printed
+    beside the measured ones; empty where the paper has none.
     `evaluation` holds evaluation options (`(("multi_scale", True),)`), and
     a row with `reuses` trains nothing: it evaluates the run of the row
     `reuses` names with its own options (multi-scale beside single-scale).
+    A `context` row is another method's published figure: printed, not run.
     """
 
     key: str
     label: str
     overrides: tuple = ()
-    paper: str = ""
+    paper: tuple = ()
     evaluation: tuple = ()
     reuses: str = ""
+    context: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +87,11 @@ class Table:
     title: str
     task: str
     rows: tuple
+
+    @property
+    def runs(self):
+        """The rows `cenkeras reproduce` runs (not the context rows)."""
+        return tuple(row for row in self.rows if not row.context)
 
 
 def _fusion_rows(fusions, settings):
@@ -111,10 +123,6 @@ PAIRS = (
 )
 
 
-# Published translation figures by row key (Taskonomy, shade + texture -> RGB, the official README).
-TRANSLATION_PAPER = {"shade-texture-cen-shared": "FID 62.6 / KID×100 1.65 (official README)"}
-
-
 def _translation_fusion_rows():
     rows = []
     fusions = (("concat", STAGES), ("average", STAGES), ("align", STAGES), ("self_attention", STAGES))
@@ -122,7 +130,7 @@ def _translation_fusion_rows():
         for row in _fusion_rows(fusions, SETTINGS[1:]):
             key = f"{pair_key}-{row.key}"
             overrides = (_domains(*roles), *row.overrides)
-            rows.append(Row(key, f"{pair_label}: {row.label}", overrides, paper=TRANSLATION_PAPER.get(key, "")))
+            rows.append(Row(key, f"{pair_label}: {row.label}", overrides))
     return tuple(rows)
 
 
@@ -170,174 +178,153 @@ SETTINGS = (
     ("shared", "our setting (shared convs, private norms)", ()),
 )
 
-TABLES = {
-    "table1": Table(
-        "table1",
-        "Ablations of CEN (paper Table 1 and Section 4.1)",
-        "segmentation",
-        (
-            Row(
-                "unshared-unshared-none-off",
-                "convs unshared, BN unshared, no L1, no exchange",
-                ("model.share_convs=false", *NO_EXCHANGE),
-            ),
-            Row(
-                "shared-shared-none-off",
-                "convs shared, BN shared, no L1, no exchange",
-                ("model.share_norms=true", *NO_EXCHANGE),
-            ),
-            Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
-            Row(
-                "shared-private-half-off",
-                "convs shared, BN private, L1 half, no exchange",
-                ("model.exchange.scope=none",),
-            ),
-            Row(
-                "shared-private-half-on",
-                "convs shared, BN private, L1 half, exchange (CEN)",
-                (),
-                paper=f"51.1 {MIOU} (Section 4.1; official README)",
-            ),
-            Row(
-                "unshared-private-half-on",
-                "convs unshared, BN private, L1 half, exchange",
-                ("model.share_convs=false",),
-            ),
-            Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange", ("model.share_norms=true",)),
-            Row(
-                "shared-private-all-on",
-                "convs shared, BN private, L1 all, exchange",
-                ("model.exchange.sparsity_scope=all",),
-            ),
-            Row(
-                "fixed-30",
-                "fixed 30% of each part exchanged, no L1",
-                ("model.exchange.rule=fixed", "model.exchange.portion=0.3", *OFF),
-            ),
-            Row(
-                "random-30",
-                "random 30% of each part exchanged (ShuffleNet-like), no L1",
-                ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF),
-            ),
-            Row("discard", "channels under the threshold discarded, not exchanged", ("model.exchange.rule=discard",)),
-            Row(
-                "downsampling-only",
-                "exchange only in each stage's first (down-sampling) block",
-                ("model.exchange.placement=downsampling",),
-                paper=f"48.6 vs 51.1 {MIOU}",
-            ),
-            # Section 4.1: "The IoUs of CBN with unshared and shared convolutional parameters are
-            # 48.3 and 48.9, respectively": shared beats unshared.
-            Row(
-                "cbn-shared",
-                "conditional BN (depth norms from RGB), convs shared, no exchange",
-                ("model.fusion.method=cbn", *OFF),
-                paper=f"48.9 {MIOU}",
-            ),
-            Row(
-                "cbn-unshared",
-                "conditional BN (depth norms from RGB), convs unshared, no exchange",
-                ("model.fusion.method=cbn", "model.share_convs=false", *OFF),
-                paper=f"48.3 {MIOU}",
-            ),
-            Row(
-                "sum",
-                "streams summed at every bn2 instead of exchanged",
-                ("model.exchange.rule=sum",),
-                paper=f"48.1 {MIOU}",
-            ),
-            Row(
-                "gated-sum",
-                "streams summed through a learnt soft gate",
-                ("model.exchange.rule=gated_sum",),
-                paper=f"48.4 {MIOU}",
-            ),
-            Row(
-                "concat-ensemble",
-                "concat-fusion block instead of the ensemble",
-                ("model.ensemble=concat",),
-                paper=f"50.8 vs 51.1 {MIOU}",
-            ),
+
+def _single_modality_rows():
+    """RGB-only and depth-only RefineNets (Tables 1-2's uni-modal rows)."""
+    return tuple(
+        Row(f"{modality}-network", f"uni-modal: {label} only", (f"data.inputs={modality}", *NO_EXCHANGE))
+        for modality, label in (("rgb", "RGB"), ("depth", "depth"))
+    )
+
+
+def _multi_scale(row, label):
+    """The multi-scale evaluation of `row`'s run (Table 3's protocol), trained once for both."""
+    return Row(f"{row.key}-ms", label, row.overrides, evaluation=MULTI_SCALE, reuses=row.key)
+
+
+def _table3_rows():
+    rows = []
+    for key, label, overrides in (
+        ("refinenet101-rgb", "RefineNet-101, RGB only", ("data.inputs=rgb", "model.depth=101", *NO_EXCHANGE)),
+        ("refinenet152-rgb", "RefineNet-152, RGB only", ("data.inputs=rgb", *RESNET152, *NO_EXCHANGE)),
+        ("cen-refinenet101", "CEN-RefineNet-101", ("model.depth=101",)),
+        ("cen-refinenet152", "CEN-RefineNet-152", RESNET152),
+        # nyudv2_pspnet152 on the recipe's data: PSPNet's head (bins 1/2/3/6, auxiliary loss 0.4,
+        # the recipe's decoder width) and its Dropout2d(0.1).
+        ("cen-pspnet152", "CEN-PSPNet-152", ("model.architecture=pspnet", *RESNET152, "model.dropout=0.1")),
+    ):
+        single = Row(key, f"{label}, single-scale", overrides)
+        rows += [single, _multi_scale(single, f"{label}, multi-scale")]
+    rows += [
+        Row(
+            "cbn-shared",
+            "CEN-RefineNet-101's network with conditional BN instead of exchange, convs shared",
+            ("model.depth=101", "model.fusion.method=cbn", *OFF),
         ),
-    ),
-    "table3": Table(
-        "table3",
-        "RGB-D segmentation against uni-modal networks, CEN-RefineNet and CEN-PSPNet (paper Table 3)",
-        "segmentation",
-        (
-            Row("refinenet101-rgb", "RefineNet-101, RGB only", ("data.inputs=rgb", "model.depth=101", *NO_EXCHANGE)),
-            Row("refinenet152-rgb", "RefineNet-152, RGB only", ("data.inputs=rgb", "model.depth=152", *NO_EXCHANGE)),
-            Row(
-                "cen-refinenet101",
-                "CEN-RefineNet-101, single scale",
-                ("model.depth=101",),
-                paper=f"76.2 / 62.8 / 51.1 {ACC_MIOU} (official README)",
-            ),
-            Row(
-                "cen-refinenet101-ms",
-                "CEN-RefineNet-101, multi-scale",
-                ("model.depth=101",),
-                evaluation=(("multi_scale", True),),
-                reuses="cen-refinenet101",
-            ),
-            Row(
-                "cen-refinenet152",
-                "CEN-RefineNet-152, single scale",
-                ("model.depth=152",),
-                paper=f"77.0 / 64.4 / 51.6 {ACC_MIOU} (official README)",
-            ),
-            Row(
-                "cen-pspnet152",
-                "CEN-PSPNet-152",
-                ("model.architecture=pspnet", "model.depth=152", "model.dropout=0.1"),
-                paper=f"77.7 / 65.0 / 52.5 {ACC_MIOU}; SUN RGB-D 83.5 / 63.2 / 51.1",
-            ),
-            Row(
-                "cbn-shared",
-                "CEN-RefineNet-101's network with conditional BN instead of exchange, convs shared",
-                ("model.depth=101", "model.fusion.method=cbn", *OFF),
-                # Table 3's CBN row (re-implemented by the authors, ResNet-101) is the shared one.
-                paper=f"75.5 / 61.2 / 48.9 {ACC_MIOU}; SUN RGB-D 81.5 / 59.8 / 47.4",
-            ),
-            Row(
-                "cbn-unshared",
-                "the same with unshared convs",
-                ("model.depth=101", "model.fusion.method=cbn", "model.share_convs=false", *OFF),
-                paper=f"48.3 {MIOU} (Section 4.1)",
-            ),
+        Row(
+            "cbn-unshared",
+            "the same with unshared convs",
+            ("model.depth=101", "model.fusion.method=cbn", "model.share_convs=false", *OFF),
         ),
+    ]
+    rows += [
+        Row(key, f"{label} (published, not run)", paper=context_figures(nyudv2, sunrgbd), context=True)
+        for key, label, nyudv2, sunrgbd in CONTEXT["table3"]
+    ]
+    return tuple(rows)
+
+
+def _with_figures(table):
+    """`table` with each row's published figures (`paper_figures.FIGURES`) attached by its key."""
+    rows = tuple(
+        row if row.context else dataclasses.replace(row, paper=figures_of(table.name, row.key)) for row in table.rows
+    )
+    return dataclasses.replace(table, rows=rows)
+
+
+TABLE1_ROWS = (
+    Row(
+        "unshared-unshared-none-off",
+        "convs unshared, BN unshared, no L1, no exchange",
+        ("model.share_convs=false", *NO_EXCHANGE),
     ),
-    "table2": Table(
+    Row(
+        "shared-shared-none-off",
+        "convs shared, BN shared, no L1, no exchange",
+        ("model.share_norms=true", *NO_EXCHANGE),
+    ),
+    Row("shared-private-none-off", "convs shared, BN private, no L1, no exchange", NO_EXCHANGE),
+    Row("shared-private-half-off", "convs shared, BN private, L1 half, no exchange", ("model.exchange.scope=none",)),
+    Row("shared-private-half-on", "convs shared, BN private, L1 half, exchange (CEN)", ()),
+    Row("unshared-private-half-on", "convs unshared, BN private, L1 half, exchange", ("model.share_convs=false",)),
+    Row("shared-shared-half-on", "convs shared, BN shared, L1 half, exchange", ("model.share_norms=true",)),
+    Row("shared-private-all-on", "convs shared, BN private, L1 all, exchange", ("model.exchange.sparsity_scope=all",)),
+    Row(
+        "fixed-30",
+        "fixed 30% of each part exchanged, no L1",
+        ("model.exchange.rule=fixed", "model.exchange.portion=0.3", *OFF),
+    ),
+    Row(
+        "random-30",
+        "random 30% of each part exchanged (ShuffleNet-like), no L1",
+        ("model.exchange.rule=random", "model.exchange.portion=0.3", *OFF),
+    ),
+    Row("discard", "channels under the threshold discarded, not exchanged", ("model.exchange.rule=discard",)),
+    # Section 4.1: "only exchanging 30% channels at each down-sampling stage": a fixed portion,
+    # no L1 and no threshold, in each stage's first block.
+    Row(
+        "downsampling-only",
+        "fixed 30% exchanged only in each stage's first (down-sampling) block, no L1",
+        ("model.exchange.rule=fixed", "model.exchange.portion=0.3", "model.exchange.placement=downsampling", *OFF),
+    ),
+    Row(
+        "downsampling-only-l1",
+        "CEN's rule (L1 + threshold) only in each stage's first block (not the paper's variant)",
+        ("model.exchange.placement=downsampling",),
+    ),
+    Row(
+        "cbn-shared",
+        "conditional BN (depth norms from RGB), convs shared, no exchange",
+        ("model.fusion.method=cbn", *OFF),
+    ),
+    Row(
+        "cbn-unshared",
+        "conditional BN (depth norms from RGB), convs unshared, no exchange",
+        ("model.fusion.method=cbn", "model.share_convs=false", *OFF),
+    ),
+    Row("sum", "streams summed at every bn2 instead of exchanged", ("model.exchange.rule=sum",)),
+    Row("gated-sum", "streams summed through a learnt soft gate", ("model.exchange.rule=gated_sum",)),
+    Row("concat-ensemble", "concat-fusion block instead of the ensemble", ("model.ensemble=concat",)),
+)
+
+_TABLES = (
+    Table("table1", "Ablations of CEN (paper Table 1 and Section 4.1)", "segmentation", TABLE1_ROWS),
+    Table(
         "table2",
         "Fusion methods for RGB-D segmentation (paper Table 2)",
         "segmentation",
-        _fusion_rows((("concat", STAGES), ("align", STAGES), ("self_attention", STAGES)), SETTINGS),
+        (
+            *_single_modality_rows(),
+            *_fusion_rows((("concat", STAGES), ("align", STAGES), ("self_attention", STAGES)), SETTINGS),
+        ),
     ),
-    "missing": Table(
+    Table(
+        "table3",
+        "RGB-D segmentation against uni-modal networks, CEN-RefineNet and CEN-PSPNet (paper Table 3)",
+        "segmentation",
+        _table3_rows(),
+    ),
+    Table(
         "missing",
         "When a modality is missing: CEN, CEN with modality dropout, single-modality networks",
         "segmentation",
         _missing_rows((("rgb", "rgb"), ("depth", "depth")), lambda key: (f"data.inputs={key}",)),
     ),
-    "missing-translation": Table(
+    Table(
         "missing-translation",
         "When an input domain is missing: CEN, CEN with modality dropout, single-domain generators",
         "translation",
         _missing_rows((("shade", "{shade}"), ("texture", "{texture}")), lambda role: (_domains(role),)),
     ),
-    "table4": Table(
-        "table4",
-        "Fusion methods for image translation (paper Table 4)",
-        "translation",
-        _translation_fusion_rows(),
-    ),
-    "table5": Table(
+    Table("table4", "Fusion methods for image translation (paper Table 4)", "translation", _translation_fusion_rows()),
+    Table(
         "table5",
         "Translation from more input domains (paper Table 5)",
         "translation",
         tuple(Row("-".join(roles), " + ".join(roles), (_domains(*roles),)) for roles in TABLE5_INPUTS),
     ),
-}
+)
+TABLES = {table.name: _with_figures(table) for table in _TABLES}
 
 
 def table(name):

@@ -3,6 +3,7 @@
 import keras
 
 from cenkeras.layers import InstanceNormalization, Conv2D
+from cenkeras.layers.parallel_norm import SCALE_INITS
 from cenkeras.models.streams import PIX2PIX_INIT, fresh_initializer
 
 # The official Discriminator builds instance norms in its first and last
@@ -26,6 +27,9 @@ class PatchGANDiscriminator(keras.Model):
         condition_channels: channels of the condition image (3).
         image_channels: channels of the judged image (3).
         activation: "sigmoid" (official: probabilities) or None (logits).
+        scale_init: how the instance norm scales start: "ones", or "uniform"
+            U(0, 1), as PyTorch 1.0 (the official environment) drew every
+            `InstanceNorm2d(affine=True)`'s, the generator's and this one's.
 
     Example:
     >>> import numpy as np
@@ -37,9 +41,13 @@ class PatchGANDiscriminator(keras.Model):
 
     unused_torch_modules = UNUSED_TORCH_MODULES
 
-    def __init__(self, filters=64, condition_channels=3, image_channels=3, activation="sigmoid", **kwargs):
+    def __init__(
+        self, filters=64, condition_channels=3, image_channels=3, activation="sigmoid", scale_init="ones", **kwargs
+    ):
         if activation not in ("sigmoid", None):
             raise ValueError(f"activation must be 'sigmoid' or None, got {activation!r}.")
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f"scale_init must be one of {SCALE_INITS}, got {scale_init!r}.")
         # === Layers ===
         widths = [filters, filters * 2, filters * 4, filters * 8, 1]
         strides = [2, 2, 2, 1, 1]
@@ -62,7 +70,9 @@ class PatchGANDiscriminator(keras.Model):
                 name=f"conv{block}.conv",
             )(x)
             if 1 < block < 5:
-                x = InstanceNormalization(name=f"conv{block}.insnorm")(x)
+                # A fresh initializer per norm: each draws its own scales.
+                scales = keras.initializers.RandomUniform(0, 1) if scale_init == "uniform" else "ones"
+                x = InstanceNormalization(gamma_initializer=scales, name=f"conv{block}.insnorm")(x)
         if activation == "sigmoid":
             x = keras.layers.Activation("sigmoid")(x)
         outputs = keras.layers.Activation("linear", dtype="float32", name="patches")(x)
@@ -73,6 +83,7 @@ class PatchGANDiscriminator(keras.Model):
         self.condition_channels = condition_channels
         self.image_channels = image_channels
         self.activation = activation
+        self.scale_init = scale_init
 
     def get_config(self):
         return {
@@ -82,6 +93,7 @@ class PatchGANDiscriminator(keras.Model):
             "condition_channels": self.condition_channels,
             "image_channels": self.image_channels,
             "activation": self.activation,
+            "scale_init": self.scale_init,
         }
 
 

@@ -6,6 +6,8 @@ and reports the best FID over outputs and epochs. `train.select_by=fid`
 does the same in cenkeras: `FidValidation` adds `val_<output>_fid` and
 `val_<output>_kid_x100` to the epoch's logs, and `val_best_fid` (the
 smallest FID of any output that epoch), which picks best.weights.h5.
+`train.select_by=auto` (the Taskonomy recipes') does so when the FID
+network's file is at hand and selects by L1 otherwise, saying so.
 """
 
 import keras
@@ -14,8 +16,18 @@ import tensorflow as tf
 
 from cenkeras.config import ConfigError
 from cenkeras.metrics.fid import FidScorer, find_inception_weights, load_fid_network
+from cenkeras.models.official_inference import generator_evaluation
 
 BEST_FID = "val_best_fid"
+
+
+def selects_by_fid(recipe):
+    """Whether the run keeps its best checkpoint by FID: `select_by=fid`, or `auto` with the FID
+    network's file at hand (`eval.inception_weights`, or a copy cached on disk)."""
+    select_by = recipe.train.select_by
+    return select_by == "fid" or (
+        select_by == "auto" and find_inception_weights(recipe.eval.inception_weights) is not None
+    )
 
 
 def require_fid_weights(recipe):
@@ -44,7 +56,9 @@ class FidValidation(keras.callbacks.Callback):
     """Every `every` epochs: FID / KID×100 of each generator output on `validation`, into the epoch's logs.
 
     The generator runs as the evaluation runs it (`training=False`; the task
-    has switched its norms to instance statistics). It comes before the
+    has switched its norms to instance statistics; `generator_mode`, the
+    recipe's `(eval.generator_mode, eval.dropout_seed)`, adds the official
+    decoder dropout). It comes before the
     callbacks that keep the best checkpoint and log the epoch, which read
     what it adds.
 
@@ -54,23 +68,25 @@ class FidValidation(keras.callbacks.Callback):
     ['val_best_fid', 'val_ensemble_fid', 'val_ensemble_kid_x100', 'val_shade_fid', ...]
     """
 
-    def __init__(self, generator, validation, scorer, every=5, verbose=1):
+    def __init__(self, generator, validation, scorer, every=5, verbose=1, generator_mode=("inference", 0)):
         super().__init__()
         self.generator = generator
         self.validation = validation
         self.scorer = scorer
         self.every = every
         self.verbose = verbose
+        self.generator_mode = generator_mode
         self._real = None  # features of the validation targets: computed once
         # One function for the whole run: traced at the first scoring, not at each.
         self._infer = tf.function(lambda x: self.generator(x, training=False), reduce_retracing=True)
 
     def _generate(self):
         outputs, targets = {}, []
-        for inputs, target in self.validation:
-            for name, images in self._infer(inputs).items():
-                outputs.setdefault(name, []).append(images.numpy())
-            targets.append(target.numpy())
+        with generator_evaluation(self.generator, *self.generator_mode):
+            for inputs, target in self.validation:
+                for name, images in self._infer(inputs).items():
+                    outputs.setdefault(name, []).append(images.numpy())
+                targets.append(target.numpy())
         return {name: np.concatenate(images) for name, images in outputs.items()}, np.concatenate(targets)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -262,9 +262,7 @@ class SubsetForwards:
         return dict(zip(names, logits)), present
 
 
-def predict_probabilities(
-    segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=(), upsampling="bilinear"
-):
+def predict_probabilities(segmenter, inputs, size, scales=(1.0,), flip=False, depth_inputs=(), upsampling="bilinear"):
     """Class probabilities at `size`, averaged over input scales (and horizontal flips).
 
     Images are resized bilinearly per scale (nearest for `depth_inputs`), the

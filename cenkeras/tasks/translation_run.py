@@ -23,8 +23,15 @@ from cenkeras.metrics.fid import find_inception_weights
 from cenkeras.metrics.fid_images import FID_PREPROCESSINGS
 from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
+from cenkeras.models.official_inference import generator_evaluation
 from cenkeras.training.runs import RunDirectory
-from cenkeras.tasks.fid_selection import BEST_FID, FidValidation, fid_scorer_for, require_fid_weights
+from cenkeras.tasks.fid_selection import (
+    BEST_FID,
+    FidValidation,
+    fid_scorer_for,
+    require_fid_weights,
+    selects_by_fid,
+)
 from cenkeras.tasks.base import Fitting, Task, TrainingData, skip_log_for, skips
 from cenkeras.tasks.translation import TranslationTrainer
 
@@ -72,29 +79,36 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, options):
     infer = tf.function(
         lambda x: generator({d: x[d] for d in generator.modalities}, training=False), reduce_retracing=True
     )
-    progress = keras.utils.Progbar(-(-count // recipe.eval.batch_size), verbose=verbose, unit_name="batch")
-    index = 0
-    for step, (inputs, target) in enumerate(batches):
-        generated = infer(inputs)
-        for name in names:
-            per_output[name]["l1"] += list(l1_error(generated[name], target).numpy())
-            per_output[name]["psnr"] += list(psnr(generated[name], target).numpy())
-            per_output[name]["ssim"] += list(ssim(generated[name], target).numpy())
-            images[name].append(generated[name].numpy())
-        images["real"].append(target.numpy())
-        if save:
-            for b in range(target.shape[0]):
-                stem = f"{index + b:03d}.png"
-                for m, name in enumerate(names):
-                    _save_png(images_dir / f"fake{m}" / stem, generated[name][b], domain)
-                for m, name in enumerate(generator.modalities):
-                    _save_png(images_dir / f"input{m}" / stem, inputs[name][b], domain)
-                _save_png(images_dir / "real" / stem, target[b], domain)
-        index += int(target.shape[0])
-        progress.update(step + 1)
+    # The official code's generator drops at evaluation too (eval.generator_mode=official).
+    with generator_evaluation(generator, recipe.eval.generator_mode, recipe.eval.dropout_seed):
+        progress = keras.utils.Progbar(-(-count // recipe.eval.batch_size), verbose=verbose, unit_name="batch")
+        index = 0
+        for step, (inputs, target) in enumerate(batches):
+            generated = infer(inputs)
+            for name in names:
+                per_output[name]["l1"] += list(l1_error(generated[name], target).numpy())
+                per_output[name]["psnr"] += list(psnr(generated[name], target).numpy())
+                per_output[name]["ssim"] += list(ssim(generated[name], target).numpy())
+                images[name].append(generated[name].numpy())
+            images["real"].append(target.numpy())
+            if save:
+                for b in range(target.shape[0]):
+                    stem = f"{index + b:03d}.png"
+                    for m, name in enumerate(names):
+                        _save_png(images_dir / f"fake{m}" / stem, generated[name][b], domain)
+                    for m, name in enumerate(generator.modalities):
+                        _save_png(images_dir / f"input{m}" / stem, inputs[name][b], domain)
+                    _save_png(images_dir / "real" / stem, target[b], domain)
+            index += int(target.shape[0])
+            progress.update(step + 1)
     scores = {name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()} for name in names}
     weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
-    report = {"samples": index, "inception_weights": weights_file}
+    report = {
+        "samples": index,
+        "inception_weights": weights_file,
+        "generator_mode": recipe.eval.generator_mode,
+        **({"dropout_seed": recipe.eval.dropout_seed} if recipe.eval.generator_mode == "official" else {}),
+    }
     if weights_file:
         scorer = fid_scorer_for(recipe, weights_file, fid_preprocessing)
         real = scorer.features(np.concatenate(images["real"]))
@@ -103,6 +117,16 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, options):
         report["fid_network"] = scorer.description
     write_json(eval_file, {**report, "modalities": list(generator.modalities), "scores": scores})
     return TranslationScores(scores, fid_network=report.get("fid_network"))
+
+
+def _selection_summary(recipe):
+    """How the run keeps its best checkpoint, in words; why, when `select_by=auto` falls back to L1."""
+    if selects_by_fid(recipe):
+        return f"best FID of any output, every {recipe.train.fid_every} epochs"
+    l1 = f"ensemble L1, every {recipe.train.val_every} epochs"
+    if recipe.train.select_by == "auto":
+        return f"{l1} (no FID network found; the official choice, FID, needs eval.inception_weights)"
+    return l1
 
 
 class TranslationScores(dict):
@@ -178,7 +202,9 @@ class TranslationTask(Task):
 
     def build_trainer(self, recipe, network):
         cfg = recipe.train
-        discriminator = build_patchgan_discriminator(filters=recipe.model.discriminator_filters)
+        discriminator = build_patchgan_discriminator(
+            filters=recipe.model.discriminator_filters, scale_init=recipe.model.norm_scale_init
+        )
         g_opt = keras.optimizers.Adam(cfg.lr_generator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
         d_opt = keras.optimizers.Adam(cfg.lr_discriminator, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
         # Validation during fit, which picks the best checkpoint, runs the generator as the
@@ -198,21 +224,24 @@ class TranslationTask(Task):
         return Fitting(trainer, {"generator": g_opt, "discriminator": d_opt})
 
     def selection(self, recipe):
-        if recipe.train.select_by == "fid":
+        if selects_by_fid(recipe):
             return BEST_FID, "min"
         return self.monitor, self.monitor_mode
 
     def epoch_scorers(self, recipe, network, validation, verbose):
-        if recipe.train.select_by != "fid":
+        if not selects_by_fid(recipe):
             return []
-        return [FidValidation(network, validation, fid_scorer_for(recipe), recipe.train.fid_every, verbose)]
+        scorer, every = fid_scorer_for(recipe), recipe.train.fid_every
+        mode = (recipe.eval.generator_mode, recipe.eval.dropout_seed)
+        return [FidValidation(network, validation, scorer, every, verbose, generator_mode=mode)]
 
     def check_new_run(self, recipe):
         if recipe.train.select_by == "fid":
             require_fid_weights(recipe)  # before anything is written
 
     def load_network(self, run, weights=None):
-        """The run's generator evaluating as the official code: instance statistics, no dropout."""
+        """The run's generator with instance statistics at inference, as the official code
+        (whose decoder dropout evaluation adds in `eval.generator_mode=official`)."""
         recipe, generator = super().load_network(run, weights)
         use_instance_statistics(generator)
         return recipe, generator
@@ -255,11 +284,7 @@ class TranslationTask(Task):
             "epochs": recipe.train.epochs,
             "batch": recipe.train.batch_size,
             "fusion": describe_fusion(recipe.model),
-            "best by": (
-                f"best FID of any output, every {recipe.train.fid_every} epochs"
-                if recipe.train.select_by == "fid"
-                else f"ensemble L1, every {recipe.train.val_every} epochs"
-            ),
+            "best by": _selection_summary(recipe),
         }
 
     def format_results(self, recipe, scores):

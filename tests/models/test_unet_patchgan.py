@@ -132,3 +132,46 @@ def test_fewer_levels_for_small_images_keep_the_official_pattern():
     assert model.get_config()["levels"] == 6
     with pytest.raises(ValueError, match="levels"):
         tiny_network("unet", levels=9)
+
+
+def test_discriminator_norm_scales_start_uniform_as_the_generators_when_asked(tmp_path):
+    """PyTorch 1.0 drew every InstanceNorm2d(affine=True)'s scales from U(0, 1), the discriminator's too."""
+    default = build_patchgan_discriminator(filters=4)
+    uniform = build_patchgan_discriminator(filters=4, scale_init="uniform")
+    scales = [layer.gamma.numpy() for layer in uniform.layers if "insnorm" in layer.name]
+    assert all(np.all(layer.gamma.numpy() == 1) for layer in default.layers if "insnorm" in layer.name)
+    assert all(0 <= s.min() and s.max() < 1 and s.std() > 0.1 for s in scales)
+    assert not np.allclose(scales[0][:8], scales[1][:8])  # each norm draws its own
+    restored = run_model_saving_test(
+        uniform, {"condition": np.ones((1, 64, 64, 3)), "image": np.zeros((1, 64, 64, 3))}, tmp_path / "d.keras"
+    )
+    assert restored.scale_init == "uniform"
+    with pytest.raises(ValueError, match="scale_init"):
+        build_patchgan_discriminator(scale_init="normal")
+
+
+def test_official_inference_drops_in_the_decoder_repeatably_and_leaves_plain_inference_alone():
+    """The official code evaluates its generator in training mode: instance statistics and decoder
+    dropout. `official_inference` does that at inference, from a seed, and nothing else."""
+    from cenkeras.layers.instance_norm import use_instance_statistics
+    from cenkeras.models.official_inference import official_inference
+
+    model = tiny_network("unet", levels=6)  # decoder block 1 has dropout
+    x = random_images(DOMAINS, size=64, batch=2, uniform=True)
+    model(x, training=True)  # the running statistics move away from their start
+    plain = model(x)["ensemble"].numpy()
+    infer = tf.function(lambda inputs: model(inputs, training=False))
+    with official_inference(model, seed=3):
+        first = infer(x)["ensemble"].numpy()
+        second = infer(x)["ensemble"].numpy()  # the stream goes on: other masks
+    with official_inference(model, seed=3):
+        again = infer(x)["ensemble"].numpy()
+    with official_inference(model, seed=4):
+        other_seed = model(x)["ensemble"].numpy()
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, second) and not np.allclose(first, other_seed)
+    np.testing.assert_array_equal(model(x)["ensemble"].numpy(), plain)  # outside: as before
+    use_instance_statistics(model)
+    without_dropout = model(x)["ensemble"].numpy()
+    assert not np.allclose(without_dropout, plain)  # instance statistics alone differ from running ones
+    assert not np.allclose(first, without_dropout)  # and the dropout changes the images

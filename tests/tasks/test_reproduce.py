@@ -32,7 +32,8 @@ def test_every_table_row_makes_a_valid_recipe():
     for name, table in TABLES.items():
         recipe = tiny_translation_recipe() if table.task == "translation" else tiny_recipe()
         _, planned = reproduce_lib.plan(name, recipe)
-        assert len(planned) == len(table.rows) == len({row.key for row, _ in planned})
+        assert len(planned) == len(table.runs) == len({row.key for row, _ in planned})
+        assert not any("{" in override for row, _ in planned for override in row.overrides)
     _, planned = reproduce_lib.plan("table2", tiny_recipe(), rows=["concat-early-unshared"])
     ((row, recipe),) = planned
     assert recipe.model.fusion.method == "concat" and recipe.model.fusion.stage == "early"
@@ -123,10 +124,17 @@ def test_table3_multi_scale_row_evaluates_the_single_scale_run_and_prints_the_pa
     single, multi = (
         json.loads((out / key / "eval.json").read_text()) for key in ("cen-refinenet101", "cen-refinenet101-ms")
     )
-    assert single["scales"] == [1.0] and len(multi["scales"]) == 6
-    assert [row["key"] for row in results["rows"]] == ["cen-refinenet101", "cen-refinenet101-ms"]
+    assert (single["protocol"], single["scales"]) == ("single-scale", [1.0])
+    assert (multi["protocol"], multi["scales"], multi["flip"]) == ("refinenet", [0.4, 0.6, 0.8, 1.0, 1.2], False)
+    measured = [row["key"] for row in results["rows"] if not row.get("context")]
+    assert measured == ["cen-refinenet101", "cen-refinenet101-ms"]
     markdown = (out / "table3.md").read_text()
-    assert "| paper |" in markdown and "76.2 / 62.8 / 51.1" in markdown
+    assert "| paper |" in markdown
+    assert "NYUDv2: ensemble 76.2 / 62.8 / 51.1 pixel acc / mean acc / mIoU (single-scale, Table 3)" in markdown
+    assert "SUN RGB-D: ensemble 82.8 / 61.9 / 50.2" in markdown  # the multi-scale row's
+    # Table 3's other methods follow, printed and marked as not run.
+    rdfnet = next(line for line in markdown.splitlines() if "RDFNet, ResNet-152 (published, not run)" in line)
+    assert "| not run |" in rdfnet and "76.0 / 62.8 / 50.1" in rdfnet and "81.5 / 60.1 / 47.7" in rdfnet
     assert not (out / "cen-refinenet101-ms" / "checkpoints").exists()
 
 
@@ -283,18 +291,26 @@ def test_rows_with_different_outputs_share_one_table(tmp_path):
             {
                 "key": "shade-texture",
                 "label": "shade + texture",
+                "parameters": 54_400_000,
                 "fusion_parameters": 0,
                 "seconds": 60.0,
                 "scores": scores("shade", "texture"),
             },
-            {"key": "shade", "label": "shade", "fusion_parameters": 0, "seconds": 30.0, "scores": scores("shade")},
+            {
+                "key": "shade",
+                "label": "shade",
+                "parameters": 54_400,
+                "fusion_parameters": 0,
+                "seconds": 30.0,
+                "scores": scores("shade"),
+            },
         ]
     }
     lines = reproduce_lib.format_markdown(table, results).splitlines()
-    assert lines[2] == "| # | row | shade L1 | texture L1 | ensemble L1 | fusion params | paper |"
-    assert lines[4] == "| 1 | shade + texture | 0.1000 | 0.2000 | 0.3000 | 0 | – |"
-    assert lines[5] == "| 2 | shade | 0.1000 | – | 0.2000 | 0 | – |"
-    assert lines[-3].startswith("paper: the published figure")
+    assert lines[2] == "| # | row | shade L1 | texture L1 | ensemble L1 | params | fusion params | paper |"
+    assert lines[4] == "| 1 | shade + texture | 0.1000 | 0.2000 | 0.3000 | 54.4M | 0 | – |"
+    assert lines[5] == "| 2 | shade | 0.1000 | – | 0.2000 | 54,400 | 0 | – |"
+    assert lines[-3].startswith("paper: the published figures")
     assert lines[-1] == "Training + evaluation time of the rows: 1.5 min."
     assert reproduce_lib.chart(table, results, tmp_path / "table5.png").stat().st_size > 1000
 
@@ -324,8 +340,9 @@ def test_translation_table_rows_make_valid_taskonomy_recipes(recipe_name):
     pairs = {row_recipe.data.domains for _, row_recipe in planned}
     assert pairs == {("reshading", "edge_texture", "rgb"), ("depth_euclidean", "normal", "rgb")}
     assert len(planned) == 2 * 17  # per pair: concat, average, align and self-attention at 4 stages, and CEN
-    papers = {row.key: row.paper for row, _ in planned if row.paper}
-    assert papers == {"shade-texture-cen-shared": "FID 62.6 / KID×100 1.65 (official README)"}
+    papers = {row.key: row.paper[0].describe() for row, _ in planned if row.paper}
+    assert len(papers) == len(planned)  # Table 4 publishes every row
+    assert papers["shade-texture-cen-shared"] == "Taskonomy: 62.63 / 1.65 FID / KID×100 (Table 4)"
     for _, row_recipe in planned:
         config_lib.validate(row_recipe)
         assert set(row_recipe.data.domains) <= TASKONOMY_NAMES

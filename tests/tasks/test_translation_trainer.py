@@ -275,3 +275,59 @@ def test_fid_selection_scores_every_output_and_keeps_the_best_fid_epoch(tmp_path
     best = min(scored, key=lambda line: line["val_best_fid"])
     record = json.loads(RunDirectory(run_dir).best_record.read_text())
     assert record == {"epoch": best["epoch"], "val_best_fid": best["val_best_fid"]}
+
+
+def test_official_generator_mode_evaluates_with_seeded_decoder_dropout(tmp_path):
+    """eval.generator_mode=official (the Taskonomy recipes'): the decoder's dropout drops in evaluation,
+    as in the official code, and the same seed gives the same scores; "inference" is deterministic
+    without it. Through the console script, as a user evaluates."""
+    from cenkeras.config import to_dict
+    from harness import run_cli
+
+    recipe = tiny_translation_recipe()
+    recipe.data.synthetic.size, recipe.data.resize, recipe.data.crop_size = 64, 68, 64
+    recipe.model.levels = 6  # 64 px: decoder block 1 has the dropout
+    data_dir, run_dir = str(tmp_path / "tfds"), tmp_path / "run"
+    task = get_task("translation")
+    task.train(recipe, run_dir, data_dir=data_dir, verbose=0)
+
+    def evaluate(mode, seed=0):
+        run = RunDirectory(run_dir)
+        saved = run.load_recipe()
+        saved.eval.generator_mode, saved.eval.dropout_seed, saved.eval.save_images = mode, seed, False
+        run.recipe_file.write_text(json.dumps(to_dict(saved)))
+        done = run_cli("eval", run_dir, "--data-dir", data_dir, "--quiet")
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(run.eval_file.read_text())
+        return result, [result["scores"][name]["l1"] for name in ("shade", "texture", "ensemble")]
+
+    result, official = evaluate("official")
+    assert (result["generator_mode"], result["dropout_seed"]) == ("official", 0)
+    assert evaluate("official")[1] == official  # repeatable
+    assert evaluate("official", seed=1)[1] != official
+    result, inference = evaluate("inference")
+    assert result["generator_mode"] == "inference" and "dropout_seed" not in result
+    assert inference != official and evaluate("inference")[1] == inference
+
+
+def test_taskonomy_recipes_select_by_fid_when_the_fid_network_is_at_hand(tmp_path, monkeypatch):
+    """train.select_by=auto: FID every 5 epochs with the network's file, else the ensemble's L1, said."""
+    import cenkeras.metrics.fid as fid
+    from cenkeras.experiments.recipe_files import load_recipe
+    from cenkeras.tasks.fid_selection import BEST_FID, selects_by_fid
+
+    monkeypatch.setattr(fid, "_torch_cache", lambda: None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no_keras_cache"))
+    task = get_task("translation")
+    for name in ("taskonomy_shade_texture_to_rgb", "taskonomy_depth_normal_to_rgb", "taskonomy_four_to_rgb"):
+        recipe = load_recipe(name)
+        assert recipe.train.select_by == "auto" and recipe.eval.generator_mode == "official"
+        assert not selects_by_fid(recipe) and task.selection(recipe) == (task.monitor, task.monitor_mode)
+        assert task.summary(recipe)["best by"] == (
+            "ensemble L1, every 5 epochs (no FID network found; the official choice, FID, needs eval.inception_weights)"
+        )
+        weights = tmp_path / "pt_inception.pth"
+        weights.write_bytes(b"")
+        recipe.eval.inception_weights = str(weights)
+        assert selects_by_fid(recipe) and task.selection(recipe) == (BEST_FID, "min")
+        assert task.summary(recipe)["best by"] == "best FID of any output, every 5 epochs"
