@@ -1,5 +1,7 @@
 """`cenkeras prepare sunrgbd | taskonomy | mfnet`: files in their public formats -> the layout -> one training step."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -109,6 +111,58 @@ def test_taskonomy_lists_keep_views_present_in_every_domain_and_split_by_buildin
     recipe.train.precision = "float32"
     assert list(recipe.data.domains) == domains
     trains_one_step(recipe, out, tmp_path / "run")
+
+
+def test_prepare_taskonomy_takes_the_papers_split_from_the_official_lists(tmp_path):
+    """`--train-list` / `--val-list` (the official train_domain.txt / val_domain.txt, paths from the
+    official data folder): written in our layout as listed; a listed view missing in a domain, a
+    malformed line, a view in both lists or one list alone is a one-line error. Through the console script."""
+    tree = tmp_path / "taskonomy"
+    write_taskonomy(tree, buildings=("allensville",))
+    root = tree / "allensville"  # the official data folder: the domain folders at its top
+
+    def official_list(name, views):
+        path = tmp_path / name
+        path.write_text("".join(f"{{domain}}/point_{v * 7}_view_{v % 3}_domain_{{domain}}.png\n" for v in views))
+        return path
+
+    train, val = official_list("train_domain.txt", [2, 0]), official_list("val_domain.txt", [1])
+    domains = "reshading,edge_texture,rgb"
+
+    def prepare(out, *lists):
+        return run_cli("prepare", "taskonomy", "--root", root, "--domains", domains, "--out", tmp_path / out, *lists)
+
+    done = prepare("official", "--train-list", train, "--val-list", val)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "train 2, val 1" in done.stdout and "not the paper's" not in done.stdout
+    written = (tmp_path / "official" / "train_domain.txt").read_text().splitlines()
+    assert written == [
+        "images/{domain}/point_14_view_2_domain_{domain}.png",  # in the list's order
+        "images/{domain}/point_0_view_0_domain_{domain}.png",
+    ]
+    record = json.loads((tmp_path / "official" / "prepared.json").read_text())
+    assert record["split"] == {"official_lists": {"train": str(train.resolve()), "val": str(val.resolve())}}
+
+    done = prepare("fraction")
+    assert done.returncode == 0 and "this split is not the paper's" in done.stdout
+
+    lacking_rgb = official_list("lacking.txt", [0, 3])  # view 3 has no rgb file
+    failures = {
+        "lacking": (("--train-list", lacking_rgb, "--val-list", val), "1 listed files are not in"),
+        "malformed": (("--train-list", official_list("bad.txt", []), "--val-list", val), "lists no view"),
+        "both": (
+            ("--train-list", train, "--val-list", official_list("both.txt", [0])),
+            "listed for training and validation",
+        ),
+        "alone": (("--train-list", train), "--train-list and --val-list come together"),
+    }
+    (tmp_path / "bad.txt").write_text("rgb/point_0_view_0_domain_rgb.png\n")
+    failures["malformed"] = (failures["malformed"][0], "is not an official list line")
+    for out, (lists, message) in failures.items():
+        done = prepare(out, *lists)
+        assert done.returncode == 1 and message in done.stderr, (out, done.stderr[-1000:])
+        assert not (tmp_path / out).exists()
+    assert "point_21_view_0_domain_rgb.png" in prepare("lacking", *failures["lacking"][0]).stderr
 
 
 # --- MFNet ------------------------------------------------------------------------------------
