@@ -37,14 +37,13 @@ def _report(record, out, recipe):
     show_default=True,
     help="rawDepths (holes kept, as the official data) or the in-painted depths.",
 )
-@click.option("--ignore-border", default=0, show_default=True, type=click.IntRange(0), help="Label N edge pixels 255.")
 @quiet_option
 @friendly_errors
-def nyudv2(labeled, splits, mapping, out, depth, ignore_border, quiet):
+def nyudv2(labeled, splits, mapping, out, depth, quiet):
     """NYUDv2, 40 classes, the standard 795 / 654 split."""
     from cenkeras.prepare import prepare_nyudv2
 
-    record = prepare_nyudv2(labeled, splits, mapping, out, depth=depth, ignore_border=ignore_border, quiet=quiet)
+    record = prepare_nyudv2(labeled, splits, mapping, out, depth=depth, quiet=quiet)
     _report(record, out, "nyudv2_refinenet101")
 
 

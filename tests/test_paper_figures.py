@@ -263,3 +263,18 @@ def test_the_down_sampling_ablation_is_the_papers_fixed_thirty_percent_without_l
     row, recipe = rows["downsampling-only-l1"]
     assert recipe.model.exchange.rule == "threshold" and recipe.train.sparsity > 0
     assert "not the paper's" in row.label and not row.paper
+
+
+def test_a_recipe_shortened_to_fewer_stages_names_the_resnet152_schedule_to_set():
+    from cenkeras.config import ConfigError, apply_overrides
+    from cenkeras.experiments import reproduce
+    from cenkeras.experiments.recipe_files import load_recipe
+
+    shortened = ("train.epochs=2", "train.lr_encoder=1e-3", "train.lr_decoder=1e-3")
+    recipe = apply_overrides(load_recipe("nyudv2_refinenet101"), list(shortened))  # a user's shorter run
+    assert len(reproduce.plan("table1", recipe)[1]) == len(TABLES["table1"].runs)  # no ResNet-152 row
+    with pytest.raises(ConfigError, match="set train.resnet152_epochs too"):
+        reproduce.plan("table3", recipe)
+    recipe.train.resnet152_epochs = (3,)
+    rows = {row.key: row_recipe for row, row_recipe in reproduce.plan("table3", recipe)[1]}
+    assert rows["cen-pspnet152"].train.epochs == (3,) and rows["cen-refinenet101"].train.epochs == (2,)

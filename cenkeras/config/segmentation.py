@@ -261,11 +261,8 @@ class TrainConfig(RunOptions):
             )
         if min(self.epochs) < 1:
             raise ConfigError(f"train.epochs must be >= 1 per stage, got {list(self.epochs)}.")
-        if self.resnet152_epochs and (len(self.resnet152_epochs) != len(self.epochs) or min(self.resnet152_epochs) < 1):
-            raise ConfigError(
-                f"train.resnet152_epochs needs one value >= 1 per stage of train.epochs ({len(self.epochs)}), "
-                f"got {list(self.resnet152_epochs)}."
-            )
+        if self.resnet152_epochs and min(self.resnet152_epochs) < 1:
+            raise ConfigError(f"train.resnet152_epochs must be >= 1 per stage, got {list(self.resnet152_epochs)}.")
         for key in ("momentum", "weight_decay", "sparsity"):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)

@@ -67,8 +67,25 @@ def _placeholders(recipe):
     paper_domains = getattr(recipe.data, "paper_domains", None)
     if paper_domains is not None:
         return {**paper_domains, "target": recipe.data.domains[-1]}
-    epochs = recipe.train.resnet152_epochs or recipe.train.epochs
-    return {"resnet152_epochs": ",".join(str(count) for count in epochs)}
+    return {"resnet152_epochs": ResNet152Epochs(recipe.train)}
+
+
+class ResNet152Epochs:
+    """`{resnet152_epochs}` of a row: `train.resnet152_epochs` (else `train.epochs`), checked when a
+    row uses it to have a stage per learning rate of the recipe."""
+
+    def __init__(self, train):
+        self.train = train
+
+    def __format__(self, spec):
+        epochs = self.train.resnet152_epochs or self.train.epochs
+        if len(epochs) != len(self.train.lr_encoder):
+            raise config_lib.ConfigError(
+                f"the ResNet-152 rows train train.resnet152_epochs {list(epochs)}, one stage per learning "
+                f"rate, but the recipe has {len(self.train.lr_encoder)} stages (train.epochs "
+                f"{list(self.train.epochs)}): set train.resnet152_epochs too."
+            )
+        return ",".join(str(count) for count in epochs)
 
 
 def _check_same_recipe(run, row, row_recipe, finished):

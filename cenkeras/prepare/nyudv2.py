@@ -59,7 +59,7 @@ def frame(array, index):
     return np.transpose(data, (2, 1, 0)) if data.ndim == 3 else data.T
 
 
-def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", ignore_border=0, quiet=False):
+def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", quiet=False):
     """Write the official layout from the public files; returns the `prepared.json` record.
 
     Args:
@@ -68,7 +68,6 @@ def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", ignore_border=0, 
         mapping: `classMapping40.mat`.
         out: the folder to create.
         depth: "raw" (with holes, as the official data) or "filled".
-        ignore_border: label this many pixels along each image edge 255 (0: keep every label).
         quiet: no progress bar.
     """
     if depth not in DEPTH_FIELDS:
@@ -104,9 +103,6 @@ def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", ignore_border=0, 
                         f"{lookup.size - 1} classes of {mapping}."
                     )
                 mask = lookup[raw_labels]
-                if ignore_border:
-                    b = ignore_border
-                    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = 255, 255, 255, 255
                 folder.write_mask(f"masks/{stem}.png", mask)
             line = "rgb/{0}.png\tmasks/{0}.png\tdepth/{0}.png"  # tabs: byte for byte the official lists
             folder.write_list("train.txt", [line.format(f"{i + 1:06d}") for i in train])
@@ -117,7 +113,6 @@ def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", ignore_border=0, 
                 {"train": len(train), "val": len(test)},
                 sources={"labeled": str(labeled), "splits": str(splits), "mapping": str(mapping)},
                 depth=f"{depth} ({DEPTH_FIELDS[depth]}), metres x 5000, 0 = no reading",
-                ignore_border=ignore_border,
                 standard_split=(len(train), len(test)) == STANDARD_SPLIT,
                 size=[height, width],
             )

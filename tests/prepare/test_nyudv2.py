@@ -82,17 +82,13 @@ def test_frames_masks_depth_and_lists_follow_the_official_layout(nyu_public, tmp
         assert np.all(mask[-1] == 255)  # label 0 (unlabelled) is ignored
 
 
-def test_filled_depth_and_an_ignored_border(nyu_public, tmp_path):
-    _, files, (_, depths, _, labels), _ = nyu_public
+def test_filled_depth(nyu_public, tmp_path):
+    _, files, (_, depths, _, _), _ = nyu_public
     out = tmp_path / "filled"
-    prepare_nyudv2(
-        files["labeled"], files["splits"], files["mapping"], out, depth="filled", ignore_border=3, quiet=True
-    )
+    prepare_nyudv2(files["labeled"], files["splits"], files["mapping"], out, depth="filled", quiet=True)
     _, depth = read(out / "depth" / "000002.png")
     np.testing.assert_allclose(depth / 5000.0, depths[1], atol=1.01e-4)
     assert depth.min() > 0
-    _, mask = read(out / "masks" / "000002.png")
-    assert np.all(mask[:3] == 255) and np.all(mask[:, -3:] == 255) and (mask[3:-3, 3:-3] != 255).any()
 
 
 def test_the_recipe_reads_the_prepared_folder(nyu_public, tmp_path):
