@@ -29,10 +29,17 @@ from cenkeras.cli.options import INCEPTION_WEIGHTS_HELP
     type=click.Path(exists=True, dir_okay=False),
     help=INCEPTION_WEIGHTS_HELP,
 )
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Run each row with this many seeds (train.seed and the next ones); figures are mean ± std.",
+)
 @click.option("--dry-run", is_flag=True, help="List the rows and their overrides; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
-def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, inception_weights, dry_run, quiet):
+def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, inception_weights, seeds, dry_run, quiet):
     """Run the rows of one of the paper's TABLEs as separate runs and write its markdown table and chart.
 
     table1: CEN ablations; table2: segmentation fusion methods; table3:
@@ -41,7 +48,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     missing: an RGB-D network with a modality missing (CEN, CEN trained with
     modality dropout, single-modality networks); missing-translation: the
     same for a shade + texture generator. Finished rows are kept; an
-    interrupted row resumes.
+    interrupted row resumes. Under the table: how its figures were made
+    (split, input, epochs, batch, precision, evaluation, checkpoint, seeds).
     """
     from cenkeras.experiments import reproduce as reproduce_lib
     from cenkeras.experiments.recipe_files import load_recipe
@@ -51,7 +59,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     table, planned = reproduce_lib.plan(table_name, experiment, list(overrides), selected)
     out_dir = out_dir or f"runs/{experiment.name}-{table.name}"
     log_errors_in(out_dir)
-    click.echo(f"{table.title}: {len(planned)} rows under {out_dir}")
+    runs = f" x {seeds} seeds" if seeds > 1 else ""
+    click.echo(f"{table.title}: {len(planned)} rows{runs} under {out_dir}")
     if dry_run:
         for row, _ in planned:
             what = f"evaluates {row.reuses!r}'s run with {dict(row.evaluation)}" if row.reuses else None
@@ -67,6 +76,7 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
         inception_weights,
         verbose=0 if quiet else 1,
         log=click.echo,
+        seeds=seeds,
     )
     click.echo()
     click.echo(reproduce_lib.format_markdown(table, results))

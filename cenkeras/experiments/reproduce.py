@@ -18,6 +18,7 @@ from cenkeras.training.callbacks import TrainingDiverged, write_json
 from cenkeras.training.runs import RunDirectory, resume_may_change
 from cenkeras.tasks import get_task, task_for
 from cenkeras.tasks.jobs import with_data_root
+from cenkeras.experiments.protocol import protocol_lines
 from cenkeras.experiments.tables import table as find_table
 
 
@@ -113,16 +114,39 @@ def _differences(saved, wanted, prefix=""):
             yield f"{prefix}{key}"
 
 
+def seed_folder(out, key, seed, first_seed):
+    """A row's run for `seed`: `OUT/<key>` for the recipe's own seed (a table run without --seeds),
+    `OUT/<key>.seed<N>` for the others."""
+    return Path(out) / (key if seed == first_seed else f"{key}.seed{seed}")
+
+
 def reproduce(
-    table_name, recipe, out_dir, overrides=(), rows=None, data_dir=None, inception_weights=None, verbose=1, log=print
+    table_name,
+    recipe,
+    out_dir,
+    overrides=(),
+    rows=None,
+    data_dir=None,
+    inception_weights=None,
+    verbose=1,
+    log=print,
+    seeds=1,
 ):
     """Run (or resume) every row of `table_name` with `recipe`, then write the table; returns its results.
 
-    Returns `{"table", "title", "rows": [{"key", "label", "overrides", "fusion_parameters", "scores",
-    "seconds"}], "diverged": {key: message}}`, also written to `OUT/<table>.json`. A row whose loss
+    `seeds` > 1 runs each row with the recipe's `train.seed` and the next
+    ones (the whole table per seed, in turn); a row's figure is then the mean
+    over its seeds, with their standard deviation, and each seed's scores
+    are kept. A row already run with a seed is reused.
+
+    Returns `{"table", "title", "rows": [{"key", "label", "overrides", "parameters",
+    "fusion_parameters", "scores", "seeds", "scores_by_seed", "std", "protocol", "seconds"}],
+    "diverged": {key: message}}`, also written to `OUT/<table>.json`. A row whose loss
     became NaN/Inf is left out and named in "diverged"; `--rows ROW --set train.lr_...=...`
     then resumes it with a smaller rate (what resuming a run may change, an unfinished row may too).
     """
+    if seeds < 1:
+        raise config_lib.ConfigError(f"--seeds must be >= 1, got {seeds}.")
     if inception_weights and recipe.task == "translation":
         # The rows' runs then keep their best checkpoint by FID, as the official code (select_by=auto).
         overrides = [*overrides, f"eval.inception_weights={inception_weights}"]
@@ -131,38 +155,29 @@ def reproduce(
     task = task_for(recipe)
     evaluation_options = {"inception_weights": inception_weights} if inception_weights else {}
     task.check_evaluation_options(evaluation_options)
-    for row, row_recipe in planned:  # a trap in any row stops the table before the first row trains
-        if not row.reuses and not RunDirectory(out / row.key).exists():
-            task.check_new_run(row_recipe)
+    first_seed = recipe.train.seed
+    seed_list = [first_seed + offset for offset in range(seeds)]
+    for seed in seed_list:  # a trap in any row stops the table before the first row trains
+        for row, row_recipe in planned:
+            if not row.reuses and not RunDirectory(seed_folder(out, row.key, seed, first_seed)).exists():
+                task.check_new_run(row_recipe)
     started = time.time()
     diverged = {}
-    for index, (row, row_recipe) in enumerate(planned, start=1):
-        if row.reuses:
-            _evaluate_reused(task, row, out, data_dir, verbose, evaluation_options, f"[{index}/{len(planned)}]", log)
-            continue
-        row_recipe = with_data_root(row_recipe, data_dir)  # as the row's run records it
-        run = RunDirectory(out / row.key)
-        if run.exists():
-            _check_same_recipe(run, row, row_recipe, finished=run.eval_file.exists())
-        if run.eval_file.exists():
-            log(f"[{index}/{len(planned)}] {row.key}: finished earlier, kept")
-            continue
-        action = "resuming" if run.exists() else "training"
-        log(
-            f"[{index}/{len(planned)}] {row.key}: {row.label} "
-            f"({action}; {' '.join(row.overrides) or 'the recipe as is'})"
-        )
-        row_started = time.time()
-        try:
-            task.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
-        except TrainingDiverged as error:
-            # One unstable baseline must not stop a night of runs: the others go on.
-            diverged[row.key] = str(error)
-            log(f"[{index}/{len(planned)}] {row.key}: diverged, left out of the table ({error})")
-            continue
-        task.evaluate(run.path, data_dir=data_dir, verbose=verbose, **dict(row.evaluation), **evaluation_options)
-        write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
-    results = collect(table, [row for row, _ in planned], out)
+    steps = len(planned) * len(seed_list)
+    for seed_index, seed in enumerate(seed_list):
+        for index, (row, row_recipe) in enumerate(planned, start=1):
+            step = f"[{seed_index * len(planned) + index}/{steps}] {row.key}" + (f" (seed {seed})" if seeds > 1 else "")
+            folder = seed_folder(out, row.key, seed, first_seed)
+            if row.reuses:
+                base = seed_folder(out, row.reuses, seed, first_seed)
+                _evaluate_reused(task, row, base, folder, data_dir, verbose, evaluation_options, step, log)
+                continue
+            outcome = _run_row(
+                task, row, _with_seed(row_recipe, seed), folder, data_dir, verbose, evaluation_options, step, log
+            )
+            if outcome:
+                diverged[folder.name] = outcome
+    results = collect(table, [row for row, _ in planned], out, seed_list)
     results["diverged"] = diverged
     results["seconds_this_call"] = round(time.time() - started, 1)
     write_json(out / f"{table.name}.json", results)
@@ -171,36 +186,81 @@ def reproduce(
     return results
 
 
-def _evaluate_reused(task, row, out, data_dir, verbose, evaluation_options, step, log):
-    """A row that trains nothing: the run of row `row.reuses` evaluated with this row's options,
-    into `OUT/<row key>/eval.json`."""
-    base, result = RunDirectory(out / row.reuses), out / row.key / "eval.json"
+def _with_seed(row_recipe, seed):
+    if row_recipe.train.seed == seed:
+        return row_recipe
+    return config_lib.apply_overrides(copy.deepcopy(row_recipe), [f"train.seed={seed}"])
+
+
+def _run_row(task, row, row_recipe, folder, data_dir, verbose, evaluation_options, step, log):
+    """Train and evaluate one row's run in `folder` (or keep it, finished); the divergence message, if any."""
+    row_recipe = with_data_root(row_recipe, data_dir)  # as the row's run records it
+    run = RunDirectory(folder)
+    if run.exists():
+        _check_same_recipe(run, row, row_recipe, finished=run.eval_file.exists())
+    if run.eval_file.exists():
+        log(f"{step}: finished earlier, kept")
+        return None
+    action = "resuming" if run.exists() else "training"
+    log(f"{step}: {row.label} ({action}; {' '.join(row.overrides) or 'the recipe as is'})")
+    row_started = time.time()
+    try:
+        task.train(row_recipe, run.path, data_dir=data_dir, resume=run.exists(), verbose=verbose)
+    except TrainingDiverged as error:
+        # One unstable baseline must not stop a night of runs: the others go on.
+        log(f"{step}: diverged, left out of the table ({error})")
+        return str(error)
+    task.evaluate(run.path, data_dir=data_dir, verbose=verbose, **dict(row.evaluation), **evaluation_options)
+    write_json(run.path / "reproduce_row.json", {"seconds": round(time.time() - row_started, 1)})
+    return None
+
+
+def _evaluate_reused(task, row, base, folder, data_dir, verbose, evaluation_options, step, log):
+    """A row that trains nothing: the run in `base` (of row `row.reuses`) evaluated with this row's
+    options, into `folder/eval.json`."""
+    base, result = RunDirectory(base), folder / "eval.json"
     if result.exists():
-        log(f"{step} {row.key}: finished earlier, kept")
+        log(f"{step}: finished earlier, kept")
         return
     if not base.eval_file.exists():
-        log(f"{step} {row.key}: row {row.reuses!r} has no finished run to evaluate; left out")
+        log(f"{step}: row {row.reuses!r} has no finished run to evaluate; left out")
         return
     options = dict(row.evaluation)
-    log(f"{step} {row.key}: {row.label} (the run of {row.reuses!r}, evaluated with {options})")
+    log(f"{step}: {row.label} (the run of {row.reuses!r}, evaluated with {options})")
     started = time.time()
     task.evaluate(base.path, data_dir=data_dir, verbose=verbose, out_file=result, **options, **evaluation_options)
-    write_json(out / row.key / "reproduce_row.json", {"seconds": round(time.time() - started, 1)})
+    write_json(folder / "reproduce_row.json", {"seconds": round(time.time() - started, 1)})
 
 
-def collect(table, rows, out):
-    """The finished rows' scores and parameter counts, read from their run directories, then the
-    table's context rows (other methods' published figures, not run)."""
+def collect(table, rows, out, seeds=None):
+    """The finished rows' scores (the mean over `seeds` where several ran, with their standard
+    deviation and each seed's scores) and parameter counts, read from their run directories, then
+    the table's context rows (other methods' published figures, not run). `seeds` defaults to the
+    seed of each row's run in `OUT/<key>`."""
     collected = []
     for row in rows:
-        run = RunDirectory(out / (row.reuses or row.key))
-        eval_file = out / row.key / "eval.json"
-        if not eval_file.exists():
+        runs = []  # (seed, recipe, evaluation, seconds)
+        first = RunDirectory(out / (row.reuses or row.key))
+        if not first.exists():
             continue
-        recipe = run.load_recipe()
-        timing = out / row.key / "reproduce_row.json"
-        evaluation = json.loads(eval_file.read_text())
-        network = task_for(recipe).build_network(recipe)
+        base_seed = first.load_recipe().train.seed
+        for seed in seeds or [base_seed]:
+            folder = seed_folder(out, row.key, seed, base_seed)
+            run = RunDirectory(seed_folder(out, row.reuses, seed, base_seed) if row.reuses else folder)
+            if not (folder / "eval.json").exists():
+                continue
+            timing = folder / "reproduce_row.json"
+            seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+            runs.append((seed, run.load_recipe(), json.loads((folder / "eval.json").read_text()), seconds))
+        if not runs:
+            continue
+        _, recipe, evaluation, _ = runs[0]
+        task = task_for(recipe)
+        network = task.build_network(recipe)
+        scores, spread = mean_scores([run_evaluation["scores"] for _, _, run_evaluation, _ in runs])
+        protocol = task.protocol(recipe, evaluation)
+        protocol["seeds"] = seed_summary([seed for seed, *_ in runs])
+        seconds = [run_seconds for *_, run_seconds in runs if run_seconds is not None]
         collected.append(
             {
                 "key": row.key,
@@ -209,15 +269,43 @@ def collect(table, rows, out):
                 "overrides": list(row.overrides),
                 "parameters": network.count_params(),
                 "fusion_parameters": network.fusion_parameter_count(),
-                "scores": evaluation["scores"],
+                "scores": scores,
+                "seeds": [seed for seed, *_ in runs],
+                "scores_by_seed": {str(seed): run_evaluation["scores"] for seed, _, run_evaluation, _ in runs},
+                "std": spread,
                 "fid_network": evaluation.get("fid_network"),
-                "seconds": json.loads(timing.read_text())["seconds"] if timing.exists() else None,
+                "protocol": protocol,
+                "seconds": round(sum(seconds), 1) if seconds else None,
             }
         )
     for row in table.rows:
         if row.context:
             collected.append({"key": row.key, "label": row.label, "paper": paper_entries(row), "context": True})
     return {"table": table.name, "title": table.title, "task": table.task, "rows": collected}
+
+
+def seed_summary(seeds):
+    """How many seeds made a row's figure, and which."""
+    if len(seeds) == 1:
+        return f"1 seed ({seeds[0]})"
+    return f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std"
+
+
+def mean_scores(runs):
+    """`(mean, std)` of the numeric scores of several seeds' `{output: {metric: value}}`; one seed's
+    scores are returned as they are (lists such as per-class IoU included), with no std."""
+    if len(runs) == 1:
+        return runs[0], {}
+    import numpy as np
+
+    mean, spread = {}, {}
+    for output in runs[0]:
+        for metric, value in runs[0][output].items():
+            if isinstance(value, (int, float)) and all(output in run and metric in run[output] for run in runs):
+                values = np.array([run[output][metric] for run in runs], dtype=float)
+                mean.setdefault(output, {})[metric] = float(values.mean())
+                spread.setdefault(output, {})[metric] = float(values.std(ddof=1))
+    return mean, spread
 
 
 def paper_entries(row):
@@ -272,18 +360,24 @@ def format_markdown(table, results):
             lines.append("| " + " | ".join(cells) + " |")
             continue
         cells = [str(number), row["label"]]
+        scale, digits = (100, 2) if percent else (1, 4)
         for output in outputs:
             for key, _ in metrics:
                 value = row["scores"].get(output, {}).get(key)
+                spread = row.get("std", {}).get(output, {}).get(key)
                 if value is None:  # a row without this output (fewer input domains)
                     cells.append("–")
+                elif spread is None:
+                    cells.append(f"{scale * value:.{digits}f}")
                 else:
-                    cells.append(f"{100 * value:.2f}" if percent else f"{value:.4f}")
+                    cells.append(f"{scale * value:.{digits}f} ± {scale * spread:.{digits}f}")
         cells += [_millions(row["parameters"]), f"{row['fusion_parameters']:,}", paper]
         lines.append("| " + " | ".join(cells) + " |")
     networks = sorted({row.get("fid_network") for row in results["rows"] if row.get("fid_network")})
     if networks:  # FIDs of different networks are not comparable: say which one made them
         lines += ["", f"FID / KID×100 by {' and '.join(networks)}."]
+    numbered = [(number, row.get("protocol")) for number, row in enumerate(results["rows"], start=1)]
+    lines += ["", *protocol_lines(numbered)] if any(protocol for _, protocol in numbered) else []
     # On other data (the synthetic scenes) the published column is context, not a target.
     lines += ["", "paper: the published figures for the row, on the dataset each names; – where the paper has none."]
     seconds = [r["seconds"] for r in _measured(results) if r["seconds"] is not None]

@@ -134,6 +134,11 @@ class Task:
         """The scores `evaluate` returned, as the text `cenkeras train` / `eval` print."""
         raise NotImplementedError
 
+    def protocol(self, recipe, evaluation):
+        """`{item: value}`: how a run's figure was made (data, schedule, evaluation, checkpoint),
+        from its recipe and its eval.json, for the protocol line under a reproduced table."""
+        raise NotImplementedError
+
     def serving_module(self, network, recipe):
         """A `tf.Module` with `serve` (raw images in) and `metadata` signatures, for export."""
         raise NotImplementedError

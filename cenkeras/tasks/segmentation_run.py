@@ -123,6 +123,10 @@ def class_names(recipe):
     return None
 
 
+def _numbers(values, separator=", "):
+    return separator.join(f"{value:g}" for value in values)
+
+
 class SegmentationTask(Task):
     """Dense labelling of M aligned modalities (RGB-D, RGB-X) with a CEN segmenter (`CENRefineNet`,
     `CENPSPNet`, or another registered architecture).
@@ -301,6 +305,27 @@ class SegmentationTask(Task):
 
     def format_results(self, recipe, scores):
         return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, class_names(recipe))}"
+
+    def protocol(self, recipe, evaluation):
+        data, train = recipe.data, recipe.train
+        if data.source == "synthetic":
+            validation, size = "synthetic scenes", f"{data.synthetic.height}x{data.synthetic.width} scenes"
+        else:
+            validation = Path(data.val_list).name
+            size = f"shorter side {data.shorter_side}, scaled {data.low_scale}-{data.high_scale}"
+        views = f"{evaluation.get('protocol', 'single-scale')} (scales {_numbers(evaluation['scales'])}"
+        views += ", flipped too)" if evaluation.get("flip") else ", no flip)"
+        best = Path(evaluation.get("weights", "best")).name.startswith("best")
+        return {
+            "validation": f"{validation}, {evaluation['samples']} images",
+            "training input": f"{size}, crops {data.crop_size} px",
+            "epochs": _numbers(train.epochs, " + "),
+            "batch": str(train.batch_size),
+            "precision": train.precision,
+            "evaluation": f"{views}, logits upsampled {evaluation.get('upsampling', 'bilinear')}",
+            "headline": "the ensemble output's scores (each stream's beside them)",
+            "checkpoint": f"best ensemble mIoU, validated every {train.val_every} epochs" if best else "last epoch",
+        }
 
     def serving_module(self, network, recipe):
         from cenkeras.serving.export import SegmentationServing

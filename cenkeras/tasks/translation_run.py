@@ -104,6 +104,7 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, options):
     scores = {name: {metric: float(np.mean(values)) for metric, values in per_output[name].items()} for name in names}
     weights_file = find_inception_weights(inception_weights or recipe.eval.inception_weights)
     report = {
+        "weights": str(weights or run.weights_for_eval()),
         "samples": index,
         "inception_weights": weights_file,
         "generator_mode": recipe.eval.generator_mode,
@@ -117,6 +118,12 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, options):
         report["fid_network"] = scorer.description
     write_json(eval_file, {**report, "modalities": list(generator.modalities), "scores": scores})
     return TranslationScores(scores, fid_network=report.get("fid_network"))
+
+
+def _best_weights(evaluation):
+    """Whether an evaluation scored the run's best checkpoint (eval.json files from before the
+    "weights" entry: assumed so, as evaluation takes the best where there is one)."""
+    return Path(evaluation.get("weights", "best")).name.startswith("best")
 
 
 def _selection_summary(recipe):
@@ -298,6 +305,32 @@ class TranslationTask(Task):
                 "pt_inception-2015-12-05-*.pth (the paper's network, needs the torch extra) or a Keras .h5)"
             )
         return text
+
+    def protocol(self, recipe, evaluation):
+        data, train = recipe.data, recipe.train
+        if data.source == "synthetic":
+            validation, size = "synthetic scenes", f"{data.synthetic.size} px scenes resized to {data.resize}"
+        else:
+            validation, size = Path(data.val_list).name, f"resized to {data.resize}"
+        mode = evaluation.get("generator_mode", "inference")
+        if mode == "official":
+            generator = f"official mode: decoder dropout on, seed {evaluation.get('dropout_seed', 0)}"
+        else:
+            generator = "inference mode: no dropout"
+        fid = evaluation.get("fid_network")
+        return {
+            "validation": f"{validation}, {evaluation['samples']} images",
+            "training input": f"{size}, crops {data.crop_size} px",
+            "epochs": str(train.epochs),
+            "batch": str(train.batch_size),
+            "precision": train.precision,
+            "evaluation": f"generator in {generator}",
+            "headline": "the paper's: best FID of any output; here each output's scores",
+            "checkpoint": _selection_summary(recipe)
+            if evaluation.get("weights", "best").startswith("best")
+            else "last epoch",
+            "FID": f"{fid}, images {recipe.eval.fid_preprocessing}" if fid else "not computed (no FID network given)",
+        }
 
     def chart_metric(self, available):
         return "fid" if "fid" in available else "l1"

@@ -357,3 +357,56 @@ def test_paper_domains_must_name_the_four_domains():
     recipe.data.paper_domains = {"shade": "reshading"}
     with pytest.raises(ConfigError, match="data.paper_domains must name each of"):
         config_lib.validate(recipe)
+
+
+def test_seeds_run_each_row_per_seed_reuse_finished_seeds_and_print_mean_and_std(tmp_path, monkeypatch):
+    """`seeds=N`: each row with train.seed, +1, ..., the recipe's own seed in OUT/<key> (a table
+    run without seeds is reused), the others in OUT/<key>.seed<N>; the table prints mean ± std,
+    the JSON each seed's scores; a reused (multi-scale) row evaluates each seed's run. Under the
+    table, the protocol line: what every row shares, then what differs, seeds included."""
+    import numpy as np
+
+    from cenkeras.tasks import get_task
+
+    segmentation = get_task("segmentation")
+    trained, train = [], segmentation.train
+
+    def record(row_recipe, run_dir, **kwargs):
+        trained.append((run_dir.name, row_recipe.train.seed))
+        return train(row_recipe, run_dir, **kwargs)
+
+    monkeypatch.setattr(segmentation, "train", record)
+    out, data_dir = tmp_path / "table3", str(tmp_path / "tfds")
+    recipe = tiny_recipe(epochs=(1,))
+    recipe.train.seed = 7
+    options = dict(rows=["cen-refinenet101-ms"], data_dir=data_dir, verbose=0, log=quiet)
+    one = reproduce_lib.reproduce("table3", recipe, out, **options)
+    assert trained == [("cen-refinenet101", 7)]
+    assert "seeds 1 seed (7)" in (out / "table3.md").read_text()
+    assert "±" not in (out / "table3.md").read_text()
+
+    trained.clear()
+    results = reproduce_lib.reproduce("table3", recipe, out, seeds=2, **options)
+    assert trained == [("cen-refinenet101.seed8", 8)]  # seed 7 was run: kept
+    assert RunDirectory(out / "cen-refinenet101.seed8").load_recipe().train.seed == 8
+    assert (out / "cen-refinenet101-ms.seed8" / "eval.json").exists()
+    single, multi = results["rows"][:2]
+    assert single["seeds"] == [7, 8] and multi["seeds"] == [7, 8]
+    seven = one["rows"][0]["scores"]["ensemble"]["mean_iou"]
+    eight = json.loads((out / "cen-refinenet101.seed8" / "eval.json").read_text())["scores"]["ensemble"]["mean_iou"]
+    assert single["scores_by_seed"]["7"]["ensemble"]["mean_iou"] == seven
+    assert single["scores"]["ensemble"]["mean_iou"] == pytest.approx((seven + eight) / 2)
+    assert single["std"]["ensemble"]["mean_iou"] == pytest.approx(np.std([seven, eight], ddof=1))
+    markdown = (out / "table3.md").read_text()
+    mean, spread = 100 * single["scores"]["ensemble"]["mean_iou"], 100 * single["std"]["ensemble"]["mean_iou"]
+    assert f"| {mean:.2f} ± {spread:.2f} |" in markdown
+    protocol = next(line for line in markdown.splitlines() if line.startswith("Protocol of every row:"))
+    assert "validation synthetic scenes, 4 images" in protocol and "epochs 1; batch 4; precision float32" in protocol
+    assert "seeds 2 seeds (7, 8), mean ± std" in protocol and "headline the ensemble output's scores" in protocol
+    by_row = next(line for line in markdown.splitlines() if line.startswith("By row:"))
+    assert "single-scale (scales 1, no flip), logits upsampled bilinear (row 1)" in by_row
+    assert "refinenet (scales 0.4, 0.6, 0.8, 1, 1.2, no flip), logits upsampled bilinear (row 2)" in by_row
+
+    trained.clear()
+    reproduce_lib.reproduce("table3", recipe, out, seeds=2, **options)
+    assert trained == []  # every seed of every row finished: nothing runs again
