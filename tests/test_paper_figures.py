@@ -278,3 +278,17 @@ def test_a_recipe_shortened_to_fewer_stages_names_the_resnet152_schedule_to_set(
     recipe.train.resnet152_epochs = (3,)
     rows = {row.key: row_recipe for row, row_recipe in reproduce.plan("table3", recipe)[1]}
     assert rows["cen-pspnet152"].train.epochs == (3,) and rows["cen-refinenet101"].train.epochs == (2,)
+
+
+def test_table2_unshared_rows_say_they_are_not_the_papers_one_trunk_setting():
+    """The paper's commonly-used setting has one fused trunk after the fusion point (concat-early:
+    120.1M parameters); cenkeras' unshared rows keep both streams, so their label says so and the
+    published figure (with its parameter count) stays beside them as context."""
+    unshared = [row for row in TABLES["table2"].runs if row.key.endswith("-unshared")]
+    assert len(unshared) == 12
+    for row in unshared:
+        assert "not the paper's one-trunk setting" in row.label
+        (figure,) = row.paper
+        assert figure.source == "Table 2, commonly-used setting" and figure.parameters
+    concat_early = next(row for row in unshared if row.key == "concat-early-unshared")
+    assert "120.1M params" in concat_early.paper[0].describe()
