@@ -9,8 +9,9 @@ term off unless the row is about it, as the paper's baselines do.
   on none/half/all channels, exchange on/off), plus the paper's extra
   ablations: a fixed 30% of channels exchanged without L1, a random 30%
   (ShuffleNet-like), and discarding instead of exchanging.
-- table1 also has Section 4.1's further ablations: exchange only in the
-  down-sampling block of each stage, conditional BN (shared / unshared
+- table1 also has Section 4.1's further ablations: a fixed 30% exchanged
+  only in the down-sampling block of each stage, without L1 (and, not the
+  paper's, CEN's own rule there), conditional BN (shared / unshared
   convs), summing the streams (plainly, or through a learnt gate) instead
   of exchanging, and a concat-fusion block instead of the ensemble.
 - table2: fusion methods for segmentation, with unshared encoders and in
@@ -20,9 +21,10 @@ term off unless the row is about it, as the paper's baselines do.
   the unshared rows here keep both streams to the end, and their label says
   they are not that setting (the published figures stay beside them as
   context).
-- table3: uni-modal RefineNet-101/152 (RGB only), CEN-RefineNet-101 at
-  single and multi-scale (the multi-scale row evaluates the single-scale
-  row's run), CEN-RefineNet-152, CEN-PSPNet-152, and the CBN rows.
+- table3: uni-modal RefineNet-101/152 (RGB only), CEN-RefineNet-101 and
+  -152 and CEN-PSPNet-152, each at single scale and multi-scale (a `-ms`
+  row evaluates its single-scale row's run with RefineNet's protocol, that
+  of the paper's Table 3), the CBN rows, and the other methods as context.
 - table4: fusion methods for image translation, for both input pairs of
   the paper (shade + texture, depth + normal).
 - table5: translation from more and more input domains (CEN), the paper's
