@@ -410,3 +410,17 @@ def test_seeds_run_each_row_per_seed_reuse_finished_seeds_and_print_mean_and_std
     trained.clear()
     reproduce_lib.reproduce("table3", recipe, out, seeds=2, **options)
     assert trained == []  # every seed of every row finished: nothing runs again
+
+
+def test_dry_run_lists_the_rows_as_they_will_run_through_the_console_script():
+    """Placeholders filled in with the recipe's names and schedule; the seeds in the header."""
+    from harness import run_cli
+
+    done = run_cli("reproduce", "table5", "--recipe", "taskonomy_shade_texture_to_rgb", "--dry-run", "--seeds", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "7 rows x 3 seeds under runs/taskonomy_shade_texture_to_rgb-table5" in done.stdout
+    assert "data.domains=depth_euclidean,normal,rgb" in done.stdout and "{" not in done.stdout
+    done = run_cli("reproduce", "table3", "--recipe", "nyudv2_refinenet101", "--dry-run")
+    pspnet = next(line for line in done.stdout.splitlines() if line.strip().startswith("cen-pspnet152 "))
+    assert "model.depth=152 train.epochs=150,150,150" in pspnet
+    assert "(published, not run)" not in done.stdout  # context rows are not listed as runs
