@@ -41,8 +41,8 @@ def taskonomy_recipe(name, description, domains):
             crop_size=256,  # official crop_size
             mirror=True,  # official fliplr
         ),
-        # The official code never calls G.eval(): its images and FIDs come with the decoder's
-        # dropout active. Seeded here, so that a run's FID is repeatable.
+        # The official code never switches its generator to eval mode: its images and FIDs come
+        # with the decoder's dropout active. Seeded here, so that a run's FID is repeatable.
         eval=TranslationEvalConfig(generator_mode="official"),
         train=GanTrainConfig(
             epochs=300,  # official num_epochs

@@ -107,7 +107,7 @@ SAMPLES = {
     ),
     "PatchGANDiscriminator": (
         models.PatchGANDiscriminator,
-        {"filters": 4, "condition_channels": 6, "image_channels": 3, "activation": None},
+        {"filters": 4, "condition_channels": 6, "image_channels": 3, "activation": None, "scale_init": "uniform"},
         None,
     ),
     "CENRefineNet": (

@@ -171,9 +171,9 @@ class TranslationEvalConfig:
 
     `generator_mode` is how the generator runs for evaluation and for FID
     checkpoint selection: "official" as the official code, which never
-    calls `G.eval()` (instance statistics and the decoder's Dropout(0.5)
-    dropping, its masks drawn from `dropout_seed` afresh each time, so a
-    run's FID is repeatable); "inference" deterministic (instance
+    switches its generator to eval mode (instance statistics and the
+    decoder's Dropout(0.5) dropping, its masks drawn from `dropout_seed`
+    afresh each time, so a run's FID is repeatable); "inference" deterministic (instance
     statistics, no dropout), as `translate`, `predict` and the exports run it.
     """
 

@@ -162,7 +162,7 @@ def resize_bicubic(x, size):
     Example:
     >>> import numpy as np
     >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
-    >>> np.round(resize_bicubic(x, (1, 8))[0, 0, :, 0].numpy(), 3).tolist()
+    >>> [round(float(v), 3) for v in resize_bicubic(x, (1, 8))[0, 0, :, 0]]
     [-0.105, 0.191, 0.668, 1.297, 1.703, 2.332, 2.809, 3.105]
     """
     import tensorflow as tf

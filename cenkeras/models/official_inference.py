@@ -1,7 +1,7 @@
 """How the official translation code runs its generator outside training: as in training.
 
-The official `main.py` never calls `G.eval()`: the images it saves and the
-FID / KID of the paper come from the generator in training mode, that is
+The official `main.py` never switches its generator to eval mode: the
+images it saves and the FID / KID of the paper come from the generator in training mode, that is
 with instance statistics in every norm and pix2pix's decoder `Dropout(0.5)`
 dropping, as pix2pix itself tests. `official_inference` runs a cenkeras
 generator that way at inference, without the rest of training mode (no norm
