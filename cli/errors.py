@@ -30,6 +30,12 @@ def log_errors_in(folder):
     _log_folder = Path(folder) if folder is not None else None
 
 
+def log_errors_in_run(folder):
+    """`log_errors_in(folder)` where `folder` holds a run (its recipe.json); else no log file is
+    written: a command given a folder that is not a run (a data folder, say) leaves nothing in it."""
+    log_errors_in(folder if (Path(folder) / "recipe.json").is_file() else None)
+
+
 def _user_errors():
     """Exception types whose message is meant for the user."""
     from cenkeras.config import ConfigError
@@ -59,6 +65,10 @@ def write_error_log(error, folder):
     text = f"\n=== {stamp} cenkeras {shlex.join(sys.argv[1:])}\n{details}"
     if inner and inner not in details:
         text += f"\nTensorFlow's message:\n{inner}\n"
+    from cenkeras.utils.quiet_start import startup_lines
+
+    if startup_lines:  # kept off the terminal (cenkeras.utils.quiet_start); here in case they matter
+        text += f"\nTensorFlow's start-up lines:\n{startup_lines}"
     try:
         with open(path, "a", encoding="utf-8") as log:
             log.write(text)

@@ -2,7 +2,7 @@
 
 import click
 
-from cenkeras.cli.errors import friendly_errors, log_errors_in
+from cenkeras.cli.errors import friendly_errors, log_errors_in, log_errors_in_run
 from cenkeras.cli.options import INCEPTION_WEIGHTS_HELP, parse_inputs
 
 
@@ -63,7 +63,7 @@ def evaluate(
     from cenkeras.training.runs import RunDirectory
     from cenkeras.tasks import task_for
 
-    log_errors_in(run_dir)
+    log_errors_in_run(run_dir)
     experiment = RunDirectory(run_dir).load_recipe()
     task = task_for(experiment)
     # Only the options given: a task refuses one it does not have (--multi-scale on a translation run).

@@ -56,6 +56,12 @@ def _runs_a_model(argv):
     return command in MODEL_COMMANDS and not {"-h", "--help", "--dry-run"} & set(argv)
 
 
+def _runs_a_command(argv):
+    """Whether the arguments run a command (not only help or the version, which need no TensorFlow)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return command is not None and not {"-h", "--help", "--version"} & set(argv)
+
+
 def main():
     """The console script: click's own argument and error handling, then an exit that cannot hang.
 
@@ -65,6 +71,10 @@ def main():
     therefore flushes what it wrote and ends the process at once with its status.
     """
     try:
+        if _runs_a_command(sys.argv[1:]):
+            from cenkeras.utils.quiet_start import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
         if _runs_a_model(sys.argv[1:]):
             from cenkeras.utils.memory import load_tensorflow_lean
 

@@ -2,7 +2,7 @@
 
 import click
 
-from cenkeras.cli.errors import friendly_errors, log_errors_in
+from cenkeras.cli.errors import friendly_errors, log_errors_in, log_errors_in_run
 from cenkeras.cli.options import parse_inputs
 
 
@@ -27,7 +27,7 @@ def translate(run_dir, inputs, out_path, weights):
     from cenkeras.training.runs import RunDirectory
     from cenkeras.tasks import task_for
 
-    log_errors_in(run_dir if Path(run_dir).is_dir() else None)
+    log_errors_in_run(run_dir)
     if not (Path(run_dir) / "recipe.json").exists():
         from cenkeras.serving.predict import translate_served
 
@@ -74,7 +74,7 @@ def export(run_dir, out, weights, precision, export_format):
     file, with the preprocessing inside."""
     from cenkeras.tasks.run_models import export_run
 
-    log_errors_in(run_dir)
+    log_errors_in_run(run_dir)
     try:
         path = export_run(run_dir, out=out, weights=weights, precision=precision, format=export_format)
     except FileExistsError as error:

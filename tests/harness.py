@@ -40,7 +40,8 @@ def run_cli(*args, script=CENKERAS, timeout=300, cwd=None, env=None, prelude=Non
     """
     command = [str(script), *map(str, args)]
     if prelude is not None:
-        code = f"{prelude}\nimport sys\nfrom cenkeras.cli.main import main\nsys.argv[0] = 'cenkeras'\nmain()"
+        # argv[0] is the script's name before cenkeras is imported, as when the console script starts.
+        code = f"{prelude}\nimport sys\nsys.argv[0] = 'cenkeras'\nfrom cenkeras.cli.main import main\nmain()"
         command = [sys.executable, "-c", code, *command[1:]]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)

@@ -10,10 +10,31 @@ import cenkeras
 from cenkeras.cli.main import cli
 
 
-def test_help_lists_info():
+def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    assert "info" in result.output
+    for command in cli.commands:
+        assert f"\n  {command} " in result.output, command
+
+
+# Run before the console script's main(): at exit, says whether TensorFlow was ever imported.
+TENSORFLOW_WATCH = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr))"
+)
+
+
+def test_help_and_version_start_without_tensorflow_and_print_nothing_of_it():
+    """`cenkeras --help`, a command's `--help` and `--version` never load TensorFlow (which takes
+    seconds and prints its start-up lines): the console script imports it when a command needs it."""
+    from harness import run_cli
+
+    for args in (["--help"], ["train", "--help"], ["reproduce", "--help"], ["--version"]):
+        done = run_cli(*args, prelude=TENSORFLOW_WATCH, timeout=60)
+        assert done.returncode == 0, (args, done.stderr[-1000:])
+        assert done.stderr == "tensorflow imported: False\n", (args, done.stderr[-1000:])
+    done = run_cli("info", prelude=TENSORFLOW_WATCH, timeout=120)
+    assert done.returncode == 0 and "tensorflow imported: True" in done.stderr  # a command that needs it
 
 
 def test_info_prints_versions_and_devices():
@@ -53,3 +74,20 @@ def test_cli_and_recipes_live_under_the_cenkeras_namespace(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["None", "None"]
+
+
+def test_a_failing_command_prints_its_error_line_only_and_leaves_no_log_in_a_folder_not_a_run(tmp_path):
+    """`cenkeras eval` of a data folder: one error line, no TensorFlow start-up line, and no
+    cenkeras.log written into the user's folder."""
+    from harness import run_cli
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    done = run_cli("eval", folder, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == f"Error: {folder} is not a run directory (no recipe.json).\n"
+    assert list(folder.iterdir()) == []
+    import os
+
+    shown = run_cli("eval", folder, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert shown.returncode == 1 and "oneDNN" in shown.stderr  # asked for: TensorFlow's lines shown

@@ -7,6 +7,7 @@ Python readers): reproduced here with a dataset large enough that the
 pipeline is busy when the error arrives, and the progress bar on.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -98,6 +99,16 @@ def test_training_ends_with_the_error_when_a_bad_file_is_met_mid_epoch(dataset, 
     assert_quiet_with_details_in(stderr, tmp_path / "run" / "cenkeras.log", path)
 
 
+# Lines TensorFlow prints as it starts (absl's pre-init warning, C++ INFO/ERROR lines, Python absl).
+TENSORFLOW_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d|WARNING:absl:)")
+
+
+def assert_no_tensorflow_lines(stderr):
+    """The console script keeps TensorFlow's start-up lines off the terminal."""
+    lines = [line for line in stderr.splitlines() if TENSORFLOW_LINE.match(line)]
+    assert lines == [], lines
+
+
 def assert_quiet_with_details_in(stderr, log, path):
     """The terminal shows no traceback (TensorFlow's kernel log kept it before); the run's log has it."""
     assert "Traceback" not in stderr and "op_kernel" not in stderr, stderr[-3000:]
@@ -114,10 +125,13 @@ def test_eval_and_predict_end_with_the_error_on_a_bad_file(dataset, tmp_path):
     write_list(root, "train.txt", range(6))
     code, _, stderr = console("train", dataset[1], "--data-dir", root, "--run-dir", tmp_path / "run", "--quiet")
     assert code == 0, stderr[-3000:]
+    assert_no_tensorflow_lines(stderr)
     path, message = damage(root, "label out of range", 2)
     code, _, stderr = console("eval", tmp_path / "run")
     assert code == 1 and message in stderr and str(path) in stderr
     assert_quiet_with_details_in(stderr, tmp_path / "run" / "cenkeras.log", path)
+    assert_no_tensorflow_lines(stderr)
+    assert "TensorFlow's start-up lines:" in (tmp_path / "run" / "cenkeras.log").read_text()
 
     path, message = damage(root, "truncated image", 40)
     code, _, stderr = console(
