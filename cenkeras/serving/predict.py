@@ -194,6 +194,32 @@ def expand_inputs(inputs):
     return [{n: listings[n][key] for n in names} for key in sorted(common)]
 
 
+def overlay_backdrop(images, preprocessors):
+    """The overlay's backdrop, (H, W, 3) uint8, from the inputs given (any subset of the model's):
+    the first 8-bit one (a gray one made 3-channel, a wider one its first three channels), else
+    the first one drawn as a depth image (its readings stretched over 0-255, no reading black).
+
+    Example:
+    >>> from cenkeras.layers.preprocessing import ModalityPreprocessor
+    >>> depth = np.array([[[[0], [1000], [3000]]]], np.uint16)
+    >>> overlay_backdrop({"depth": depth}, {"depth": ModalityPreprocessor("depth")})[0, :, 0].tolist()
+    [0, 0, 255]
+    """
+    given = [name for name in preprocessors if name in images]
+    eight_bit = next((name for name in given if preprocessors[name].raw_dtype == "uint8"), None)
+    if eight_bit is not None:
+        image = np.asarray(images[eight_bit][0])
+    else:
+        values = np.asarray(images[given[0]][0][..., :1], np.float64)
+        readings = values[values > 0]
+        low, high = (readings.min(), readings.max()) if readings.size else (0.0, 1.0)
+        stretched = (values - low) / max(high - low, 1e-12) * 255
+        image = np.where(values > 0, np.clip(stretched, 0, 255), 0).astype(np.uint8)
+    if image.shape[-1] < 3:
+        image = np.repeat(image[..., :1], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
 def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`."""
     predictor = Predictor(model_path, labels_only=True)
@@ -211,10 +237,7 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
         labels = predictor(images)[f"{output}_labels"][0].astype(np.uint8)
         stem = Path(next(iter(sample.values()))).stem
         colours = colorize(labels)
-        # The overlay's backdrop: the first 8-bit input (gray ones made 3-channel), else black.
-        first = next((n for n, p in predictor.preprocessors.items() if p.raw_dtype == "uint8"), None)
-        base = images[first][0] if first else np.zeros((*labels.shape, 1), np.uint8)
-        base = np.repeat(base, 3 // base.shape[-1], axis=-1)
+        base = overlay_backdrop(images, predictor.preprocessors)
         overlay = np.concatenate([base, colours, (0.5 * base + 0.5 * colours).astype(np.uint8)], axis=1)
         Image.fromarray(labels).save(out_dir / f"{stem}_labels.png")
         Image.fromarray(colours).save(out_dir / f"{stem}_color.png")

@@ -257,6 +257,20 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
     # Without its depth input the model runs from rgb alone (the export's serving_rgb signature).
     assert single.exit_code == 0, single.output
     assert np.asarray(Image.open(tmp_path / "x" / "0_labels.png")).shape == (30, 40)
+    # From depth alone, through the console script: the overlay's backdrop is the depth image.
+    from harness import run_cli
+
+    from cenkeras.serving.predict import overlay_backdrop, Predictor
+
+    depth_file = tmp_path / "depth" / "0.png"
+    for label, model in (("run", segmentation_run_dir), ("savedmodel", saved)):
+        done = run_cli("predict", model, "--input", f"depth={depth_file}", "--out", tmp_path / f"d_{label}", "--quiet")
+        assert done.returncode == 0, done.stderr[-2000:]
+        overlay = np.asarray(Image.open(tmp_path / f"d_{label}" / "0_overlay.png"))
+        predictor = Predictor(saved)
+        expected = overlay_backdrop({"depth": predictor.read("depth", depth_file)}, predictor.preprocessors)
+        np.testing.assert_array_equal(overlay[:, :40], expected)
+        assert expected.std() > 10  # a depth image, not a black backdrop
     foreign = runner.invoke(
         cli, ["predict", str(saved), "--input", f"hha={tmp_path / 'rgb' / '0.png'}", "--out", str(tmp_path / "y")]
     )
