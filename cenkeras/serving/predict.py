@@ -167,10 +167,42 @@ class Predictor:
         return {k: np.asarray(v) for k, v in self._call(images).items()}
 
 
+def list_file_paths(path, modality):
+    """The images of `modality` a list file names, in order.
+
+    Two forms: one path per line, or the lists `cenkeras prepare` writes
+    (`rgb/N.png masks/N.png depth/N.png`), whose column for a modality is the
+    one whose paths start with the modality's folder name. A relative path is
+    found beside the list file (where `prepare` puts its lists: the dataset
+    root), else in the current folder.
+    """
+    path = Path(path)
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise DataError(f"input {modality}: {path} lists no image.")
+    column = 0
+    if len(rows[0]) > 1:
+        folders = [Path(field).parts[0] if len(Path(field).parts) > 1 else "" for field in rows[0]]
+        if modality not in folders:
+            raise DataError(
+                f"input {modality}: {path} has {len(rows[0])} columns, whose folders are {folders}; none is "
+                f"{modality!r} (give one path per line, or a list whose column for it starts with {modality}/)."
+            )
+        column = folders.index(modality)
+    files = []
+    for number, row in enumerate(rows, start=1):
+        if len(row) <= column:
+            raise DataError(f"input {modality}: {path}, line {number} has no column {column + 1}.")
+        file = Path(row[column])
+        beside = path.parent / file
+        files.append(file if file.is_absolute() or not beside.exists() and file.exists() else beside)
+    return files
+
+
 def expand_inputs(inputs):
     """`{modality: file | folder | .txt list}` -> list of `{modality: path}` samples.
 
-    Folders are matched by file name (stem); list files by line order.
+    Folders are matched by file name (stem); list files (`list_file_paths`) by line order.
     """
     listings = {}
     for name, value in inputs.items():
@@ -178,8 +210,7 @@ def expand_inputs(inputs):
         if path.is_dir():
             listings[name] = {p.stem: p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
         elif path.suffix == ".txt" and path.is_file():
-            lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-            listings[name] = {f"{i:06d}": Path(line) for i, line in enumerate(lines)}
+            listings[name] = {f"{i:06d}": file for i, file in enumerate(list_file_paths(path, name))}
         elif path.is_file():
             listings[name] = {path.stem: path}
         else:

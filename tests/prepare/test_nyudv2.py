@@ -253,3 +253,44 @@ def test_from_the_public_files_to_predictions_as_a_user_runs_it(nyu_public, tmp_
     mode, labels = read(predictions / "000002_labels.png")
     assert labels.shape == (32, 48) and labels.max() < 40
     assert len(list(predictions.glob("*_labels.png"))) == 6
+    # prepare's own list, from another folder: each modality's column, paths from the list's folder.
+    listed = tmp_path / "listed"
+    val = data / "val.txt"
+    run_in = tmp_path / "elsewhere"
+    run_in.mkdir()
+    done = run_cli("predict", served, "--input", f"rgb={val}", "--input", f"depth={val}", "--out", listed, cwd=run_in)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stems = [Path(line.split()[0]).stem for line in val.read_text().splitlines()]
+    assert sorted(p.name for p in listed.glob("*_labels.png")) == sorted(f"{stem}_labels.png" for stem in stems)
+    np.testing.assert_array_equal(
+        read(listed / f"{stems[0]}_labels.png")[1], read(predictions / f"{stems[0]}_labels.png")[1]
+    )
+
+
+def test_predict_reads_both_list_forms_and_names_a_list_without_the_modalitys_column(tmp_path, monkeypatch):
+    from cenkeras.serving.predict import expand_inputs, list_file_paths
+
+    root = tmp_path / "data"
+    for folder in ("rgb", "depth"):
+        (root / folder).mkdir(parents=True)
+        for stem in ("000001", "000002"):
+            (root / folder / f"{stem}.png").write_bytes(b"")
+    prepared = root / "val.txt"
+    prepared.write_text(
+        "rgb/000001.png\tmasks/000001.png\tdepth/000001.png\nrgb/000002.png masks/000002.png depth/000002.png\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert list_file_paths(prepared, "depth") == [root / "depth" / "000001.png", root / "depth" / "000002.png"]
+    plain = tmp_path / "lists" / "rgb_list.txt"
+    plain.parent.mkdir()
+    plain.write_text("data/rgb/000002.png\n")  # relative to the current folder: not beside the list
+    assert list_file_paths(plain, "rgb") == [Path("data/rgb/000002.png")]
+    samples = expand_inputs({"rgb": prepared, "depth": prepared})
+    assert samples[1] == {"rgb": root / "rgb" / "000002.png", "depth": root / "depth" / "000002.png"}
+    with pytest.raises(
+        DataError, match=r"has 3 columns, whose folders are \['rgb', 'masks', 'depth'\]; none is 'thermal'"
+    ):
+        list_file_paths(prepared, "thermal")
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(DataError, match="lists no image"):
+        list_file_paths(tmp_path / "empty.txt", "rgb")
