@@ -22,7 +22,20 @@ def prepare():
 
 def _report(record, out, recipe):
     counts = ", ".join(f"{name} {count}" for name, count in record["counts"].items())
-    click.echo(f"Wrote {out} ({counts}). Train on it: cenkeras train {recipe} --data-dir {out}")
+    click.echo(f"Wrote {out} ({counts}). Train on it:\n  {next_step(recipe, out)}")
+
+
+def next_step(recipe_name, out):
+    """The `cenkeras train` command that runs on the prepared folder: with the ImageNet encoder a
+    recipe that freezes its BatchNorm statistics needs (`train.freeze_bn` refuses to start without)."""
+    from cenkeras.experiments.recipe_files import load_recipe
+
+    recipe = load_recipe(recipe_name)
+    command = f"cenkeras train {recipe_name} --data-dir {out}"
+    if getattr(recipe.train, "freeze_bn", False) and not recipe.model.backbone_weights:
+        weights = f"resnet{recipe.model.depth}.tv_in1k.safetensors"
+        command += f" --set model.backbone_weights={weights}  (torchvision's ImageNet ResNet-{recipe.model.depth})"
+    return command
 
 
 @prepare.command("nyudv2")

@@ -58,7 +58,9 @@ def train(recipe, data_dir, run_dir, overrides, strategy, resume, deterministic,
         click.echo(f"  {key:<11} {value}")
     verbose = 0 if quiet else 1
     task.train(experiment, run_dir, data_dir=data_dir, resume=resume, verbose=verbose)
-    click.echo("\nValidation of the best checkpoint:")
+    # A run that never validated (train.val_every beyond its epochs) has no best: its last weights.
+    which = "best" if recorded.best_weights.exists() else "last (the run never validated)"
+    click.echo(f"\nValidation of the {which} checkpoint:")
     scores = task.evaluate(run_dir, data_dir=data_dir, verbose=verbose)
     click.echo(task.format_results(experiment, scores))
     click.echo(f"\nWrote {run_dir}/eval.json")

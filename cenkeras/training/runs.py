@@ -89,13 +89,14 @@ class RunDirectory:
     def create(self, recipe, resume=False):
         """Start a run here, or continue one with `resume=True`.
 
-        A new run refuses a folder that already holds a run (nothing is
-        overwritten); resuming needs one, and its recorded recipe wins over
+        A new run refuses a folder that already holds a run that trained an
+        epoch (nothing is overwritten); one that failed before its first
+        epoch ended holds nothing to keep and starts again. Resuming needs a run, and its recorded recipe wins over
         the one given, except for the training length (more epochs may be
         added), the learning rates (`train.lr_*`: e.g. smaller ones after
         a divergence) and the rest of `CHANGEABLE_ON_RESUME`.
         """
-        if self.exists() and not resume:
+        if self.exists() and not resume and self.trained_an_epoch():
             raise RunError(
                 f"{self.path} already holds a run; pass --resume to continue it or choose another --run-dir."
             )
@@ -119,6 +120,12 @@ class RunDirectory:
             recipe = saved
         atomic_write_text(self.recipe_file, json.dumps(config_lib.to_dict(recipe), indent=2) + "\n")
         return recipe
+
+    def trained_an_epoch(self):
+        """Whether the run finished an epoch: a metrics line, a checkpoint or a backup."""
+        backed_up = self.backup.is_dir() and any(self.backup.iterdir())
+        checkpoints = self.checkpoints.is_dir() and any(self.checkpoints.glob("*.weights.h5"))
+        return bool(self.read_metrics()) or checkpoints or backed_up
 
     def _remove_partial_files(self):
         """Temporary files a killed process left behind (the files they were to replace are intact)."""

@@ -219,7 +219,12 @@ def test_from_the_public_files_to_predictions_as_a_user_runs_it(nyu_public, tmp_
 
     _, files, _, _ = nyu_public
     data = tmp_path / "nyudv2"
-    cenkeras("prepare", "nyudv2", *[f"--{k}={v}" for k, v in files.items()], "--out", data, "--quiet")
+    prepared = cenkeras("prepare", "nyudv2", *[f"--{k}={v}" for k, v in files.items()], "--out", data, "--quiet")
+    # The next step it prints runs: the official recipe with the ImageNet encoder it needs.
+    assert (
+        f"cenkeras train nyudv2_refinenet101 --data-dir {data} --set "
+        "model.backbone_weights=resnet101.tv_in1k.safetensors" in prepared
+    )
 
     recipe_file = tmp_path / "tiny_nyudv2.py"
     recipe_file.write_text(TINY_NYUD_RECIPE)
