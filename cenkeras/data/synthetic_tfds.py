@@ -1,5 +1,7 @@
 """The synthetic RGB-D scenes as a tensorflow-datasets builder (prepared once, no download)."""
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -97,7 +99,17 @@ def prepared_split(builder_class, split, data_dir=None, **options):
     data_dir = str(Path(os.path.expanduser(data_dir or os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)))
     tfds.disable_progress_bar()
     builder = builder_class(data_dir=data_dir, **options)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    if not builder.is_prepared():
+        # tensorflow-datasets would announce a download ("Downloading and preparing dataset Unknown
+        # size ..."); nothing is downloaded: the scenes are drawn here, once.
+        print(
+            f"Generating the synthetic scenes ({builder.name}, {builder.builder_config.name}; nothing is "
+            f"downloaded) into {builder.data_dir}; later runs reuse them. Delete that folder to generate "
+            f"them again, or set {DATA_DIR_VARIABLE} to keep them elsewhere.",
+            flush=True,
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     files = [str(path) for path in builder.info.splits[split].filepaths]
     records = list(tf.data.TFRecordDataset(files, buffer_size=1 << 20).as_numpy_iterator())
     return IndexedSamples(records, builder.info.features.deserialize_example)

@@ -54,13 +54,17 @@ def test_posters_are_invisible_in_depth(seed):
     assert np.abs(colours.mean(0) - wall.mean(0)).max() > 10  # but they differ in colour
 
 
-def test_tfds_builder_prepares_once_and_reads_back(tmp_path):
+def test_tfds_builder_prepares_once_and_reads_back(tmp_path, capsys):
     config = SyntheticConfig(num_train=3, num_val=2, height=16, width=24, seed=1)
     train = list(load_synthetic("train", config, str(tmp_path)).dataset().as_numpy_iterator())
+    # Said once, as what it is: generated here, where, how to start again; no "Downloading".
+    said = capsys.readouterr().out
+    assert said.startswith("Generating the synthetic scenes (synthetic_rgbd, h16_w24_train3_val2_seed1; nothing")
+    assert f"into {tmp_path}" in said and "Delete that folder" in said and "Downloading" not in said
     assert len(train) == 3
     expected = {render_scene(1 * 7919 + i, 16, 24)["depth"].tobytes() for i in range(3)}
     assert {example["depth"][..., 0].tobytes() for example in train} == expected
     stamp = sorted(p.stat().st_mtime for p in tmp_path.rglob("*.tfrecord*"))
     again = list(load_synthetic("validation", config, str(tmp_path)).dataset().as_numpy_iterator())
-    assert len(again) == 2
+    assert len(again) == 2 and capsys.readouterr().out == ""
     assert sorted(p.stat().st_mtime for p in tmp_path.rglob("*.tfrecord*")) == stamp  # not regenerated
