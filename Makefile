@@ -39,9 +39,18 @@ test: lint
 test-fast: lint
 	$(call run_pytest,-m "not slow")
 
-# Trains the default recipe (synthetic RGB-D scenes, generated locally) and prints the table.
-demo: $(VENV)/.installed
-	$(VENV)/bin/cenkeras train synthetic_rgbd --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
+# Trains the default recipe (synthetic RGB-D scenes, generated locally) and prints the table. Its
+# own environment with the package alone, as a user installs it (not the test extra's torch,
+# ONNX, OpenVINO and LiteRT).
+DEMO_VENV ?= .venv-demo
+$(DEMO_VENV)/.installed: pyproject.toml
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install -e .
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/cenkeras train synthetic_rgbd --run-dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 # The models' table (~15 min on 2 cores; with OFFICIAL_CEN=/path/to/a/checkout/of/yikaiw/CEN the
 # official PyTorch code is measured beside it in the same run, ~35 min), then inference in every
