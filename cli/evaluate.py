@@ -95,7 +95,12 @@ def evaluate(
     help="Images for the feature-map figure (two modalities).",
 )
 @click.option("--layer", help="Exchange layer of the figure (default: the one exchanging most).")
-@click.option("--out", "out_dir", default="inspect", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: RUN_DIR/inspect for a run, else <model>_inspect beside the file).",
+)
 @friendly_errors
 def inspect(model, inputs, layer, out_dir):
     """Exchange statistics of MODEL (run directory or .keras): table, bar chart, alpha, feature maps."""
@@ -112,7 +117,8 @@ def inspect(model, inputs, layer, out_dir):
         from cenkeras.serving.predict import load_keras_model
 
         network = load_keras_model(path)
-    out = Path(out_dir)
+    # Each model its own default folder: one model's figures never replace another's.
+    out = Path(out_dir) if out_dir else (path / "inspect" if path.is_dir() else path.with_name(f"{path.stem}_inspect"))
     out.mkdir(parents=True, exist_ok=True)
     log_errors_in(out)
     rows = visualize.exchange_rows(network)

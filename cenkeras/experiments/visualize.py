@@ -59,9 +59,18 @@ def plot_exchange_fractions(model, path):
         axis.bar(positions + m * width, values, width, label=modality)
     axis.set_xticks(positions + width * (len(modalities) - 1) / 2)
     axis.set_xticklabels(layers, rotation=90, fontsize=7)
-    axis.set_ylabel("fraction of channels |gamma| < threshold")
-    axis.set_ylim(0, 1)
-    axis.legend()
+    axis.set_ylabel("share of channels\nunder the threshold", fontsize=9)
+    # Fitted to the data: shares are often a few percent, invisible on a 0-1 axis.
+    highest = max((r["fraction"] for r in rows), default=0.0)
+    axis.set_ylim(0, min(1.0, highest * 1.15) if highest > 0 else 0.01)
+    axis.yaxis.set_major_formatter(
+        plt.FuncFormatter(lambda value, _: f"{100 * value:.0f}%" if highest >= 0.1 else f"{100 * value:.1f}%")
+    )
+    if highest == 0:
+        axis.text(
+            0.5, 0.5, "no channel under the threshold: nothing is exchanged", transform=axis.transAxes, ha="center"
+        )
+    axis.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(modalities), frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

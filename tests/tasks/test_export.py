@@ -337,6 +337,15 @@ def test_inspect_writes_table_chart_and_feature_maps(segmentation_run_dir, tmp_p
     assert "| layer1.0.bn2 | rgb |" in result.output and "softmax(alpha)" in result.output
     assert (out / "exchange_fractions.png").stat().st_size > 1000
     assert len(list(out.glob("feature_maps_*.png"))) == 1
+    # Through the console script, a chosen layer, no --out: the run's own inspect folder.
+    from harness import run_cli
+
+    inputs = ("--input", f"rgb={tmp_path / 'rgb.png'}", "--input", f"depth={tmp_path / 'depth.png'}")
+    done = run_cli("inspect", segmentation_run_dir, *inputs, "--layer", "layer3.0.bn2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    own = segmentation_run_dir / "inspect"
+    assert (own / "feature_maps_layer3.0.bn2.png").stat().st_size > 1000 and (own / "exchange_fractions.png").exists()
+    assert not (tmp_path / "inspect" / "feature_maps_layer3.0.bn2.png").exists()
 
     # The figure's groups follow the masks: force an exchange and check the maps.
     _, model = load_run_model(segmentation_run_dir)
