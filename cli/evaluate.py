@@ -139,10 +139,11 @@ def inspect(model, inputs, layer, out_dir):
         if unknown:
             raise click.UsageError(f"{model} takes inputs {list(preprocessors)}; unknown {unknown}.")
         chosen = layer or max(rows, key=lambda r: r["exchanged"])["layer"]
-        batch = {
-            name: preprocessors[name](read_model_input(image, preprocessors[name])[None])
-            for name, image in parse_inputs(inputs).items()
-        }
+        from cenkeras.serving.predict import overlay_backdrop
+
+        raw = {name: read_model_input(image, preprocessors[name])[None] for name, image in parse_inputs(inputs).items()}
+        batch = {name: preprocessors[name](image) for name, image in raw.items()}
         maps = visualize.exchange_feature_maps(network, batch, chosen)
-        figure = visualize.plot_feature_maps(maps, out / f"feature_maps_{chosen}.png", title=chosen)
+        shown = {name: overlay_backdrop({name: image}, preprocessors) for name, image in raw.items()}
+        figure = visualize.plot_feature_maps(maps, out / f"feature_maps_{chosen}.png", title=chosen, images=shown)
         click.echo(f"Wrote {figure}")

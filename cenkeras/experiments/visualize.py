@@ -83,7 +83,7 @@ def exchange_feature_maps(model, inputs, layer_name):
     Returns `{stream: {"received": map, "given": map, "kept": map}}`: per stream,
     the mean over the channels it takes from the other modality, the channels
     the other modality takes from it, and the channels both keep. Maps are
-    (H, W) arrays of the first sample.
+    (H, W) arrays of the first sample; None for a group without channels.
     """
     layer = model.get_layer(layer_name)
     if len(model.modalities) != 2:
@@ -99,24 +99,38 @@ def exchange_feature_maps(model, inputs, layer_name):
     for m, name in enumerate(model.modalities):
         other = 1 - m
         groups = {"received": masks[m], "given": masks[other], "kept": kept}
-        maps[name] = {
-            group: (outputs[m][..., mask].mean(-1) if mask.any() else np.zeros(outputs[m].shape[:2]))
-            for group, mask in groups.items()
-        }
+        # None where the group has no channel (nothing exchanged at this layer, say).
+        maps[name] = {group: outputs[m][..., mask].mean(-1) if mask.any() else None for group, mask in groups.items()}
     return maps
 
 
-def plot_feature_maps(maps, path, title=""):
+def plot_feature_maps(maps, path, title="", images=None):
+    """The paper's Figure 3 view: per stream, its input (`images`: `{stream: (H, W, 3) uint8}`,
+    optional) beside the mean feature maps of the channels it receives, gives and keeps; a group
+    without channels says so instead of showing an empty panel."""
     names = list(maps)
     groups = ["received", "given", "kept"]
-    figure, axes = plt.subplots(len(names), len(groups), figsize=(3 * len(groups), 2.6 * len(names)))
+    columns = (["input"] if images else []) + groups
+    figure, axes = plt.subplots(len(names), len(columns), figsize=(3 * len(columns), 2.6 * len(names)))
     axes = np.atleast_2d(axes)
     for row, name in enumerate(names):
-        for col, group in enumerate(groups):
+        for col, group in enumerate(columns):
             axis = axes[row, col]
-            axis.imshow(maps[name][group], cmap="viridis")
-            axis.set_title(f"{name}: {group}", fontsize=9)
             axis.axis("off")
+            if group == "input":
+                axis.imshow(images[name])
+                axis.set_title(f"{name} input", fontsize=9)
+                continue
+            axis.set_title(f"{name}: {group}", fontsize=9)
+            if maps[name][group] is None:
+                empty = (
+                    "no channel kept by both\n(every one is exchanged)"
+                    if group == "kept"
+                    else "no channel\n(nothing exchanged here)"
+                )
+                axis.text(0.5, 0.5, empty, ha="center", va="center", fontsize=8)
+                continue
+            axis.imshow(maps[name][group], cmap="viridis")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -463,3 +463,16 @@ def test_a_keras_file_alone_says_how_to_feed_it(tmp_path):
     # reads these inputs differently.
     guessed = legacy_preprocessors(segmenter)
     assert guessed["depth"].depth_mode == "scale" and guessed["rgb"].kind == "rgb"
+
+
+def test_the_figure_3_view_shows_the_inputs_and_says_when_a_group_has_no_channel(tmp_path):
+    """Empty groups are None in the maps and a sentence in the figure, not a blank panel."""
+    from cenkeras.experiments.visualize import plot_feature_maps
+
+    maps = {
+        "rgb": {"received": np.ones((4, 6)), "given": None, "kept": np.zeros((4, 6))},
+        "depth": {"received": None, "given": np.ones((4, 6)), "kept": np.zeros((4, 6))},
+    }
+    images = {name: np.zeros((16, 24, 3), np.uint8) for name in maps}
+    path = plot_feature_maps(maps, tmp_path / "figure.png", title="layer2.0.bn2", images=images)
+    assert path.stat().st_size > 1000
