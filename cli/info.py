@@ -4,6 +4,7 @@ import platform
 
 import click
 
+from cenkeras.cli.errors import friendly_errors
 from cenkeras.version import __version__
 
 
@@ -24,9 +25,24 @@ def info():
 
 
 @click.command("recipes")
-def list_recipes():
-    """List the built-in recipes."""
-    from cenkeras.experiments.recipe_files import builtin_recipes
+@click.argument("recipe", required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value (repeatable).")
+@friendly_errors
+def list_recipes(recipe, overrides):
+    """List the built-in recipes; with RECIPE (a name or a .py file), print it resolved with the
+    overrides, one `key=value` line per value, in the form --set takes."""
+    from cenkeras.experiments.recipe_files import builtin_recipes, load_recipe
 
-    for name, summary in builtin_recipes().items():
-        click.echo(f"{name:<24} {summary}")
+    if recipe is None:
+        if overrides:
+            raise click.UsageError("--set needs a RECIPE to apply to.")
+        for name, summary in builtin_recipes().items():
+            click.echo(f"{name:<24} {summary}")
+        return
+    from cenkeras.config import apply_overrides
+    from cenkeras.config.listing import settable_lines
+
+    experiment = apply_overrides(load_recipe(recipe), list(overrides))
+    click.echo(f"# {experiment.name} ({experiment.task}): {experiment.description.strip().splitlines()[0]}")
+    for line in settable_lines(experiment):
+        click.echo(line)

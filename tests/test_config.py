@@ -220,3 +220,38 @@ def test_evaluation_views_of_each_multi_scale_protocol():
     assert evaluation.views(True) == ((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)
     with pytest.raises(ConfigError, match="multi-scale protocol must be one of"):
         evaluation.views("deeplab")
+
+
+@pytest.mark.parametrize("name", sorted(builtin_recipes()))
+def test_a_recipe_written_as_set_lines_rebuilds_it_from_the_default_recipe(name):
+    """`cenkeras recipes NAME` prints the lines; applied to the task's default recipe they give the
+    recipe back, value for value (mappings of plain values are comments: no --set key)."""
+    from cenkeras.config import Recipe
+    from cenkeras.config.listing import settable_lines
+
+    recipe = load_recipe(name)
+    lines = settable_lines(recipe)
+    default = TranslationRecipe() if recipe.task == "translation" else Recipe()
+    if set(recipe.data.__dict__.get("modalities", {})) - {"rgb", "depth"}:
+        default.data.modalities = load_recipe(name).data.modalities  # --set sets values, adds no modality
+    rebuilt = to_dict(apply_overrides(default, [line for line in lines if not line.startswith("#")]))
+    expected = to_dict(recipe)
+    for key in ("name", "description"):
+        rebuilt.pop(key), expected.pop(key)
+    if recipe.task == "translation":
+        assert any(line.startswith("# data.paper_domains: ") for line in lines)
+        rebuilt["data"].pop("paper_domains"), expected["data"].pop("paper_domains")
+    assert rebuilt == expected
+
+
+def test_recipes_prints_a_recipe_resolved_with_overrides_through_the_console_script():
+    from harness import run_cli
+
+    done = run_cli("recipes", "nyudv2_pspnet152", "--set", "train.epochs=1,1,1", "--set", "model.decoder.auxiliary_weight=0")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("# nyudv2_pspnet152 (segmentation): CEN PSPNet-152 on NYUDv2")
+    assert {"train.epochs=1,1,1", "model.architecture=pspnet", "model.decoder.auxiliary_weight=0.0"} <= set(lines)
+    assert "model.backbone_weights=none" in lines and "eval.upsampling=bicubic" in lines
+    wrong = run_cli("recipes", "nyudv2_pspnet152", "--set", "train.epoch=1")
+    assert wrong.returncode == 1 and "Unknown key 'train.epoch'" in wrong.stderr
