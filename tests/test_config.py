@@ -247,7 +247,9 @@ def test_a_recipe_written_as_set_lines_rebuilds_it_from_the_default_recipe(name)
 def test_recipes_prints_a_recipe_resolved_with_overrides_through_the_console_script():
     from harness import run_cli
 
-    done = run_cli("recipes", "nyudv2_pspnet152", "--set", "train.epochs=1,1,1", "--set", "model.decoder.auxiliary_weight=0")
+    done = run_cli(
+        "recipes", "nyudv2_pspnet152", "--set", "train.epochs=1,1,1", "--set", "model.decoder.auxiliary_weight=0"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("# nyudv2_pspnet152 (segmentation): CEN PSPNet-152 on NYUDv2")

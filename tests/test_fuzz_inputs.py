@@ -49,11 +49,26 @@ KNOWN_KEYS = [
     separator=st.sampled_from(["=", "", "==", " = "]),
 )
 def test_override_parser_accepts_or_names_the_problem(key, value, separator):
+    """An accepted override holds, at its key, the value given; a refused one is a ConfigError that
+    names the key (or the key=value form); nothing else escapes."""
+    from cenkeras.config.listing import settable_lines
+    from cenkeras.config.saved import current_key
+
     recipe = load_recipe("synthetic_rgbd")
+    item = f"{key}{separator}{value}"
     try:
-        config_lib.apply_overrides(recipe, [f"{key}{separator}{value}"])
+        config_lib.apply_overrides(recipe, [item])
     except config_lib.ConfigError as error:
-        assert str(error)  # a message for the user, nothing else escapes
+        message, name = str(error), item.split("=", 1)[0].strip()
+        named = [name, name.split(".")[0]]
+        assert "must look like key=value" in message or any(repr(n)[1:-1] in message for n in named), message
+        return
+    # Accepted: the value the recipe now shows at the key, set on a fresh recipe, gives the same
+    # recipe (the override reached its key, not another, and kept what it was given).
+    name = current_key(item.split("=", 1)[0].strip())
+    shown = dict(line.split("=", 1) for line in settable_lines(recipe) if not line.startswith("#"))
+    again = config_lib.apply_overrides(load_recipe("synthetic_rgbd"), [f"{name}={shown[name]}"])
+    assert config_lib.to_dict(again) == config_lib.to_dict(recipe)
 
 
 @FUZZ
