@@ -89,3 +89,10 @@ def test_pth_checkpoint_with_torch(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
+    # The weights of the .pth (found under its "segmenter" key) are the run's, value for value.
+    from cenkeras.tasks.run_models import load_run_model
+
+    _, loaded = load_run_model(tmp_path / "imported")
+    assert len(model.get_weights()) == len(loaded.get_weights())
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -200,10 +200,26 @@ def test_replaced_channel_passes_no_gradient_to_its_own_stream():
     assert np.all(grad_x1.numpy()[..., :4] == 0.0)  # stream 1 only feeds the replaced channel
 
 
-def test_mask_is_computed_under_stop_gradient():
-    layer = make_layer(2, 4, make_params(2, 4, np.random.default_rng(0)))
-    for mask in layer.exchange_masks():
-        assert mask.dtype == tf.bool
+def test_the_mask_passes_no_gradient_to_the_scales_it_is_computed_from():
+    """Stop-gradient on the mask: a scale just under the threshold (its channel replaced) gets no
+    gradient at all, one just over it (kept) gets its norm's gradient, and the mask itself is not
+    differentiable in the scales."""
+    channels = 4
+    params = make_params(2, channels, np.random.default_rng(0))
+    for gamma, *_ in params:
+        gamma[:] = 1.0
+    params[0][0][1] = THRESHOLD * 0.99  # replaced: takes stream 1's channel 1
+    params[0][0][2] = THRESHOLD * 1.01  # kept, though barely
+    layer = make_layer(2, channels, params)
+    xs = [tf.constant(np.random.default_rng(s).normal(size=(2, 4, 4, channels)).astype(np.float32)) for s in (1, 2)]
+    with tf.GradientTape(persistent=True) as tape:
+        out0, _ = layer(xs, training=True)
+        loss = tf.reduce_sum(out0 * tf.constant(np.random.default_rng(3).normal(size=out0.shape).astype(np.float32)))
+        masks = [tf.cast(mask, tf.float32) for mask in layer.exchange_masks()]
+    grad_gamma0 = tape.gradient(loss, layer.norms[0].gamma).numpy()
+    assert grad_gamma0[1] == 0.0 and abs(grad_gamma0[2]) > 1e-4
+    assert masks[0].numpy().tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert tape.gradient(tf.reduce_sum(masks[0]), layer.norms[0].gamma) is None
 
 
 @pytest.mark.parametrize("scope", [None, "all"])
