@@ -120,7 +120,8 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_
     finish(survivor, expected=3)
     report = json.loads((tmp_path / "w0.npz.json").read_text())
     killed_at = float((tmp_path / "w1.npz.killed").read_text())
-    assert report["time"] - killed_at < 10 + 30
+    # Not before the timeout could pass (a heartbeat may have just gone out), nor far after it.
+    assert 10 / 2 <= report["time"] - killed_at < 10 + 15
     assert "worker 1 stopped sending heartbeats" in report["error"]
     assert "its backup holds epoch 1" in report["error"] and "--resume" in report["error"]
 
@@ -145,7 +146,7 @@ def test_a_stuck_worker_stops_the_other_after_the_step_timeout(tmp_path):
         stuck.communicate()
     report = json.loads((tmp_path / "w0.npz.json").read_text())
     stalled_at = float((tmp_path / "w1.npz.killed").read_text())
-    assert report["time"] - stalled_at < 15 + 30
+    assert 15 / 2 <= report["time"] - stalled_at < 15 + 15
     assert "no step finished within train.step_timeout (15 s" in report["error"]
     assert "one is alive but stuck" in report["error"]
     assert "its backup holds epoch 1" in report["error"] and "--resume" in report["error"]
