@@ -201,6 +201,17 @@ def test_translation_export_returns_uint8_images_at_input_size(tmp_path):
     assert outputs["ensemble"].dtype == tf.uint8 and outputs["ensemble"].shape == (1, 40, 50, 3)
     alone = serving_call(tf.saved_model.load(str(out)).signatures["serving_texture"], texture=images["texture"])
     assert set(alone) == {"texture", "ensemble"} and alone["ensemble"].shape == (1, 40, 50, 3)
+    # The images are the run's generator's: the same preprocessing, size and conversion in Keras.
+    from cenkeras.training.runs import RunDirectory
+
+    _, generator = get_task("translation").load_network(RunDirectory(run_dir))
+    preprocessors = generator.preprocessors()
+    inputs = {d: tf.image.resize(preprocessors[d](x), (32, 32), antialias=True) for d, x in images.items()}
+    generated = generator(inputs, training=False)
+    for name in ("shade", "texture", "ensemble"):
+        expected = preprocessors["shade"].to_uint8(tf.image.resize(generated[name], (40, 50), method="bilinear"))
+        difference = np.abs(outputs[name].numpy().astype(int) - expected.numpy().astype(int))
+        assert difference.max() <= 1, name  # rounding of values on a .5 boundary at most
 
 
 def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path):
