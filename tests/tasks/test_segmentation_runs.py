@@ -96,7 +96,11 @@ def test_run_directory_holds_recipe_checkpoints_logs_and_metrics(tmp_path, data_
     assert set(scores) == {"rgb", "depth", "ensemble"}
     saved = json.loads(run.eval_file.read_text())
     assert saved["scores"]["ensemble"]["mean_iou"] == pytest.approx(scores["ensemble"]["mean_iou"])
-    assert 0.0 <= scores["ensemble"]["mean_iou"] <= 1.0
+    # Evaluation scores the best checkpoint: the mIoU its epoch's validation logged, per output.
+    best = json.loads(run.best_record.read_text())
+    logged = next(record for record in records if record["epoch"] == best["epoch"])
+    for output in ("rgb", "depth", "ensemble"):
+        assert scores[output]["mean_iou"] == pytest.approx(logged[f"val_{output}_miou"], abs=1e-5), output
 
 
 def test_learning_rate_warms_up_linearly(tmp_path, data_dir):
