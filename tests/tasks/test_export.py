@@ -487,3 +487,55 @@ def test_the_figure_3_view_shows_the_inputs_and_says_when_a_group_has_no_channel
     images = {name: np.zeros((16, 24, 3), np.uint8) for name in maps}
     path = plot_feature_maps(maps, tmp_path / "figure.png", title="layer2.0.bn2", images=images)
     assert path.stat().st_size > 1000
+
+
+def test_weights_and_output_options_through_the_console_script(segmentation_run_dir, tmp_path):
+    """`eval --weights`, `export --weights` and `predict --output`, as a user runs them: other weights
+    (the run's, perturbed) give their own scores and their own SavedModel; --output picks the map."""
+    from PIL import Image
+
+    from harness import run_cli
+
+    from cenkeras.serving.predict import Predictor
+    from cenkeras.tasks.run_models import load_run_model
+
+    recipe, model = load_run_model(segmentation_run_dir)
+    rng = np.random.default_rng(7)
+    for variable in model.trainable_weights:
+        variable.assign(variable.numpy() + rng.normal(scale=0.05, size=variable.shape).astype("float32"))
+    other = tmp_path / "other.weights.h5"
+    model.save_weights(other)
+    data_dir = segmentation_run_dir.parent / "tfds"
+
+    evaluated = run_cli("eval", segmentation_run_dir, "--data-dir", data_dir, "--weights", other, "--quiet")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    saved = json.loads((segmentation_run_dir / "eval.json").read_text())
+    assert saved["weights"] == str(other)
+    direct = get_task("segmentation").evaluate(
+        segmentation_run_dir, data_dir=str(data_dir), weights=other, verbose=0, out_file=tmp_path / "direct.json"
+    )
+    assert saved["scores"]["ensemble"]["mean_iou"] == pytest.approx(direct["ensemble"]["mean_iou"])
+
+    exported = run_cli("export", segmentation_run_dir, "--weights", other, "--out", tmp_path / "other" / "1")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    images = raw_images(seed=3)
+    served = Predictor(tmp_path / "other" / "1")(images)["ensemble_probabilities"]
+    default = Predictor(export_run(segmentation_run_dir, out=tmp_path / "default" / "1"))(images)[
+        "ensemble_probabilities"
+    ]
+    inputs = {name: normalize(tf.cast(images[name], tf.float32), recipe.data.modalities[name]) for name in images}
+    up = tf.image.resize(model(inputs, training=False)["ensemble"], (37, 53), method="bilinear")
+    np.testing.assert_allclose(served, tf.nn.softmax(up, axis=-1).numpy(), atol=1e-5)
+    assert np.abs(served - default).max() > 1e-3  # the other weights, not the run's best
+
+    Image.fromarray(images["rgb"][0]).save(tmp_path / "a.png")
+    Image.fromarray(images["depth"][0, ..., 0]).save(tmp_path / "a_depth.png")
+    inputs = ("--input", f"rgb={tmp_path / 'a.png'}", "--input", f"depth={tmp_path / 'a_depth.png'}")
+    labels = {}
+    for output in ("ensemble", "depth"):
+        done = run_cli("predict", tmp_path / "other" / "1", *inputs, "--output", output, "--out", tmp_path / output)
+        assert done.returncode == 0, done.stderr[-2000:]
+        labels[output] = np.asarray(Image.open(tmp_path / output / "a_labels.png"))
+    expected = Predictor(tmp_path / "other" / "1")({k: v[:1] for k, v in images.items()})
+    for output, written in labels.items():
+        np.testing.assert_array_equal(written, expected[f"{output}_labels"][0])
