@@ -155,7 +155,8 @@ def reproduce(
     task = task_for(recipe)
     evaluation_options = {"inception_weights": inception_weights} if inception_weights else {}
     task.check_evaluation_options(evaluation_options)
-    first_seed = recipe.train.seed
+    # The seed the rows run with (the recipe's, or the one --set gave every row), then the next ones.
+    first_seed = planned[0][1].train.seed if planned else recipe.train.seed
     seed_list = [first_seed + offset for offset in range(seeds)]
     for seed in seed_list:  # a trap in any row stops the table before the first row trains
         for row, row_recipe in planned:
