@@ -44,8 +44,7 @@ def test_posters_are_invisible_in_depth(seed):
     """Colour-only class: posters lie flat on the back wall (constant z, like the wall)."""
     scene = render_scene(seed, 48, 64, noise=False)
     posters = scene["mask"] == POSTER
-    if not posters.any():
-        pytest.skip("no poster visible in this scene")
+    assert posters.any()  # every scene of these seeds shows one: the checks below always run
     wall_depths = np.unique(scene["depth"][scene["mask"] == WALL])
     poster_depths = np.unique(scene["depth"][posters])
     assert len(poster_depths) == 1 and poster_depths[0] == wall_depths.max()
