@@ -13,8 +13,8 @@ def _started_as_console_script():
 USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 
 if _started_as_console_script():
-    # TensorFlow reads its C++ log level once, when it loads (below), so the `cenkeras`
-    # command sets it here. Level 2 keeps INFO and WARNING lines off the terminal: among
+    # TensorFlow reads its C++ log level once, when it loads, so the `cenkeras` command sets
+    # it here, before any command imports it. Level 2 keeps INFO and WARNING lines off the terminal: among
     # them, a failing kernel's 40-line Python traceback printed ahead of the command's own
     # one-line error (which points to the full traceback in cenkeras.log). Set
     # TF_CPP_MIN_LOG_LEVEL=0 to see them. Importing cenkeras as a library changes nothing.

@@ -50,6 +50,8 @@ def read_model_input(path, preprocessor):
 def load_keras_model(path):
     """A `.keras` model loaded in safe mode only: a file that holds code (a Lambda layer's
     bytecode, a class Keras does not know) is refused with a `DataError` naming it, unrun."""
+    import cenkeras.models  # noqa: F401 (registers the model classes, which the command does not import at start)
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError) as error:

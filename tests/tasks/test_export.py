@@ -518,6 +518,9 @@ def test_weights_and_output_options_through_the_console_script(segmentation_run_
 
     exported = run_cli("export", segmentation_run_dir, "--weights", other, "--out", tmp_path / "other" / "1")
     assert exported.returncode == 0, exported.stderr[-2000:]
+    # The export's .keras file loads in the command, which imports the model classes only when needed.
+    inspected = run_cli("inspect", tmp_path / "other" / "1" / "model.keras", "--out", tmp_path / "inspected")
+    assert inspected.returncode == 0 and "softmax(alpha)" in inspected.stdout, inspected.stderr[-2000:]
     images = raw_images(seed=3)
     served = Predictor(tmp_path / "other" / "1")(images)["ensemble_probabilities"]
     default = Predictor(export_run(segmentation_run_dir, out=tmp_path / "default" / "1"))(images)[
