@@ -409,7 +409,10 @@ def chart(table, results, path):
     for index, output in enumerate(outputs):
         # NaN draws no bar: a row without this output.
         values = [scale * row["scores"].get(output, {}).get(metric, float("nan")) for row in rows]
-        axes.bar(positions + (index - (len(outputs) - 1) / 2) * width, values, width, label=output)
+        # Several seeds: their standard deviation as an error bar.
+        spread = [scale * row.get("std", {}).get(output, {}).get(metric, 0.0) for row in rows]
+        offsets = positions + (index - (len(outputs) - 1) / 2) * width
+        axes.bar(offsets, values, width, label=output, yerr=spread if any(spread) else None, capsize=2)
     axes.set_xticks(positions, [str(i) for i in range(1, len(rows) + 1)])
     axes.set_xlabel("row (see the markdown table)")
     axes.set_ylabel(dict(task.table_metrics)[metric] + (" (%)" if task.percent_scores else ""))

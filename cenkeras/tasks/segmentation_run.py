@@ -303,6 +303,9 @@ class SegmentationTask(Task):
             "threshold": model.exchange.threshold,
         }
 
+    def chart_metric(self, available):
+        return "mean_iou"  # the paper's headline metric
+
     def format_results(self, recipe, scores):
         return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, class_names(recipe))}"
 
