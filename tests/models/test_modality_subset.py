@@ -158,9 +158,12 @@ def test_pspnet_and_unet_subsets_keep_their_present_outputs():
     pspnet = build_pspnet(50, 5, ["rgb", "depth"], **tiny_options())
     out = pspnet.subset(["depth"])(random_images(["depth"]))
     assert sorted(out) == ["auxiliary.depth", "depth", "ensemble"] and out["depth"].shape == (2, 8, 8, 5)
+    # One modality left: the ensemble over the present outputs is that output.
+    np.testing.assert_allclose(out["ensemble"], out["depth"], rtol=1e-5, atol=1e-5)
     generator = build_unet_generator(["shade", "texture", "depth"], filters=4, levels=5, stack_streams=True)
     out = generator.subset(["texture"])(random_images(["texture"], size=32))
     assert sorted(out) == ["ensemble", "texture"] and out["texture"].shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(out["ensemble"], out["texture"], rtol=1e-5, atol=1e-5)
 
 
 def test_what_cannot_run_without_a_modality_says_so():
