@@ -326,9 +326,7 @@ class TranslationTask(Task):
             "precision": train.precision,
             "evaluation": f"generator in {generator}",
             "headline": "the paper's: best FID of any output; here each output's scores",
-            "checkpoint": _selection_summary(recipe)
-            if evaluation.get("weights", "best").startswith("best")
-            else "last epoch",
+            "checkpoint": _selection_summary(recipe) if _best_weights(evaluation) else "last epoch",
             "FID": f"{fid}, images {recipe.eval.fid_preprocessing}" if fid else "not computed (no FID network given)",
         }
 

@@ -83,3 +83,13 @@ def test_a_new_task_is_one_module_and_one_registry_line(monkeypatch):
     assert config_lib.apply_overrides(recipe, ["limit=7"]).limit == 7
     with pytest.raises(ConfigError, match="limit must be >= 1"):
         config_lib.apply_overrides(recipe, ["limit=0"])
+
+
+@pytest.mark.parametrize("task_name", ["segmentation", "translation"])
+def test_the_protocol_says_which_checkpoint_an_evaluation_scored(task_name):
+    task = get_task(task_name)
+    recipe = task.recipe_class()
+    evaluation = {"samples": 4, "scales": [1.0], "flip": False}
+    best = task.protocol(recipe, {**evaluation, "weights": "/runs/a/checkpoints/best.weights.h5"})
+    last = task.protocol(recipe, {**evaluation, "weights": "/runs/a/checkpoints/last.weights.h5"})
+    assert best["checkpoint"].startswith(("best", "ensemble L1")) and last["checkpoint"] == "last epoch"
