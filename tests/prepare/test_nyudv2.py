@@ -245,7 +245,7 @@ def test_from_the_public_files_to_predictions_as_a_user_runs_it(nyu_public, tmp_
         "--set",
         f"model.backbone_weights={backbone}",
     )
-    assert f"encoder     {backbone}" in output
+    assert f"encoder     {backbone}" in output and "Validation of the best checkpoint:" in output
     cenkeras("eval", run, "--quiet")
     scores = json.loads((run / "eval.json").read_text())
     assert scores["samples"] == 3 and scores["upsampling"] == "bicubic"  # the official evaluation's
