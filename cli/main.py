@@ -51,15 +51,18 @@ for command in (*COMMANDS, prepare):
 MODEL_COMMANDS = {"train", "eval", "translate", "export", "predict", "import-torch", "inspect", "reproduce"}
 
 
+def _command_name(argv):
+    """The command the arguments name (their first word that is not an option), or None."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def _runs_a_model(argv):
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return command in MODEL_COMMANDS and not {"-h", "--help", "--dry-run"} & set(argv)
+    return _command_name(argv) in MODEL_COMMANDS and not {"-h", "--help", "--dry-run"} & set(argv)
 
 
 def _runs_a_command(argv):
     """Whether the arguments run a command (not only help or the version, which need no TensorFlow)."""
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return command is not None and not {"-h", "--help", "--version"} & set(argv)
+    return _command_name(argv) is not None and not {"-h", "--help", "--version"} & set(argv)
 
 
 def main():
