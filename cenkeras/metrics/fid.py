@@ -91,19 +91,30 @@ def load_fid_network(weights_path):
 
 
 def frechet_distance(features_a, features_b):
-    """FID between two feature sets: |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    """FID between two feature sets: |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+
+    The trace of the matrix square root is taken from eigenvalues: S_a S_b has
+    the eigenvalues of the symmetric S_a^(1/2) S_b S_a^(1/2), so Tr((S_a
+    S_b)^(1/2)) is the sum of their square roots. That is the value
+    pytorch-fid's `scipy.linalg.sqrtm` gives (to rounding), without its
+    complex Schur iteration: two symmetric eigen-decompositions instead, about
+    five times faster at 2048 features, and no imaginary residue to discard.
+    """
     features_a, features_b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     mu_a, mu_b = features_a.mean(0), features_b.mean(0)
     sigma_a = np.atleast_2d(np.cov(features_a, rowvar=False))
     sigma_b = np.atleast_2d(np.cov(features_b, rowvar=False))
-    covmean, _ = linalg.sqrtm(sigma_a @ sigma_b, disp=False)
-    if not np.isfinite(covmean).all():
-        # Near-singular product (few samples): regularise as pytorch-fid does.
-        offset = np.eye(sigma_a.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
-    covmean = covmean.real
     diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * np.trace(covmean))
+    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_sqrt_product(sigma_a, sigma_b))
+
+
+def trace_sqrt_product(sigma_a, sigma_b):
+    """Tr((S_a S_b)^(1/2)) of two covariance matrices (symmetric, positive semi-definite)."""
+    values, vectors = linalg.eigh(sigma_a)
+    # Rank-deficient covariances (fewer images than features) have eigenvalues of -1e-13 and the like.
+    root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    product = root_a @ sigma_b @ root_a
+    return float(np.sqrt(np.clip(linalg.eigvalsh((product + product.T) / 2.0), 0.0, None)).sum())
 
 
 def polynomial_mmd(features_a, features_b, degree=3, gamma=None, coef0=1.0):
