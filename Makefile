@@ -5,13 +5,13 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist): one per core; 0 runs the suite in this process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: test test-fast lint install demo bench clean
+.PHONY: test test-fast lint install demo docs bench clean
 
 # Recreated when pyproject.toml changes, so a new dependency is always installed.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,6 +38,12 @@ test: lint
 # models): a few minutes, for while you iterate.
 test-fast: lint
 	$(call run_pytest,-m "not slow")
+
+# The documentation site into build/site, in strict mode: a broken link, a missing anchor or an
+# API reference that does not resolve fails the build. The recipe key page is generated from the
+# schema as it builds (docs/hooks/recipe_keys.py).
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/mkdocs build --strict --quiet
 
 # Trains the default recipe (synthetic RGB-D scenes, generated locally) and prints the table. Its
 # own environment with the package alone, as a user installs it (not the test extra's torch,

@@ -49,12 +49,12 @@ class IndexedSamples:
         flags_failures: `decode` returns `(sample, ok)`, `ok` False for a
             sample that could not be read (`cenkeras.data.skipping`).
 
-    Example:
+    Examples:
 
-    >>> samples = IndexedSamples(tf.constant([1.0, 2.0, 3.0]), lambda r: r * 10)
-    >>> [float(s) for s in samples]
-    [10.0, 20.0, 30.0]
-    >>> batch = next(iter(samples.training_order(seed=0, start=0)))  # (sample, augmentation seed)
+        >>> samples = IndexedSamples(tf.constant([1.0, 2.0, 3.0]), lambda r: r * 10)
+        >>> [float(s) for s in samples]
+        [10.0, 20.0, 30.0]
+        >>> batch = next(iter(samples.training_order(seed=0, start=0)))  # (sample, augmentation seed)
     """
 
     def __init__(self, records, decode, flags_failures=False):

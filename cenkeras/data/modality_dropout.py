@@ -25,11 +25,11 @@ DROPOUT_STREAM = 0xD809
 def present_pattern(seed, step, num_modalities, probability):
     """The bitmask (int32 scalar) of the modalities present at training step `step`.
 
-    Example:
-    >>> int(present_pattern(0, 5, 2, 0.0))  # nothing dropped: both bits set
-    3
-    >>> 1 <= int(present_pattern(0, 5, 2, 0.99)) <= 2  # never none: one modality stays
-    True
+    Examples:
+        >>> int(present_pattern(0, 5, 2, 0.0))  # nothing dropped: both bits set
+        3
+        >>> 1 <= int(present_pattern(0, 5, 2, 0.99)) <= 2  # never none: one modality stays
+        True
     """
     draws = tf.random.stateless_uniform([num_modalities], stream_seed(seed, DROPOUT_STREAM, step))
     present = draws >= probability
@@ -58,9 +58,9 @@ def with_modality_dropout(batches, seed, first_step, num_modalities, probability
 def subsets_by_pattern(modalities):
     """`[(bitmask, present modalities)]` for every non-empty subset, bitmask 1 .. 2^M - 1.
 
-    Example:
-    >>> subsets_by_pattern(["rgb", "depth"])
-    [(1, ('rgb',)), (2, ('depth',)), (3, ('rgb', 'depth'))]
+    Examples:
+        >>> subsets_by_pattern(["rgb", "depth"])
+        [(1, ('rgb',)), (2, ('depth',)), (3, ('rgb', 'depth'))]
     """
     count = len(modalities)
     return [(mask, tuple(m for i, m in enumerate(modalities) if mask >> i & 1)) for mask in range(1, 2**count)]

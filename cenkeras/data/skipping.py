@@ -39,14 +39,14 @@ ALL_FAILED = (
 class SkipLog:
     """The distinct problems of the samples left out so far, in the order first met (thread-safe).
 
-    Example:
+    Examples:
 
-    >>> log = SkipLog()
-    >>> log.add("cannot read image a.png"); log.add("cannot read image a.png")
-    >>> log.take_new()
-    ['cannot read image a.png']
-    >>> log.take_new()
-    []
+        >>> log = SkipLog()
+        >>> log.add("cannot read image a.png"); log.add("cannot read image a.png")
+        >>> log.take_new()
+        ['cannot read image a.png']
+        >>> log.take_new()
+        []
     """
 
     def __init__(self):

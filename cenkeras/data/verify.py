@@ -29,11 +29,11 @@ VERIFY_RULES = ("exists", "decode")
 class SampleCheck:
     """One listed sample: where it is listed, how many files it reads, and the training reader.
 
-    Example:
+    Examples:
 
-    >>> check = SampleCheck("train.txt:3", files=3, read=lambda: None)
-    >>> check.where
-    'train.txt:3'
+        >>> check = SampleCheck("train.txt:3", files=3, read=lambda: None)
+        >>> check.where
+        'train.txt:3'
     """
 
     where: str

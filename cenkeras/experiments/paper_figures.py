@@ -31,10 +31,10 @@ class PaperFigure:
     parameters where the paper gives it (Table 2), `protocol` how it was
     evaluated ("single-scale", "multi-scale").
 
-    Example:
-    >>> figure = PaperFigure("Table 1", "NYUDv2", SEGMENTATION_MIOU, (("rgb", "49.7"), ("ensemble", "51.1")))
-    >>> figure.describe()
-    'NYUDv2: rgb 49.7, ensemble 51.1 mIoU (Table 1)'
+    Examples:
+        >>> figure = PaperFigure("Table 1", "NYUDv2", SEGMENTATION_MIOU, (("rgb", "49.7"), ("ensemble", "51.1")))
+        >>> figure.describe()
+        'NYUDv2: rgb 49.7, ensemble 51.1 mIoU (Table 1)'
     """
 
     source: str

@@ -24,12 +24,12 @@ def row_ranges(numbers):
 def protocol_lines(numbered):
     """Markdown lines for `[(row number, {item: value})]`: the shared items, then those that differ.
 
-    Example:
-    >>> rows = [(1, {"epochs": "300", "batch": "6"}), (2, {"epochs": "450", "batch": "6"})]
-    >>> print("\\n".join(protocol_lines(rows)))
-    Protocol of every row: batch 6.
-    <BLANKLINE>
-    By row: epochs 300 (row 1), 450 (row 2).
+    Examples:
+        >>> rows = [(1, {"epochs": "300", "batch": "6"}), (2, {"epochs": "450", "batch": "6"})]
+        >>> print("\\n".join(protocol_lines(rows)))
+        Protocol of every row: batch 6.
+        <BLANKLINE>
+        By row: epochs 300 (row 1), 450 (row 2).
     """
     numbered = [(number, protocol) for number, protocol in numbered if protocol]
     if not numbered:

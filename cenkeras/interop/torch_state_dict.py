@@ -200,13 +200,13 @@ def load_torch_state_dict(model, state_dict, strict=True):
     Returns:
         A `LoadReport`.
 
-    Example:
-    >>> from cenkeras.models import build_refinenet, tiny_options
-    >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
-    >>> state_dict = export_torch_state_dict(model)  # an official checkpoint's keys and layouts
-    >>> report = load_torch_state_dict(model, state_dict)
-    >>> report.missing, report.unexpected
-    ([], [])
+    Examples:
+        >>> from cenkeras.models import build_refinenet, tiny_options
+        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
+        >>> state_dict = export_torch_state_dict(model)  # an official checkpoint's keys and layouts
+        >>> report = load_torch_state_dict(model, state_dict)
+        >>> report.missing, report.unexpected
+        ([], [])
     """
     normalized = {}
     for key, value in state_dict.items():

@@ -33,11 +33,11 @@ class ConditionalNormalization(ParallelNormalization):
         norm, share_norms, freeze_statistics, affine_inference, scale_init,
         **norm_options: as in `ParallelNormalization`.
 
-    Example:
-    >>> layer = ConditionalNormalization(2)
-    >>> rgb, depth = layer([keras.ops.ones((2, 4, 4, 8)), keras.ops.zeros((2, 4, 4, 8))])
-    >>> depth.shape, layer.conditioning_parameter_count()
-    (TensorShape([2, 4, 4, 8]), 41)
+    Examples:
+        >>> layer = ConditionalNormalization(2)
+        >>> rgb, depth = layer([keras.ops.ones((2, 4, 4, 8)), keras.ops.zeros((2, 4, 4, 8))])
+        >>> depth.shape, layer.conditioning_parameter_count()
+        (TensorShape([2, 4, 4, 8]), 41)
     """
 
     def __init__(self, num_modalities, reduction=16, **kwargs):

@@ -86,10 +86,10 @@ class Conv2D(keras.layers.Conv2D):
             "same" pads asymmetrically at stride 2).
         **kwargs: those of `keras.layers.Conv2D`.
 
-    Example:
-    >>> conv = Conv2D(8, 4, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
-    >>> conv(keras.ops.ones((1, 32, 32, 3))).shape
-    TensorShape([1, 16, 16, 8])
+    Examples:
+        >>> conv = Conv2D(8, 4, strides=2, symmetric_padding=1, dtype="mixed_bfloat16")
+        >>> conv(keras.ops.ones((1, 32, 32, 3))).shape
+        TensorShape([1, 16, 16, 8])
     """
 
     def __init__(self, filters, kernel_size, symmetric_padding=0, **kwargs):
@@ -155,10 +155,10 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     decoder upsamples with "same" transposed convolutions, which need no
     padding of their own.
 
-    Example:
-    >>> conv = Conv2DTranspose(8, 4, strides=2, padding="same", dtype="mixed_bfloat16")
-    >>> conv(keras.ops.ones((1, 16, 16, 3))).shape
-    TensorShape([1, 32, 32, 8])
+    Examples:
+        >>> conv = Conv2DTranspose(8, 4, strides=2, padding="same", dtype="mixed_bfloat16")
+        >>> conv(keras.ops.ones((1, 16, 16, 3))).shape
+        TensorShape([1, 32, 32, 8])
     """
 
     def call(self, inputs, training=None):

@@ -40,11 +40,11 @@ class ModalityEnsemble(_BranchFusion):
     Args:
         num_modalities: M, the number of branch predictions.
 
-    Example:
-    >>> ensemble = ModalityEnsemble(2)
-    >>> out = ensemble([keras.ops.ones((1, 4, 4, 3)), keras.ops.zeros((1, 4, 4, 3))])
-    >>> float(out[0, 0, 0, 0])
-    0.5
+    Examples:
+        >>> ensemble = ModalityEnsemble(2)
+        >>> out = ensemble([keras.ops.ones((1, 4, 4, 3)), keras.ops.zeros((1, 4, 4, 3))])
+        >>> float(out[0, 0, 0, 0])
+        0.5
     """
 
     def build(self, input_shape):
@@ -86,11 +86,11 @@ class ConcatEnsemble(_BranchFusion):
     Args:
         num_modalities: M, the number of branch predictions.
 
-    Example:
-    >>> ensemble = ConcatEnsemble(2)
-    >>> out = ensemble([keras.ops.ones((1, 4, 4, 3)), keras.ops.zeros((1, 4, 4, 3))])
-    >>> float(out[0, 0, 0, 0])
-    0.5
+    Examples:
+        >>> ensemble = ConcatEnsemble(2)
+        >>> out = ensemble([keras.ops.ones((1, 4, 4, 3)), keras.ops.zeros((1, 4, 4, 3))])
+        >>> float(out[0, 0, 0, 0])
+        0.5
     """
 
     def build(self, input_shape):

@@ -62,9 +62,9 @@ class ExchangeConfig:
             stage, the one that down-samples; the others keep plain private
             norms). In the U-Net every encoder block down-samples: both are the same.
 
-    Example:
-    >>> ExchangeConfig(scope="part").layer_options()["scope"]
-    'part'
+    Examples:
+        >>> ExchangeConfig(scope="part").layer_options()["scope"]
+        'part'
     """
 
     threshold: float = 2e-2
@@ -181,13 +181,13 @@ class ChannelExchange(ParallelNormalization):
         freeze_statistics: normalise with running statistics in training too.
         **norm_options: passed to every norm (epsilon, momentum, ...).
 
-    Example:
-    >>> layer = ChannelExchange(2, threshold=2e-2, sparsity=2e-4)
-    >>> rgb = keras.random.normal((2, 16, 16, 8))
-    >>> depth = keras.random.normal((2, 16, 16, 8))
-    >>> rgb_out, depth_out = layer([rgb, depth], training=True)
-    >>> layer.exchange_statistics()[0]["below_threshold"]
-    0
+    Examples:
+        >>> layer = ChannelExchange(2, threshold=2e-2, sparsity=2e-4)
+        >>> rgb = keras.random.normal((2, 16, 16, 8))
+        >>> depth = keras.random.normal((2, 16, 16, 8))
+        >>> rgb_out, depth_out = layer([rgb, depth], training=True)
+        >>> layer.exchange_statistics()[0]["below_threshold"]
+        0
     """
 
     def __init__(

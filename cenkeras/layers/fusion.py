@@ -35,9 +35,9 @@ class FusionConfig:
             sites, whatever the stage.
         alignment_weight: weight of the MMD loss of "align".
 
-    Example:
-    >>> FusionConfig("concat", "late").is_baseline
-    True
+    Examples:
+        >>> FusionConfig("concat", "late").is_baseline
+        True
     """
 
     method: str = "exchange"
@@ -85,10 +85,10 @@ class ConcatFusion(keras.layers.Layer):
 
     Fusion parameters: M x C x C + C.
 
-    Example:
-    >>> fuse = ConcatFusion()
-    >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
-    (1, 8, 8, 4)
+    Examples:
+        >>> fuse = ConcatFusion()
+        >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
+        (1, 8, 8, 4)
     """
 
     def build(self, input_shape):
@@ -108,9 +108,9 @@ class ConcatFusion(keras.layers.Layer):
 class AverageFusion(keras.layers.Layer):
     """The mean of the M streams (no parameters).
 
-    Example:
-    >>> float(AverageFusion()([keras.ops.ones((1, 2, 2, 3)), keras.ops.zeros((1, 2, 2, 3))])[0, 0, 0, 0])
-    0.5
+    Examples:
+        >>> float(AverageFusion()([keras.ops.ones((1, 2, 2, 3)), keras.ops.zeros((1, 2, 2, 3))])[0, 0, 0, 0])
+        0.5
     """
 
     def call(self, inputs):
@@ -130,10 +130,10 @@ class SelfAttentionFusion(keras.layers.Layer):
     back to M x C channels with a sigmoid; the gates multiply the
     concatenation, and a 1x1 convolution merges it to C channels.
 
-    Example:
-    >>> fuse = SelfAttentionFusion(reduction=2)
-    >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
-    (1, 8, 8, 4)
+    Examples:
+        >>> fuse = SelfAttentionFusion(reduction=2)
+        >>> tuple(fuse([keras.ops.ones((1, 8, 8, 4)), keras.ops.zeros((1, 8, 8, 4))]).shape)
+        (1, 8, 8, 4)
     """
 
     def __init__(self, reduction=16, **kwargs):
@@ -198,10 +198,10 @@ class FeatureAlignment(keras.layers.Layer):
     positions; every position of every image is one sample (a C-vector) of
     that stream's feature distribution. In training the loss is in `model.losses`.
 
-    Example:
-    >>> align = FeatureAlignment(weight=0.1)
-    >>> a, b = keras.random.normal((2, 8, 8, 4)), keras.random.normal((2, 8, 8, 4))
-    >>> outputs = align([a, b], training=True)
+    Examples:
+        >>> align = FeatureAlignment(weight=0.1)
+        >>> a, b = keras.random.normal((2, 8, 8, 4)), keras.random.normal((2, 8, 8, 4))
+        >>> outputs = align([a, b], training=True)
     """
 
     def __init__(self, weight=0.1, grid=8, **kwargs):

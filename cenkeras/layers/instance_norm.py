@@ -30,11 +30,11 @@ class InstanceNormalization(keras.layers.Layer):
             drew U(0, 1), see `ParallelNormalization`'s `scale_init`).
         gamma_regularizer: regularizer on `gamma` (e.g. a sparsity penalty).
 
-    Example:
-    >>> norm = InstanceNormalization()
-    >>> y = norm(keras.random.normal((2, 8, 8, 4)), training=True)
-    >>> y.shape
-    TensorShape([2, 8, 8, 4])
+    Examples:
+        >>> norm = InstanceNormalization()
+        >>> y = norm(keras.random.normal((2, 8, 8, 4)), training=True)
+        >>> y.shape
+        TensorShape([2, 8, 8, 4])
     """
 
     def __init__(

@@ -22,10 +22,10 @@ class WaitFor(keras.layers.Layer):
     backward pass keeps every branch anyway, and the training graph stays
     as Grappler likes it.
 
-    Example:
-    >>> x, done = keras.ops.ones((1, 4, 4, 2)), keras.ops.zeros((1, 4, 4, 2))
-    >>> WaitFor()([x, done]).shape
-    TensorShape([1, 4, 4, 2])
+    Examples:
+        >>> x, done = keras.ops.ones((1, 4, 4, 2)), keras.ops.zeros((1, 4, 4, 2))
+        >>> WaitFor()([x, done]).shape
+        TensorShape([1, 4, 4, 2])
     """
 
     def call(self, inputs, training=None):

@@ -74,12 +74,12 @@ class ParallelNormalization(keras.layers.Layer):
             the exchange threshold from the first step.
         **norm_options: passed to every norm (epsilon, momentum, ...).
 
-    Example:
-    >>> norm = ParallelNormalization(2, norm="batch")
-    >>> rgb, depth = keras.ops.ones((1, 8, 8, 16)), keras.ops.zeros((1, 8, 8, 16))
-    >>> outputs = norm([rgb, depth])
-    >>> len(outputs), outputs[0].shape
-    (2, TensorShape([1, 8, 8, 16]))
+    Examples:
+        >>> norm = ParallelNormalization(2, norm="batch")
+        >>> rgb, depth = keras.ops.ones((1, 8, 8, 16)), keras.ops.zeros((1, 8, 8, 16))
+        >>> outputs = norm([rgb, depth])
+        >>> len(outputs), outputs[0].shape
+        (2, TensorShape([1, 8, 8, 16]))
     """
 
     def __init__(

@@ -35,11 +35,11 @@ class AdaptiveAveragePooling(keras.layers.Layer):
     Args:
         bins: the output grid's height and width.
 
-    Example:
-    >>> pool = AdaptiveAveragePooling(2)
-    >>> x = keras.ops.reshape(keras.ops.arange(9, dtype="float32"), (1, 3, 3, 1))
-    >>> keras.ops.convert_to_numpy(pool(x))[0, :, :, 0].tolist()
-    [[2.0, 3.0], [5.0, 6.0]]
+    Examples:
+        >>> pool = AdaptiveAveragePooling(2)
+        >>> x = keras.ops.reshape(keras.ops.arange(9, dtype="float32"), (1, 3, 3, 1))
+        >>> keras.ops.convert_to_numpy(pool(x))[0, :, :, 0].tolist()
+        [[2.0, 3.0], [5.0, 6.0]]
     """
 
     def __init__(self, bins, **kwargs):

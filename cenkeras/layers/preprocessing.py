@@ -45,12 +45,12 @@ class ModalityPreprocessor(keras.layers.Layer):
             layer itself takes the selected channels. Kept so that whoever reads a file for
             the model (`predict`, serving clients) selects the same ones.
 
-    Example:
-    >>> depth = ModalityPreprocessor("depth", scale=1 / 5000)
-    >>> [float(v) for v in depth(np.full((1, 2, 2, 1), 5000.0))[0, 0, 0]]
-    [1.0, 1.0, 1.0]
-    >>> depth.raw_dtype, depth.raw_channels
-    ('uint16', 1)
+    Examples:
+        >>> depth = ModalityPreprocessor("depth", scale=1 / 5000)
+        >>> [float(v) for v in depth(np.full((1, 2, 2, 1), 5000.0))[0, 0, 0]]
+        [1.0, 1.0, 1.0]
+        >>> depth.raw_dtype, depth.raw_channels
+        ('uint16', 1)
     """
 
     def __init__(

@@ -17,11 +17,11 @@ SUBSET_ENSEMBLES = ("alpha",)
 def present_modalities(present, num_modalities, layer_name):
     """`present` checked, as a tuple of increasing indices in [0, M); all M when None.
 
-    Example:
-    >>> present_modalities(None, 3, "bn")
-    (0, 1, 2)
-    >>> present_modalities([0, 2], 3, "bn")
-    (0, 2)
+    Examples:
+        >>> present_modalities(None, 3, "bn")
+        (0, 1, 2)
+        >>> present_modalities([0, 2], 3, "bn")
+        (0, 2)
     """
     if present is None:
         return tuple(range(num_modalities))

@@ -17,11 +17,11 @@ class ResizeLike(keras.layers.Layer):
     Args:
         align_corners: corner-aligned sampling.
 
-    Example:
-    >>> up = ResizeLike()
-    >>> y = up([keras.ops.ones((1, 4, 4, 8)), keras.ops.zeros((1, 8, 8, 2))])
-    >>> y.shape
-    TensorShape([1, 8, 8, 8])
+    Examples:
+        >>> up = ResizeLike()
+        >>> y = up([keras.ops.ones((1, 4, 4, 8)), keras.ops.zeros((1, 8, 8, 2))])
+        >>> y.shape
+        TensorShape([1, 8, 8, 8])
     """
 
     def __init__(self, align_corners=True, **kwargs):
@@ -107,12 +107,12 @@ def resize_antialiased(x, size):
     """`tf.image.resize(x, size, antialias=True)` (bilinear) of an NHWC float tensor as two matrix
     products: the same values, in ops every converter knows (LiteRT has no ScaleAndTranslate).
 
-    Example:
-    >>> import numpy as np, tensorflow as tf
-    >>> x = np.random.default_rng(0).normal(size=(1, 37, 50, 3)).astype("float32")
-    >>> expected = tf.image.resize(x, (16, 16), antialias=True)
-    >>> bool(np.allclose(resize_antialiased(x, (16, 16)), expected, atol=1e-5))
-    True
+    Examples:
+        >>> import numpy as np, tensorflow as tf
+        >>> x = np.random.default_rng(0).normal(size=(1, 37, 50, 3)).astype("float32")
+        >>> expected = tf.image.resize(x, (16, 16), antialias=True)
+        >>> bool(np.allclose(resize_antialiased(x, (16, 16)), expected, atol=1e-5))
+        True
     """
     import tensorflow as tf
 
@@ -159,11 +159,11 @@ def resize_bicubic(x, size):
 
     The official CEN evaluation upsamples its logits this way before the argmax.
 
-    Example:
-    >>> import numpy as np
-    >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
-    >>> [round(float(v), 3) for v in resize_bicubic(x, (1, 8))[0, 0, :, 0]]
-    [-0.105, 0.191, 0.668, 1.297, 1.703, 2.332, 2.809, 3.105]
+    Examples:
+        >>> import numpy as np
+        >>> x = np.arange(4, dtype="float32").reshape(1, 1, 4, 1)
+        >>> [round(float(v), 3) for v in resize_bicubic(x, (1, 8))[0, 0, :, 0]]
+        [-0.105, 0.191, 0.668, 1.297, 1.703, 2.332, 2.809, 3.105]
     """
     import tensorflow as tf
 

@@ -28,10 +28,10 @@ class SliceL1(keras.regularizers.Regularizer):
         start: first index of the penalised slice.
         stop: one past the last index (None: to the end).
 
-    Example:
-    >>> reg = SliceL1(0.5, start=0, stop=2)
-    >>> float(reg(keras.ops.convert_to_tensor([1.0, -2.0, 4.0])))
-    1.5
+    Examples:
+        >>> reg = SliceL1(0.5, start=0, stop=2)
+        >>> float(reg(keras.ops.convert_to_tensor([1.0, -2.0, 4.0])))
+        1.5
     """
 
     def __init__(self, strength, start=0, stop=None):

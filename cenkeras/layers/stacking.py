@@ -60,10 +60,10 @@ def broadcast_per_stream(values, rank):
 class StackStreams(keras.layers.Layer):
     """Concatenate a list of M stream tensors along the batch axis (or of the `present` ones).
 
-    Example:
-    >>> stacked = StackStreams(2)([keras.ops.ones((3, 8, 8, 4)), keras.ops.zeros((3, 8, 8, 4))])
-    >>> stacked.shape
-    TensorShape([6, 8, 8, 4])
+    Examples:
+        >>> stacked = StackStreams(2)([keras.ops.ones((3, 8, 8, 4)), keras.ops.zeros((3, 8, 8, 4))])
+        >>> stacked.shape
+        TensorShape([6, 8, 8, 4])
     """
 
     def __init__(self, num_modalities, **kwargs):
@@ -88,10 +88,10 @@ class UnstackStreams(keras.layers.Layer):
     """Split a batch-stacked tensor back into its M streams (the inverse of `StackStreams`),
     or into the `present` ones.
 
-    Example:
-    >>> rgb, depth = UnstackStreams(2)(keras.ops.ones((6, 8, 8, 4)))
-    >>> rgb.shape
-    TensorShape([3, 8, 8, 4])
+    Examples:
+        >>> rgb, depth = UnstackStreams(2)(keras.ops.ones((6, 8, 8, 4)))
+        >>> rgb.shape
+        TensorShape([3, 8, 8, 4])
     """
 
     def __init__(self, num_modalities, **kwargs):

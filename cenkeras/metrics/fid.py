@@ -56,10 +56,10 @@ def find_inception_weights(path=None):
 class InceptionFeatures:
     """Keras' ImageNet InceptionV3: 2048-d pool features of RGB images in [0, 1] (any size; resized to 299).
 
-    Example:
-    >>> features = InceptionFeatures("inception_v3_notop.h5")  # doctest: +SKIP
-    >>> features.description  # doctest: +SKIP
-    'Keras InceptionV3 (inception_v3_notop.h5)'
+    Examples:
+        >>> features = InceptionFeatures("inception_v3_notop.h5")  # doctest: +SKIP
+        >>> features.description  # doctest: +SKIP
+        'Keras InceptionV3 (inception_v3_notop.h5)'
     """
 
     def __init__(self, weights_path):
@@ -152,11 +152,11 @@ class FidScorer:
     Images go through `fid_images(preprocessing)` a chunk at a time, so that
     the official 500 px renderings of a large set are never all in memory.
 
-    Example:
-    >>> scorer = FidScorer(load_fid_network("pt_inception-2015-12-05-6726825d.pth"))  # doctest: +SKIP
-    >>> real = scorer.features(real_images)  # doctest: +SKIP
-    >>> scorer.scores(scorer.features(generated_images), real)  # doctest: +SKIP
-    {'fid': 61.2, 'kid_x100': 1.93}
+    Examples:
+        >>> scorer = FidScorer(load_fid_network("pt_inception-2015-12-05-6726825d.pth"))  # doctest: +SKIP
+        >>> real = scorer.features(real_images)  # doctest: +SKIP
+        >>> scorer.scores(scorer.features(generated_images), real)  # doctest: +SKIP
+        {'fid': 61.2, 'kid_x100': 1.93}
     """
 
     def __init__(self, network, preprocessing="official", kid_subsets=50, kid_subset_size=1000, chunk=50):

@@ -44,11 +44,11 @@ class ConfusionMatrix(keras.metrics.Metric):
         num_classes: C.
         ignore_label: label value excluded from the counts (255).
 
-    Example:
-    >>> metric = ConfusionMatrix(3)
-    >>> metric.update_state([[0, 1, 255]], [[0, 2, 1]])
-    >>> metric.scores()["pixel_accuracy"]
-    0.5
+    Examples:
+        >>> metric = ConfusionMatrix(3)
+        >>> metric.update_state([[0, 1, 255]], [[0, 2, 1]])
+        >>> metric.scores()["pixel_accuracy"]
+        0.5
     """
 
     def __init__(self, num_classes, ignore_label=255, name="miou", **kwargs):

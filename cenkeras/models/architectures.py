@@ -47,12 +47,12 @@ class Architecture:
         options: a dataclass of the architecture's own options, with defaults: the recipe's
             `model.decoder` section. Its `validate()`, if it has one, raises `ValueError`.
 
-    Example:
-    >>> from cenkeras.models.architectures import get_architecture
-    >>> get_architecture("pspnet").options()
-    PSPNetOptions(pyramid_bins=(1, 2, 3, 6), auxiliary_weight=0.4)
-    >>> get_architecture("refinenet").title
-    'RefineNet'
+    Examples:
+        >>> from cenkeras.models.architectures import get_architecture
+        >>> get_architecture("pspnet").options()
+        PSPNetOptions(pyramid_bins=(1, 2, 3, 6), auxiliary_weight=0.4)
+        >>> get_architecture("refinenet").title
+        'RefineNet'
     """
 
     name: str

@@ -91,11 +91,11 @@ class MultimodalModel(keras.Model):
         computed, the exchange and the ensemble use the present ones. Shares every weight with this
         model; see `cenkeras.models.subset`.
 
-        Example:
-        >>> from cenkeras.models import build_refinenet, tiny_options
-        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
-        >>> model.subset(["depth"]).modalities
-        ('depth',)
+        Examples:
+            >>> from cenkeras.models import build_refinenet, tiny_options
+            >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
+            >>> model.subset(["depth"]).modalities
+            ('depth',)
         """
         from cenkeras.models.subset import modality_subset  # it imports this module's layers
 

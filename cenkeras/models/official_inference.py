@@ -40,16 +40,16 @@ def official_inference(generator, seed=0):
     Functions traced within the block keep that behaviour when called later
     (the switch is read at tracing); call them within the block too.
 
-    Example:
-    >>> from cenkeras.models import build_unet_generator
-    >>> generator = build_unet_generator(["shade", "texture"], filters=4, levels=6)  # dropout in block 1
-    >>> x = {name: keras.random.normal((1, 64, 64, 3), seed=1) for name in ("shade", "texture")}
-    >>> with official_inference(generator, seed=0):
-    ...     first = generator(x)["ensemble"]
-    >>> with official_inference(generator, seed=0):
-    ...     again = generator(x)["ensemble"]
-    >>> bool(keras.ops.all(first == again)), bool(keras.ops.any(first != generator(x)["ensemble"]))
-    (True, True)
+    Examples:
+        >>> from cenkeras.models import build_unet_generator
+        >>> generator = build_unet_generator(["shade", "texture"], filters=4, levels=6)  # dropout in block 1
+        >>> x = {name: keras.random.normal((1, 64, 64, 3), seed=1) for name in ("shade", "texture")}
+        >>> with official_inference(generator, seed=0):
+        ...     first = generator(x)["ensemble"]
+        >>> with official_inference(generator, seed=0):
+        ...     again = generator(x)["ensemble"]
+        >>> bool(keras.ops.all(first == again)), bool(keras.ops.any(first != generator(x)["ensemble"]))
+        (True, True)
     """
     layers = _dropout_layers(generator)
     norms = [

@@ -36,12 +36,12 @@ class NetworkOptions:
         ensemble: "alpha" (CEN's softmax(alpha) ensemble of the branches) or "concat" (the
             ablation's concat-fusion block).
 
-    Example:
-    >>> options = NetworkOptions(sparsity=6e-4).resolved(threshold=2e-2, dropout=0.5)
-    >>> options.exchange.threshold, options.dropout
-    (0.02, 0.5)
-    >>> NetworkOptions.from_arguments(None, {"share_norms": True, "name": "net"}, threshold=1e-2, dropout=0.5)[1]
-    {'name': 'net'}
+    Examples:
+        >>> options = NetworkOptions(sparsity=6e-4).resolved(threshold=2e-2, dropout=0.5)
+        >>> options.exchange.threshold, options.dropout
+        (0.02, 0.5)
+        >>> NetworkOptions.from_arguments(None, {"share_norms": True, "name": "net"}, threshold=1e-2, dropout=0.5)[1]
+        {'name': 'net'}
     """
 
     exchange: Optional[ExchangeConfig] = None

@@ -31,12 +31,12 @@ class PatchGANDiscriminator(keras.Model):
             U(0, 1), as PyTorch 1.0 (the official environment) drew every
             `InstanceNorm2d(affine=True)`'s, the generator's and this one's.
 
-    Example:
-    >>> import numpy as np
-    >>> disc = PatchGANDiscriminator(filters=8)
-    >>> pair = {"condition": np.zeros((1, 256, 256, 3)), "image": np.zeros((1, 256, 256, 3))}
-    >>> disc(pair).shape
-    TensorShape([1, 30, 30, 1])
+    Examples:
+        >>> import numpy as np
+        >>> disc = PatchGANDiscriminator(filters=8)
+        >>> pair = {"condition": np.zeros((1, 256, 256, 3)), "image": np.zeros((1, 256, 256, 3))}
+        >>> disc(pair).shape
+        TensorShape([1, 30, 30, 1])
     """
 
     unused_torch_modules = UNUSED_TORCH_MODULES

@@ -116,15 +116,15 @@ class CENPSPNet(ResNetSegmenter):
     each `(batch, H/8, W/8, num_classes)` in float32, plus one
     `"auxiliary.<modality>"` per modality when `auxiliary_weight > 0`.
 
-    Example:
-    >>> import numpy as np
-    >>> from cenkeras.models import tiny_options
-    >>> model = CENPSPNet(depth=50, num_classes=5, modalities=("rgb", "depth"), **tiny_options())
-    >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
-    >>> sorted((name, tuple(x.shape)) for name, x in model(images).items())[:2]
-    [('auxiliary.depth', (1, 8, 8, 5)), ('auxiliary.rgb', (1, 8, 8, 5))]
-    >>> model(images)["ensemble"].shape
-    TensorShape([1, 8, 8, 5])
+    Examples:
+        >>> import numpy as np
+        >>> from cenkeras.models import tiny_options
+        >>> model = CENPSPNet(depth=50, num_classes=5, modalities=("rgb", "depth"), **tiny_options())
+        >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
+        >>> sorted((name, tuple(x.shape)) for name, x in model(images).items())[:2]
+        [('auxiliary.depth', (1, 8, 8, 5)), ('auxiliary.rgb', (1, 8, 8, 5))]
+        >>> model(images)["ensemble"].shape
+        TensorShape([1, 8, 8, 5])
     """
 
     def __init__(
@@ -206,11 +206,11 @@ class CENPSPNet(ResNetSegmenter):
 def build_pspnet(depth, num_classes, modalities, **options):
     """Build a `CENPSPNet` (see its docstring for every option).
 
-    Example:
-    >>> from cenkeras.models import tiny_options
-    >>> model = build_pspnet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
-    >>> sorted(name for name in model.output if not name.startswith("auxiliary."))
-    ['depth', 'ensemble', 'rgb']
+    Examples:
+        >>> from cenkeras.models import tiny_options
+        >>> model = build_pspnet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
+        >>> sorted(name for name in model.output if not name.startswith("auxiliary."))
+        ['depth', 'ensemble', 'rgb']
     """
     return CENPSPNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
 

@@ -98,13 +98,13 @@ class CENRefineNet(ResNetSegmenter):
     Outputs a dict with one logits tensor per modality and `"ensemble"`, each
     `(batch, H/4, W/4, num_classes)` in float32.
 
-    Example:
-    >>> import numpy as np
-    >>> model = CENRefineNet(depth=50, num_classes=5, modalities=("rgb", "depth"),
-    ...     stage_blocks=(1, 1, 1, 1), base_width=8, decoder_width=16)
-    >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
-    >>> model(images)["ensemble"].shape
-    TensorShape([1, 16, 16, 5])
+    Examples:
+        >>> import numpy as np
+        >>> model = CENRefineNet(depth=50, num_classes=5, modalities=("rgb", "depth"),
+        ...     stage_blocks=(1, 1, 1, 1), base_width=8, decoder_width=16)
+        >>> images = {"rgb": np.zeros((1, 64, 64, 3)), "depth": np.zeros((1, 64, 64, 3))}
+        >>> model(images)["ensemble"].shape
+        TensorShape([1, 16, 16, 5])
     """
 
     def __init__(
@@ -181,11 +181,11 @@ class CENRefineNet(ResNetSegmenter):
 def build_refinenet(depth, num_classes, modalities, **options):
     """Build a `CENRefineNet` (see its docstring for every option).
 
-    Example:
-    >>> from cenkeras.models import tiny_options
-    >>> model = build_refinenet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
-    >>> sorted(model.output)
-    ['depth', 'ensemble', 'rgb']
+    Examples:
+        >>> from cenkeras.models import tiny_options
+        >>> model = build_refinenet(50, 40, ["rgb", "depth"], sparsity=6e-4, **tiny_options())
+        >>> sorted(model.output)
+        ['depth', 'ensemble', 'rgb']
     """
     return CENRefineNet(depth=depth, num_classes=num_classes, modalities=modalities, **options)
 

@@ -92,13 +92,13 @@ def modality_subset(model, modalities):
 
     The full set gives a model computing exactly what `model` computes.
 
-    Example:
-    >>> import numpy as np
-    >>> from cenkeras.models import build_refinenet, tiny_options
-    >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
-    >>> rgb_only = modality_subset(model, ["rgb"])
-    >>> sorted(rgb_only(np.zeros((1, 64, 64, 3))))
-    ['ensemble', 'rgb']
+    Examples:
+        >>> import numpy as np
+        >>> from cenkeras.models import build_refinenet, tiny_options
+        >>> model = build_refinenet(50, 5, ["rgb", "depth"], **tiny_options())
+        >>> rgb_only = modality_subset(model, ["rgb"])
+        >>> sorted(rgb_only(np.zeros((1, 64, 64, 3))))
+        ['ensemble', 'rgb']
     """
     present_names = check_subset(model, modalities)
     inputs = {name: keras.Input(model.input[name].shape[1:], name=name) for name in present_names}

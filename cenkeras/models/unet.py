@@ -163,9 +163,9 @@ class CENUNetGenerator(MultimodalModel):
 def build_unet_generator(modalities, **options):
     """Build a `CENUNetGenerator` (see its docstring for every option).
 
-    Example:
-    >>> generator = build_unet_generator(["shade", "texture"], sparsity=1e-3, filters=4, levels=5)
-    >>> sorted(generator.output)
-    ['ensemble', 'shade', 'texture']
+    Examples:
+        >>> generator = build_unet_generator(["shade", "texture"], sparsity=1e-3, filters=4, levels=5)
+        >>> sorted(generator.output)
+        ['ensemble', 'shade', 'texture']
     """
     return CENUNetGenerator(modalities=modalities, **options)

@@ -31,15 +31,15 @@ class PreparedFolder:
         out: the folder to create; it must not exist.
         dataset: the dataset's name (recorded in `prepared.json`).
 
-    Example:
-    >>> import tempfile
-    >>> out = Path(tempfile.mkdtemp()) / "tiny"
-    >>> with PreparedFolder(out, "example") as folder:
-    ...     folder.write_mask("masks/000001.png", np.zeros((2, 3), np.uint8))
-    ...     folder.write_list("train.txt", ["masks/000001.png"])
-    ...     record = folder.finish({"train": 1})
-    >>> sorted(p.name for p in out.iterdir())
-    ['masks', 'prepared.json', 'train.txt']
+    Examples:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "tiny"
+        >>> with PreparedFolder(out, "example") as folder:
+        ...     folder.write_mask("masks/000001.png", np.zeros((2, 3), np.uint8))
+        ...     folder.write_list("train.txt", ["masks/000001.png"])
+        ...     record = folder.finish({"train": 1})
+        >>> sorted(p.name for p in out.iterdir())
+        ['masks', 'prepared.json', 'train.txt']
     """
 
     def __init__(self, out, dataset):

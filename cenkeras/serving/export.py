@@ -193,12 +193,12 @@ class SegmentationServing(_SubsetServing, tf.Module):
     The preprocessing is the segmenter's own (`segmenter.preprocessors()`);
     `preprocessors` gives it for a model saved without it (older files).
 
-    Example:
+    Examples:
 
-    ```python
-    module = SegmentationServing(segmenter)
-    tf.saved_model.save(module, "saved_models/nyudv2/1", signatures=module.signatures())
-    ```
+        ```python
+        module = SegmentationServing(segmenter)
+        tf.saved_model.save(module, "saved_models/nyudv2/1", signatures=module.signatures())
+        ```
     """
 
     def __init__(self, segmenter, preprocessors=None):
@@ -250,12 +250,12 @@ class SegmentationServing(_SubsetServing, tf.Module):
 class TranslationServing(_SubsetServing, tf.Module):
     """Raw uint8 domain images in, generated uint8 images (each branch and the ensemble) out.
 
-    Example:
+    Examples:
 
-    ```python
-    module = TranslationServing(generator, recipe)
-    tf.saved_model.save(module, "saved_models/taskonomy/1", signatures=module.signatures())
-    ```
+        ```python
+        module = TranslationServing(generator, recipe)
+        tf.saved_model.save(module, "saved_models/taskonomy/1", signatures=module.signatures())
+        ```
     """
 
     def __init__(self, generator, recipe):

@@ -27,16 +27,16 @@ class FrozenNorms:
     inside runs the network at inference (`training=False`) on constants.
     `folded_variables` are the variables such graphs no longer read.
 
-    Example:
+    Examples:
 
-    ```python
-    frozen = FrozenNorms(segmenter)
+        ```python
+        frozen = FrozenNorms(segmenter)
 
-    @tf.function
-    def forward(inputs):
-        with frozen.applied():
-            return segmenter(inputs, training=False)
-    ```
+        @tf.function
+        def forward(inputs):
+            with frozen.applied():
+                return segmenter(inputs, training=False)
+        ```
     """
 
     def __init__(self, model):

@@ -38,12 +38,12 @@ def png_layout(preprocessor):
     modality that selects channels (`ModalityConfig.channels`) takes files
     that hold them; depth takes 16-bit grayscale.
 
-    Example:
-    >>> from cenkeras.layers.preprocessing import ModalityPreprocessor
-    >>> png_layout(ModalityPreprocessor("depth"))
-    (1, (0,), 16)
-    >>> png_layout(ModalityPreprocessor("rgb"))
-    (3, (0, 2, 3), 8)
+    Examples:
+        >>> from cenkeras.layers.preprocessing import ModalityPreprocessor
+        >>> png_layout(ModalityPreprocessor("depth"))
+        (1, (0,), 16)
+        >>> png_layout(ModalityPreprocessor("rgb"))
+        (3, (0, 2, 3), 8)
     """
     if preprocessor.raw_dtype == "uint16":
         return 1, (0,), 16
@@ -140,9 +140,9 @@ def png_request(signature_name="serving_png", **files):
     Each value is a path or the PNG's bytes, or a list of them for a batch;
     each goes as `{"b64": ...}`, the REST API's form for binary strings.
 
-    Example:
-    >>> png_request(depth=PNG_MAGIC)["instances"]
-    [{'depth': {'b64': 'iVBORw0KGgo='}}]
+    Examples:
+        >>> png_request(depth=PNG_MAGIC)["instances"]
+        [{'depth': {'b64': 'iVBORw0KGgo='}}]
     """
     columns = {name: value if isinstance(value, (list, tuple)) else [value] for name, value in files.items()}
     sizes = {len(values) for values in columns.values()}

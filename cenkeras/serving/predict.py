@@ -232,11 +232,11 @@ def overlay_backdrop(images, preprocessors):
     the first 8-bit one (a gray one made 3-channel, a wider one its first three channels), else
     the first one drawn as a depth image (its readings stretched over 0-255, no reading black).
 
-    Example:
-    >>> from cenkeras.layers.preprocessing import ModalityPreprocessor
-    >>> depth = np.array([[[[0], [1000], [3000]]]], np.uint16)
-    >>> overlay_backdrop({"depth": depth}, {"depth": ModalityPreprocessor("depth")})[0, :, 0].tolist()
-    [0, 0, 255]
+    Examples:
+        >>> from cenkeras.layers.preprocessing import ModalityPreprocessor
+        >>> depth = np.array([[[[0], [1000], [3000]]]], np.uint16)
+        >>> overlay_backdrop({"depth": depth}, {"depth": ModalityPreprocessor("depth")})[0, :, 0].tolist()
+        [0, 0, 255]
     """
     given = [name for name in preprocessors if name in images]
     eight_bit = next((name for name in given if preprocessors[name].raw_dtype == "uint8"), None)

@@ -62,10 +62,10 @@ class FidValidation(keras.callbacks.Callback):
     callbacks that keep the best checkpoint and log the epoch, which read
     what it adds.
 
-    Example:
-    >>> callback = FidValidation(generator, validation_batches, fid_scorer_for(recipe), every=5)  # doctest: +SKIP
-    >>> logs = {}; callback.on_epoch_end(4, logs); sorted(logs)  # doctest: +SKIP
-    ['val_best_fid', 'val_ensemble_fid', 'val_ensemble_kid_x100', 'val_shade_fid', ...]
+    Examples:
+        >>> callback = FidValidation(generator, validation_batches, fid_scorer_for(recipe), every=5)  # doctest: +SKIP
+        >>> logs = {}; callback.on_epoch_end(4, logs); sorted(logs)  # doctest: +SKIP
+        ['val_best_fid', 'val_ensemble_fid', 'val_ensemble_kid_x100', 'val_shade_fid', ...]
     """
 
     def __init__(self, generator, validation, scorer, every=5, verbose=1, generator_mode=("inference", 0)):

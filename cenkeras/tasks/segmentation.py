@@ -81,17 +81,17 @@ class SegmentationTrainer(keras.Model):
             ("bilinear", or "bicubic" as the official validation; the loss
             is always bilinear).
 
-    Example:
-    >>> from cenkeras.models import build_refinenet, tiny_options
-    >>> model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_options())
-    >>> trainer = SegmentationTrainer(model, keras.optimizers.SGD(5e-4, momentum=0.9),
-    ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=4)
-    >>> trainer.compile(optimizer=trainer.encoder_optimizer)
-    >>> images = {"rgb": np.zeros((2, 32, 32, 3), "float32"), "depth": np.ones((2, 32, 32, 3), "float32")}
-    >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((2, 32, 32), "int32")))
-    >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
-    >>> sorted(history.history)
-    ['depth_loss', 'ensemble_loss', 'loss', 'rgb_loss', 'sparsity']
+    Examples:
+        >>> from cenkeras.models import build_refinenet, tiny_options
+        >>> model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_options())
+        >>> trainer = SegmentationTrainer(model, keras.optimizers.SGD(5e-4, momentum=0.9),
+        ...                               keras.optimizers.SGD(3e-3, momentum=0.9), num_classes=4)
+        >>> trainer.compile(optimizer=trainer.encoder_optimizer)
+        >>> images = {"rgb": np.zeros((2, 32, 32, 3), "float32"), "depth": np.ones((2, 32, 32, 3), "float32")}
+        >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((2, 32, 32), "int32")))
+        >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
+        >>> sorted(history.history)
+        ['depth_loss', 'ensemble_loss', 'loss', 'rgb_loss', 'sparsity']
     """
 
     def __init__(

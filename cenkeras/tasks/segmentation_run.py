@@ -136,11 +136,11 @@ class SegmentationTask(Task):
     rates in stages, BatchNorm statistics frozen by default. Evaluation
     reports pixel accuracy, mean accuracy and mIoU per output.
 
-    Example:
-    >>> from cenkeras.tasks import get_task
-    >>> task = get_task("segmentation")
-    >>> task.summary(task.recipe_class())["model"]
-    'RefineNet-101'
+    Examples:
+        >>> from cenkeras.tasks import get_task
+        >>> task = get_task("segmentation")
+        >>> task.summary(task.recipe_class())["model"]
+        'RefineNet-101'
     """
 
     name = "segmentation"

@@ -66,18 +66,18 @@ class TranslationTrainer(keras.Model):
             present domains; the discriminator judges those domains only
             and the L1 term covers their branches and the ensemble.
 
-    Example:
-    >>> import numpy as np
-    >>> from cenkeras.models import build_patchgan_discriminator, build_unet_generator
-    >>> generator = build_unet_generator(["shade", "texture"], filters=4, levels=5)
-    >>> trainer = TranslationTrainer(generator, build_patchgan_discriminator(filters=4),
-    ...     keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
-    >>> trainer.compile(optimizer=trainer.generator_optimizer)
-    >>> images = {"shade": np.zeros((1, 32, 32, 3), "float32"), "texture": np.zeros((1, 32, 32, 3), "float32")}
-    >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((1, 32, 32, 3), "float32")))
-    >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
-    >>> sorted(history.history)
-    ['d_loss', 'g_adversarial', 'g_l1', 'g_loss', 'sparsity']
+    Examples:
+        >>> import numpy as np
+        >>> from cenkeras.models import build_patchgan_discriminator, build_unet_generator
+        >>> generator = build_unet_generator(["shade", "texture"], filters=4, levels=5)
+        >>> trainer = TranslationTrainer(generator, build_patchgan_discriminator(filters=4),
+        ...     keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+        >>> trainer.compile(optimizer=trainer.generator_optimizer)
+        >>> images = {"shade": np.zeros((1, 32, 32, 3), "float32"), "texture": np.zeros((1, 32, 32, 3), "float32")}
+        >>> batches = tf.data.Dataset.from_tensors((images, np.zeros((1, 32, 32, 3), "float32")))
+        >>> history = trainer.fit(batches, epochs=1, verbose=0, shuffle=False)
+        >>> sorted(history.history)
+        ['d_loss', 'g_adversarial', 'g_l1', 'g_loss', 'sparsity']
     """
 
     def __init__(

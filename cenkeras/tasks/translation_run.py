@@ -166,11 +166,11 @@ class TranslationTask(Task):
     term. Evaluation reports L1 / PSNR / SSIM per output (FID / KID given
     InceptionV3 weights) and saves the images like the official code.
 
-    Example:
-    >>> from cenkeras.tasks import get_task
-    >>> task = get_task("translation")
-    >>> task.summary(task.recipe_class())["domains"]
-    'shade + texture -> rgb'
+    Examples:
+        >>> from cenkeras.tasks import get_task
+        >>> task = get_task("translation")
+        >>> task.summary(task.recipe_class())["domains"]
+        'shade + texture -> rgb'
     """
 
     name = "translation"

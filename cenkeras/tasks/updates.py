@@ -37,20 +37,20 @@ def updates_wait_for_gradients(optimizer):
     (measured: 0.5 GB of RefineNet-101's 2.4 GB peak in use). Works for any
     Keras optimizer: the wrapped `update_step` is the optimizer's own.
 
-    Example:
+    Examples:
 
-    >>> import keras
-    >>> variable = tf.Variable([1.0])
-    >>> optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
-    >>> optimizer.build([variable])
-    >>> @tf.function
-    ... def step():
-    ...     gradient = 2.0 * variable
-    ...     with updates_wait_for_gradients(optimizer):
-    ...         optimizer.apply([gradient], [variable])
-    >>> step()
-    >>> variable.numpy()
-    array([0.8], dtype=float32)
+        >>> import keras
+        >>> variable = tf.Variable([1.0])
+        >>> optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        >>> optimizer.build([variable])
+        >>> @tf.function
+        ... def step():
+        ...     gradient = 2.0 * variable
+        ...     with updates_wait_for_gradients(optimizer):
+        ...         optimizer.apply([gradient], [variable])
+        >>> step()
+        >>> variable.numpy()
+        array([0.8], dtype=float32)
     """
     own = vars(optimizer).get("update_step")  # None: the class's method
     update_step = optimizer.update_step

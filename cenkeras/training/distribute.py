@@ -91,11 +91,11 @@ class StepWatchdog(keras.callbacks.Callback):
     A step that builds and compiles a function (the first training step, the
     first validation) is allowed `first_step_timeout` instead.
 
-    Example:
+    Examples:
 
-    >>> watchdog = StepWatchdog(step_timeout=600, first_step_timeout=1800)
-    >>> watchdog.allowance(first=True), watchdog.allowance(first=False)
-    (1800, 600)
+        >>> watchdog = StepWatchdog(step_timeout=600, first_step_timeout=1800)
+        >>> watchdog.allowance(first=True), watchdog.allowance(first=False)
+        (1800, 600)
     """
 
     def __init__(self, step_timeout, first_step_timeout, poll_seconds=1.0):

@@ -44,9 +44,9 @@ def gpu_supports_bfloat16():
 def resolve_precision(precision):
     """The Keras dtype policy name for a recipe's `train.precision`.
 
-    Example:
-    >>> resolve_precision("float32")
-    'float32'
+    Examples:
+        >>> resolve_precision("float32")
+        'float32'
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}.")

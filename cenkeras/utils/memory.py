@@ -61,9 +61,9 @@ def release_library_pages():
     kernels), so this is safe to call at any time; it pays off right after
     TensorFlow is imported.
 
-    Example:
-    >>> release_library_pages() >= 0
-    True
+    Examples:
+        >>> release_library_pages() >= 0
+        True
     """
     if not sys.platform.startswith("linux"):
         return 0

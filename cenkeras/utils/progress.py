@@ -6,9 +6,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 def track(items, description, total=None, quiet=False):
     """Yield `items`, showing a bar with the count and the time left unless `quiet`.
 
-    Example:
-    >>> list(track(range(3), "squares", quiet=True))
-    [0, 1, 2]
+    Examples:
+        >>> list(track(range(3), "squares", quiet=True))
+        [0, 1, 2]
     """
     if quiet:
         yield from items
