@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cenkeras.data.class_names import CLASS_NAMES_FILE
 from cenkeras.data.modalities import DataError, open_image
 from cenkeras.prepare.output import PreparedFolder
 from cenkeras.utils.progress import track
@@ -60,5 +61,5 @@ def prepare_mfnet(root, out, quiet=False):
             folder.write_mask(f"masks/{name}.png", labels)
         for split, names in splits.items():
             folder.write_list(f"{split}.txt", [f"rgbt/{n}.png masks/{n}.png rgbt/{n}.png" for n in names])
-        folder.write_list("class_names.txt", CLASS_NAMES)
+        folder.write_list(CLASS_NAMES_FILE, CLASS_NAMES)
         return folder.finish({split: len(names) for split, names in splits.items()}, source=str(root))

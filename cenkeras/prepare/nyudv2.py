@@ -18,6 +18,7 @@ NNNNNN is the 1-based frame number.
 
 import numpy as np
 
+from cenkeras.data.class_names import CLASS_NAMES_FILE
 from cenkeras.data.modalities import DataError
 from cenkeras.prepare.mat_files import hdf5_field, index_vector, open_hdf5_mat, read_mat_fields
 from cenkeras.prepare.output import PreparedFolder
@@ -108,7 +109,7 @@ def prepare_nyudv2(labeled, splits, mapping, out, depth="raw", quiet=False):
             folder.write_list("train.txt", [line.format(f"{i + 1:06d}") for i in train])
             folder.write_list("val.txt", [line.format(f"{i + 1:06d}") for i in test])
             if class_names:
-                folder.write_list("class_names.txt", class_names)
+                folder.write_list(CLASS_NAMES_FILE, class_names)
             return folder.finish(
                 {"train": len(train), "val": len(test)},
                 sources={"labeled": str(labeled), "splits": str(splits), "mapping": str(mapping)},

@@ -14,7 +14,7 @@ The public files (the 37-class release most RGB-D segmentation work uses):
 
 Written: `rgb/NNNNNN.jpg` (the JPEG as it is), `depth/NNNNNN.png` (16-bit,
 metres x 5000 like NYUDv2; 0 = no reading), `masks/NNNNNN.png` (classes
-0..36, 255 = void), `train.txt`, `test.txt`, `prepared.json`. NNNNNN is the
+0..36, 255 = void), `train.txt`, `test.txt`, `class_names.txt`, `prepared.json`. NNNNNN is the
 label file's number.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cenkeras.data.class_names import CLASS_NAMES_FILE, SUNRGBD_CLASS_NAMES
 from cenkeras.data.modalities import DataError, SIXTEEN_BIT_MODES, open_image
 from cenkeras.prepare.output import PreparedFolder
 from cenkeras.utils.progress import track
@@ -120,6 +121,7 @@ def prepare_sunrgbd(root, train_images, test_images, labels, out, depth="filled"
                     if which == split
                 ],
             )
+        folder.write_list(CLASS_NAMES_FILE, SUNRGBD_CLASS_NAMES)
         return folder.finish(
             {"train": len(train), "test": len(test)},
             sources={"root": str(root), "train_images": str(train_images), "test_images": str(test_images)},

@@ -192,6 +192,8 @@ class SegmentationServing(_SubsetServing, tf.Module):
 
     The preprocessing is the segmenter's own (`segmenter.preprocessors()`);
     `preprocessors` gives it for a model saved without it (older files).
+    `class_names`, one per class, go into the metadata (`class_names`), where
+    `cenkeras predict` and other clients read the legend of the labels.
 
     Examples:
 
@@ -201,7 +203,7 @@ class SegmentationServing(_SubsetServing, tf.Module):
         ```
     """
 
-    def __init__(self, segmenter, preprocessors=None):
+    def __init__(self, segmenter, preprocessors=None, class_names=None):
         super().__init__()
         self.preprocessors = preprocessors or segmenter.preprocessors()
         if self.preprocessors is None:
@@ -221,6 +223,10 @@ class SegmentationServing(_SubsetServing, tf.Module):
         # 480x640 request for 40 classes) and the softmax over them.
         self.serve_labels = self.serving_function(tuple(segmenter.modalities), "serve_labels", probabilities=False)
         description["labels_signature"] = LABELS_SIGNATURE
+        if class_names:  # for clients' legends and reports: label i is class_names[i]
+            if len(class_names) != segmenter.num_classes:
+                raise ValueError(f"{len(class_names)} class names for {segmenter.num_classes} classes.")
+            description["class_names"] = list(class_names)
         # A JSON string: a dict attribute would become a tracked TensorFlow container.
         self.description_json = json.dumps(description, indent=2)
         self.metadata = tf.function(self._metadata, input_signature=[])

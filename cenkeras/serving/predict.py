@@ -1,7 +1,9 @@
 """Segment your own images with a run, an exported SavedModel, a .keras file or another runtime's export.
 
 Writes per sample `<stem>_labels.png` (class ids), `<stem>_color.png` (the
-colour-coded mask) and `<stem>_overlay.png` (first image | mask | blend).
+colour-coded mask) and `<stem>_overlay.png` (first image | mask | blend |
+a legend of the classes present, named where the model's metadata names
+them).
 """
 
 import json
@@ -10,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from cenkeras.data.modalities import DataError, read_raw
 from cenkeras.layers.preprocessing import ModalityPreprocessor
@@ -82,6 +84,7 @@ class Predictor:
     def __init__(self, model_path, task="segmentation", labels_only=False):
         from cenkeras.serving.export import serving_call
 
+        self.class_names = None  # label i is class_names[i], where the model's metadata says
         if isinstance(model_path, keras.Model):
             self._serve_keras_model(model_path)
             return
@@ -98,6 +101,7 @@ class Predictor:
                 else ModalityPreprocessor("depth" if spec["dtype"].startswith("uint16") else "rgb")
                 for n, spec in description["inputs"].items()
             }
+            self.class_names = description.get("class_names")
             self._loaded = loaded  # keeps the signature's variables alive
             # Exports of earlier versions serve the full set only.
             served = description.get("signatures", {"serving_default": list(description["inputs"])})
@@ -118,6 +122,7 @@ class Predictor:
             if exported.description.get("task") != task:
                 raise DataError(f"{path} is not a {task} model (task {exported.description.get('task')!r}).")
             self.preprocessors = exported.preprocessors
+            self.class_names = exported.description.get("class_names")
             self._input_sets = {frozenset(self.preprocessors): exported}
             self._call = exported
             return
@@ -253,9 +258,58 @@ def overlay_backdrop(images, preprocessors):
     return np.ascontiguousarray(image[..., :3])
 
 
-def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
-    """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`."""
+def legend_entries(labels, class_names=None, ignore_label=255):
+    """`[(class, name, colour, share of the pixels)]` of the classes present in `labels`, the largest
+    first; a class without a name is "class N".
+
+    Examples:
+        >>> labels = np.array([[0, 0, 0, 2]], np.uint8)
+        >>> [(c, n, round(f, 2)) for c, n, _, f in legend_entries(labels, ["wall", "floor", "bed"])]
+        [(0, 'wall', 0.75), (2, 'bed', 0.25)]
+    """
+    classes, counts = np.unique(labels[labels != ignore_label], return_counts=True)
+    palette = color_palette()
+    order = np.argsort(-counts, kind="stable")
+    total = max(int(counts.sum()), 1)
+    entries = []
+    for index in order:
+        label = int(classes[index])
+        name = class_names[label] if class_names and label < len(class_names) else f"class {label}"
+        entries.append((label, name, tuple(int(v) for v in palette[(label + 1) % 256]), float(counts[index] / total)))
+    return entries
+
+
+def draw_legend(entries, height):
+    """A white panel `height` pixels high listing `entries` (`legend_entries`): a swatch of each
+    class's colour, its name and share; what does not fit is summed up in a last line."""
+    font_size = max(10, min(24, height // 16))
+    font = ImageFont.load_default(size=font_size)
+    row = font_size + font_size // 2
+    fits = max(1, height // row)
+    shown = entries if len(entries) <= fits else entries[: fits - 1]
+    lines = [f"{name} {share:.0%}" for _, name, _, share in shown]
+    if len(shown) < len(entries):
+        lines.append(f"+ {len(entries) - len(shown)} more")
+    width = row + max((int(font.getlength(line)) for line in lines), default=0) + font_size
+    panel = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(panel)
+    for index, line in enumerate(lines):
+        top = index * row + font_size // 4
+        if index < len(shown):
+            draw.rectangle([font_size // 2, top, font_size // 2 + font_size, top + font_size], fill=shown[index][2])
+        draw.text((row + font_size // 2, top), line, fill="black", font=font)
+    return np.asarray(panel)
+
+
+def predict(model_path, inputs, out_dir, output="ensemble", verbose=1, class_names=None):
+    """Segment every sample of `inputs` and write labels, colour masks and overlays to `out_dir`.
+
+    `class_names` names the classes in the overlays' legends, where the model
+    does not (a run's data, a `.keras` file); a SavedModel or export says
+    them in its metadata.
+    """
     predictor = Predictor(model_path, labels_only=True)
+    class_names = class_names or predictor.class_names
     predictor.check_inputs(list(inputs))
     samples = expand_inputs(inputs)
     out_dir = Path(out_dir)
@@ -271,7 +325,8 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
         stem = Path(next(iter(sample.values()))).stem
         colours = colorize(labels)
         base = overlay_backdrop(images, predictor.preprocessors)
-        overlay = np.concatenate([base, colours, (0.5 * base + 0.5 * colours).astype(np.uint8)], axis=1)
+        legend = draw_legend(legend_entries(labels, class_names), labels.shape[0])
+        overlay = np.concatenate([base, colours, (0.5 * base + 0.5 * colours).astype(np.uint8), legend], axis=1)
         Image.fromarray(labels).save(out_dir / f"{stem}_labels.png")
         Image.fromarray(colours).save(out_dir / f"{stem}_color.png")
         Image.fromarray(overlay).save(out_dir / f"{stem}_overlay.png")

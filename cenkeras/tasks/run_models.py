@@ -8,6 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from cenkeras.data.class_names import dataset_class_names
 from cenkeras.serving.export import DEFAULT_ROOT, next_version, serving_policy
 from cenkeras.serving import predict as served_predict
 from cenkeras.training.precision import resolve_precision
@@ -29,8 +30,11 @@ def load_run_model(run_dir, weights=None):
 def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     """`cenkeras predict`: `cenkeras.serving.predict.predict` on a run directory's model, or on
     any model file or export it reads itself."""
-    model = load_run_model(model_path)[1] if is_run_directory(model_path) else model_path
-    return served_predict.predict(model, inputs, out_dir, output=output, verbose=verbose)
+    if not is_run_directory(model_path):
+        return served_predict.predict(model_path, inputs, out_dir, output=output, verbose=verbose)
+    recipe, model = load_run_model(model_path)
+    names = dataset_class_names(recipe.data, recipe.model.num_classes)
+    return served_predict.predict(model, inputs, out_dir, output=output, verbose=verbose, class_names=names)
 
 
 def export_run(run_dir, out=None, weights=None, precision="float32", format="saved_model"):

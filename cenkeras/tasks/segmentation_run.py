@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 
+from cenkeras.data.class_names import dataset_class_names
 from cenkeras.training.callbacks import StagedLearningRates, write_json
 from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
@@ -112,15 +113,6 @@ def describe_precision(precision):
     """'mixed_bfloat16 (auto)' for "auto", the name otherwise."""
     resolved = resolve_precision(precision)
     return f"{resolved} (auto)" if precision == "auto" else resolved
-
-
-def class_names(recipe):
-    """Names of the classes where the data says them (the synthetic scenes), else None."""
-    if recipe.data.source == "synthetic":
-        from cenkeras.data.synthetic import CLASS_NAMES
-
-        return list(CLASS_NAMES)
-    return None
 
 
 def _numbers(values, separator=", "):
@@ -307,7 +299,8 @@ class SegmentationTask(Task):
         return "mean_iou"  # the paper's headline metric
 
     def format_results(self, recipe, scores):
-        return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, class_names(recipe))}"
+        names = dataset_class_names(recipe.data, recipe.model.num_classes)
+        return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, names)}"
 
     def protocol(self, recipe, evaluation):
         data, train = recipe.data, recipe.train
@@ -333,4 +326,4 @@ class SegmentationTask(Task):
     def serving_module(self, network, recipe):
         from cenkeras.serving.export import SegmentationServing
 
-        return SegmentationServing(network)
+        return SegmentationServing(network, class_names=dataset_class_names(recipe.data, recipe.model.num_classes))

@@ -249,9 +249,19 @@ def test_predict_from_run_savedmodel_and_folders(segmentation_run_dir, tmp_path)
         labels = np.asarray(Image.open(out / "1_labels.png"))
         assert labels.shape == (30, 40) and labels.max() < 6
         np.testing.assert_array_equal(np.asarray(Image.open(out / "1_color.png")), colorize(labels))
-        assert Image.open(out / "1_overlay.png").size == (120, 30)
+        overlay = np.asarray(Image.open(out / "1_overlay.png"))
+        assert overlay.shape[0] == 30 and overlay.shape[1] > 120  # image | mask | blend | legend
+        np.testing.assert_array_equal(overlay[:, 40:80], colorize(labels))
+        # The legend starts with the largest class present, in its mask colour.
+        largest = np.bincount(labels.ravel()).argmax()
+        assert (overlay[:, 120:] == colorize(np.array([[largest]]))[0, 0]).all(axis=-1).sum() >= 25
         results[label] = labels
     np.testing.assert_array_equal(results["run"], results["savedmodel"])
+    # The export names the classes (the synthetic scenes' own), for clients' legends.
+    from cenkeras.data.synthetic import CLASS_NAMES
+    from cenkeras.serving.predict import Predictor
+
+    assert Predictor(saved).class_names == list(CLASS_NAMES)
 
     single = runner.invoke(
         cli,
