@@ -54,7 +54,14 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     saved, measured = cenkeras_eval("--protocol", "pspnet")
     assert (saved["protocol"], saved["flip"], saved["samples"]) == ("pspnet", True, 4)
     assert measured == scores_of((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)
-    saved, _ = cenkeras_eval("--protocol", "pspnet", "--no-flip")
+    # --no-flip in this process (the console script's path is the one above).
+    from click.testing import CliRunner
+
+    from cenkeras.cli.main import cli
+
+    args = ["eval", str(run_dir), "--data-dir", data_dir, "--quiet", "--protocol", "pspnet", "--no-flip"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
     assert saved["flip"] is False and set(saved["scores"]) == {"rgb", "depth", "ensemble"}
 
 
