@@ -190,15 +190,36 @@ def test_cli_train_and_eval(tmp_path, data_dir):
     assert again.exit_code == 1 and "already holds a run" in again.output
 
 
+class CountsLossTerms(keras.callbacks.Callback):
+    """Per training step, which outputs (rgb, depth, ensemble) added a loss term."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counts = [0.0] * len(self.model.output_loss_trackers)
+        if epoch == 0:
+            self.added = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        counts = [float(tracker.count.numpy()) for tracker in self.model.output_loss_trackers]
+        self.added.append([now > before for now, before in zip(counts, self.counts)])
+        self.counts = counts
+
+
 def test_a_run_trained_with_modality_dropout_evaluates_from_each_modality(tmp_path, data_dir):
     """train.modality_dropout through a real run, then `cenkeras eval --modalities` through the
     console script: each subset's scores go to their own file; a modality the run lacks is a
     one-line error."""
+    from cenkeras.data.modality_dropout import present_pattern
+
     run_dir = tmp_path / "dropout_run"
-    recipe = tiny_recipe(epochs=(1,))
+    recipe = tiny_recipe(epochs=(2,))
     recipe.train.modality_dropout = 0.5
-    _, history = train(recipe, run_dir, data_dir=data_dir, verbose=0)
+    seen = CountsLossTerms()
+    _, history = train(recipe, run_dir, data_dir=data_dir, verbose=0, callbacks=[seen])
     assert np.isfinite(history.history["loss"]).all()
+    # Each step's drop pattern reached the step: a dropped modality's output added no loss term.
+    expected = [int(present_pattern(recipe.train.seed, step, 2, 0.5)) for step in range(len(seen.added))]
+    assert seen.added == [[bool(bits & 1), bool(bits & 2), True] for bits in expected]
+    assert {3} < set(expected)  # some steps dropped a modality, some kept both
 
     def cenkeras_eval(*args):
         return run_cli("eval", run_dir, "--data-dir", data_dir, "--quiet", *args)
@@ -355,7 +376,17 @@ def test_mixed_bfloat16_training_runs_and_restores_the_policy(tmp_path, data_dir
     assert keras.config.dtype_policy().name == "float32"
 
 
+class RecordsCompilation(keras.callbacks.Callback):
+    """What the trainer that `fit` runs was compiled with."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.jit_compile = self.model.jit_compile
+
+
 def test_xla_compiled_training_runs(tmp_path, data_dir):
+    """`train.jit_compile=true` reaches the trainer that runs the steps (an ignored setting fails)."""
     recipe = tiny_recipe(epochs=(1,), jit_compile=True)
-    _, history = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0)
+    seen = RecordsCompilation()
+    _, history = train(recipe, tmp_path / "run", data_dir=data_dir, verbose=0, callbacks=[seen])
     assert np.isfinite(history.history["loss"]).all()
+    assert seen.jit_compile is True

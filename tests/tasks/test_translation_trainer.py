@@ -99,12 +99,39 @@ def test_a_step_without_a_domain_trains_on_the_present_one_only():
     assert sorted(generated) == ["ensemble", "texture"]
 
 
+class DecoderNormsOfFirstStep(keras.callbacks.Callback):
+    """Each domain's private decoder norm weights before and after the first training step."""
+
+    def values(self):
+        weights = self.model.generator.weights
+        return {k: [w.numpy() for w in weights if "deconv" in w.path and f"insnorm_{k}/" in w.path] for k in (0, 1)}
+
+    def on_train_begin(self, logs=None):
+        self.before = self.values()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self.after = self.values()
+
+
 def test_a_run_with_modality_dropout_trains_through_the_pipeline(tmp_path):
+    """The first step's drop pattern reaches the step: the dropped domain's private norms are not
+    touched (no gradient, no statistics), the kept domain's are."""
+    from cenkeras.data.modality_dropout import present_pattern
+
     recipe = tiny_translation_recipe()
     recipe.train.modality_dropout = 0.5
     recipe.train.steps_per_epoch = 4
-    _, history = get_task("translation").train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0)
+    recipe.train.seed = 0
+    assert int(present_pattern(0, 0, 2, 0.5)) == 0b10  # step 0 keeps texture (bit 1) and drops shade
+    norms = DecoderNormsOfFirstStep()
+    task = get_task("translation")
+    _, history = task.train(recipe, tmp_path / "run", data_dir=str(tmp_path / "tfds"), verbose=0, callbacks=[norms])
     assert np.isfinite(history.history["g_loss"]).all() and np.isfinite(history.history["d_loss"]).all()
+    shade = [np.array_equal(a, b) for a, b in zip(norms.before[0], norms.after[0])]
+    texture = [np.array_equal(a, b) for a, b in zip(norms.before[1], norms.after[1])]
+    assert shade and all(shade), "the dropped domain's norms moved"
+    assert not any(texture[::4]), "the kept domain's norm scales did not train"  # gamma, beta, mean, variance
 
 
 def test_two_step_training_run_evaluation_and_translate(tmp_path):
