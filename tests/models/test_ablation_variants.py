@@ -189,11 +189,42 @@ def test_one_training_step_of_each_variant(architecture, variant, tmp_path):
     run_model_saving_test(model, random_images(MODALITIES, seed=2, size=32), tmp_path / "variant.keras")
 
 
-def test_the_generator_takes_the_same_switches():
-    for options in ({"fusion": FusionConfig("cbn")}, {"ensemble": "concat"}, {"exchange": ExchangeConfig(rule="sum")}):
-        generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, **options)
-        out = generator({"shade": np.zeros((1, 32, 32, 3)), "texture": np.zeros((1, 32, 32, 3))})
-        assert out["ensemble"].shape == (1, 32, 32, 3)
+@pytest.mark.parametrize(
+    "options, own_parameters",
+    [
+        ({"fusion": FusionConfig("cbn")}, "/modulation_"),
+        ({"ensemble": "concat"}, "ensemble/merge"),
+        ({"exchange": ExchangeConfig(rule="gated_sum")}, "/gates"),
+        ({"exchange": ExchangeConfig(rule="sum")}, None),
+    ],
+    ids=["cbn", "concat_ensemble", "gated_sum", "sum"],
+)
+def test_the_generator_takes_the_same_switches(options, own_parameters):
+    """Each switch builds its variant in the generator: its own parameters are there, and its
+    outputs differ from plain CEN's with the same weights wherever the two share them."""
+    images = random_images(["shade", "texture"], seed=4, size=32)
+    keras.utils.set_random_seed(0)
+    plain = build_unet_generator(["shade", "texture"], filters=4, levels=5)
+    keras.utils.set_random_seed(0)
+    variant = build_unet_generator(["shade", "texture"], filters=4, levels=5, **options)
+    paths = [w.path for w in variant.weights]
+    if own_parameters:
+        assert any(own_parameters in path for path in paths) and not any(
+            own_parameters in w.path for w in plain.weights
+        )
+    shared = {w.path: w for w in plain.weights}
+    rng = np.random.default_rng(5)
+    for weight in variant.weights:  # the same weights where the networks share them
+        if weight.path in shared and weight.shape == shared[weight.path].shape:
+            weight.assign(shared[weight.path])
+        elif own_parameters and own_parameters in weight.path:  # off their identity start
+            weight.assign(rng.normal(0, 0.5, weight.shape).astype("float32"))
+    for model in (plain, variant):  # half of each norm's channels under the threshold
+        for norm in [n for layer in model.exchange_layers() for n in layer.norms]:
+            norm.gamma.assign(np.where(np.arange(norm.gamma.shape[0]) % 2, 1.0, 1e-3).astype("float32"))
+    a, b = plain(images)["ensemble"].numpy(), variant(images)["ensemble"].numpy()
+    assert a.shape == b.shape == (2, 32, 32, 3)
+    assert np.abs(a - b).max() > 1e-3 * np.abs(a).max()  # float32 rounding is ~1e-7 of it
 
 
 @pytest.mark.parametrize(
