@@ -148,6 +148,46 @@ def test_translate_runs_a_litert_export(translation_run, tmp_path):
     assert result.returncode == 1 and "missing ['texture']" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_translate_from_the_run_its_weights_and_every_export_through_the_console_script(translation_run, tmp_path):
+    """`cenkeras translate` from the run, from the run with `--weights` (another file: another
+    image), and from its SavedModel, ONNX and OpenVINO exports: the exports give the run's image
+    within a grey level or two (the parity tolerance of the formats)."""
+    from cenkeras.training.runs import RunDirectory
+
+    rng = np.random.default_rng(4)
+    for name in ("shade", "texture"):  # at the network's size: the run and the exports then agree
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    inputs = [f"--input={name}={tmp_path / name}.png" for name in ("shade", "texture")]
+
+    def translated(model, *extra):
+        out = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}.png"
+        result = run_cli("translate", str(model), *inputs, "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return np.asarray(Image.open(out)).astype(int)
+
+    reference = translated(translation_run)
+    assert reference.shape == (32, 32, 3)
+    # Another weights file: the run's network with every decoder bias shifted.
+    recipe, model = load_run_model(translation_run)
+    for weight in model.weights:
+        if "deconv" in weight.path and weight.path.endswith("bias"):
+            weight.assign(weight + 0.5)
+    other = tmp_path / "shifted.weights.h5"
+    model.save_weights(str(other))
+    shifted = translated(translation_run, "--weights", str(other))
+    assert np.abs(shifted - reference).max() > 10
+    assert RunDirectory(translation_run).best_weights.exists()
+    for format in ("saved_model", "onnx", "openvino"):
+        exported = export_run(translation_run, out=tmp_path / format, format=format)
+        image = translated(exported)
+        assert np.abs(image - reference).max() <= 2, format
+        assert np.mean(np.abs(image - reference) <= 1) >= 0.999, format
+    refused = run_cli(
+        "translate", str(tmp_path / "onnx"), *inputs, "--out", str(tmp_path / "x.png"), "--weights", str(other)
+    )
+    assert refused.returncode == 2 and "--weights applies to a run directory" in refused.stderr
+
+
 def test_a_missing_extra_is_one_line_naming_it(segmentation_run, tmp_path):
     hide = "import sys; sys.modules['openvino'] = None"  # find_spec then says: not installed
     result = run_cli(
