@@ -57,8 +57,17 @@ def test_sunrgbd_prepares_from_the_meta_data_release_and_trains(tmp_path):
         depth = read(out / "depth" / f"{number:06d}.png")
         np.testing.assert_array_equal(depth, filled * 5)  # millimetres (bits unrotated) -> metres x 5000
     raw_out = tmp_path / "sunrgbd_raw"
-    prepare_sunrgbd(*sunrgbd_args(root), raw_out, depth="raw", quiet=True)
+    # The raw depth through the console script, as a user runs it.
+    source, train_images, test_images, labels = sunrgbd_args(root)
+    done = run_cli(
+        *("prepare", "sunrgbd", "--root", source, "--train-images", train_images, "--test-images", test_images),
+        *("--labels", labels, "--out", raw_out, "--depth", "raw"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
     assert np.all(read(raw_out / "depth" / "000001.png")[:4, :6] == 0)
+    assert f"cenkeras train sunrgbd_refinenet101 --data-dir {raw_out}" in done.stdout  # the next step
+    assert (raw_out / "class_names.txt").read_text().splitlines()[:2] == ["wall", "floor"]
+    assert len((out / "class_names.txt").read_text().splitlines()) == 37
 
     recipe = tiny_segmentation("sunrgbd_refinenet101")
     assert recipe.model.num_classes == 37 and recipe.data.val_list == "test.txt"
