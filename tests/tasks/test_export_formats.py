@@ -43,6 +43,19 @@ def translation_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def generator_export(translation_run, tmp_path_factory):
+    """`generator_export(format)`: the translation run's export in that format, made once per module."""
+    root, made = tmp_path_factory.mktemp("generator-exports"), {}
+
+    def export(format):
+        if format not in made:
+            made[format] = export_run(translation_run, out=root / format / "1", format=format)
+        return made[format]
+
+    return export
+
+
 def keras_serving(run):
     """The serving function the exports convert, computed by Keras/TensorFlow in this process."""
     recipe, model = load_run_model(run)
@@ -85,9 +98,8 @@ def test_segmenter_export_matches_keras_in_its_runtime(segmentation_run, tmp_pat
 
 
 @pytest.mark.parametrize("format", FORMAT_NAMES)
-def test_generator_export_matches_keras_in_its_runtime(translation_run, tmp_path, format):
-    folder = export_run(translation_run, out=tmp_path / format / "1", format=format)
-    exported = open_export(folder)
+def test_generator_export_matches_keras_in_its_runtime(translation_run, generator_export, format):
+    exported = open_export(generator_export(format))
     rng = np.random.default_rng(1)
     images = {name: rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8) for name in ("shade", "texture")}
     got, expected = exported(images), keras_serving(translation_run)(images)
@@ -135,20 +147,22 @@ def test_cli_exports_onnx_and_predict_runs_it(segmentation_run, tmp_path):
     assert np.mean(predictions["model.onnx"] == predictions[segmentation_run.name]) >= 0.999
 
 
-def test_translate_runs_a_litert_export(translation_run, tmp_path):
-    export_run(translation_run, out=tmp_path / "litert", format="litert")
+def test_translate_runs_a_litert_export(generator_export, tmp_path):
+    litert = generator_export("litert")
     rng = np.random.default_rng(2)
     for name in ("shade", "texture"):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
     inputs = [f"--input={name}={tmp_path / name}.png" for name in ("shade", "texture")]
-    result = run_cli("translate", str(tmp_path / "litert"), *inputs, "--out", str(tmp_path / "out.png"))
+    result = run_cli("translate", str(litert), *inputs, "--out", str(tmp_path / "out.png"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (40, 48, 3)
-    result = run_cli("translate", str(tmp_path / "litert"), inputs[0], "--out", str(tmp_path / "x.png"))
+    result = run_cli("translate", str(litert), inputs[0], "--out", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "missing ['texture']" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_translate_from_the_run_its_weights_and_every_export_through_the_console_script(translation_run, tmp_path):
+def test_translate_from_the_run_its_weights_and_every_export_through_the_console_script(
+    translation_run, generator_export, tmp_path
+):
     """`cenkeras translate` from the run, from the run with `--weights` (another file: another
     image), and from its SavedModel, ONNX and OpenVINO exports: the exports give the run's image
     within a grey level or two (the parity tolerance of the formats)."""
@@ -178,8 +192,7 @@ def test_translate_from_the_run_its_weights_and_every_export_through_the_console
     assert np.abs(shifted - reference).max() > 10
     assert RunDirectory(translation_run).best_weights.exists()
     for format in ("saved_model", "onnx", "openvino"):
-        exported = export_run(translation_run, out=tmp_path / format, format=format)
-        image = translated(exported)
+        image = translated(generator_export(format))
         assert np.abs(image - reference).max() <= 2, format
         assert np.mean(np.abs(image - reference) <= 1) >= 0.999, format
     refused = run_cli(

@@ -133,14 +133,16 @@ def run_killed(moment, run_dir, data_dir, epoch, *flags):
     return process.returncode
 
 
-# (moment, epoch it happens in, epochs logged after the kill, first epoch the resumed run trains)
+# (moment, epoch it happens in, epochs logged after the kill, first epoch the resumed run trains).
+# One kill per kind of state the run can be left in: nothing of the epoch written (a kill mid-batch
+# stands for one mid-validation or before the metrics rename, which leave the same files), a weights
+# file cut short (the backup's; the last and best files are written by the same code), the epoch
+# logged but its backup uncommitted, a first epoch with nothing committed, a committed epoch whose
+# best is pending, and no run yet.
 KILLS = [
     ("batch", 2, [1], 1),
-    ("eval", 2, [1], 1),
     ("write:epoch-00002", 2, [1, 2], 1),  # the backup's weights file, cut short: epoch 2 not committed
     ("rename:training_metadata.json", 2, [1, 2], 1),  # epoch 2 logged, its backup not committed
-    ("write:last", 2, [1], 1),
-    ("rename:metrics.jsonl", 2, [1], 1),
     ("write:best", 1, [], 0),  # first epoch: nothing committed yet, the run starts again
     ("rename:best.weights.h5", 1, [1], 1),  # epoch 1 committed, its best not yet in place
     ("rename:recipe.json", 1, [], 0),  # before training: no run yet, the same command starts it
