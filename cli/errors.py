@@ -97,14 +97,18 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        import tensorflow as tf
-
         log_errors_in(None)
         try:
             return command(*args, **kwargs)
-        except _user_errors() as error:
-            _fail(str(error), error)
-        except tf.errors.OpError as error:
+        except Exception as error:
+            # The error types are imported once there is an error: a command that needs no
+            # TensorFlow (the recipe listing) must not load it to be ready for one.
+            if isinstance(error, _user_errors()):
+                _fail(str(error), error)
+            import tensorflow as tf
+
+            if not isinstance(error, tf.errors.OpError):
+                raise
             line = data_error_line(str(error.message if hasattr(error, "message") else error))
             if line is None:
                 raise

@@ -25,14 +25,17 @@ TENSORFLOW_WATCH = (
 
 
 def test_help_and_version_start_without_tensorflow_and_print_nothing_of_it():
-    """`cenkeras --help`, a command's `--help` and `--version` never load TensorFlow (which takes
-    seconds and prints its start-up lines): the console script imports it when a command needs it."""
+    """`cenkeras --help`, a command's `--help`, `--version` and the recipe listing never load
+    TensorFlow (which takes seconds and prints its start-up lines): the console script imports it
+    when a command needs it."""
     from harness import run_cli
 
-    for args in (["--help"], ["train", "--help"], ["reproduce", "--help"], ["--version"]):
+    for args in (["--help"], ["train", "--help"], ["reproduce", "--help"], ["--version"], ["recipes"]):
         done = run_cli(*args, prelude=TENSORFLOW_WATCH, timeout=60)
         assert done.returncode == 0, (args, done.stderr[-1000:])
         assert done.stderr == "tensorflow imported: False\n", (args, done.stderr[-1000:])
+        if args == ["recipes"]:
+            assert "nyudv2_refinenet101      CEN RefineNet-101 on NYUDv2 RGB-D" in done.stdout
     done = run_cli("info", prelude=TENSORFLOW_WATCH, timeout=120)
     assert done.returncode == 0 and "tensorflow imported: True" in done.stderr  # a command that needs it
 

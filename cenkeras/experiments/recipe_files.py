@@ -4,28 +4,35 @@ A recipe file defines a function `recipe()` returning a `cenkeras.config.Recipe`
 Recipes are Python code by design: loading one runs it, so only load files you trust.
 """
 
+import ast
 import importlib
 import importlib.util
 import pkgutil
 from pathlib import Path
 
-from cenkeras import config as config_lib
 from cenkeras import recipes as builtin_package
 
 
 def builtin_recipes():
-    """`{name: first docstring line}` of the recipes shipped in `cenkeras.recipes`."""
+    """`{name: first docstring line}` of the recipes shipped in `cenkeras.recipes`.
+
+    Read from the files, not run: listing the recipes (`cenkeras recipes`)
+    loads neither the schema nor TensorFlow, and starts at once.
+    """
     found = {}
     for info in pkgutil.iter_modules(builtin_package.__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{builtin_package.__name__}.{info.name}")
-        summary = (module.__doc__ or "").strip().splitlines()
+        origin = importlib.util.find_spec(f"{builtin_package.__name__}.{info.name}").origin
+        docstring = ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8"))) or ""
+        summary = docstring.strip().splitlines()
         found[info.name] = summary[0] if summary else ""
     return dict(sorted(found.items()))
 
 
 def _module_from_file(path):
+    from cenkeras import config as config_lib
+
     spec = importlib.util.spec_from_file_location(f"cenkeras_user_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -37,6 +44,8 @@ def _module_from_file(path):
 
 def load_recipe(name_or_path):
     """A built-in recipe by name (e.g. "synthetic_rgbd") or a recipe file by path."""
+    from cenkeras import config as config_lib
+
     text = str(name_or_path)
     path = Path(text).expanduser()
     if text.endswith(".py") or path.exists():
