@@ -412,8 +412,15 @@ def test_fusion_baselines_export_and_serve(tmp_path, fusion):
     module = SegmentationServing(segmenter)
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
     serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
-    outputs = serving_call(serve, **raw_images(height=32, width=48))
-    assert outputs["ensemble_labels"].shape == (2, 32, 48)
+    images = raw_images(height=32, width=48)
+    outputs = serving_call(serve, **images)
+    # The served outputs are the network's own, fusion layers included (not only their shape).
+    inputs = {name: normalize(tf.cast(images[name], tf.float32), recipe.data.modalities[name]) for name in images}
+    logits = segmenter(inputs, training=False)
+    for name in ("rgb", "depth", "ensemble"):
+        probabilities = tf.nn.softmax(tf.image.resize(logits[name], (32, 48), method="bilinear"), axis=-1).numpy()
+        np.testing.assert_allclose(outputs[f"{name}_probabilities"], probabilities, atol=1e-5)
+        assert np.mean(outputs[f"{name}_labels"] == probabilities.argmax(-1)) >= 0.999
 
 
 def test_channel_selection_travels_with_the_model(tmp_path):
