@@ -196,7 +196,7 @@ def test_translate_from_the_run_its_weights_and_every_export_through_the_console
         assert np.abs(image - reference).max() <= 2, format
         assert np.mean(np.abs(image - reference) <= 1) >= 0.999, format
     refused = run_cli(
-        "translate", str(tmp_path / "onnx"), *inputs, "--out", str(tmp_path / "x.png"), "--weights", str(other)
+        "translate", str(generator_export("onnx")), *inputs, "--out", str(tmp_path / "x.png"), "--weights", str(other)
     )
     assert refused.returncode == 2 and "--weights applies to a run directory" in refused.stderr
 
