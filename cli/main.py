@@ -63,9 +63,10 @@ def _runs_a_model(argv):
 def _runs_a_command(argv):
     """Whether the arguments run a command that needs TensorFlow (not help, the version, or the
     list of recipes, which is read from the recipe files)."""
-    if _command_name(argv) == "recipes" and [a for a in argv if not a.startswith("-")] == ["recipes"]:
+    words = [arg for arg in argv if not arg.startswith("-")]
+    if words == ["recipes"]:
         return False
-    return _command_name(argv) is not None and not {"-h", "--help", "--version"} & set(argv)
+    return bool(words) and not {"-h", "--help", "--version"} & set(argv)
 
 
 def main():

@@ -21,6 +21,15 @@ def format_value(value):
     return str(value)
 
 
+# Keys that describe a recipe rather than set a value (not `--set` keys).
+DESCRIPTIVE_KEYS = ("name", "description", "task")
+
+
+def is_section_mapping(value):
+    """A non-empty mapping of sections (`data.modalities`): its entries' keys are `--set` keys too."""
+    return isinstance(value, dict) and bool(value) and all(map(dataclasses.is_dataclass, value.values()))
+
+
 def settable_lines(node, prefix=""):
     """`["key=value", ...]` for every value under `node` (a recipe, a section or a dict of sections)."""
     items = (
@@ -31,12 +40,10 @@ def settable_lines(node, prefix=""):
     lines = []
     for name, value in items:
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(value) or (
-            isinstance(value, dict) and all(map(dataclasses.is_dataclass, value.values())) and value
-        ):
+        if dataclasses.is_dataclass(value) or is_section_mapping(value):
             lines += settable_lines(value, f"{key}.")
         elif isinstance(value, dict):
             lines.append(f"# {key}: {value} (a mapping: set it in a recipe file)")
-        elif key not in ("name", "description", "task"):
+        elif key not in DESCRIPTIVE_KEYS:
             lines.append(f"{key}={format_value(value)}")
     return lines

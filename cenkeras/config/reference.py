@@ -21,7 +21,7 @@ Examples:
 import dataclasses
 import typing
 
-from cenkeras.config.listing import format_value
+from cenkeras.config.listing import DESCRIPTIVE_KEYS, format_value, is_section_mapping
 
 # key -> (origin of the default, one line of help). `<name>` stands for a modality or
 # architecture name. A key that means something else in translation has a "translation:" entry.
@@ -140,9 +140,6 @@ KEY_HELP = {
     "eval.save_images": ("official", "write the generated images as the official evaluation does"),
 }
 
-# Keys that describe a recipe rather than set a value (not `--set` keys).
-DESCRIPTIVE_KEYS = ("name", "description", "task")
-
 
 @dataclasses.dataclass(frozen=True)
 class KeyRow:
@@ -186,7 +183,7 @@ def _rows(task, node, prefix):
             rows += _decoder_rows(task)
         elif dataclasses.is_dataclass(value):
             rows += _rows(task, value, f"{key}.")
-        elif isinstance(value, dict) and value and all(map(dataclasses.is_dataclass, value.values())):
+        elif is_section_mapping(value):
             # One entry per modality: the section's own defaults, under a `<name>` placeholder.
             rows += _rows(task, type(next(iter(value.values())))(), f"{key}.<name>.")
         else:

@@ -39,8 +39,9 @@ def read_class_names(root, num_classes):
     return names
 
 
-def dataset_class_names(data, num_classes):
-    """The class names of a recipe's data section (`DataConfig`), or None where none are known."""
+def recipe_class_names(recipe):
+    """The class names of a segmentation recipe's data, or None where none are known."""
+    data, num_classes = recipe.data, recipe.model.num_classes
     if data.source == "synthetic":
         from cenkeras.data.synthetic import CLASS_NAMES
 

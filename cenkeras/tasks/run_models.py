@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cenkeras.data.class_names import dataset_class_names
+from cenkeras.data.class_names import recipe_class_names
 from cenkeras.serving.export import DEFAULT_ROOT, next_version, serving_policy
 from cenkeras.serving import predict as served_predict
 from cenkeras.training.precision import resolve_precision
@@ -33,7 +33,7 @@ def predict(model_path, inputs, out_dir, output="ensemble", verbose=1):
     if not is_run_directory(model_path):
         return served_predict.predict(model_path, inputs, out_dir, output=output, verbose=verbose)
     recipe, model = load_run_model(model_path)
-    names = dataset_class_names(recipe.data, recipe.model.num_classes)
+    names = recipe_class_names(recipe)
     return served_predict.predict(model, inputs, out_dir, output=output, verbose=verbose, class_names=names)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from cenkeras.data.class_names import dataset_class_names
+from cenkeras.data.class_names import recipe_class_names
 from cenkeras.training.callbacks import StagedLearningRates, write_json
 from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
 from cenkeras.data.pipeline import (
@@ -299,8 +299,7 @@ class SegmentationTask(Task):
         return "mean_iou"  # the paper's headline metric
 
     def format_results(self, recipe, scores):
-        names = dataset_class_names(recipe.data, recipe.model.num_classes)
-        return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, names)}"
+        return f"{format_scores_table(scores)}\n\n{class_iou_table(scores, recipe_class_names(recipe))}"
 
     def protocol(self, recipe, evaluation):
         data, train = recipe.data, recipe.train
@@ -326,4 +325,4 @@ class SegmentationTask(Task):
     def serving_module(self, network, recipe):
         from cenkeras.serving.export import SegmentationServing
 
-        return SegmentationServing(network, class_names=dataset_class_names(recipe.data, recipe.model.num_classes))
+        return SegmentationServing(network, class_names=recipe_class_names(recipe))
