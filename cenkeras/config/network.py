@@ -60,6 +60,8 @@ class NetworkConfig:
     - `dropout`: rate of the network's dropouts.
     - `ensemble`: "alpha" (CEN's softmax(alpha) ensemble of the branches) or "concat" (the
       ablation's concat-fusion block).
+    - `lone_norms`: each modality also has norms of its own for when it runs alone (a missing
+      partner), trained by `train.modality_dropout`'s batches that keep it alone.
     - `stack_streams`, `affine_inference`: speed options with the same results: the M streams
       run as one batch through the shared layers (ignored with `share_convs: false`), and norms
       on running statistics run as one multiply-add.
@@ -73,6 +75,7 @@ class NetworkConfig:
     stack_streams: bool = True
     affine_inference: bool = True
     ensemble: str = "alpha"
+    lone_norms: bool = False
 
     def __setattr__(self, name, value):
         moved = RENAMED_OPTIONS.get(name)
@@ -120,6 +123,7 @@ def network_options(model_config, sparsity=0.0):
         # Stacking needs shared convolutions; the unshared-convs ablation runs stream by stream.
         stack_streams=model_config.stack_streams and model_config.share_convs,
         affine_inference=model_config.affine_inference,
+        lone_norms=model_config.lone_norms,
         ensemble=model_config.ensemble,
     )
 

@@ -236,6 +236,12 @@ class TrainConfig(RunOptions):
     `resnet152_epochs` is the schedule the paper gives a ResNet-152 on this
     recipe's data (NYUDv2: 3 x 150 where ResNet-101 trains 3 x 100); empty
     means `epochs`. `cenkeras reproduce` trains its ResNet-152 rows with it.
+
+    `lone_weight` > 0: every step also trains each modality alone on the
+    same batch, its cross-entropy weighted so (a missing partner, without
+    taking steps from the full set as `modality_dropout` does);
+    `lone_distillation` adds the KL divergence from the full set's ensemble
+    to each lone output, so weighted.
     """
 
     epochs: tuple[int, ...] = (100, 100, 100)
@@ -251,6 +257,8 @@ class TrainConfig(RunOptions):
     freeze_bn: bool = True
     val_every: int = 5
     sync_bn: bool = False
+    lone_weight: float = 0.0
+    lone_distillation: float = 0.0
 
     def validate(self):
         super().validate()
@@ -263,10 +271,12 @@ class TrainConfig(RunOptions):
             raise ConfigError(f"train.epochs must be >= 1 per stage, got {list(self.epochs)}.")
         if self.resnet152_epochs and min(self.resnet152_epochs) < 1:
             raise ConfigError(f"train.resnet152_epochs must be >= 1 per stage, got {list(self.resnet152_epochs)}.")
-        for key in ("momentum", "weight_decay", "sparsity"):
+        for key in ("momentum", "weight_decay", "sparsity", "lone_weight", "lone_distillation"):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)
         check_at_least("train.batch_size", self.batch_size, 1)
+        if self.lone_distillation and not self.lone_weight:
+            raise ConfigError("train.lone_distillation needs train.lone_weight > 0 (the lone passes it acts on).")
 
 
 # The multi-scale test protocols `eval.multi_scale` names: (scales, flip). Probabilities are
@@ -337,5 +347,7 @@ class Recipe:
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
-        check_modality_dropout(self.train.modality_dropout, self.model, list(self.data.modalities))
+        check_modality_dropout(
+            self.train.modality_dropout, self.model, list(self.data.modalities), lone_weight=self.train.lone_weight
+        )
         return self

@@ -59,18 +59,26 @@ class RunOptions:
             raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
 
 
-def check_modality_dropout(probability, model, modalities):
-    """Modality dropout trains subsets of the streams: refuse it (naming the key) for a network
-    that cannot run on a subset. `model` is the recipe's network config, `modalities` its inputs."""
-    if not probability:
-        return
-    if len(modalities) < 2:
-        raise ConfigError(f"train.modality_dropout needs at least 2 input modalities, got {modalities}.")
-    method = model.fusion.method
-    if method not in SUBSET_FUSIONS:
+def check_modality_dropout(probability, model, modalities, lone_weight=0.0):
+    """Modality dropout and the lone passes (`lone_weight`, segmentation) train subsets of the
+    streams: refuse them (naming the key) for a network that cannot run on a subset. `model` is
+    the recipe's network config, `modalities` its inputs. `model.lone_norms` needs one of them:
+    nothing else trains a lone modality's norms."""
+    if getattr(model, "lone_norms", False) and not (probability or lone_weight):
         raise ConfigError(
-            f"train.modality_dropout: model.fusion.method={method!r} needs every modality; "
-            "only the exchange (and cbn) run without some."
+            "model.lone_norms=true needs train.modality_dropout > 0 (or, in segmentation, train.lone_weight > 0): "
+            "nothing else trains the norms a modality uses alone."
         )
-    if model.ensemble not in SUBSET_ENSEMBLES:
-        raise ConfigError("train.modality_dropout needs model.ensemble=alpha (the concat merge needs every branch).")
+    for key, value in (("train.modality_dropout", probability), ("train.lone_weight", lone_weight)):
+        if not value:
+            continue
+        if len(modalities) < 2:
+            raise ConfigError(f"{key} needs at least 2 input modalities, got {modalities}.")
+        method = model.fusion.method
+        if method not in SUBSET_FUSIONS:
+            raise ConfigError(
+                f"{key}: model.fusion.method={method!r} needs every modality; "
+                "only the exchange (and cbn) run without some."
+            )
+        if model.ensemble not in SUBSET_ENSEMBLES:
+            raise ConfigError(f"{key} needs model.ensemble=alpha (the concat merge needs every branch).")

@@ -129,6 +129,12 @@ def _add_layer_targets(layer, targets):
             prefix = "bn" if layer.norm == "batch" else "insnorm"
             for m, norm in enumerate(layer.norms):
                 targets += _norm_targets(norm, [f"{name}.{prefix}_{m}", name])
+        prefix = "bn" if layer.norm == "batch" else "insnorm"
+        for m, norm in enumerate(layer.alone_norms):
+            # Keys of their own (the official models have no such norms); a file without them
+            # (ImageNet, an official checkpoint) starts each from the norm the stream uses with its partners.
+            own = f"{name}.{prefix}_{m}"
+            targets += _norm_targets(norm, [f"{own}_alone", own, name])
     elif isinstance(layer, (keras.layers.BatchNormalization, InstanceNormalization)):
         targets += _norm_targets(layer, [name])
     elif isinstance(layer, ModalityEnsemble):

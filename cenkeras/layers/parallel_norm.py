@@ -66,6 +66,12 @@ class ParallelNormalization(keras.layers.Layer):
             official segmentation training runs BatchNorm this way).
         affine_inference: apply running-statistics norms as a folded
             multiply-add in the compute dtype (identical in float32).
+        lone_norms: a second set of M norms, `alone_norms[m]`, that stream m
+            uses instead of `norms[m]` when it is the only one present (a
+            missing partner modality): its own scales, shifts and running
+            statistics, trained by the batches of modality dropout that keep
+            that modality alone, without the exchange's L1 term. Streams run
+            together use `norms` as before.
         scale_init: how the norm scales start: "ones" (Keras, and PyTorch
             from 1.2 on) or "uniform", drawn from U(0, 1) per norm as
             PyTorch before 1.2 did (`_BatchNorm.reset_parameters`, which its
@@ -90,6 +96,7 @@ class ParallelNormalization(keras.layers.Layer):
         freeze_statistics=False,
         affine_inference=True,
         scale_init="ones",
+        lone_norms=False,
         **kwargs,
     ):
         norm_options = {key: kwargs.pop(key) for key in list(kwargs) if key not in _LAYER_KWARGS}
@@ -109,6 +116,9 @@ class ParallelNormalization(keras.layers.Layer):
         self.affine_inference = bool(affine_inference)
         self.norm_options = norm_options
         self.norms = self._make_norms()
+        # With one modality there is never a partner to miss.
+        self.lone_norms = bool(lone_norms) and num_modalities > 1
+        self.alone_norms = self._make_alone_norms() if self.lone_norms else []
         # While set, inference reads these instead of the variables: a graph traced meanwhile holds
         # them as constants (how an exported graph carries its norms).
         self.frozen_constants = None
@@ -117,27 +127,49 @@ class ParallelNormalization(keras.layers.Layer):
         """Sparsity penalty for modality m's norm; none at a plain norm site."""
         return None
 
-    def _make_norms(self):
-        prefix = "bn" if self.norm == "batch" else "insnorm"
+    @property
+    def _norm_prefix(self):
+        return "bn" if self.norm == "batch" else "insnorm"
+
+    def _new_norm(self, name, gamma_regularizer=None):
+        # A new unseeded initializer per norm: each draws its own values, fixed by the run's seed.
+        uniform = self.scale_init == "uniform"
+        scales = keras.initializers.RandomUniform(0, 1) if uniform else "ones"
         options = {"dtype": self.dtype_policy, **self.norm_options}
+        return make_norm(self.norm, name, gamma_regularizer, gamma_initializer=scales, **options)
 
-        def scales():
-            # A new unseeded initializer per norm: each draws its own values, fixed by the run's seed.
-            uniform = self.scale_init == "uniform"
-            return {"gamma_initializer": keras.initializers.RandomUniform(0, 1) if uniform else "ones"}
-
+    def _make_norms(self):
+        prefix = self._norm_prefix
         if self.share_norms:
-            shared = make_norm(self.norm, prefix, self._gamma_regularizer(None), **options, **scales())
-            return [shared] * self.num_modalities
-        return [
-            make_norm(self.norm, f"{prefix}_{m}", self._gamma_regularizer(m), **options, **scales())
-            for m in range(self.num_modalities)
-        ]
+            return [self._new_norm(prefix, self._gamma_regularizer(None))] * self.num_modalities
+        return [self._new_norm(f"{prefix}_{m}", self._gamma_regularizer(m)) for m in range(self.num_modalities)]
+
+    def _make_alone_norms(self):
+        """One norm per modality for when it runs alone: no sparsity term (its channels are not
+        given away to anyone), private even under `share_norms`."""
+        return [self._new_norm(f"{self._norm_prefix}_{m}_alone") for m in range(self.num_modalities)]
 
     @property
     def unique_norms(self):
-        """The distinct norm layers (one when `share_norms`)."""
+        """The distinct norm layers of the streams run together (one when `share_norms`)."""
         return self.norms[:1] if self.share_norms else self.norms
+
+    @property
+    def every_norm(self):
+        """Every distinct norm layer: `unique_norms`, then the `alone_norms`."""
+        return self.unique_norms + self.alone_norms
+
+    def present_norms(self, present):
+        """The norms of the `present` modalities (indices): a lone modality's own under `lone_norms`."""
+        if self.alone_norms and len(present) == 1:
+            return [self.alone_norms[present[0]]]
+        return [self.norms[m] for m in present]
+
+    def _constant_rows(self, present):
+        """Rows of `InferenceConstants.scale` / `.shift` holding the `present_norms`."""
+        if self.alone_norms and len(present) == 1:
+            return [self.num_modalities + present[0]]
+        return list(present)
 
     def _check_inputs(self, shapes):
         if not isinstance(shapes, (list, tuple)) or len(shapes) != self.num_modalities:
@@ -159,7 +191,7 @@ class ParallelNormalization(keras.layers.Layer):
         else:
             self._check_inputs(input_shape)
             shape = tuple(input_shape[0])
-        for norm in self.unique_norms:
+        for norm in self.every_norm:
             norm.build(shape)
         self.channels = shape[-1]
 
@@ -171,7 +203,7 @@ class ParallelNormalization(keras.layers.Layer):
         (`stream_rows`), for the exchange to work on without a second view.
         """
         present = present_modalities(present, self.num_modalities, self.name)
-        norms = [self.norms[m] for m in present]
+        norms = self.present_norms(present)
         count = len(present)
         norm_training = False if self.freeze_statistics else training
         stacked = not isinstance(inputs, (list, tuple))
@@ -198,7 +230,7 @@ class ParallelNormalization(keras.layers.Layer):
         variables in the graph."""
         constants = self.frozen_constants
         if constants is not None and constants.scale is not None:
-            rows = list(present)
+            rows = self._constant_rows(present)
             # Shaped in NumPy: one graph node each.
             return ops.convert_to_tensor(constants.scale[rows, None]), ops.convert_to_tensor(
                 constants.shift[rows, None]
@@ -209,19 +241,20 @@ class ParallelNormalization(keras.layers.Layer):
     @property
     def folds_at_inference(self):
         """Whether inference (`training=False`) applies every norm as the folded multiply-add."""
-        return self.affine_inference and all(_uses_running_statistics(n, False) for n in self.unique_norms)
+        return self.affine_inference and all(_uses_running_statistics(n, False) for n in self.every_norm)
 
     def inference_constants(self):
         """The values inference computes from this layer's weights alone, now, as NumPy.
 
         A `InferenceConstants` whose `scale` and `shift` are float32 (M, C)
         with `norms[m](x) == x * scale[m] + shift[m]` at inference (None
-        where a norm normalises with the sample's own statistics). Run it
+        where a norm normalises with the sample's own statistics); under
+        `lone_norms`, (2M, C) with `alone_norms[m]` in row M + m. Run it
         eagerly: it reads the variables' current values.
         """
         if not self.folds_at_inference:
             return InferenceConstants()
-        scale, shift = _folded_affine(self.norms)
+        scale, shift = _folded_affine(self.norms + self.alone_norms)
         return InferenceConstants(scale=ops.convert_to_numpy(scale), shift=ops.convert_to_numpy(shift))
 
     def _stacked_instance_statistics(self, x, norms):
@@ -262,6 +295,7 @@ class ParallelNormalization(keras.layers.Layer):
                 "freeze_statistics": self.freeze_statistics,
                 "affine_inference": self.affine_inference,
                 "scale_init": self.scale_init,
+                "lone_norms": self.lone_norms,
                 **self.norm_options,
             }
         )
@@ -272,7 +306,8 @@ class ParallelNormalization(keras.layers.Layer):
 class InferenceConstants:
     """What a norm site computes from its weights alone at inference, as NumPy arrays (or None).
 
-    `scale`, `shift`: float32 (M, C), the folded running-statistics norms;
+    `scale`, `shift`: float32 (M, C), the folded running-statistics norms
+    (then the M `alone_norms` in rows M .. 2M - 1 of a layer with `lone_norms`);
     `masks`: bool (M, C), the exchange's replaced channels. A layer holding
     them as `frozen_constants` uses them instead of its variables, so a
     graph traced meanwhile carries them as constants.

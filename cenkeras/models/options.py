@@ -35,6 +35,8 @@ class NetworkOptions:
         affine_inference: norms on running statistics as one multiply-add.
         ensemble: "alpha" (CEN's softmax(alpha) ensemble of the branches) or "concat" (the
             ablation's concat-fusion block).
+        lone_norms: every norm site also holds one norm per modality for when that modality
+            runs alone (see `ParallelNormalization`), trained by modality dropout.
 
     Examples:
         >>> options = NetworkOptions(sparsity=6e-4).resolved(threshold=2e-2, dropout=0.5)
@@ -54,6 +56,7 @@ class NetworkOptions:
     stack_streams: bool = False
     affine_inference: bool = True
     ensemble: str = "alpha"
+    lone_norms: bool = False
 
     @classmethod
     def from_arguments(cls, network, arguments, threshold, dropout):
@@ -95,6 +98,7 @@ class NetworkOptions:
             input_channels=int(self.input_channels),
             stack_streams=bool(self.stack_streams),
             affine_inference=bool(self.affine_inference),
+            lone_norms=bool(self.lone_norms),
         )
 
     @property

@@ -108,6 +108,8 @@ class Streams:
             in the compute dtype (see `ParallelNormalization`).
         conditional_norms: the exchange sites hold `ConditionalNormalization`
             instead (the CBN fusion baseline): no exchange, no L1.
+        lone_norms: every norm site also holds each modality's norms for when
+            it runs alone (`ParallelNormalization`).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class Streams:
         stack=False,
         affine_inference=True,
         conditional_norms=False,
+        lone_norms=False,
     ):
         if stack and not share_convs:
             raise ValueError(
@@ -139,6 +142,7 @@ class Streams:
             "share_norms": share_norms,
             "freeze_statistics": freeze_statistics,
             "affine_inference": affine_inference,
+            "lone_norms": bool(lone_norms),
             **(norm_options or {}),
         }
         self.exchange = exchange
@@ -164,6 +168,7 @@ class Streams:
             share_norms=network.share_norms if share_norms is None else share_norms,
             stack=network.stack_streams,
             affine_inference=network.affine_inference,
+            lone_norms=network.lone_norms,
             **options,
         )
 

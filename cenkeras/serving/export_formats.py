@@ -4,11 +4,15 @@ Each file computes what `serving_default` computes (`cenkeras.serving.export`): 
 raw image per modality in, named as in the recipe (uint8 colour, uint16
 depth; any batch, height and width), the preprocessing inside, and the same
 named outputs (labels and probabilities per output for segmentation,
-uint8 images for translation). They hold the full set of modalities only:
-the per-subset signatures and `serving_png` stay with the SavedModel.
+uint8 images for translation). A network that runs without some of its
+modalities gets one file per input set the SavedModel serves: `model.onnx`
+for the full set, `model.rgb.onnx` (the `serving_rgb` signature's inputs),
+`model.rgb_and_depth.onnx`, ... beside it. `serving_png` stays with the
+SavedModel.
 
-Every export writes a folder with the model file and `cenkeras.json`, the
-SavedModel's metadata plus the format and what input sizes it takes;
+Every export writes a folder with the model files and `cenkeras.json`, the
+SavedModel's metadata plus the format, the file of each input set
+(`files`, keyed like `signatures`) and what input sizes it takes;
 `cenkeras predict` and `translate` read such a folder (or the file in it)
 with the format's own runtime (`cenkeras.serving.runtimes`).
 
@@ -62,40 +66,52 @@ def file_output_names(serving):
     return {f"{name}{OUTPUT_SUFFIX}": name for name in outputs if name in serving.specs}
 
 
-def _flat_function(serving):
-    """`serving.serve` as a function of one argument per input (what the converters take)."""
-    names = list(serving.specs)
+def served_files(serving, format):
+    """`{signature key: (input names, file name)}`: the full set's `serving_default` in the
+    format's model file, each subset signature in `model.<inputs>.<extension>`."""
+    name = FORMATS[format][0]
+    stem, extension = name.rsplit(".", 1)
+    files = {"serving_default": (list(serving.specs), name)}
+    for key, function in serving.subset_serves.items():
+        files[key] = (list(function.input_signature[0]), f"{stem}.{key.removeprefix('serving_')}.{extension}")
+    return files
+
+
+def _flat_function(serving, function):
+    """`function` (one of `serving`'s serving functions) as a function of one argument per input
+    (what the converters take)."""
+    names = list(function.input_signature[0])
     specs = [serving.specs[name] for name in names]
     in_file = {served: renamed for renamed, served in file_output_names(serving).items()}
 
     def serve(*images):
-        outputs = serving.serve(dict(zip(names, images)))
+        outputs = function(dict(zip(names, images)))
         return {in_file.get(name, name): value for name, value in outputs.items()}
 
     return tf.function(serve, input_signature=specs), specs
 
 
-def _frozen_function(serving):
+def _frozen_function(serving, function):
     """The serving function with its weights as constants. LiteRT's converter otherwise keeps
     Keras 3 variables as resource variables that its interpreter reads uninitialised (NaN)."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    flat, specs = _flat_function(serving)
+    flat, specs = _flat_function(serving, function)
     concrete = flat.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     keys = sorted(concrete.structured_outputs)  # the frozen function returns them flat, in key order
     return tf.function(lambda *images: dict(zip(keys, frozen(*images))), input_signature=specs)
 
 
-def _export_onnx(serving, path):
+def _export_onnx(serving, function, path):
     import tf2onnx
 
-    flat, specs = _flat_function(serving)
+    flat, specs = _flat_function(serving, function)
     tf2onnx.convert.from_function(flat, input_signature=specs, opset=ONNX_OPSET, output_path=str(path))
 
 
-def _export_litert(serving, path):
-    frozen = _frozen_function(serving)
+def _export_litert(serving, function, path):
+    frozen = _frozen_function(serving, function)
     with tempfile.TemporaryDirectory() as folder:
         holder = tf.Module()
         holder.serve = frozen
@@ -107,10 +123,10 @@ def _export_litert(serving, path):
         Path(path).write_bytes(converter.convert())
 
 
-def _export_openvino(serving, path):
+def _export_openvino(serving, function, path):
     import openvino
 
-    flat, _ = _flat_function(serving)
+    flat, _ = _flat_function(serving, function)
     # Float32 weights: OpenVINO would store float16 by default, outside the parity tolerance.
     openvino.save_model(openvino.convert_model(flat), str(path), compress_to_fp16=False)
 
@@ -119,7 +135,8 @@ EXPORTERS = {"onnx": _export_onnx, "litert": _export_litert, "openvino": _export
 
 
 def export_format(serving, format, folder, precision="float32"):
-    """Write `serving`'s full-set function as `format` into `folder`, with its metadata; returns the model file.
+    """Write `serving`'s functions as `format` into `folder`, one file per input set it serves (the
+    full set's first), with their metadata; returns the full set's model file.
 
     `precision` "mixed_bfloat16" (OpenVINO only) is recorded as the metadata's `inference_precision`,
     which `cenkeras.serving.runtimes` passes to OpenVINO when it compiles the model; the file is float32 either way.
@@ -127,12 +144,16 @@ def export_format(serving, format, folder, precision="float32"):
     require_format(format)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FORMATS[format][0]
-    EXPORTERS[format](serving, path)
+    files = served_files(serving, format)
+    functions = {"serving_default": serving.serve, **serving.subset_serves}
+    for key, (_, name) in files.items():
+        EXPORTERS[format](serving, functions[key], folder / name)
     description = json.loads(serving.description_json)
     description.pop("serving_png", None)
-    description["signatures"] = {"serving_default": list(serving.specs)}
+    description["signatures"] = {key: names for key, (names, _) in files.items()}
+    description["files"] = {key: name for key, (_, name) in files.items()}
     description["format"] = format
+    path = folder / files["serving_default"][1]
     description["file"] = path.name
     description["file_outputs"] = file_output_names(serving)
     description["input_size"] = "any batch, height and width"

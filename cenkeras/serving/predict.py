@@ -115,7 +115,7 @@ class Predictor:
                 self._input_sets[frozenset(description["inputs"])] = loaded.signatures[signature]
             self._call = lambda images: serving_call(self._input_sets[frozenset(images)], **images)
             return
-        from cenkeras.serving.runtimes import find_export, open_export
+        from cenkeras.serving.runtimes import export_input_sets, find_export, open_export
 
         if find_export(path):
             exported = open_export(path)
@@ -123,8 +123,8 @@ class Predictor:
                 raise DataError(f"{path} is not a {task} model (task {exported.description.get('task')!r}).")
             self.preprocessors = exported.preprocessors
             self.class_names = exported.description.get("class_names")
-            self._input_sets = {frozenset(self.preprocessors): exported}
-            self._call = exported
+            self._input_sets = {**export_input_sets(path), frozenset(self.preprocessors): exported}
+            self._call = lambda images: self._input_sets[frozenset(images)](images)
             return
         if task != "segmentation":  # a translation run goes through its task (`translate_files`)
             raise DataError(f"{path} is neither a SavedModel folder nor an ONNX, LiteRT or OpenVINO export.")

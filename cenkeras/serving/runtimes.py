@@ -4,7 +4,9 @@
 returns an `ExportedModel`: called with raw images `{input: (B, H, W, C)}`,
 it checks them as `cenkeras.serving.export.serving_call` does (names, dtypes,
 channels, sizes; errors name the input) and returns the outputs as NumPy
-arrays, named as the SavedModel's.
+arrays, named as the SavedModel's. `open_export(path, inputs)` opens the
+file of a subset of the inputs (a missing modality); `export_input_sets`
+lists every input set an export serves, each file opened on first use.
 """
 
 import json
@@ -115,12 +117,56 @@ def _openvino_runner(path, description):
 RUNNERS = {"onnx": _onnx_runner, "litert": _litert_runner, "openvino": _openvino_runner}
 
 
-def open_export(path):
-    """The `ExportedModel` at `path` (an export folder or its model file); DataError if it is none."""
+def _read_export(path):
+    """`(folder, format, metadata)` of the export at `path`; DataError if it is none."""
     found = find_export(path)
     if found is None:
         raise DataError(f"{path} is not an ONNX, LiteRT or OpenVINO export (a folder with {METADATA_FILE}).")
     file, format = found
     require_format(format)
-    description = json.loads((file.parent / METADATA_FILE).read_text())
-    return ExportedModel(file, format, description)
+    return file.parent, format, json.loads((file.parent / METADATA_FILE).read_text())
+
+
+def _served_files(folder, description):
+    """`{frozenset of inputs: (inputs in order, model file)}`; exports of earlier versions hold the full set only."""
+    signatures = description.get("signatures", {"serving_default": list(description["inputs"])})
+    files = description.get("files", {"serving_default": description["file"]})
+    return {frozenset(signatures[key]): (signatures[key], folder / files[key]) for key in files}
+
+
+def _subset_description(description, names):
+    """The metadata of the file taking `names`: those inputs only."""
+    return {**description, "inputs": {name: description["inputs"][name] for name in names}}
+
+
+def open_export(path, inputs=None):
+    """The `ExportedModel` at `path` (an export folder or its model file) for the input set `inputs`
+    (default: every input); DataError if it is no export or serves no such set."""
+    folder, format, description = _read_export(path)
+    served = _served_files(folder, description)
+    wanted = frozenset(description["inputs"] if inputs is None else inputs)
+    if wanted not in served:
+        raise DataError(
+            f"{folder} has no file for the inputs {sorted(wanted)}; it runs from: {[sorted(s) for s in served]}."
+        )
+    names, file = served[wanted]
+    return ExportedModel(file, format, _subset_description(description, names))
+
+
+class _OpenedOnFirstCall:
+    """One input set's file, opened by its runtime when first called (most uses need one set)."""
+
+    def __init__(self, path, inputs):
+        self.path, self.inputs, self.model = path, inputs, None
+
+    def __call__(self, images):
+        if self.model is None:
+            self.model = open_export(self.path, self.inputs)
+        return self.model(images)
+
+
+def export_input_sets(path):
+    """`{frozenset of inputs: callable}` for every input set the export at `path` serves; each
+    callable runs that set's file (opened on first call) on raw images."""
+    folder, _, description = _read_export(path)
+    return {inputs: _OpenedOnFirstCall(folder, inputs) for inputs in _served_files(folder, description)}

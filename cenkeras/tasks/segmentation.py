@@ -80,6 +80,14 @@ class SegmentationTrainer(keras.Model):
         upsampling: how validation upsamples the logits before the argmax
             ("bilinear", or "bicubic" as the official validation; the loss
             is always bilinear).
+        lone_weight: every step also runs each modality alone on the same
+            batch (its subset model) and adds `lone_weight` times that
+            output's cross-entropy, logged as `lone_loss` (0: no such passes).
+            The full set trains every step as without it.
+        lone_distillation: with `lone_weight`, adds this weight times the
+            mean per-pixel KL divergence from the full set's ensemble
+            (held fixed) to each lone output, at the logits' resolution,
+            logged as `distillation`.
 
     Examples:
         >>> from cenkeras.models import build_refinenet, tiny_options
@@ -105,12 +113,18 @@ class SegmentationTrainer(keras.Model):
         count_skipped=False,
         modality_dropout=False,
         upsampling="bilinear",
+        lone_weight=0.0,
+        lone_distillation=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.segmenter = segmenter
         self.upsampling = upsampling  # of the validation logits, as evaluation's (`eval.upsampling`)
         self.subset_forwards = SubsetForwards(segmenter) if modality_dropout else None
+        self.lone_weight = float(lone_weight)
+        self.lone_distillation = float(lone_distillation)
+        # Each modality's subset model (sharing the segmenter's layers), for the lone passes.
+        self.lone_models = _Unsaved([segmenter.subset([m]) for m in segmenter.modalities] if self.lone_weight else [])
         self.encoder_optimizer = encoder_optimizer
         self.decoder_optimizer = decoder_optimizer
         self.num_classes = int(num_classes)
@@ -129,6 +143,9 @@ class SegmentationTrainer(keras.Model):
         ]
         # Training samples left out of their batch (data.on_error=skip), per epoch.
         self.skipped = [keras.metrics.Sum(name="skipped")] if count_skipped else []
+        self.lone_trackers = [keras.metrics.Mean(name="lone_loss")] if self.lone_weight else []
+        if self.lone_distillation:
+            self.lone_trackers.append(keras.metrics.Mean(name="distillation"))
         # The wrapped segmenter is a built functional model, so this one is built too.
         self.built = True
 
@@ -154,6 +171,7 @@ class SegmentationTrainer(keras.Model):
             self.sparsity_tracker,
             *self.output_loss_trackers,
             *self.auxiliary_trackers,
+            *self.lone_trackers,
             *self.confusions,
             *self.skipped,
         ]
@@ -192,6 +210,9 @@ class SegmentationTrainer(keras.Model):
                 outputs, present = self.subset_forwards(inputs, pattern, self.output_names_ + self.auxiliary_names)
             shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs, present)
             loss = tf.add_n(shares) + auxiliary_share + sparsity_share
+            lone_terms = self._lone_terms(inputs, labels, outputs) if self.lone_weight else []
+            for term in lone_terms:
+                loss += term
         # The absent streams' own variables (their norms) get no gradient in a step without them
         # (weight decay still applies to them, as to every weight).
         gradients = dense_gradients(tape.gradient(loss, variables), variables)
@@ -212,8 +233,35 @@ class SegmentationTrainer(keras.Model):
             tracker.update_state(share * replicas, sample_weight=1.0 if present is None else present[i])
         for tracker in self.auxiliary_trackers:
             tracker.update_state(auxiliary_share * replicas)
-        losses = [*self.output_loss_trackers, *self.auxiliary_trackers]
+        for tracker, term in zip(self.lone_trackers, lone_terms):
+            tracker.update_state(term * replicas)
+        losses = [*self.output_loss_trackers, *self.auxiliary_trackers, *self.lone_trackers]
         return step_logs([self.loss_tracker, self.sparsity_tracker, *losses, *self.skipped])
+
+    def _lone_terms(self, inputs, labels, outputs):
+        """This replica's weighted lone cross-entropy (summed over the modalities) and, with
+        `lone_distillation`, the weighted distillation term: each modality run alone on the batch."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        teacher = tf.stop_gradient(tf.nn.log_softmax(tf.cast(outputs["ensemble"], tf.float32), axis=-1))
+        cross_entropy, divergence = [], []
+        for model in self.lone_models.value:
+            name = model.modalities[0]
+            # With one branch present the ensemble is that branch, detached: the branch's loss is the one.
+            logits = model({name: inputs[name]}, training=True)[name]
+            total, valid = cross_entropy_sum(labels, logits, self.num_classes, self.ignore_label)
+            context = tf.distribute.get_replica_context()
+            if replicas > 1 and context is not None:
+                valid = context.all_reduce(tf.distribute.ReduceOp.SUM, valid)
+            cross_entropy.append(total / tf.maximum(valid, 1.0))
+            if self.lone_distillation:
+                student = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+                kl = tf.reduce_sum(tf.exp(teacher) * (teacher - student), axis=-1)
+                # The global batch's mean: each replica its share.
+                divergence.append(tf.reduce_mean(kl) / replicas)
+        terms = [self.lone_weight * tf.add_n(cross_entropy)]
+        if self.lone_distillation:
+            terms.append(self.lone_distillation * tf.add_n(divergence))
+        return terms
 
     def test_step(self, data):
         inputs, labels = data
@@ -229,6 +277,13 @@ class SegmentationTrainer(keras.Model):
             predicted = tf.argmax(upsample_logits(outputs[name], size, self.upsampling), axis=-1)
             confusion.update_state(labels, predicted)
         return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions])
+
+
+class _Unsaved:
+    """Holds the lone subset models out of Keras' tracking: their weights are the segmenter's."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 class SubsetForwards:

@@ -204,6 +204,8 @@ class SegmentationTask(Task):
             count_skipped=skips(recipe.data),
             modality_dropout=train.modality_dropout > 0,
             upsampling=recipe.eval.upsampling,
+            lone_weight=train.lone_weight,
+            lone_distillation=train.lone_distillation,
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)
         trainer.build_optimizers()

@@ -26,6 +26,7 @@ from tiny_recipe import tiny_recipe, tiny_translation_recipe
 pytestmark = pytest.mark.slow
 
 FORMAT_NAMES = sorted(FORMATS)
+KINDS = ("labels", "probabilities")
 PROBABILITY_TOLERANCE = 1e-4
 
 
@@ -56,13 +57,13 @@ def generator_export(translation_run, tmp_path_factory):
     return export
 
 
-def keras_serving(run):
-    """The serving function the exports convert, computed by Keras/TensorFlow in this process."""
+def keras_serving(run, alone=None):
+    """The serving function the exports convert (`serving_<alone>` with one modality `alone`),
+    computed by Keras/TensorFlow in this process."""
     recipe, model = load_run_model(run)
     serving = task_for(recipe).serving_module(model, recipe)
-    return lambda images: {
-        k: v.numpy() for k, v in serving.serve({n: tf.constant(x) for n, x in images.items()}).items()
-    }
+    function = serving.subset_serves[f"serving_{alone}"] if alone else serving.serve
+    return lambda images: {k: v.numpy() for k, v in function({n: tf.constant(x) for n, x in images.items()}).items()}
 
 
 def segmentation_images(seed, batch=2, height=37, width=53):
@@ -78,7 +79,18 @@ def test_segmenter_export_matches_keras_in_its_runtime(segmentation_run, tmp_pat
     folder = export_run(segmentation_run, out=tmp_path / format / "1", format=format)
     assert (folder / FORMATS[format][0]).exists()
     metadata = json.loads((folder / METADATA_FILE).read_text())
-    assert metadata["format"] == format and metadata["signatures"] == {"serving_default": ["rgb", "depth"]}
+    assert metadata["format"] == format
+    assert metadata["signatures"] == {
+        "serving_default": ["rgb", "depth"],
+        "serving_rgb": ["rgb"],
+        "serving_depth": ["depth"],
+    }
+    stem, extension = FORMATS[format][0].rsplit(".", 1)
+    assert metadata["files"] == {
+        "serving_default": FORMATS[format][0],
+        "serving_rgb": f"{stem}.rgb.{extension}",
+        "serving_depth": f"{stem}.depth.{extension}",
+    }
     exported = open_export(folder / FORMATS[format][0])  # the file works as well as its folder
     reference = keras_serving(segmentation_run)
     for size in ((37, 53), (24, 40)):  # any size, as the SavedModel
@@ -95,6 +107,15 @@ def test_segmenter_export_matches_keras_in_its_runtime(segmentation_run, tmp_pat
         exported({**images, "depth": images["depth"].astype(np.uint8)})
     with pytest.raises(Exception, match=r"missing \['depth'\]"):
         exported({"rgb": images["rgb"]})
+    # A missing modality: each single modality's own file computes what its signature does.
+    for name in ("rgb", "depth"):
+        alone = open_export(folder, [name])
+        got, expected = alone({name: images[name]}), keras_serving(segmentation_run, name)({name: images[name]})
+        assert set(got) == set(expected) == {f"{output}_{kind}" for output in (name, "ensemble") for kind in KINDS}
+        assert np.mean(got["ensemble_labels"] == expected["ensemble_labels"]) >= 0.999
+        np.testing.assert_allclose(
+            got["ensemble_probabilities"], expected["ensemble_probabilities"], atol=PROBABILITY_TOLERANCE
+        )
 
 
 @pytest.mark.parametrize("format", FORMAT_NAMES)
@@ -138,13 +159,17 @@ def test_cli_exports_onnx_and_predict_runs_it(segmentation_run, tmp_path):
     Image.fromarray(images["rgb"][0]).save(tmp_path / "a.png")
     Image.fromarray(images["depth"][0, ..., 0]).save(tmp_path / "a_depth.png")
     predictions = {}
-    for model in (tmp_path / "onnx" / "model.onnx", segmentation_run):
-        out = tmp_path / f"predicted-{model.name}"
-        args = ["predict", str(model), "--input", f"rgb={tmp_path / 'a.png'}", "--input"]
-        result = run_cli(*args, f"depth={tmp_path / 'a_depth.png'}", "--out", str(out), "--quiet")
-        assert result.returncode == 0, result.stderr[-2000:]
-        predictions[model.name] = np.asarray(Image.open(out / "a_labels.png"))
-    assert np.mean(predictions["model.onnx"] == predictions[segmentation_run.name]) >= 0.999
+    both = ["--input", f"rgb={tmp_path / 'a.png'}", "--input", f"depth={tmp_path / 'a_depth.png'}"]
+    # Without depth, the export runs its rgb file (model.rgb.onnx: the full set's file would refuse
+    # the request), the run its rgb subset.
+    for inputs in (both, both[:2]):
+        for model in (tmp_path / "onnx" / "model.onnx", segmentation_run):
+            out = tmp_path / f"predicted-{model.name}-{len(inputs)}"
+            result = run_cli("predict", str(model), *inputs, "--out", str(out), "--quiet")
+            assert result.returncode == 0, result.stderr[-2000:]
+            predictions[model.name, len(inputs)] = np.asarray(Image.open(out / "a_labels.png"))
+        same = predictions["model.onnx", len(inputs)] == predictions[segmentation_run.name, len(inputs)]
+        assert np.mean(same) >= 0.999
 
 
 def test_translate_runs_a_litert_export(generator_export, tmp_path):
@@ -156,8 +181,13 @@ def test_translate_runs_a_litert_export(generator_export, tmp_path):
     result = run_cli("translate", str(litert), *inputs, "--out", str(tmp_path / "out.png"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (40, 48, 3)
-    result = run_cli("translate", str(litert), inputs[0], "--out", str(tmp_path / "x.png"))
-    assert result.returncode == 1 and "missing ['texture']" in result.stderr and "Traceback" not in result.stderr
+    # Shade alone runs the shade file (model.shade.tflite); an input the model has not is refused.
+    result = run_cli("translate", str(litert), inputs[0], "--out", str(tmp_path / "shade_alone.png"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.asarray(Image.open(tmp_path / "shade_alone.png")).shape == (40, 48, 3)
+    unknown = f"--input=depth={tmp_path / 'texture.png'}"
+    result = run_cli("translate", str(litert), inputs[0], unknown, "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 1 and "unexpected ['depth']" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_translate_from_the_run_its_weights_and_every_export_through_the_console_script(

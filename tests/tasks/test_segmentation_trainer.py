@@ -96,6 +96,43 @@ def test_a_step_with_a_dropped_modality_trains_the_present_streams_on_their_subs
     assert np.abs(site.norms[1].gamma.numpy() - depth_gamma).max() > 0
 
 
+def test_lone_passes_add_each_modality_alone_and_its_distillation_to_a_full_step():
+    """`lone_weight` / `lone_distillation`: the full set's loss as before, plus each modality run
+    alone (its branch's cross-entropy: the ensemble is detached) and the KL from the full set's
+    ensemble to it; the lone norms learn from those passes."""
+    from cenkeras.models import tiny_options
+    from cenkeras.tasks.segmentation import cross_entropy_sum
+
+    keras.utils.set_random_seed(0)
+    model = build_refinenet(50, 4, ["rgb", "depth"], dropout=0.0, lone_norms=True, **tiny_options())
+    optimizers = (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+    trainer = SegmentationTrainer(model, *optimizers, num_classes=4, lone_weight=0.5, lone_distillation=2.0)
+    trainer.compile(optimizer=trainer.encoder_optimizer)
+    rng = np.random.default_rng(0)
+    images = {name: rng.normal(size=(2, 32, 32, 3)).astype("float32") for name in ("rgb", "depth")}
+    labels = rng.integers(0, 4, size=(2, 32, 32)).astype("int32")
+    full = model(images, training=True)
+    teacher = tf.nn.log_softmax(full["ensemble"], axis=-1)
+    lone_ce, divergence = 0.0, 0.0
+    for name in ("rgb", "depth"):
+        logits = model.subset([name])({name: images[name]}, training=True)[name]
+        total, count = cross_entropy_sum(labels, logits, 4, 255)
+        lone_ce += float(total / count)
+        student = tf.nn.log_softmax(logits, axis=-1)
+        divergence += float(tf.reduce_mean(tf.reduce_sum(tf.exp(teacher) * (teacher - student), axis=-1)))
+    full_ce = sum(float(t / c) for t, c in (cross_entropy_sum(labels, full[n], 4, 255) for n in full))
+    site = model.get_layer("layer1.0.bn2")
+    before = [norm.gamma.numpy().copy() for norm in site.norms + site.alone_norms]
+
+    logs = trainer.train_step((images, labels))
+
+    assert abs(float(logs["lone_loss"]) - 0.5 * lone_ce) < 1e-4
+    assert abs(float(logs["distillation"]) - 2.0 * divergence) < 1e-4 and divergence > 0
+    assert abs(float(logs["loss"]) - (full_ce + 0.5 * lone_ce + 2.0 * divergence)) < 1e-3
+    for norm, gamma in zip(site.norms + site.alone_norms, before):  # the full set's and each lone norm learn
+        assert np.abs(norm.gamma.numpy() - gamma).max() > 0, norm.name
+
+
 def test_weight_decay_is_added_to_each_gradient_and_waits_for_it():
     """g + decay * v (PyTorch's coupled L2); each product is computed only after its gradient, so
     the step does not hold a second copy of the weights through forward and backward."""

@@ -1,0 +1,158 @@
+"""`lone_norms`: a modality running alone normalises with norms of its own, everywhere else the
+network is unchanged; the norms travel through saving, PyTorch files and the serving graphs."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from harness import random_images
+
+from cenkeras.config import ConfigError, Recipe
+from cenkeras.data.pipeline import preprocessors
+from cenkeras.interop import export_torch_state_dict, load_torch_state_dict
+from cenkeras.layers import ChannelExchange, ParallelNormalization
+from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
+from cenkeras.serving.export import SegmentationServing
+from cenkeras.serving.frozen_norms import FrozenNorms
+
+
+def lone_refinenet(stack=True, lone=True, seed=0):
+    keras.utils.set_random_seed(seed)
+    return build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, lone_norms=lone, **tiny_options())
+
+
+def distinct_norms(model, seed=0):
+    """Every norm (the lone ones too) with its own scales, shifts and statistics; half of each
+    exchange norm's scales under the threshold, so that the full set exchanges channels."""
+    rng = np.random.default_rng(seed)
+    for site in model._flatten_layers():
+        if not isinstance(site, ParallelNormalization):
+            continue
+        for index, norm in enumerate(site.every_norm):
+            size = norm.gamma.shape[0]
+            gamma = rng.uniform(0.5, 1.5, size).astype("float32")
+            if isinstance(site, ChannelExchange) and index < site.num_modalities:
+                gamma[index :: site.num_modalities] = 0.0
+            norm.gamma.assign(gamma)
+            norm.beta.assign(rng.normal(0, 0.2, size).astype("float32"))
+            norm.moving_mean.assign(rng.normal(0, 0.3, size).astype("float32"))
+            norm.moving_variance.assign(rng.uniform(0.5, 2.0, size).astype("float32"))
+    return model
+
+
+def test_a_lone_stream_uses_its_own_norms_and_nothing_else_changes():
+    layer = ChannelExchange(2, lone_norms=True)
+    xs = [np.random.default_rng(m).normal(size=(2, 4, 4, 6)).astype("float32") for m in range(2)]
+    layer(xs, training=False)
+    assert [n.name for n in layer.alone_norms] == ["bn_0_alone", "bn_1_alone"]
+    # Not L1-sparsified: their channels are given to no one.
+    assert all(n.gamma_regularizer is None for n in layer.alone_norms)
+    together = [np.asarray(y) for y in layer(xs, training=False)]
+    alone = np.asarray(layer([xs[1]], training=False, present=(1,))[0])
+    layer.alone_norms[1].gamma.assign(np.full(6, 3.0, "float32"))
+    layer.alone_norms[1].beta.assign(np.full(6, 0.5, "float32"))
+    np.testing.assert_allclose(layer([xs[1]], training=False, present=(1,))[0], 3.0 * alone + 0.5, rtol=1e-5)
+    for before, after in zip(together, layer(xs, training=False)):
+        np.testing.assert_array_equal(before, after)
+    # Training a lone stream moves its own running statistics only.
+    means = [np.asarray(n.moving_mean) for n in layer.norms + layer.alone_norms]
+    layer([xs[0] + 5.0], training=True, present=(0,))
+    moved = [not np.allclose(m, n.moving_mean) for m, n in zip(means, layer.norms + layer.alone_norms)]
+    assert moved == [False, False, True, False]
+    clone = ChannelExchange.from_config(layer.get_config())
+    assert clone.lone_norms and len(clone.alone_norms) == 2
+    assert not ParallelNormalization(1, lone_norms=True).lone_norms  # nothing to miss with one modality
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_subsets_run_on_the_lone_norms_and_the_full_set_does_not(stack):
+    model = distinct_norms(lone_refinenet(stack))
+    plain = build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_options())
+    plain.set_weights([v for v in model.weights if "_alone" not in v.path])
+    x = random_images(["rgb", "depth"])
+    full, reference = model(x), plain(x)
+    for name in full:
+        np.testing.assert_allclose(full[name], reference[name], rtol=1e-5, atol=1e-5)
+    for name in ("rgb", "depth"):
+        lone, shared = model.subset([name])({name: x[name]}), plain.subset([name])({name: x[name]})
+        assert np.abs(np.asarray(lone[name]) - np.asarray(shared[name])).max() > 1e-2
+    # The lone norms count a few parameters per channel of every site.
+    extra = sum(v.numpy().size for v in model.weights if "_alone" in v.path)
+    assert 0 < extra == sum(v.numpy().size for v in model.weights) - sum(v.numpy().size for v in plain.weights)
+
+
+def test_only_the_lone_norms_of_the_present_modality_learn():
+    model = lone_refinenet()
+    alone = model.subset(["depth"])
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(alone(random_images(["depth"]), training=True)["depth"] ** 2)
+    site = model.get_layer("layer1.0.bn2")
+    variables = [site.norms[1].gamma, site.alone_norms[0].gamma, site.alone_norms[1].gamma]
+    shared_depth, lone_rgb, lone_depth = tape.gradient(loss, variables)
+    assert shared_depth is None and lone_rgb is None and np.abs(lone_depth).sum() > 0
+
+
+def test_files_and_pytorch_state_dicts_carry_the_lone_norms(tmp_path):
+    model = distinct_norms(lone_refinenet(seed=1), seed=1)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = random_images(["depth"], seed=3)
+    np.testing.assert_allclose(loaded.subset(["depth"])(x)["depth"], model.subset(["depth"])(x)["depth"], atol=1e-5)
+    state = export_torch_state_dict(model)
+    assert "layer1.0.bn2.bn_1_alone.weight" in state
+    twin = lone_refinenet(seed=2)
+    load_torch_state_dict(twin, state)
+    np.testing.assert_allclose(twin.subset(["depth"])(x)["depth"], model.subset(["depth"])(x)["depth"], atol=1e-5)
+    # A file without them (an official checkpoint, ImageNet weights): each lone norm starts from
+    # the norm its modality uses with its partners.
+    official = {key: value for key, value in state.items() if "_alone" not in key}
+    fresh = lone_refinenet(seed=3)
+    load_torch_state_dict(fresh, official)
+    site = fresh.get_layer("layer1.0.bn2")
+    for m in range(2):
+        np.testing.assert_array_equal(site.alone_norms[m].gamma, site.norms[m].gamma)
+        np.testing.assert_array_equal(site.alone_norms[m].moving_variance, site.norms[m].moving_variance)
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_serving_graphs_use_the_lone_norms_for_each_single_modality(stack):
+    model = lone_refinenet(stack)
+    module = SegmentationServing(model, preprocessors(Recipe().data))
+    distinct_norms(model)  # after the module is made: the graphs take the values of trace time
+    assert {id(v) for v in FrozenNorms(model).folded_variables} >= {id(v) for v in model.weights if "_alone" in v.path}
+    rng = np.random.default_rng(0)
+    images = {
+        "rgb": tf.constant(rng.integers(0, 256, (2, 24, 20, 3), dtype=np.uint8)),
+        "depth": tf.constant(rng.integers(0, 40000, (2, 24, 20, 1), dtype=np.uint16)),
+    }
+    for names in (("rgb",), ("depth",), ("rgb", "depth")):
+        served = module._forwards.value[names]({n: images[n] for n in names})
+        inputs = {n: module.preprocessors[n](images[n]) for n in names}
+        expected = model.subset(list(names))(inputs, training=False)
+        np.testing.assert_allclose(served["ensemble"], expected["ensemble"], rtol=1e-5, atol=1e-5)
+
+
+def test_the_generator_takes_lone_norms_in_encoder_and_decoder():
+    generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, lone_norms=True)
+    sites = [layer for layer in generator._flatten_layers() if isinstance(layer, ParallelNormalization)]
+    assert sites and all(len(site.alone_norms) == 2 for site in sites)
+    out = generator.subset(["texture"])(random_images(["texture"], size=32))
+    assert out["texture"].shape == (2, 32, 32, 3)
+
+
+def test_a_recipe_with_lone_norms_and_nothing_to_train_them_is_refused():
+    recipe = Recipe()
+    recipe.model.lone_norms = True
+    with pytest.raises(ConfigError, match="model.lone_norms=true needs train.modality_dropout > 0"):
+        recipe.validate()
+    recipe.train.modality_dropout = 0.3
+    recipe.validate()
+    recipe.train.modality_dropout = 0.0
+    recipe.train.lone_weight = 1.0
+    recipe.validate()
+    recipe.train.lone_distillation = 1.0
+    recipe.validate()
+    recipe.train.lone_weight = 0.0
+    with pytest.raises(ConfigError, match="train.lone_distillation needs train.lone_weight > 0"):
+        recipe.validate()
