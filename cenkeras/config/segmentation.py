@@ -237,11 +237,8 @@ class TrainConfig(RunOptions):
     recipe's data (NYUDv2: 3 x 150 where ResNet-101 trains 3 x 100); empty
     means `epochs`. `cenkeras reproduce` trains its ResNet-152 rows with it.
 
-    `lone_weight` > 0: every step also trains each modality alone on the
-    same batch, its cross-entropy weighted so (a missing partner, without
-    taking steps from the full set as `modality_dropout` does);
-    `lone_distillation` adds the KL divergence from the full set's ensemble
-    to each lone output, so weighted.
+    `lone_distillation` (with `lone_weight`, see `RunOptions`) adds the KL
+    divergence from the full set's ensemble to each lone output, so weighted.
     """
 
     epochs: tuple[int, ...] = (100, 100, 100)
@@ -257,7 +254,6 @@ class TrainConfig(RunOptions):
     freeze_bn: bool = True
     val_every: int = 5
     sync_bn: bool = False
-    lone_weight: float = 0.0
     lone_distillation: float = 0.0
 
     def validate(self):
@@ -271,7 +267,7 @@ class TrainConfig(RunOptions):
             raise ConfigError(f"train.epochs must be >= 1 per stage, got {list(self.epochs)}.")
         if self.resnet152_epochs and min(self.resnet152_epochs) < 1:
             raise ConfigError(f"train.resnet152_epochs must be >= 1 per stage, got {list(self.resnet152_epochs)}.")
-        for key in ("momentum", "weight_decay", "sparsity", "lone_weight", "lone_distillation"):
+        for key in ("momentum", "weight_decay", "sparsity", "lone_distillation"):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)
         check_at_least("train.batch_size", self.batch_size, 1)

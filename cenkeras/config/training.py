@@ -27,6 +27,9 @@ class RunOptions:
     - `modality_dropout`: probability that a training batch drops each input modality (never
       all of them), so the network learns to run without any one (`cenkeras.data.modality_dropout`);
       0 (the paper) is off.
+    - `lone_weight`: every training step also runs each input modality alone on the same batch
+      and adds its output's loss times this weight (each modality learns to run without its
+      partners while the full set trains every step as without it); 0 (the paper) is off.
     - `step_timeout` / `first_step_timeout` (multi-worker): seconds without a finished step
       (training or validation batch) before the run counts as stuck and stops with an error,
       and the allowance of a step that builds and compiles its function (the first training
@@ -46,6 +49,7 @@ class RunOptions:
     step_timeout: int = 600
     first_step_timeout: int = 1800
     modality_dropout: float = 0.0
+    lone_weight: float = 0.0
 
     def validate(self):
         check_choice("train.precision", self.precision, PRECISIONS)
@@ -55,6 +59,7 @@ class RunOptions:
         for key in ("step_timeout", "first_step_timeout"):
             check_at_least(f"train.{key}", getattr(self, key), 0, " second")
         check_number("train.modality_dropout", self.modality_dropout)
+        check_number("train.lone_weight", self.lone_weight)
         if self.modality_dropout >= 1:
             raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
 
@@ -68,6 +73,11 @@ def check_modality_dropout(probability, model, modalities, lone_weight=0.0):
         raise ConfigError(
             "model.lone_norms=true needs train.modality_dropout > 0 (or, in segmentation, train.lone_weight > 0): "
             "nothing else trains the norms a modality uses alone."
+        )
+    if probability and lone_weight:
+        raise ConfigError(
+            "train.modality_dropout and train.lone_weight are two ways of training for a missing modality "
+            "(drop it from some batches, or run each modality alone in every step): set one of them."
         )
     for key, value in (("train.modality_dropout", probability), ("train.lone_weight", lone_weight)):
         if not value:

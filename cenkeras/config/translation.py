@@ -216,5 +216,7 @@ class TranslationRecipe:
             raise ConfigError(
                 f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."
             )
-        check_modality_dropout(self.train.modality_dropout, self.model, list(self.data.domains[:-1]))
+        check_modality_dropout(
+            self.train.modality_dropout, self.model, list(self.data.domains[:-1]), lone_weight=self.train.lone_weight
+        )
         return self

@@ -146,22 +146,35 @@ TABLE5_INPUTS += (("depth", "normal", "texture", "shade"),)
 
 # Modality dropout of the "missing" table's dropout rows.
 MISSING_DROPOUT = 0.4
+# Weight of the lone passes (`train.lone_weight`) of the "missing" table's lone-pass row.
+MISSING_LONE_WEIGHT = 0.3
+LONE_NORMS = "model.lone_norms=true"
+
+
+def _missing_variants():
+    """`(key, label, overrides)` of the networks the "missing" tables train once and evaluate with
+    every modality and without each: CEN as the paper trains it, and the ways of training it to
+    run without a modality."""
+    dropout = f"train.modality_dropout={MISSING_DROPOUT}"
+    lone = f"train.lone_weight={MISSING_LONE_WEIGHT}"
+    return (
+        ("cen", "CEN", ()),
+        ("cen-dropout", f"CEN + modality dropout {MISSING_DROPOUT}", (dropout,)),
+        ("cen-dropout-lone-norms", f"CEN + modality dropout {MISSING_DROPOUT} + lone norms", (dropout, LONE_NORMS)),
+        ("cen-lone", f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms", (lone, LONE_NORMS)),
+    )
 
 
 def _missing_rows(pair, single_network):
-    """CEN and CEN trained with modality dropout, each evaluated with both inputs and with either
-    one missing (`eval --modalities`), and the single-input networks a user would otherwise
-    deploy for the fallback.
+    """Each of `_missing_variants()` evaluated with both inputs and with either one missing
+    (`eval --modalities`), and the single-input networks a user would otherwise deploy for the
+    fallback.
 
     `pair`: the two inputs as `(key, name)`, the name a recipe name or a `{role}` placeholder;
     `single_network(key)`: the overrides of a network taking only that input.
     """
     rows = []
-    trained = (
-        ("cen", "CEN", ()),
-        ("cen-dropout", f"CEN + modality dropout {MISSING_DROPOUT}", (f"train.modality_dropout={MISSING_DROPOUT}",)),
-    )
-    for key, label, overrides in trained:
+    for key, label, overrides in _missing_variants():
         rows.append(Row(key, f"{label}: {pair[0][0]} + {pair[1][0]}", overrides))
         for (present, name), (absent, _) in (pair, pair[::-1]):
             rows.append(
@@ -319,13 +332,13 @@ _TABLES = (
     ),
     Table(
         "missing",
-        "When a modality is missing: CEN, CEN with modality dropout, single-modality networks",
+        "When a modality is missing: CEN, CEN trained to run without each modality, single-modality networks",
         "segmentation",
         _missing_rows((("rgb", "rgb"), ("depth", "depth")), lambda key: (f"data.inputs={key}",)),
     ),
     Table(
         "missing-translation",
-        "When an input domain is missing: CEN, CEN with modality dropout, single-domain generators",
+        "When an input domain is missing: CEN, CEN trained to run without each domain, single-domain generators",
         "translation",
         _missing_rows((("shade", "{shade}"), ("texture", "{texture}")), lambda role: (_domains(role),)),
     ),

@@ -10,7 +10,7 @@ from cenkeras.layers.resize import resize_bicubic
 from cenkeras.metrics import ConfusionMatrix
 from cenkeras.models.base import AUXILIARY_PREFIX, RESERVED_OUTPUT, prediction_outputs
 from cenkeras.tasks.logs import step_logs
-from cenkeras.tasks.subset_training import SubsetModels, dense_gradients
+from cenkeras.tasks.subset_training import LoneModels, SubsetModels, dense_gradients
 from cenkeras.tasks.updates import updates_wait_for_gradients, with_weight_decay
 
 # Parameters of these layers form the encoder group (official: names matching conv1|bn1|layer).
@@ -124,7 +124,7 @@ class SegmentationTrainer(keras.Model):
         self.lone_weight = float(lone_weight)
         self.lone_distillation = float(lone_distillation)
         # Each modality's subset model (sharing the segmenter's layers), for the lone passes.
-        self.lone_models = _Unsaved([segmenter.subset([m]) for m in segmenter.modalities] if self.lone_weight else [])
+        self.lone_models = LoneModels(segmenter if self.lone_weight else None)
         self.encoder_optimizer = encoder_optimizer
         self.decoder_optimizer = decoder_optimizer
         self.num_classes = int(num_classes)
@@ -244,7 +244,7 @@ class SegmentationTrainer(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         teacher = tf.stop_gradient(tf.nn.log_softmax(tf.cast(outputs["ensemble"], tf.float32), axis=-1))
         cross_entropy, divergence = [], []
-        for model in self.lone_models.value:
+        for model in self.lone_models.models:
             name = model.modalities[0]
             # With one branch present the ensemble is that branch, detached: the branch's loss is the one.
             logits = model({name: inputs[name]}, training=True)[name]
@@ -277,13 +277,6 @@ class SegmentationTrainer(keras.Model):
             predicted = tf.argmax(upsample_logits(outputs[name], size, self.upsampling), axis=-1)
             confusion.update_state(labels, predicted)
         return step_logs([self.loss_tracker, self.sparsity_tracker, *self.output_loss_trackers, *self.confusions])
-
-
-class _Unsaved:
-    """Holds the lone subset models out of Keras' tracking: their weights are the segmenter's."""
-
-    def __init__(self, value):
-        self.value = value
 
 
 class SubsetForwards:

@@ -19,6 +19,15 @@ class SubsetModels:
         ]
 
 
+class LoneModels:
+    """`models`: the network run from each modality alone (`MultimodalModel.subset`), in the
+    network's order, for the lone passes (`train.lone_weight`); none for `network=None`. A plain
+    object for the same reason as `SubsetModels`."""
+
+    def __init__(self, network):
+        self.models = [network.subset([name]) for name in network.modalities] if network is not None else []
+
+
 def dense_gradients(gradients, variables):
     """Gradients with zeros where a variable took no part (an absent stream's own norms)."""
     return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables)]

@@ -7,7 +7,7 @@ from cenkeras.data.modality_dropout import pop_present_pattern
 from cenkeras.data.skipping import pop_skipped_count
 from cenkeras.metrics.image_quality import l1_error, psnr
 from cenkeras.tasks.logs import step_logs
-from cenkeras.tasks.subset_training import SubsetModels, dense_gradients
+from cenkeras.tasks.subset_training import LoneModels, SubsetModels, dense_gradients
 
 # PyTorch's BCELoss clamps log terms at -100; so does this, for the same losses.
 _LOG_FLOOR = -100.0
@@ -89,19 +89,23 @@ class TranslationTrainer(keras.Model):
         l1_weight=100.0,
         count_skipped=False,
         modality_dropout=False,
+        lone_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
         # One generator per drop pattern, sharing the generator's layers.
         self.subset_generators = SubsetModels(generator) if modality_dropout else None
+        self.lone_weight = float(lone_weight)
+        # Each input domain's generator alone (sharing the generator's layers), for the lone passes.
+        self.lone_generators = LoneModels(generator if lone_weight else None)
         self.discriminator = discriminator
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.l1_weight = float(l1_weight)
         self.domains = list(generator.modalities)
         self.output_names_ = self.domains + ["ensemble"]
-        names = ["d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"]
+        names = ["d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"] + (["lone_loss"] if lone_weight else [])
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.l1_trackers = [keras.metrics.Mean(name=f"{n}_l1") for n in self.output_names_]
         self.psnr_trackers = [keras.metrics.Mean(name=f"{n}_psnr") for n in self.output_names_]
@@ -167,7 +171,7 @@ class TranslationTrainer(keras.Model):
             losses = self._subset_step(inputs, target, pattern, replicas)
         else:
             losses = self._full_step(inputs, target, replicas)
-        for name, value in zip(("d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"), losses):
+        for name, value in zip(("d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity", "lone_loss"), losses):
             self.trackers[name].update_state(value)
         return step_logs([*self.trackers.values(), *self.skipped])
 
@@ -222,10 +226,25 @@ class TranslationTrainer(keras.Model):
             generated = self.generator(inputs, training=True)
             adversarial, l1, sparsity = self.generator_losses(inputs, target, generated)
             g_loss = adversarial + l1 + sparsity
+            lone = self._lone_loss(inputs, target) if self.lone_weight else None
+            if lone is not None:
+                g_loss += lone
             scaled = g_loss / replicas
         variables = self.generator.trainable_variables
-        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
-        return d_loss, g_loss, adversarial, l1, sparsity
+        self.generator_optimizer.apply(dense_gradients(tape.gradient(scaled, variables), variables), variables)
+        return (d_loss, g_loss, adversarial, l1, sparsity) + ((lone,) if lone is not None else ())
+
+    def _lone_loss(self, inputs, target):
+        """`lone_weight` x the generator loss of each input domain run alone: its branch judged
+        by the discriminator and its weighted L1 (a lone ensemble is that branch, detached)."""
+        terms = []
+        for generator in self.lone_generators.models:
+            domain = generator.modalities[0]
+            image = generator({domain: inputs[domain]}, training=True)[domain]
+            judged = self._judge(inputs, {domain: image}, [domain])[0]
+            l1 = tf.reduce_mean(tf.abs(tf.cast(image, tf.float32) - target))
+            terms.append(binary_cross_entropy(1, judged) + self.l1_weight * l1)
+        return self.lone_weight * tf.add_n(terms)
 
     def test_step(self, data):
         inputs, target = data

@@ -225,6 +225,7 @@ class TranslationTask(Task):
             l1_weight=cfg.l1_weight,
             count_skipped=skips(recipe.data),
             modality_dropout=cfg.modality_dropout > 0,
+            lone_weight=cfg.lone_weight,
         )
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()

@@ -153,6 +153,10 @@ def test_a_recipe_with_lone_norms_and_nothing_to_train_them_is_refused():
     recipe.validate()
     recipe.train.lone_distillation = 1.0
     recipe.validate()
+    recipe.train.modality_dropout = 0.3
+    with pytest.raises(ConfigError, match="set one of them"):
+        recipe.validate()
+    recipe.train.modality_dropout = 0.0
     recipe.train.lone_weight = 0.0
     with pytest.raises(ConfigError, match="train.lone_distillation needs train.lone_weight > 0"):
         recipe.validate()

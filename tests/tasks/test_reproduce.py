@@ -145,6 +145,10 @@ def test_missing_table_evaluates_one_run_without_each_modality(tmp_path):
     _, planned = reproduce_lib.plan("missing", tiny_recipe(), rows=["cen-dropout-no-rgb", "depth-network"])
     assert [row.key for row, _ in planned] == ["cen-dropout", "cen-dropout-no-rgb", "depth-network"]
     assert planned[0][1].train.modality_dropout == 0.4 and list(planned[2][1].data.modalities) == ["depth"]
+    _, planned_lone = reproduce_lib.plan("missing", tiny_recipe(), rows=["cen-lone-no-rgb"])
+    (lone_row, lone), (alone_row, _) = planned_lone
+    assert lone_row.key == "cen-lone" and lone.train.lone_weight == 0.3 and lone.model.lone_norms
+    assert lone.train.modality_dropout == 0 and dict(alone_row.evaluation) == {"modalities": ("depth",)}
     out = tmp_path / "missing"
     results = reproduce_lib.reproduce(
         "missing",
