@@ -46,7 +46,8 @@ def reproduce(table_name, recipe_name, overrides, out_dir, rows, data_dir, incep
     uni-modal networks, CEN-RefineNet and CEN-PSPNet; table4:
     translation fusion methods; table5: translation from more input domains;
     missing: an RGB-D network with a modality missing (CEN, CEN trained with
-    modality dropout, single-modality networks); missing-translation: the
+    modality dropout, with lone norms, with lone passes; single-modality
+    networks); missing-translation: the
     same for a shade + texture generator. Finished rows are kept; an
     interrupted row resumes. Under the table: how its figures were made
     (split, input, epochs, batch, precision, evaluation, checkpoint, seeds).

@@ -248,3 +248,25 @@ def tiny_models():
         "unet": lambda: tiny_network("unet", levels=5),
         "patchgan": lambda: build_patchgan_discriminator(filters=4),
     }
+
+
+def trained_looking(model, seed=0):
+    """Every norm of `model` (the lone norms too) with scales, shifts and running statistics of
+    its own, away from their initial values; modality m's exchange scales are 0 on channels m,
+    m + M, ... (those channels are replaced)."""
+    from cenkeras.layers import ChannelExchange, ParallelNormalization
+
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if not isinstance(layer, ParallelNormalization):
+            continue
+        for index, norm in enumerate(layer.every_norm):
+            size = norm.gamma.shape[0]
+            gamma = rng.uniform(0.5, 1.5, size).astype("float32")
+            if isinstance(layer, ChannelExchange) and norm in layer.norms:
+                gamma[index :: layer.num_modalities] = 0.0
+            norm.gamma.assign(gamma)
+            norm.beta.assign(rng.normal(0, 0.2, size).astype("float32"))
+            norm.moving_mean.assign(rng.normal(0, 0.3, size).astype("float32"))
+            norm.moving_variance.assign(rng.uniform(0.5, 2.0, size).astype("float32"))
+    return model

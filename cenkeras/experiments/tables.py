@@ -30,9 +30,10 @@ term off unless the row is about it, as the paper's baselines do.
 - table5: translation from more and more input domains (CEN), the paper's
   rows: each domain alone, then depth + normal, + texture, + shade.
 - missing (not the paper's): an RGB-D network without one of its
-  modalities: CEN and CEN trained with modality dropout, each evaluated
-  with both and with either one alone, and the rgb-only and depth-only
-  networks (the fallback a user would otherwise deploy).
+  modalities: CEN, CEN trained with modality dropout (with and without
+  lone norms) and CEN trained with lone passes and lone norms, each
+  evaluated with both and with either one alone, and the rgb-only and
+  depth-only networks (the fallback a user would otherwise deploy).
 - missing-translation: the same for translation from shade + texture:
   each input domain alone, and the shade-only and texture-only generators.
 

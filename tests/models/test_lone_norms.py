@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import random_images
+from harness import random_images, trained_looking
 
 from cenkeras.config import ConfigError, Recipe
 from cenkeras.data.pipeline import preprocessors
@@ -19,25 +19,6 @@ from cenkeras.serving.frozen_norms import FrozenNorms
 def lone_refinenet(stack=True, lone=True, seed=0):
     keras.utils.set_random_seed(seed)
     return build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, lone_norms=lone, **tiny_options())
-
-
-def distinct_norms(model, seed=0):
-    """Every norm (the lone ones too) with its own scales, shifts and statistics; half of each
-    exchange norm's scales under the threshold, so that the full set exchanges channels."""
-    rng = np.random.default_rng(seed)
-    for site in model._flatten_layers():
-        if not isinstance(site, ParallelNormalization):
-            continue
-        for index, norm in enumerate(site.every_norm):
-            size = norm.gamma.shape[0]
-            gamma = rng.uniform(0.5, 1.5, size).astype("float32")
-            if isinstance(site, ChannelExchange) and index < site.num_modalities:
-                gamma[index :: site.num_modalities] = 0.0
-            norm.gamma.assign(gamma)
-            norm.beta.assign(rng.normal(0, 0.2, size).astype("float32"))
-            norm.moving_mean.assign(rng.normal(0, 0.3, size).astype("float32"))
-            norm.moving_variance.assign(rng.uniform(0.5, 2.0, size).astype("float32"))
-    return model
 
 
 def test_a_lone_stream_uses_its_own_norms_and_nothing_else_changes():
@@ -66,7 +47,7 @@ def test_a_lone_stream_uses_its_own_norms_and_nothing_else_changes():
 
 @pytest.mark.parametrize("stack", [False, True])
 def test_subsets_run_on_the_lone_norms_and_the_full_set_does_not(stack):
-    model = distinct_norms(lone_refinenet(stack))
+    model = trained_looking(lone_refinenet(stack))
     plain = build_refinenet(50, 5, ["rgb", "depth"], stack_streams=stack, **tiny_options())
     plain.set_weights([v for v in model.weights if "_alone" not in v.path])
     x = random_images(["rgb", "depth"])
@@ -93,7 +74,7 @@ def test_only_the_lone_norms_of_the_present_modality_learn():
 
 
 def test_files_and_pytorch_state_dicts_carry_the_lone_norms(tmp_path):
-    model = distinct_norms(lone_refinenet(seed=1), seed=1)
+    model = trained_looking(lone_refinenet(seed=1), seed=1)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -119,7 +100,7 @@ def test_files_and_pytorch_state_dicts_carry_the_lone_norms(tmp_path):
 def test_serving_graphs_use_the_lone_norms_for_each_single_modality(stack):
     model = lone_refinenet(stack)
     module = SegmentationServing(model, preprocessors(Recipe().data))
-    distinct_norms(model)  # after the module is made: the graphs take the values of trace time
+    trained_looking(model)  # after the module is made: the graphs take the values of trace time
     assert {id(v) for v in FrozenNorms(model).folded_variables} >= {id(v) for v in model.weights if "_alone" in v.path}
     rng = np.random.default_rng(0)
     images = {

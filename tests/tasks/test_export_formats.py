@@ -32,8 +32,21 @@ PROBABILITY_TOLERANCE = 1e-4
 
 @pytest.fixture(scope="module")
 def segmentation_run(tmp_path_factory):
+    """A run of a network with lone norms (`model.lone_norms`), whose lone norms are then moved well
+    away from the shared ones, so that each single-modality file holds its own norms. (That the
+    serving functions the files convert use them is tested in tests/models/test_lone_norms.py.)"""
     root = tmp_path_factory.mktemp("formats")
-    get_task("segmentation").train(tiny_recipe(epochs=(1,)), root / "run", data_dir=str(root / "tfds"), verbose=0)
+    recipe = tiny_recipe(epochs=(1,), lone_weight=0.3)
+    recipe.model.lone_norms = True
+    get_task("segmentation").train(recipe, root / "run", data_dir=str(root / "tfds"), verbose=0)
+    _, model = load_run_model(root / "run")
+    rng = np.random.default_rng(0)
+    for site in model.layers:
+        for norm in getattr(site, "alone_norms", []):
+            norm.gamma.assign(norm.gamma * rng.uniform(0.5, 1.5, norm.gamma.shape).astype("float32"))
+            norm.beta.assign(norm.beta + rng.normal(0, 0.2, norm.beta.shape).astype("float32"))
+    for weights in (root / "run" / "checkpoints").glob("*.weights.h5"):
+        model.save_weights(weights)
     return root / "run"
 
 

@@ -10,9 +10,9 @@ from cenkeras.config import Recipe
 from cenkeras.data.pipeline import preprocessors
 from cenkeras.serving.export import SegmentationServing
 from cenkeras.serving.frozen_norms import FrozenNorms
-from cenkeras.layers import ChannelExchange, ParallelNormalization
 from cenkeras.layers.instance_norm import use_instance_statistics
 from cenkeras.models import build_refinenet, build_unet_generator, tiny_options
+from harness import trained_looking
 
 
 def raw_images(seed=0, height=24, width=20):
@@ -21,25 +21,6 @@ def raw_images(seed=0, height=24, width=20):
         "rgb": tf.constant(rng.integers(0, 256, (2, height, width, 3), dtype=np.uint8)),
         "depth": tf.constant(rng.integers(0, 40000, (2, height, width, 1), dtype=np.uint16)),
     }
-
-
-def trained_looking(model, seed=0):
-    """Running statistics and scales away from their initial values; modality m's exchange
-    scales are 0 on channels m, m + M, ... (those channels are replaced)."""
-    rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers():
-        if not isinstance(layer, ParallelNormalization):
-            continue
-        for m, norm in enumerate(layer.unique_norms):
-            size = norm.gamma.shape[0]
-            gamma = rng.uniform(0.5, 1.5, size).astype("float32")
-            if isinstance(layer, ChannelExchange):
-                gamma[m :: layer.num_modalities] = 0.0
-            norm.gamma.assign(gamma)
-            norm.beta.assign(rng.normal(0, 0.2, size).astype("float32"))
-            norm.moving_mean.assign(rng.normal(0, 0.3, size).astype("float32"))
-            norm.moving_variance.assign(rng.uniform(0.5, 2.0, size).astype("float32"))
-    return model
 
 
 def keras_logits(module, model, names, images):
