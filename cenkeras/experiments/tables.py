@@ -152,22 +152,28 @@ MISSING_LONE_WEIGHT = 0.3
 LONE_NORMS = "model.lone_norms=true"
 
 
-def _missing_variants():
+def _missing_variants(task):
     """`(key, label, overrides)` of the networks the "missing" tables train once and evaluate with
     every modality and without each: CEN as the paper trains it, and the ways of training it to
-    run without a modality."""
+    run without a modality (distillation is the segmentation trainer's)."""
     dropout = f"train.modality_dropout={MISSING_DROPOUT}"
     lone = f"train.lone_weight={MISSING_LONE_WEIGHT}"
-    return (
+    variants = [
         ("cen", "CEN", ()),
         ("cen-dropout", f"CEN + modality dropout {MISSING_DROPOUT}", (dropout,)),
         ("cen-dropout-lone-norms", f"CEN + modality dropout {MISSING_DROPOUT} + lone norms", (dropout, LONE_NORMS)),
+        ("cen-lone-shared-norms", f"CEN + lone passes {MISSING_LONE_WEIGHT}", (lone,)),
         ("cen-lone", f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms", (lone, LONE_NORMS)),
-    )
+    ]
+    if task == "segmentation":
+        distillation = f"train.lone_distillation={MISSING_LONE_WEIGHT}"
+        label = f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms + distillation {MISSING_LONE_WEIGHT}"
+        variants.append(("cen-lone-distillation", label, (lone, LONE_NORMS, distillation)))
+    return variants
 
 
-def _missing_rows(pair, single_network):
-    """Each of `_missing_variants()` evaluated with both inputs and with either one missing
+def _missing_rows(task, pair, single_network):
+    """Each of `_missing_variants(task)` evaluated with both inputs and with either one missing
     (`eval --modalities`), and the single-input networks a user would otherwise deploy for the
     fallback.
 
@@ -175,7 +181,7 @@ def _missing_rows(pair, single_network):
     `single_network(key)`: the overrides of a network taking only that input.
     """
     rows = []
-    for key, label, overrides in _missing_variants():
+    for key, label, overrides in _missing_variants(task):
         rows.append(Row(key, f"{label}: {pair[0][0]} + {pair[1][0]}", overrides))
         for (present, name), (absent, _) in (pair, pair[::-1]):
             rows.append(
@@ -335,13 +341,13 @@ _TABLES = (
         "missing",
         "When a modality is missing: CEN, CEN trained to run without each modality, single-modality networks",
         "segmentation",
-        _missing_rows((("rgb", "rgb"), ("depth", "depth")), lambda key: (f"data.inputs={key}",)),
+        _missing_rows("segmentation", (("rgb", "rgb"), ("depth", "depth")), lambda key: (f"data.inputs={key}",)),
     ),
     Table(
         "missing-translation",
         "When an input domain is missing: CEN, CEN trained to run without each domain, single-domain generators",
         "translation",
-        _missing_rows((("shade", "{shade}"), ("texture", "{texture}")), lambda role: (_domains(role),)),
+        _missing_rows("translation", (("shade", "{shade}"), ("texture", "{texture}")), lambda role: (_domains(role),)),
     ),
     Table("table4", "Fusion methods for image translation (paper Table 4)", "translation", _translation_fusion_rows()),
     Table(

@@ -69,9 +69,10 @@ class ParallelNormalization(keras.layers.Layer):
         lone_norms: a second set of M norms, `alone_norms[m]`, that stream m
             uses instead of `norms[m]` when it is the only one present (a
             missing partner modality): its own scales, shifts and running
-            statistics, trained by the batches of modality dropout that keep
-            that modality alone, without the exchange's L1 term. Streams run
-            together use `norms` as before.
+            statistics, trained where that modality runs alone (the lone
+            passes of `train.lone_weight`, or the batches of modality
+            dropout that keep it alone), without the exchange's L1 term.
+            Streams run together use `norms` as before.
         scale_init: how the norm scales start: "ones" (Keras, and PyTorch
             from 1.2 on) or "uniform", drawn from U(0, 1) per norm as
             PyTorch before 1.2 did (`_BatchNorm.reset_parameters`, which its

@@ -117,8 +117,9 @@ class Predictor:
             return
         from cenkeras.serving.runtimes import export_input_sets, find_export, open_export
 
-        if find_export(path):
-            exported = open_export(path)
+        found = find_export(path)
+        if found:
+            exported = open_export(found[0])  # the full set's file, whichever file `path` names
             if exported.description.get("task") != task:
                 raise DataError(f"{path} is not a {task} model (task {exported.description.get('task')!r}).")
             self.preprocessors = exported.preprocessors

@@ -21,13 +21,14 @@ from cenkeras.layers.preprocessing import ModalityPreprocessor
 
 
 def find_export(path):
-    """`(model file, format)` if `path` is an export folder or the model file in one, else None."""
+    """`(full set's model file, format)` if `path` is an export folder or a model file in one
+    (the full set's or a subset's), else None."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     if not (folder / METADATA_FILE).exists():
         return None
     for format, (name, _, _) in FORMATS.items():
-        if (folder / name).exists() and (path.is_dir() or path.name == name):
+        if (folder / name).exists() and (path.is_dir() or path.suffix == Path(name).suffix):
             return folder / name, format
     return None
 
@@ -140,10 +141,13 @@ def _subset_description(description, names):
 
 
 def open_export(path, inputs=None):
-    """The `ExportedModel` at `path` (an export folder or its model file) for the input set `inputs`
-    (default: every input); DataError if it is no export or serves no such set."""
+    """The `ExportedModel` at `path` (an export folder or a model file in it) for the input set
+    `inputs` (default: the file's, every input for a folder); DataError if it is no export or
+    serves no such set."""
     folder, format, description = _read_export(path)
     served = _served_files(folder, description)
+    if inputs is None and Path(path).is_file():
+        inputs = next((names for names, file in served.values() if file.name == Path(path).name), None)
     wanted = frozenset(description["inputs"] if inputs is None else inputs)
     if wanted not in served:
         raise DataError(

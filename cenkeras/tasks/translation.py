@@ -65,6 +65,10 @@ class TranslationTrainer(keras.Model):
             pattern runs both steps with the generator's subset model of its
             present domains; the discriminator judges those domains only
             and the L1 term covers their branches and the ensemble.
+        lone_weight: the generator step also runs each input domain alone
+            (its subset model) and adds `lone_weight` times that branch's
+            loss: the discriminator's verdict on it and its weighted L1,
+            logged as `lone_loss` (0: no such passes).
 
     Examples:
         >>> import numpy as np

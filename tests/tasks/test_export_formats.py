@@ -121,8 +121,10 @@ def test_segmenter_export_matches_keras_in_its_runtime(segmentation_run, tmp_pat
     with pytest.raises(Exception, match=r"missing \['depth'\]"):
         exported({"rgb": images["rgb"]})
     # A missing modality: each single modality's own file computes what its signature does.
-    for name in ("rgb", "depth"):
-        alone = open_export(folder, [name])
+    for name, alone in (
+        ("rgb", open_export(folder, ["rgb"])),
+        ("depth", open_export(folder / f"{stem}.depth.{extension}")),
+    ):
         got, expected = alone({name: images[name]}), keras_serving(segmentation_run, name)({name: images[name]})
         assert set(got) == set(expected) == {f"{output}_{kind}" for output in (name, "ensemble") for kind in KINDS}
         assert np.mean(got["ensemble_labels"] == expected["ensemble_labels"]) >= 0.999
