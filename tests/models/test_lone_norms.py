@@ -114,6 +114,27 @@ def test_serving_graphs_use_the_lone_norms_for_each_single_modality(stack):
         np.testing.assert_allclose(served["ensemble"], expected["ensemble"], rtol=1e-5, atol=1e-5)
 
 
+def test_a_savedmodel_serves_each_single_modality_on_its_lone_norms(tmp_path):
+    """The SavedModel's `serving_<modality>` signatures, loaded back, compute the subset model's
+    probabilities on its lone norms (their values as constants: no norm variable is saved)."""
+    from cenkeras.serving.export import serving_call
+
+    model = trained_looking(lone_refinenet(stack=True, seed=4), seed=4)
+    module = SegmentationServing(model, preprocessors(Recipe().data))
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(tmp_path / "1"))
+    rng = np.random.default_rng(1)
+    images = {
+        "rgb": rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8),
+        "depth": rng.integers(0, 40000, (2, 32, 32, 1), dtype=np.uint16),
+    }
+    for name in ("rgb", "depth"):
+        served = serving_call(loaded.signatures[f"serving_{name}"], **{name: images[name]})
+        logits = model.subset([name])({name: module.preprocessors[name](images[name])}, training=False)
+        expected = tf.nn.softmax(tf.image.resize(logits["ensemble"], (32, 32), method="bilinear"), axis=-1)
+        np.testing.assert_allclose(served["ensemble_probabilities"], expected, atol=1e-5)
+
+
 def test_the_generator_takes_lone_norms_in_encoder_and_decoder():
     generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, lone_norms=True)
     sites = [layer for layer in generator._flatten_layers() if isinstance(layer, ParallelNormalization)]
