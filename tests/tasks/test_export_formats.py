@@ -51,17 +51,22 @@ def segmentation_run(tmp_path_factory):
     return root / "run"
 
 
-@pytest.fixture(scope="module")
-def segmenter_export(segmentation_run, tmp_path_factory):
-    """`segmenter_export(format)`: the segmentation run's float32 export in that format, made once per module."""
-    root, made = tmp_path_factory.mktemp("segmenter-exports"), {}
+def exports_made_once(run, root):
+    """`export(format)`: `run`'s float32 export in that format, under `root`, made on first use."""
+    made = {}
 
     def export(format):
         if format not in made:
-            made[format] = export_run(segmentation_run, out=root / format / "1", format=format)
+            made[format] = export_run(run, out=root / format / "1", format=format)
         return made[format]
 
     return export
+
+
+@pytest.fixture(scope="module")
+def segmenter_export(segmentation_run, tmp_path_factory):
+    """`segmenter_export(format)`: the segmentation run's export in that format, made once per module."""
+    return exports_made_once(segmentation_run, tmp_path_factory.mktemp("segmenter-exports"))
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +79,7 @@ def translation_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def generator_export(translation_run, tmp_path_factory):
     """`generator_export(format)`: the translation run's export in that format, made once per module."""
-    root, made = tmp_path_factory.mktemp("generator-exports"), {}
-
-    def export(format):
-        if format not in made:
-            made[format] = export_run(translation_run, out=root / format / "1", format=format)
-        return made[format]
-
-    return export
+    return exports_made_once(translation_run, tmp_path_factory.mktemp("generator-exports"))
 
 
 def keras_serving(run, alone=None):
