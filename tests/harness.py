@@ -260,7 +260,7 @@ def trained_looking(model, seed=0):
     for layer in model._flatten_layers():
         if not isinstance(layer, ParallelNormalization):
             continue
-        for index, norm in enumerate(layer.every_norm):
+        for index, norm in enumerate(layer.every_norm()):
             size = norm.gamma.shape[0]
             gamma = rng.uniform(0.5, 1.5, size).astype("float32")
             if isinstance(layer, ChannelExchange) and norm in layer.norms:

@@ -58,6 +58,7 @@ SAMPLES = {
             "freeze_statistics": True,
             "affine_inference": False,
             "scale_init": "uniform",
+            "lone_norms": True,
             "epsilon": 1e-3,
         },
         TWO_STREAMS,
@@ -78,6 +79,7 @@ SAMPLES = {
             "freeze_statistics": True,
             "affine_inference": False,
             "scale_init": "uniform",
+            "lone_norms": False,
             "epsilon": 1e-4,
         },
         TWO_STREAMS,
@@ -172,6 +174,7 @@ SAMPLES = {
             "freeze_statistics": True,
             "affine_inference": False,
             "scale_init": "ones",
+            "lone_norms": False,
             "epsilon": 1e-3,
         },
         TWO_STREAMS,
@@ -285,7 +288,7 @@ LAYER_WEIGHTS = {
     "InstanceNormalization": (1, 0),  # scale only, no running statistics
     "ModalityEnsemble": (1, 0),  # alpha
     "ModalityPreprocessor": (0, 0),
-    "ParallelNormalization": (4, 4),
+    "ParallelNormalization": (8, 8),  # two norms and, with lone_norms, two more
     "ResizeLike": (0, 0),
     "SelfAttentionFusion": (6, 0),
     "StackStreams": (0, 0),

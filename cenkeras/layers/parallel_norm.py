@@ -155,9 +155,10 @@ class ParallelNormalization(keras.layers.Layer):
         """The distinct norm layers of the streams run together (one when `share_norms`)."""
         return self.norms[:1] if self.share_norms else self.norms
 
-    @property
     def every_norm(self):
-        """Every distinct norm layer: `unique_norms`, then the `alone_norms`."""
+        """Every distinct norm layer: `unique_norms`, then the `alone_norms`. (A method, not a
+        property: Keras' weight files name a layer by the first attribute that holds it, in
+        alphabetical order, and a property holding the norms would rename them.)"""
         return self.unique_norms + self.alone_norms
 
     def present_norms(self, present):
@@ -192,7 +193,7 @@ class ParallelNormalization(keras.layers.Layer):
         else:
             self._check_inputs(input_shape)
             shape = tuple(input_shape[0])
-        for norm in self.every_norm:
+        for norm in self.every_norm():
             norm.build(shape)
         self.channels = shape[-1]
 
@@ -242,7 +243,7 @@ class ParallelNormalization(keras.layers.Layer):
     @property
     def folds_at_inference(self):
         """Whether inference (`training=False`) applies every norm as the folded multiply-add."""
-        return self.affine_inference and all(_uses_running_statistics(n, False) for n in self.every_norm)
+        return self.affine_inference and all(_uses_running_statistics(n, False) for n in self.every_norm())
 
     def inference_constants(self):
         """The values inference computes from this layer's weights alone, now, as NumPy.

@@ -49,7 +49,7 @@ class FrozenNorms:
             variable
             for site in self.sites
             if site.folds_at_inference
-            for norm in site.every_norm
+            for norm in site.every_norm()
             for variable in norm.variables
         ]
 
