@@ -65,13 +65,13 @@ class RunOptions:
 
 
 def check_modality_dropout(probability, model, modalities, lone_weight=0.0):
-    """Modality dropout and the lone passes (`lone_weight`, segmentation) train subsets of the
+    """Modality dropout and the lone passes (`lone_weight`) train subsets of the
     streams: refuse them (naming the key) for a network that cannot run on a subset. `model` is
     the recipe's network config, `modalities` its inputs. `model.lone_norms` needs one of them:
     nothing else trains a lone modality's norms."""
     if getattr(model, "lone_norms", False) and not (probability or lone_weight):
         raise ConfigError(
-            "model.lone_norms=true needs train.modality_dropout > 0 (or, in segmentation, train.lone_weight > 0): "
+            "model.lone_norms=true needs train.modality_dropout > 0 (or train.lone_weight > 0): "
             "nothing else trains the norms a modality uses alone."
         )
     if probability and lone_weight:

@@ -243,22 +243,23 @@ class SegmentationTrainer(keras.Model):
         `lone_distillation`, the weighted distillation term: each modality run alone on the batch."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         teacher = tf.stop_gradient(tf.nn.log_softmax(tf.cast(outputs["ensemble"], tf.float32), axis=-1))
-        cross_entropy, divergence = [], []
+        totals, divergence = [], []
         for model in self.lone_models.models:
             name = model.modalities[0]
             # With one branch present the ensemble is that branch, detached: the branch's loss is the one.
             logits = model({name: inputs[name]}, training=True)[name]
             total, valid = cross_entropy_sum(labels, logits, self.num_classes, self.ignore_label)
-            context = tf.distribute.get_replica_context()
-            if replicas > 1 and context is not None:
-                valid = context.all_reduce(tf.distribute.ReduceOp.SUM, valid)
-            cross_entropy.append(total / tf.maximum(valid, 1.0))
+            totals.append(total)
             if self.lone_distillation:
                 student = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
                 kl = tf.reduce_sum(tf.exp(teacher) * (teacher - student), axis=-1)
                 # The global batch's mean: each replica its share.
                 divergence.append(tf.reduce_mean(kl) / replicas)
-        terms = [self.lone_weight * tf.add_n(cross_entropy)]
+        # Every lone output has the same valid pixels: their global count is reduced once.
+        context = tf.distribute.get_replica_context()
+        if replicas > 1 and context is not None:
+            valid = context.all_reduce(tf.distribute.ReduceOp.SUM, valid)
+        terms = [self.lone_weight * tf.add_n(totals) / tf.maximum(valid, 1.0)]
         if self.lone_distillation:
             terms.append(self.lone_distillation * tf.add_n(divergence))
         return terms
