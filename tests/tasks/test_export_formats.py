@@ -7,6 +7,7 @@ Parity, per format and task (tiny models, real exports):
   of the values, never more than 2 levels apart.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -82,11 +83,17 @@ def generator_export(translation_run, tmp_path_factory):
     return exports_made_once(translation_run, tmp_path_factory.mktemp("generator-exports"))
 
 
+@functools.cache
+def _serving_module(run):
+    # One per run: every format's test compares with the same functions, traced once per size.
+    recipe, model = load_run_model(run)
+    return task_for(recipe).serving_module(model, recipe)
+
+
 def keras_serving(run, alone=None):
     """The serving function the exports convert (`serving_<alone>` with one modality `alone`),
     computed by Keras/TensorFlow in this process."""
-    recipe, model = load_run_model(run)
-    serving = task_for(recipe).serving_module(model, recipe)
+    serving = _serving_module(run)
     function = serving.subset_serves[f"serving_{alone}"] if alone else serving.serve
     return lambda images: {k: v.numpy() for k, v in function({n: tf.constant(x) for n, x in images.items()}).items()}
 

@@ -134,13 +134,12 @@ def run_killed(moment, run_dir, data_dir, epoch, *flags):
 
 
 # (moment, epoch it happens in, epochs logged after the kill, first epoch the resumed run trains).
-# One kill per kind of state the run can be left in: nothing of the epoch written (a kill mid-batch
-# stands for one mid-validation or before the metrics rename, which leave the same files), a weights
-# file cut short (the backup's; the last and best files are written by the same code), the epoch
-# logged but its backup uncommitted, a first epoch with nothing committed, a committed epoch whose
-# best is pending, and no run yet.
+# One kill per kind of state the run can be left in: nothing of the epoch written (a kill mid-batch,
+# in the deterministic test below; it stands for one mid-validation or before the metrics rename,
+# which leave the same files), a weights file cut short (the backup's; the last and best files are
+# written by the same code), the epoch logged but its backup uncommitted, a first epoch with nothing
+# committed, a committed epoch whose best is pending, and no run yet.
 KILLS = [
-    ("batch", 2, [1], 1),
     ("write:epoch-00002", 2, [1, 2], 1),  # the backup's weights file, cut short: epoch 2 not committed
     ("rename:training_metadata.json", 2, [1, 2], 1),  # epoch 2 logged, its backup not committed
     ("write:best", 1, [], 0),  # first epoch: nothing committed yet, the run starts again
@@ -165,10 +164,16 @@ def test_sigkilled_run_resumes_without_losing_a_finished_epoch(tmp_path, moment,
 
     _, history = train(tiny_recipe(epochs=(3,)), run_dir, data_dir=data_dir, verbose=0, resume=run.exists())
     assert history.epoch == list(range(resumed_from, 3))
+    assert_whole_after_resuming(run)
+
+
+def assert_whole_after_resuming(run):
+    """A resumed run of 3 epochs: each logged once, one backup file, no partial files, loadable
+    checkpoints, the best the best-scoring epoch's."""
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
     assert sorted(p.name for p in run.backup.glob("*.weights.h5")) == ["epoch-00003.weights.h5"]
     assert json.loads((run.backup / "training_metadata.json").read_text())["epoch"] == 3
-    assert not list(run_dir.rglob("*.partial.weights.h5")) and not list(run_dir.glob(".*.tmp"))
+    assert not list(run.path.rglob("*.partial.weights.h5")) and not list(run.path.glob(".*.tmp"))
     for weights in (run.last_weights, run.best_weights):
         build_segmenter(tiny_recipe()).load_weights(str(weights))
     scores = {r["epoch"]: r["val_ensemble_miou"] for r in run.read_metrics()}
@@ -206,14 +211,16 @@ def test_a_best_of_an_uncommitted_epoch_is_dropped_and_one_of_a_committed_epoch_
 
 
 def test_deterministic_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
-    """--deterministic: killed at epoch 2's second batch and resumed with the same command,
-    the run's final weights equal the uninterrupted run's exactly (tolerance 0)."""
+    """--deterministic: killed at epoch 2's second batch (nothing of epoch 2 written) and resumed
+    with the same command, the run is whole and its final weights equal the uninterrupted run's
+    exactly (tolerance 0)."""
     data_dir = str(tmp_path / "tfds")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert run_killed("none", whole, data_dir, 0, "--deterministic") == 0
     assert run_killed("batch", killed, data_dir, 2, "--deterministic") == -signal.SIGKILL
+    assert [r["epoch"] for r in RunDirectory(killed).read_metrics()] == [1]
     assert run_killed("none", killed, data_dir, 0, "--deterministic", "--resume") == 0
-    assert [r["epoch"] for r in RunDirectory(killed).read_metrics()] == [1, 2, 3]
+    assert_whole_after_resuming(RunDirectory(killed))
     final = {}
     for run_dir in (whole, killed):
         segmenter = build_segmenter(tiny_recipe())

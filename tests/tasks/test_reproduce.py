@@ -55,7 +55,7 @@ def test_reproduce_resumes_without_rerunning_finished_rows(tmp_path, monkeypatch
     segmentation = get_task("segmentation")
 
     out, data_dir = tmp_path / "table1", str(tmp_path / "tfds")
-    recipe = tiny_recipe(epochs=(2,))
+    recipe = tiny_recipe(epochs=(1,))
     trained = []
     train = segmentation.train
 

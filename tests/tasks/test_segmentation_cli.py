@@ -27,7 +27,8 @@ def data_dir(tmp_path_factory):
 
 def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp_path, data_dir):
     """`cenkeras eval --multi-scale` runs RefineNet's scales (the paper's), `--protocol pspnet`
-    PSPNet's with flips, `--no-flip` drops the flips; the scores are those of the views named."""
+    PSPNet's with flips, `--no-flip` drops the flips. The eval file records the scales and flip the
+    evaluation ran with (the averaging over views has its own test in test_segmentation_runs)."""
     from cenkeras.data.pipeline import evaluation_dataset, raw_dataset
     from cenkeras.tasks.run_models import load_run_model
     from cenkeras.tasks.segmentation import evaluate_segmenter
@@ -37,23 +38,21 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     recipe, segmenter = load_run_model(run_dir)
     raw, _ = raw_dataset("validation", recipe.data, recipe.model.num_classes, Path(data_dir))
 
-    def scores_of(scales, flip):
-        dataset = evaluation_dataset(raw, recipe.data, recipe.eval.batch_size)
-        scores = evaluate_segmenter(segmenter, dataset, recipe.model.num_classes, scales=scales, flip=flip, verbose=0)
-        return {output: round(s["mean_iou"], 6) for output, s in scores.items()}
-
     def cenkeras_eval(*args):
         done = run_cli("eval", run_dir, "--data-dir", data_dir, "--quiet", *args)
         assert done.returncode == 0, done.stderr[-2000:]
-        saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
-        return saved, {output: round(s["mean_iou"], 6) for output, s in saved["scores"].items()}
+        return json.loads(RunDirectory(run_dir).eval_file.read_text())
 
-    saved, measured = cenkeras_eval("--multi-scale")
+    saved = cenkeras_eval("--multi-scale")
     assert (saved["protocol"], saved["scales"], saved["flip"]) == ("refinenet", [0.4, 0.6, 0.8, 1.0, 1.2], False)
-    assert measured == scores_of((0.4, 0.6, 0.8, 1.0, 1.2), False)
-    saved, measured = cenkeras_eval("--protocol", "pspnet")
+    dataset = evaluation_dataset(raw, recipe.data, recipe.eval.batch_size)
+    expected = evaluate_segmenter(segmenter, dataset, recipe.model.num_classes, scales=saved["scales"], verbose=0)
+    assert {output: round(s["mean_iou"], 6) for output, s in saved["scores"].items()} == {
+        output: round(s["mean_iou"], 6) for output, s in expected.items()
+    }
+    saved = cenkeras_eval("--protocol", "pspnet")
     assert (saved["protocol"], saved["flip"], saved["samples"]) == ("pspnet", True, 4)
-    assert measured == scores_of((0.5, 0.75, 1.0, 1.25, 1.5, 1.75), True)
+    assert saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
     # --no-flip in this process (the console script's path is the one above).
     from click.testing import CliRunner
 
@@ -62,7 +61,8 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     args = ["eval", str(run_dir), "--data-dir", data_dir, "--quiet", "--protocol", "pspnet", "--no-flip"]
     assert CliRunner().invoke(cli, args).exit_code == 0
     saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
-    assert saved["flip"] is False and set(saved["scores"]) == {"rgb", "depth", "ensemble"}
+    assert saved["flip"] is False and saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    assert set(saved["scores"]) == {"rgb", "depth", "ensemble"}
 
 
 def test_train_strategy_and_deterministic_options_through_the_console_script(tmp_path, data_dir):
