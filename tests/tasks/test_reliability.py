@@ -219,6 +219,7 @@ def test_deterministic_killed_and_resumed_run_ends_with_the_uninterrupted_weight
     assert run_killed("none", whole, data_dir, 0, "--deterministic") == 0
     assert run_killed("batch", killed, data_dir, 2, "--deterministic") == -signal.SIGKILL
     assert [r["epoch"] for r in RunDirectory(killed).read_metrics()] == [1]
+    assert json.loads(RunDirectory(killed).best_record.read_text())["epoch"] == 1  # a logged epoch
     assert run_killed("none", killed, data_dir, 0, "--deterministic", "--resume") == 0
     assert_whole_after_resuming(RunDirectory(killed))
     final = {}
