@@ -38,6 +38,9 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     recipe, segmenter = load_run_model(run_dir)
     raw, _ = raw_dataset("validation", recipe.data, recipe.model.num_classes, Path(data_dir))
 
+    def mean_ious(scores):
+        return {output: round(s["mean_iou"], 6) for output, s in scores.items()}
+
     def cenkeras_eval(*args):
         done = run_cli("eval", run_dir, "--data-dir", data_dir, "--quiet", *args)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -47,9 +50,7 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     assert (saved["protocol"], saved["scales"], saved["flip"]) == ("refinenet", [0.4, 0.6, 0.8, 1.0, 1.2], False)
     dataset = evaluation_dataset(raw, recipe.data, recipe.eval.batch_size)
     expected = evaluate_segmenter(segmenter, dataset, recipe.model.num_classes, scales=saved["scales"], verbose=0)
-    assert {output: round(s["mean_iou"], 6) for output, s in saved["scores"].items()} == {
-        output: round(s["mean_iou"], 6) for output, s in expected.items()
-    }
+    assert mean_ious(saved["scores"]) == mean_ious(expected)
     saved = cenkeras_eval("--protocol", "pspnet")
     assert (saved["protocol"], saved["flip"], saved["samples"]) == ("pspnet", True, 4)
     assert saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
