@@ -195,6 +195,7 @@ class PytorchFidInception:
     def __init__(self, model, description):
         self.model = model
         self.description = description
+        self._infer = None
 
     @classmethod
     def from_file(cls, path):
@@ -215,9 +216,12 @@ class PytorchFidInception:
         """2048-d pool features (float64) of `images`, NHWC RGB in [0, 1], any size."""
         import tensorflow as tf
 
-        infer = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        from cenkeras.utils.inference import inference_function
+
+        if self._infer is None:  # one function for every image set this network scores
+            self._infer = inference_function(self.model)
         features = [
-            infer(tf.convert_to_tensor(images[start : start + batch_size], tf.float32)).numpy()
+            self._infer(tf.convert_to_tensor(images[start : start + batch_size], tf.float32)).numpy()
             for start in range(0, len(images), batch_size)
         ]
         return np.concatenate(features, axis=0).astype(np.float64)

@@ -12,11 +12,11 @@ network's file is at hand and selects by L1 otherwise, saying so.
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from cenkeras.config import ConfigError
 from cenkeras.metrics.fid import FidScorer, find_inception_weights, load_fid_network
 from cenkeras.models.official_inference import generator_evaluation
+from cenkeras.utils.inference import inference_function
 
 BEST_FID = "val_best_fid"
 
@@ -78,7 +78,7 @@ class FidValidation(keras.callbacks.Callback):
         self.generator_mode = generator_mode
         self._real = None  # features of the validation targets: computed once
         # One function for the whole run: traced at the first scoring, not at each.
-        self._infer = tf.function(lambda x: self.generator(x, training=False), reduce_retracing=True)
+        self._infer = inference_function(generator)
 
     def _generate(self):
         outputs, targets = {}, []

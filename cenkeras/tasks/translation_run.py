@@ -25,6 +25,7 @@ from cenkeras.metrics.image_quality import l1_error, psnr, ssim
 from cenkeras.models import build_patchgan_discriminator, build_unet_generator
 from cenkeras.models.official_inference import generator_evaluation
 from cenkeras.training.runs import RunDirectory
+from cenkeras.utils.inference import inference_function
 from cenkeras.tasks.fid_selection import (
     BEST_FID,
     FidValidation,
@@ -75,16 +76,14 @@ def _evaluate(task, run_dir, data_dir, weights, verbose, options):
     names = list(generator.modalities) + ["ensemble"]
     per_output = {name: {"l1": [], "psnr": [], "ssim": []} for name in names}
     images = {name: [] for name in names + ["real"]}
-    # A subset generator reads only its own domains out of the dataset's.
-    infer = tf.function(
-        lambda x: generator({d: x[d] for d in generator.modalities}, training=False), reduce_retracing=True
-    )
+    generate = inference_function(generator)
     # The official code's generator drops at evaluation too (eval.generator_mode=official).
     with generator_evaluation(generator, recipe.eval.generator_mode, recipe.eval.dropout_seed):
         progress = keras.utils.Progbar(-(-count // recipe.eval.batch_size), verbose=verbose, unit_name="batch")
         index = 0
         for step, (inputs, target) in enumerate(batches):
-            generated = infer(inputs)
+            # A subset generator reads only its own domains out of the dataset's.
+            generated = generate({d: inputs[d] for d in generator.modalities})
             for name in names:
                 per_output[name]["l1"] += list(l1_error(generated[name], target).numpy())
                 per_output[name]["psnr"] += list(psnr(generated[name], target).numpy())
