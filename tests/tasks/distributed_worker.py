@@ -1,8 +1,7 @@
 """Helper run in subprocesses by test_distribution.py (not collected by pytest).
 
     python distributed_worker.py mirrored OUT.json frozen_bn|sync_bn
-    python distributed_worker.py multiworker OUT.npz DATA_DIR RUN_DIR   (TF_CONFIG set by the caller)
-    python distributed_worker.py faulty OUT.npz DATA_DIR RUN_DIR kill|stuck|resume
+    python distributed_worker.py faulty OUT.npz DATA_DIR RUN_DIR kill|stuck|resume   (TF_CONFIG set by the caller)
 
 `faulty kill`: 3 epochs, worker 1 SIGKILLs itself at epoch 2's second batch; the
 survivor records the error it stopped with (OUT.json) and exits 3. `faulty stuck`:
@@ -83,25 +82,6 @@ def mirrored(out_path, label):
         json.dump(results, stream)
 
 
-def multiworker(out_path, data_dir, run_dir):
-    import numpy as np
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from tiny_recipe import tiny_recipe
-
-    from cenkeras.tasks import get_task
-
-    train = get_task("segmentation").train
-
-    recipe = tiny_recipe(epochs=(1,))
-    recipe.train.strategy = "multiworker"
-    recipe.train.freeze_bn = True
-    recipe.model.backbone_weights = os.path.join(os.path.dirname(out_path), "backbone.npz")  # see launch_workers
-    recipe.train.val_every = 1
-    segmenter, history = train(recipe, run_dir, data_dir=data_dir, verbose=0)
-    np.savez(out_path, *segmenter.get_weights(), loss=np.array(history.history["loss"]))
-
-
 def faulty(out_path, data_dir, run_dir, phase):
     import signal
     import time
@@ -149,13 +129,11 @@ def faulty(out_path, data_dir, run_dir, phase):
         with open(out_path + ".json", "w") as stream:
             json.dump({"error": str(error), "time": time.time()}, stream)
         sys.exit(3)
-    np.savez(out_path, *segmenter.get_weights(), epochs=np.array(history.epoch))
+    np.savez(out_path, *segmenter.get_weights(), epochs=np.array(history.epoch), loss=np.array(history.history["loss"]))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "mirrored":
         mirrored(sys.argv[2], sys.argv[3])
-    elif sys.argv[1] == "faulty":
-        faulty(*sys.argv[2:6])
     else:
-        multiworker(*sys.argv[2:5])
+        faulty(*sys.argv[2:6])
