@@ -99,12 +99,18 @@ def frechet_distance(features_a, features_b):
     pytorch-fid's `scipy.linalg.sqrtm` gives (to rounding), without its
     complex Schur iteration: two symmetric eigen-decompositions instead, about
     five times faster at 2048 features, and no imaginary residue to discard.
+    Sets smaller than the feature size take a shorter exact route
+    (`trace_sqrt_product_of_sets`).
     """
     features_a, features_b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     mu_a, mu_b = features_a.mean(0), features_b.mean(0)
+    diff = mu_a - mu_b
+    if max(len(features_a), len(features_b)) < features_a.shape[1]:
+        centred_a, centred_b = features_a - mu_a, features_b - mu_b
+        traces = np.sum(centred_a**2) / (len(features_a) - 1) + np.sum(centred_b**2) / (len(features_b) - 1)
+        return float(diff @ diff + traces - 2.0 * trace_sqrt_product_of_sets(centred_a, centred_b))
     sigma_a = np.atleast_2d(np.cov(features_a, rowvar=False))
     sigma_b = np.atleast_2d(np.cov(features_b, rowvar=False))
-    diff = mu_a - mu_b
     return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_sqrt_product(sigma_a, sigma_b))
 
 
@@ -115,6 +121,19 @@ def trace_sqrt_product(sigma_a, sigma_b):
     root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
     product = root_a @ sigma_b @ root_a
     return float(np.sqrt(np.clip(linalg.eigvalsh((product + product.T) / 2.0), 0.0, None)).sum())
+
+
+def trace_sqrt_product_of_sets(centred_a, centred_b):
+    """Tr((S_a S_b)^(1/2)) from the centred feature sets (n_a x d, n_b x d) themselves.
+
+    With S = X^T X / (n - 1), S_a S_b has the non-zero eigenvalues of C C^T, where
+    C = X_a X_b^T / sqrt((n_a - 1)(n_b - 1)) is only n_a x n_b: the trace of the root
+    is the sum of C's singular values. Exact, and for a few hundred images against
+    2048 features it replaces two 2048 x 2048 eigen-decompositions (seconds each)
+    by one small SVD.
+    """
+    cross = centred_a @ centred_b.T / np.sqrt((len(centred_a) - 1) * (len(centred_b) - 1))
+    return float(linalg.svdvals(cross).sum())
 
 
 def polynomial_mmd(features_a, features_b, degree=3, gamma=None, coef0=1.0):

@@ -5,6 +5,7 @@ import pytest
 from scipy import linalg
 
 from cenkeras.metrics import frechet_distance, kernel_inception_distance, l1_error, polynomial_mmd, psnr, ssim
+from cenkeras.metrics.fid import trace_sqrt_product, trace_sqrt_product_of_sets
 
 
 def features(seed, n=300, dim=16, shift=0.0, scale=1.0):
@@ -36,10 +37,17 @@ def test_fid_matches_a_direct_computation():
     assert frechet_distance(a, b) == pytest.approx(direct_fid(a, b), rel=1e-6)
 
 
-def test_fid_with_fewer_images_than_features_matches_scipy_sqrtm():
-    """Small evaluation sets give rank-deficient covariances; the eigenvalue route agrees with sqrtm."""
-    a, b = features(7, n=12, dim=40), features(8, n=12, dim=40, shift=0.5)
+@pytest.mark.parametrize("sizes", [(12, 12), (9, 15)])
+def test_fid_with_fewer_images_than_features_matches_scipy_sqrtm(sizes):
+    """Small evaluation sets give rank-deficient covariances; the route through the sets' own
+    cross products agrees with sqrtm, and with the eigenvalue route on the covariances (whose
+    rounding-level eigenvalues add square roots of ~1e-15 each: 1e-7 of the trace here)."""
+    a, b = features(7, n=sizes[0], dim=40), features(8, n=sizes[1], dim=40, shift=0.5)
     assert frechet_distance(a, b) == pytest.approx(direct_fid(a, b), rel=1e-6)
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    assert trace_sqrt_product_of_sets(a - a.mean(0), b - b.mean(0)) == pytest.approx(
+        trace_sqrt_product(sigma_a, sigma_b), rel=1e-6
+    )
 
 
 def test_fid_of_a_set_against_itself_is_zero():

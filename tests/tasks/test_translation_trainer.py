@@ -161,10 +161,18 @@ def test_a_run_with_modality_dropout_trains_through_the_pipeline(tmp_path):
     assert not any(texture[::4]), "the kept domain's norm scales did not train"  # gamma, beta, mean, variance
 
 
-def test_two_step_training_run_evaluation_and_translate(tmp_path):
-    data_dir = str(tmp_path / "tfds")
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """`(run_dir, data_dir, generator, history)` of the tiny recipe trained once: the tests that
+    evaluate it each read what their own evaluation wrote."""
+    root = tmp_path_factory.mktemp("translation-run")
+    data_dir, run_dir = str(root / "tfds"), root / "run"
     generator, history = get_task("translation").train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
+    return run_dir, data_dir, generator, history
+
+
+def test_two_step_training_run_evaluation_and_translate(tiny_run, tmp_path):
+    run_dir, data_dir, generator, history = tiny_run
     assert np.isfinite(history.history["g_loss"]).all() and "val_ensemble_l1" in history.history
     run = RunDirectory(run_dir)
     assert run.best_weights.exists() and run.load_recipe().task == "translation"
@@ -218,7 +226,7 @@ def test_two_step_training_run_evaluation_and_translate(tmp_path):
     assert len(list((run.path / "eval_images_texture" / "fake0").glob("*.png"))) == 4
 
 
-def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
+def test_fid_and_kid_with_an_inception_weights_file(tiny_run, tmp_path):
     """The FID/KID path end to end with weights files made here (random weights: plumbing only).
 
     Keras' InceptionV3 (.h5) and pytorch-fid's network (.pth, when torch is
@@ -229,10 +237,8 @@ def test_fid_and_kid_with_an_inception_weights_file(tmp_path):
     )
     weights_file = tmp_path / "inception_notop.weights.h5"
     inception.save_weights(weights_file)
-    data_dir = str(tmp_path / "tfds")
-    run_dir = tmp_path / "run"
+    run_dir, data_dir, _, _ = tiny_run
     task = get_task("translation")
-    task.train(tiny_translation_recipe(), run_dir, data_dir=data_dir, verbose=0)
     scores = task.evaluate(run_dir, data_dir=data_dir, inception_weights=weights_file, save_images=False, verbose=0)
     for name in ("shade", "texture", "ensemble"):
         assert np.isfinite(scores[name]["fid"]) and np.isfinite(scores[name]["kid_x100"])
