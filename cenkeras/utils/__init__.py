@@ -1,4 +1,4 @@
-"""Small helpers with no knowledge of models or tasks: progress bars, resident memory.
+"""Small helpers with no knowledge of models or tasks: progress bars, resident memory, traced inference.
 
 Imports no other cenkeras package.
 """
