@@ -107,6 +107,7 @@ KEY_HELP = {
     "train.first_step_timeout": ("cenkeras", "the same for a step that builds and compiles its function"),
     "train.modality_dropout": ("cenkeras", "probability that a batch drops each modality (never all); 0: off"),
     "train.lone_weight": ("cenkeras", "every step also trains each modality alone, its loss times this; 0: off"),
+    "train.lone_weights": ("cenkeras", "modality:weight items: another lone weight for these modalities"),
     "train.lone_distillation": ("cenkeras", "weight of the KL from the full set's ensemble to each lone output"),
     "train.epochs": ("official", "epochs per stage; each stage has its own learning rates"),
     "train.resnet152_epochs": ("official", "the schedule of a ResNet-152 on this data (reproduce); empty: epochs"),

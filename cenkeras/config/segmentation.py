@@ -17,7 +17,7 @@ from cenkeras.config.checks import (
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.saved import section_from_dict
-from cenkeras.config.training import RunOptions, check_modality_dropout
+from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 from cenkeras.data.skipping import ON_ERROR_RULES
@@ -271,8 +271,6 @@ class TrainConfig(RunOptions):
             check_number(f"train.{key}", getattr(self, key))
         check_at_least("train.warmup_steps", self.warmup_steps, 0)
         check_at_least("train.batch_size", self.batch_size, 1)
-        if self.lone_distillation and not self.lone_weight:
-            raise ConfigError("train.lone_distillation needs train.lone_weight > 0 (the lone passes it acts on).")
 
 
 # The multi-scale test protocols `eval.multi_scale` names: (scales, flip). Probabilities are
@@ -343,7 +341,9 @@ class Recipe:
         ignore, classes = self.data.ignore_label, self.model.num_classes
         if not (0 <= ignore <= 255) or ignore < classes:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
-        check_modality_dropout(
-            self.train.modality_dropout, self.model, list(self.data.modalities), lone_weight=self.train.lone_weight
-        )
+        modalities = list(self.data.modalities)
+        weights = lone_weights(self.train, modalities)
+        if self.train.lone_distillation and not any(weights.values()):
+            raise ConfigError("train.lone_distillation needs train.lone_weight > 0 (the lone passes it acts on).")
+        check_modality_dropout(self.train.modality_dropout, self.model, modalities, lone_weight=weights)
         return self

@@ -30,6 +30,8 @@ class RunOptions:
     - `lone_weight`: every training step also runs each input modality alone on the same batch
       and adds its output's loss times this weight (each modality learns to run without its
       partners while the full set trains every step as without it); 0 (the paper) is off.
+    - `lone_weights`: `modality:weight` items that give named modalities another lone weight
+      than `lone_weight` (e.g. `depth:0.6`; 0 leaves that modality's lone pass out).
     - `step_timeout` / `first_step_timeout` (multi-worker): seconds without a finished step
       (training or validation batch) before the run counts as stuck and stops with an error,
       and the allowance of a step that builds and compiles its function (the first training
@@ -50,6 +52,7 @@ class RunOptions:
     first_step_timeout: int = 1800
     modality_dropout: float = 0.0
     lone_weight: float = 0.0
+    lone_weights: tuple[str, ...] = ()
 
     def validate(self):
         check_choice("train.precision", self.precision, PRECISIONS)
@@ -60,15 +63,46 @@ class RunOptions:
             check_at_least(f"train.{key}", getattr(self, key), 0, " second")
         check_number("train.modality_dropout", self.modality_dropout)
         check_number("train.lone_weight", self.lone_weight)
+        _parse_lone_weights(self.lone_weights)
         if self.modality_dropout >= 1:
             raise ConfigError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}.")
+
+
+def _parse_lone_weights(items):
+    """`{modality: weight}` of `train.lone_weights`' `modality:weight` items."""
+    weights = {}
+    for item in items:
+        name, separator, text = str(item).partition(":")
+        try:
+            weight = float(text) if separator and name.strip() else None
+        except ValueError:
+            weight = None
+        if weight is None:
+            raise ConfigError(f"train.lone_weights: expected modality:weight items (e.g. depth:0.6), got {item!r}.")
+        if name.strip() in weights:
+            raise ConfigError(f"train.lone_weights names {name.strip()!r} twice.")
+        check_number(f"train.lone_weights[{name.strip()}]", weight)
+        weights[name.strip()] = weight
+    return weights
+
+
+def lone_weights(train, modalities):
+    """Each modality's weight of the lone passes: `train.lone_weight`, or its `train.lone_weights`
+    item. A name that is not one of `modalities` is an error naming the inputs."""
+    named = _parse_lone_weights(train.lone_weights)
+    unknown = sorted(set(named) - set(modalities))
+    if unknown:
+        raise ConfigError(f"train.lone_weights names {unknown}, not inputs of this recipe (have {list(modalities)}).")
+    return {name: named.get(name, train.lone_weight) for name in modalities}
 
 
 def check_modality_dropout(probability, model, modalities, lone_weight=0.0):
     """Modality dropout and the lone passes (`lone_weight`) train subsets of the
     streams: refuse them (naming the key) for a network that cannot run on a subset. `model` is
     the recipe's network config, `modalities` its inputs. `model.lone_norms` needs one of them:
-    nothing else trains a lone modality's norms."""
+    nothing else trains a lone modality's norms. `lone_weight` is a number or `lone_weights`' mapping."""
+    if isinstance(lone_weight, dict):
+        lone_weight = max(lone_weight.values(), default=0.0)
     if getattr(model, "lone_norms", False) and not (probability or lone_weight):
         raise ConfigError(
             "model.lone_norms=true needs train.modality_dropout > 0 (or train.lone_weight > 0): "

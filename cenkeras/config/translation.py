@@ -15,7 +15,7 @@ from cenkeras.config.checks import (
     check_number,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
-from cenkeras.config.training import RunOptions, check_modality_dropout
+from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights
 from cenkeras.data.pipeline import DATA_SOURCES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
@@ -216,7 +216,8 @@ class TranslationRecipe:
             raise ConfigError(
                 f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."
             )
+        modalities = list(self.data.domains[:-1])
         check_modality_dropout(
-            self.train.modality_dropout, self.model, list(self.data.domains[:-1]), lone_weight=self.train.lone_weight
+            self.train.modality_dropout, self.model, modalities, lone_weight=lone_weights(self.train, modalities)
         )
         return self

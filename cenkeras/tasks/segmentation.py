@@ -83,7 +83,8 @@ class SegmentationTrainer(keras.Model):
         lone_weight: every step also runs each modality alone on the same
             batch (its subset model) and adds `lone_weight` times that
             output's cross-entropy, logged as `lone_loss` (0: no such passes).
-            The full set trains every step as without it.
+            The full set trains every step as without it. A `{modality: weight}`
+            mapping weighs each modality's pass on its own (0: none).
         lone_distillation: with `lone_weight`, adds this weight times the
             mean per-pixel KL divergence from the full set's ensemble
             (held fixed) to each lone output, at the logits' resolution,
@@ -121,10 +122,9 @@ class SegmentationTrainer(keras.Model):
         self.segmenter = segmenter
         self.upsampling = upsampling  # of the validation logits, as evaluation's (`eval.upsampling`)
         self.subset_forwards = SubsetForwards(segmenter) if modality_dropout else None
-        self.lone_weight = float(lone_weight)
         self.lone_distillation = float(lone_distillation)
         # Each modality's subset model (sharing the segmenter's layers), for the lone passes.
-        self.lone_models = LoneModels(segmenter if self.lone_weight else None)
+        self.lone_models = LoneModels(segmenter, lone_weight)
         self.encoder_optimizer = encoder_optimizer
         self.decoder_optimizer = decoder_optimizer
         self.num_classes = int(num_classes)
@@ -143,7 +143,7 @@ class SegmentationTrainer(keras.Model):
         ]
         # Training samples left out of their batch (data.on_error=skip), per epoch.
         self.skipped = [keras.metrics.Sum(name="skipped")] if count_skipped else []
-        self.lone_trackers = [keras.metrics.Mean(name="lone_loss")] if self.lone_weight else []
+        self.lone_trackers = [keras.metrics.Mean(name="lone_loss")] if self.lone_models.models else []
         if self.lone_distillation:
             self.lone_trackers.append(keras.metrics.Mean(name="distillation"))
         # The wrapped segmenter is a built functional model, so this one is built too.
@@ -210,7 +210,7 @@ class SegmentationTrainer(keras.Model):
                 outputs, present = self.subset_forwards(inputs, pattern, self.output_names_ + self.auxiliary_names)
             shares, auxiliary_share, sparsity_share, replicas = self._loss_terms(labels, outputs, present)
             loss = tf.add_n(shares) + auxiliary_share + sparsity_share
-            lone_terms = self._lone_terms(inputs, labels, outputs) if self.lone_weight else []
+            lone_terms = self._lone_terms(inputs, labels, outputs) if self.lone_models.models else []
             for term in lone_terms:
                 loss += term
         # The absent streams' own variables (their norms) get no gradient in a step without them
@@ -244,12 +244,12 @@ class SegmentationTrainer(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         teacher = tf.stop_gradient(tf.nn.log_softmax(tf.cast(outputs["ensemble"], tf.float32), axis=-1))
         totals, divergence = [], []
-        for model in self.lone_models.models:
+        for model, weight in zip(self.lone_models.models, self.lone_models.weights):
             name = model.modalities[0]
             # With one branch present the ensemble is that branch, detached: the branch's loss is the one.
             logits = model({name: inputs[name]}, training=True)[name]
             total, valid = cross_entropy_sum(labels, logits, self.num_classes, self.ignore_label)
-            totals.append(total)
+            totals.append(weight * total)
             if self.lone_distillation:
                 student = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
                 kl = tf.reduce_sum(tf.exp(teacher) * (teacher - student), axis=-1)
@@ -259,7 +259,7 @@ class SegmentationTrainer(keras.Model):
         context = tf.distribute.get_replica_context()
         if replicas > 1 and context is not None:
             valid = context.all_reduce(tf.distribute.ReduceOp.SUM, valid)
-        terms = [self.lone_weight * tf.add_n(totals) / tf.maximum(valid, 1.0)]
+        terms = [tf.add_n(totals) / tf.maximum(valid, 1.0)]
         if self.lone_distillation:
             terms.append(self.lone_distillation * tf.add_n(divergence))
         return terms

@@ -10,6 +10,7 @@ import keras
 from cenkeras.data.class_names import recipe_class_names
 from cenkeras.training.callbacks import StagedLearningRates, write_json
 from cenkeras.config import ConfigError, Recipe, describe_fusion, network_options
+from cenkeras.config.training import lone_weights
 from cenkeras.data.pipeline import (
     list_sample_checks,
     depth_modalities,
@@ -204,7 +205,7 @@ class SegmentationTask(Task):
             count_skipped=skips(recipe.data),
             modality_dropout=train.modality_dropout > 0,
             upsampling=recipe.eval.upsampling,
-            lone_weight=train.lone_weight,
+            lone_weight=lone_weights(train, network.modalities),
             lone_distillation=train.lone_distillation,
         )
         trainer.compile(optimizer=encoder_optimizer, jit_compile=train.jit_compile)

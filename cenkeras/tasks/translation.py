@@ -68,7 +68,8 @@ class TranslationTrainer(keras.Model):
         lone_weight: the generator step also runs each input domain alone
             (its subset model) and adds `lone_weight` times that branch's
             loss: the discriminator's verdict on it and its weighted L1,
-            logged as `lone_loss` (0: no such passes).
+            logged as `lone_loss` (0: no such passes); a `{domain: weight}`
+            mapping weighs each domain's pass on its own (0: none).
 
     Examples:
         >>> import numpy as np
@@ -100,16 +101,16 @@ class TranslationTrainer(keras.Model):
         self.generator = generator
         # One generator per drop pattern, sharing the generator's layers.
         self.subset_generators = SubsetModels(generator) if modality_dropout else None
-        self.lone_weight = float(lone_weight)
         # Each input domain's generator alone (sharing the generator's layers), for the lone passes.
-        self.lone_generators = LoneModels(generator if lone_weight else None)
+        self.lone_generators = LoneModels(generator, lone_weight)
         self.discriminator = discriminator
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.l1_weight = float(l1_weight)
         self.domains = list(generator.modalities)
         self.output_names_ = self.domains + ["ensemble"]
-        names = ["d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"] + (["lone_loss"] if lone_weight else [])
+        names = ["d_loss", "g_loss", "g_adversarial", "g_l1", "sparsity"]
+        names += ["lone_loss"] if self.lone_generators.models else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.l1_trackers = [keras.metrics.Mean(name=f"{n}_l1") for n in self.output_names_]
         self.psnr_trackers = [keras.metrics.Mean(name=f"{n}_psnr") for n in self.output_names_]
@@ -230,7 +231,7 @@ class TranslationTrainer(keras.Model):
             generated = self.generator(inputs, training=True)
             adversarial, l1, sparsity = self.generator_losses(inputs, target, generated)
             g_loss = adversarial + l1 + sparsity
-            lone = self._lone_loss(inputs, target) if self.lone_weight else None
+            lone = self._lone_loss(inputs, target) if self.lone_generators.models else None
             if lone is not None:
                 g_loss += lone
             scaled = g_loss / replicas
@@ -239,16 +240,16 @@ class TranslationTrainer(keras.Model):
         return (d_loss, g_loss, adversarial, l1, sparsity) + ((lone,) if lone is not None else ())
 
     def _lone_loss(self, inputs, target):
-        """`lone_weight` x the generator loss of each input domain run alone: its branch judged
+        """Each input domain's lone weight x its generator loss run alone: its branch judged
         by the discriminator and its weighted L1 (a lone ensemble is that branch, detached)."""
         terms = []
-        for generator in self.lone_generators.models:
+        for generator, weight in zip(self.lone_generators.models, self.lone_generators.weights):
             domain = generator.modalities[0]
             image = generator({domain: inputs[domain]}, training=True)[domain]
             judged = self._judge(inputs, {domain: image}, [domain])[0]
             l1 = tf.reduce_mean(tf.abs(tf.cast(image, tf.float32) - target))
-            terms.append(binary_cross_entropy(1, judged) + self.l1_weight * l1)
-        return self.lone_weight * tf.add_n(terms)
+            terms.append(weight * (binary_cross_entropy(1, judged) + self.l1_weight * l1))
+        return tf.add_n(terms)
 
     def test_step(self, data):
         inputs, target = data

@@ -10,6 +10,7 @@ from PIL import Image
 from cenkeras import config as config_lib
 from cenkeras.training.callbacks import write_json
 from cenkeras.config import TranslationRecipe, describe_fusion, network_options
+from cenkeras.config.training import lone_weights
 from cenkeras.data.domains import decode_domain
 from cenkeras.data.translation_pipeline import (
     template_sample_checks,
@@ -224,7 +225,7 @@ class TranslationTask(Task):
             l1_weight=cfg.l1_weight,
             count_skipped=skips(recipe.data),
             modality_dropout=cfg.modality_dropout > 0,
-            lone_weight=cfg.lone_weight,
+            lone_weight=lone_weights(cfg, network.modalities),
         )
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()

@@ -162,3 +162,36 @@ def test_a_recipe_with_lone_norms_and_nothing_to_train_them_is_refused():
     recipe.train.lone_weight = 0.0
     with pytest.raises(ConfigError, match="train.lone_distillation needs train.lone_weight > 0"):
         recipe.validate()
+
+
+def test_lone_weights_name_modalities_that_weigh_their_lone_pass_apart():
+    """`train.lone_weights=depth:0.6` gives depth another lone weight than `train.lone_weight`; a
+    malformed item, a name that is not an input, or a name given twice is an error naming it."""
+    from cenkeras.config import apply_overrides
+    from cenkeras.config.training import lone_weights
+    from cenkeras.tasks.subset_training import LoneModels
+
+    recipe = apply_overrides(Recipe(), ["train.lone_weight=0.3", "train.lone_weights=depth:0.6"])
+    assert lone_weights(recipe.train, ["rgb", "depth"]) == {"rgb": 0.3, "depth": 0.6}
+    recipe = apply_overrides(Recipe(), ["train.lone_weights=depth:0.5", "train.lone_distillation=0.3"])
+    assert lone_weights(recipe.train, ["rgb", "depth"]) == {"rgb": 0.0, "depth": 0.5}
+    for items, message in (
+        ("depth=0.6", "expected modality:weight items"),
+        ("depth:much", "expected modality:weight items"),
+        ("depth:-1", r"train.lone_weights\[depth\] must be a finite number >= 0"),
+        ("depth:0.5,depth:0.6", "names 'depth' twice"),
+        ("thermal:0.5", r"names \['thermal'\], not inputs of this recipe \(have \['rgb', 'depth'\]\)"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            apply_overrides(Recipe(), [f"train.lone_weights={items}"])
+    with pytest.raises(ConfigError, match="train.lone_distillation needs train.lone_weight > 0"):
+        apply_overrides(Recipe(), ["train.lone_weights=depth:0", "train.lone_distillation=0.3"])
+    with pytest.raises(ConfigError, match="set one of them"):
+        apply_overrides(Recipe(), ["train.lone_weights=depth:0.5", "train.modality_dropout=0.2"])
+
+    # A modality of weight 0 has no lone pass.
+    model = build_refinenet(50, 4, ["rgb", "depth"], **tiny_options())
+    lone = LoneModels(model, {"rgb": 0.0, "depth": 0.6})
+    assert [list(m.modalities) for m in lone.models] == [["depth"]] and lone.weights == [0.6]
+    with pytest.raises(ValueError, match=r"Lone weights for \['thermal'\]"):
+        LoneModels(model, {"thermal": 1.0})

@@ -101,14 +101,15 @@ def test_a_step_without_a_domain_trains_on_the_present_one_only():
 
 def test_lone_passes_add_each_domain_alone_to_the_generator_step():
     """`lone_weight`: the generator's loss gets each domain run alone (its branch judged by D and
-    its weighted L1), and the lone norms learn from it."""
+    its weighted L1), each times its own weight, and the lone norms learn from it."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(4)
     generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, dropout=0.0, lone_norms=True)
     discriminator = build_patchgan_discriminator(filters=4)
     optimizers = (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.0))  # D held still: the same judge
-    trainer = TranslationTrainer(generator, discriminator, *optimizers, l1_weight=10.0, lone_weight=0.5)
+    weights = {"shade": 0.5, "texture": 0.2}
+    trainer = TranslationTrainer(generator, discriminator, *optimizers, l1_weight=10.0, lone_weight=weights)
     trainer.compile(optimizer=trainer.generator_optimizer)
     rng = np.random.default_rng(0)
     x = {name: rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32") for name in ("shade", "texture")}
@@ -117,11 +118,12 @@ def test_lone_passes_add_each_domain_alone_to_the_generator_step():
     for name in ("shade", "texture"):
         image = generator.subset([name])({name: x[name]}, training=True)[name]
         judged = discriminator({"condition": tf.constant(x[name]), "image": image}, training=True)
-        expected += float(binary_cross_entropy(1, judged)) + 10.0 * float(tf.reduce_mean(tf.abs(image - target)))
+        loss = float(binary_cross_entropy(1, judged)) + 10.0 * float(tf.reduce_mean(tf.abs(image - target)))
+        expected += weights[name] * loss
     site = generator.exchange_layers()[0]
     before = [norm.gamma.numpy().copy() for norm in site.alone_norms]
     logs = trainer.train_step((x, target))
-    assert abs(float(logs["lone_loss"]) - 0.5 * expected) < 1e-3 * expected
+    assert abs(float(logs["lone_loss"]) - expected) < 1e-3 * expected
     for norm, gamma in zip(site.alone_norms, before):
         assert np.abs(norm.gamma.numpy() - gamma).max() > 0, norm.name
 
