@@ -149,6 +149,10 @@ TABLE5_INPUTS += (("depth", "normal", "texture", "shade"),)
 MISSING_DROPOUT = 0.4
 # Weight of the lone passes (`train.lone_weight`) of the "missing" table's lone-pass row.
 MISSING_LONE_WEIGHT = 0.3
+# The input whose lone pass the weighted row weighs more (`train.lone_weights`), and by how much:
+# the one that stays furthest under its single-input network with the same weight for all.
+MISSING_WEIGHTED_INPUT = {"segmentation": "depth", "translation": "{texture}"}
+MISSING_WEIGHTED_LONE_WEIGHT = 0.6
 LONE_NORMS = "model.lone_norms=true"
 
 
@@ -165,6 +169,9 @@ def _missing_variants(task):
         ("cen-lone-shared-norms", f"CEN + lone passes {MISSING_LONE_WEIGHT}", (lone,)),
         ("cen-lone", f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms", (lone, LONE_NORMS)),
     ]
+    weighted, weight = MISSING_WEIGHTED_INPUT[task], MISSING_WEIGHTED_LONE_WEIGHT
+    label = f"CEN + lone passes {MISSING_LONE_WEIGHT}, {weighted.strip('{}')}'s {weight} + lone norms"
+    variants.append(("cen-lone-weighted", label, (lone, f"train.lone_weights={weighted}:{weight}", LONE_NORMS)))
     if task == "segmentation":
         # Measured over three seeds on the embedded scenes (docs/missing-modalities.md).
         key, label, overrides = variants[-1]

@@ -51,17 +51,20 @@ def test_eval_runs_the_multi_scale_protocol_asked_through_the_console_script(tmp
     dataset = evaluation_dataset(raw, recipe.data, recipe.eval.batch_size)
     expected = evaluate_segmenter(segmenter, dataset, recipe.model.num_classes, scales=saved["scales"], verbose=0)
     assert mean_ious(saved["scores"]) == mean_ious(expected)
-    saved = cenkeras_eval("--protocol", "pspnet")
-    assert (saved["protocol"], saved["flip"], saved["samples"]) == ("pspnet", True, 4)
-    assert saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-    # --no-flip in this process (the console script's path is the one above).
+    # The other protocols in this process (the console script's path is the one above).
     from click.testing import CliRunner
 
     from cenkeras.cli.main import cli
 
-    args = ["eval", str(run_dir), "--data-dir", data_dir, "--quiet", "--protocol", "pspnet", "--no-flip"]
-    assert CliRunner().invoke(cli, args).exit_code == 0
-    saved = json.loads(RunDirectory(run_dir).eval_file.read_text())
+    def eval_in_process(*args):
+        done = CliRunner().invoke(cli, ["eval", str(run_dir), "--data-dir", data_dir, "--quiet", *args])
+        assert done.exit_code == 0, done.output
+        return json.loads(RunDirectory(run_dir).eval_file.read_text())
+
+    saved = eval_in_process("--protocol", "pspnet")
+    assert (saved["protocol"], saved["flip"], saved["samples"]) == ("pspnet", True, 4)
+    assert saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    saved = eval_in_process("--protocol", "pspnet", "--no-flip")
     assert saved["flip"] is False and saved["scales"] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
     assert set(saved["scores"]) == {"rgb", "depth", "ensemble"}
 
