@@ -345,5 +345,5 @@ class Recipe:
         weights = lone_weights(self.train, modalities)
         if self.train.lone_distillation and not any(weights.values()):
             raise ConfigError("train.lone_distillation needs train.lone_weight > 0 (the lone passes it acts on).")
-        check_modality_dropout(self.train.modality_dropout, self.model, modalities, lone_weight=weights)
+        check_modality_dropout(self.train.modality_dropout, self.model, modalities, weights)
         return self

@@ -73,16 +73,17 @@ def _parse_lone_weights(items):
     weights = {}
     for item in items:
         name, separator, text = str(item).partition(":")
+        name = name.strip()
         try:
-            weight = float(text) if separator and name.strip() else None
+            weight = float(text) if separator and name else None
         except ValueError:
             weight = None
         if weight is None:
             raise ConfigError(f"train.lone_weights: expected modality:weight items (e.g. depth:0.6), got {item!r}.")
-        if name.strip() in weights:
-            raise ConfigError(f"train.lone_weights names {name.strip()!r} twice.")
-        check_number(f"train.lone_weights[{name.strip()}]", weight)
-        weights[name.strip()] = weight
+        if name in weights:
+            raise ConfigError(f"train.lone_weights names {name!r} twice.")
+        check_number(f"train.lone_weights[{name}]", weight)
+        weights[name] = weight
     return weights
 
 
@@ -96,13 +97,12 @@ def lone_weights(train, modalities):
     return {name: named.get(name, train.lone_weight) for name in modalities}
 
 
-def check_modality_dropout(probability, model, modalities, lone_weight=0.0):
-    """Modality dropout and the lone passes (`lone_weight`) train subsets of the
-    streams: refuse them (naming the key) for a network that cannot run on a subset. `model` is
-    the recipe's network config, `modalities` its inputs. `model.lone_norms` needs one of them:
-    nothing else trains a lone modality's norms. `lone_weight` is a number or `lone_weights`' mapping."""
-    if isinstance(lone_weight, dict):
-        lone_weight = max(lone_weight.values(), default=0.0)
+def check_modality_dropout(probability, model, modalities, lone_weights):
+    """Modality dropout and the lone passes (`lone_weights`: each modality's weight, from
+    `lone_weights()`) train subsets of the streams: refuse them (naming the key) for a network
+    that cannot run on a subset. `model` is the recipe's network config, `modalities` its inputs.
+    `model.lone_norms` needs one of them: nothing else trains a lone modality's norms."""
+    lone_weight = any(lone_weights.values())
     if getattr(model, "lone_norms", False) and not (probability or lone_weight):
         raise ConfigError(
             "model.lone_norms=true needs train.modality_dropout > 0 (or train.lone_weight > 0): "

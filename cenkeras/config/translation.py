@@ -218,6 +218,6 @@ class TranslationRecipe:
             )
         modalities = list(self.data.domains[:-1])
         check_modality_dropout(
-            self.train.modality_dropout, self.model, modalities, lone_weight=lone_weights(self.train, modalities)
+            self.train.modality_dropout, self.model, modalities, lone_weights(self.train, modalities)
         )
         return self
