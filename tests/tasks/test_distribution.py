@@ -102,6 +102,8 @@ def assert_same_weights(first, second):
 def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_path):
     """Worker 1 is SIGKILLed at epoch 2; worker 0 stops with WorkerLost within the recipe's
     worker_timeout (10 s) plus a margin, instead of waiting in the collective forever.
+    Usually the missing heartbeats tell it; a collective already talking to worker 1 may fail
+    at once on the closed connection (seen on CI: 0.19 s), so there is no lower bound here.
     Restarted with --resume, both continue from epoch 1's backup and end equal: the resumed
     run is also the plain two-process run (validation every epoch)."""
     load_synthetic("train", tiny_recipe().data.synthetic, str(tmp_path / "tfds"))
@@ -110,10 +112,10 @@ def test_a_killed_worker_stops_the_other_with_a_clear_error_and_both_resume(tmp_
     finish(survivor, expected=3)
     report = json.loads((tmp_path / "w0.npz.json").read_text())
     killed_at = float((tmp_path / "w1.npz.killed").read_text())
-    # Not before the timeout could pass (a heartbeat may have just gone out), nor far after it.
-    assert 10 / 2 <= report["time"] - killed_at < 10 + 15
-    assert "worker 1 stopped sending heartbeats" in report["error"]
-    assert "its backup holds epoch 1" in report["error"] and "--resume" in report["error"]
+    error = report["error"]
+    assert 0 <= report["time"] - killed_at < 10 + 15, error
+    assert "worker 1" in error and ("stopped sending heartbeats" in error or "Error from" in error), error
+    assert "its backup holds epoch 1" in error and "--resume" in error, error
 
     for process in launch_workers("faulty", tmp_path, "resume"):
         finish(process)
