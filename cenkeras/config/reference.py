@@ -109,6 +109,7 @@ KEY_HELP = {
     "train.lone_weight": ("cenkeras", "every step also trains each modality alone, its loss times this; 0: off"),
     "train.lone_weights": ("cenkeras", "modality:weight items: another lone weight for these modalities"),
     "train.lone_distillation": ("cenkeras", "weight of the KL from the full set's ensemble to each lone output"),
+    "train.lone_discriminator": ("cenkeras", "the discriminator also learns each lone pass's images as fakes"),
     "train.epochs": ("official", "epochs per stage; each stage has its own learning rates"),
     "train.resnet152_epochs": ("official", "the schedule of a ResNet-152 on this data (reproduce); empty: epochs"),
     "train.lr_encoder": ("official", "SGD learning rate of the encoder, per stage"),

@@ -127,6 +127,11 @@ class GanTrainConfig(RunOptions):
     epochs kept (needs the FID network's weights, `eval.inception_weights`),
     or "auto": "fid" when those weights are at hand (given, or cached on
     disk), else "l1", which the run's summary then says.
+
+    `lone_discriminator` (with the lone passes, `train.lone_weight`): the
+    discriminator step also takes each domain's lone image as a fake, times
+    that domain's lone weight, so the judge of a lone pass has seen lone
+    images (without it, it learns from the full set's images only).
     """
 
     epochs: int = 200
@@ -140,6 +145,7 @@ class GanTrainConfig(RunOptions):
     val_every: int = 10
     select_by: str = "l1"
     fid_every: int = 5  # official val_every
+    lone_discriminator: bool = False
 
     def validate(self):
         super().validate()
@@ -217,7 +223,8 @@ class TranslationRecipe:
                 f"data.synthetic.size ({self.data.synthetic.size}) must be a multiple of 2**model.levels ({multiple})."
             )
         modalities = list(self.data.domains[:-1])
-        check_modality_dropout(
-            self.train.modality_dropout, self.model, modalities, lone_weights(self.train, modalities)
-        )
+        weights = lone_weights(self.train, modalities)
+        check_modality_dropout(self.train.modality_dropout, self.model, modalities, weights)
+        if self.train.lone_discriminator and not any(weights.values()):
+            raise ConfigError("train.lone_discriminator needs train.lone_weight > 0 (the lone passes it judges).")
         return self

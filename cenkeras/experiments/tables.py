@@ -159,7 +159,8 @@ LONE_NORMS = "model.lone_norms=true"
 def _missing_variants(task):
     """`(key, label, overrides)` of the networks the "missing" tables train once and evaluate with
     every modality and without each: CEN as the paper trains it, and the ways of training it to
-    run without a modality (distillation is the segmentation trainer's)."""
+    run without a modality (distillation is the segmentation trainer's, the discriminator the
+    translation trainer's)."""
     dropout = f"train.modality_dropout={MISSING_DROPOUT}"
     lone = f"train.lone_weight={MISSING_LONE_WEIGHT}"
     variants = [
@@ -179,6 +180,9 @@ def _missing_variants(task):
         distillation = f"train.lone_distillation={MISSING_LONE_WEIGHT}"
         label = f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms + distillation {MISSING_LONE_WEIGHT}"
         variants.append(("cen-lone-distillation", label, (lone, LONE_NORMS, distillation)))
+    else:
+        label = f"CEN + lone passes {MISSING_LONE_WEIGHT} + lone norms, the discriminator learning their images"
+        variants.append(("cen-lone-judged", label, (lone, LONE_NORMS, "train.lone_discriminator=true")))
     return variants
 
 

@@ -70,6 +70,11 @@ class TranslationTrainer(keras.Model):
             loss: the discriminator's verdict on it and its weighted L1,
             logged as `lone_loss` (0: no such passes); a `{domain: weight}`
             mapping weighs each domain's pass on its own (0: none).
+        lone_discriminator: the discriminator step also takes each lone
+            pass's image as a fake (its real/fake loss on that domain, times
+            the domain's lone weight): the lone branches are then judged by
+            a discriminator that has seen their images, as a single-domain
+            generator's is.
 
     Examples:
         >>> import numpy as np
@@ -95,6 +100,7 @@ class TranslationTrainer(keras.Model):
         count_skipped=False,
         modality_dropout=False,
         lone_weight=0.0,
+        lone_discriminator=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +109,9 @@ class TranslationTrainer(keras.Model):
         self.subset_generators = SubsetModels(generator) if modality_dropout else None
         # Each input domain's generator alone (sharing the generator's layers), for the lone passes.
         self.lone_generators = LoneModels(generator, lone_weight)
+        if lone_discriminator and not self.lone_generators.models:
+            raise ValueError("lone_discriminator needs lone passes (a lone_weight above 0).")
+        self.lone_discriminator = bool(lone_discriminator)
         self.discriminator = discriminator
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
@@ -221,8 +230,11 @@ class TranslationTrainer(keras.Model):
         """Both steps with every input domain, as the official code trains."""
 
         generated = self.generator(inputs, training=True)
+        lone_images = self._lone_images(inputs) if self.lone_discriminator else []
         with tf.GradientTape() as tape:
             d_loss = self.discriminator_loss(inputs, target, generated)
+            for domain, image, weight in lone_images:
+                d_loss += weight * self.discriminator_loss(inputs, target, {domain: image}, [domain])
             scaled = d_loss / replicas
         variables = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -239,13 +251,19 @@ class TranslationTrainer(keras.Model):
         self.generator_optimizer.apply(dense_gradients(tape.gradient(scaled, variables), variables), variables)
         return (d_loss, g_loss, adversarial, l1, sparsity) + ((lone,) if lone is not None else ())
 
+    def _lone_images(self, inputs):
+        """`(domain, image, weight)` of each lone pass: its domain's generator run alone."""
+        images = []
+        for generator, weight in zip(self.lone_generators.models, self.lone_generators.weights):
+            domain = generator.modalities[0]
+            images.append((domain, generator({domain: inputs[domain]}, training=True)[domain], weight))
+        return images
+
     def _lone_loss(self, inputs, target):
         """Each input domain's lone weight x its generator loss run alone: its branch judged
         by the discriminator and its weighted L1 (a lone ensemble is that branch, detached)."""
         terms = []
-        for generator, weight in zip(self.lone_generators.models, self.lone_generators.weights):
-            domain = generator.modalities[0]
-            image = generator({domain: inputs[domain]}, training=True)[domain]
+        for domain, image, weight in self._lone_images(inputs):
             judged = self._judge(inputs, {domain: image}, [domain])[0]
             l1 = tf.reduce_mean(tf.abs(tf.cast(image, tf.float32) - target))
             terms.append(weight * (binary_cross_entropy(1, judged) + self.l1_weight * l1))

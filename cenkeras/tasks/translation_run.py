@@ -226,6 +226,7 @@ class TranslationTask(Task):
             count_skipped=skips(recipe.data),
             modality_dropout=cfg.modality_dropout > 0,
             lone_weight=lone_weights(cfg, network.modalities),
+            lone_discriminator=cfg.lone_discriminator,
         )
         trainer.compile(optimizer=g_opt, jit_compile=cfg.jit_compile)
         trainer.build_optimizers()

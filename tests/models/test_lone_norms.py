@@ -195,3 +195,15 @@ def test_lone_weights_name_modalities_that_weigh_their_lone_pass_apart():
     assert [list(m.modalities) for m in lone.models] == [["depth"]] and lone.weights == [0.6]
     with pytest.raises(ValueError, match=r"Lone weights for \['thermal'\]"):
         LoneModels(model, {"thermal": 1.0})
+
+
+def test_a_lone_discriminator_without_lone_passes_is_refused():
+    """`train.lone_discriminator` (translation) judges the lone passes' images: without lone
+    passes there are none, and the recipe says which key to set."""
+    from cenkeras.config import apply_overrides
+    from cenkeras.experiments.recipe_files import load_recipe
+
+    judged = ["train.lone_weight=0.3", "train.lone_discriminator=true"]
+    assert apply_overrides(load_recipe("synthetic_translation"), judged).train.lone_discriminator is True
+    with pytest.raises(ConfigError, match="train.lone_discriminator needs train.lone_weight > 0"):
+        apply_overrides(load_recipe("synthetic_translation"), judged[1:])

@@ -178,6 +178,8 @@ def test_missing_translation_table_names_each_domain_alone_by_the_recipes_names(
     assert dict(by_key["cen-dropout-no-shade"][0].evaluation) == {"modalities": ("edge_texture",)}
     assert by_key["cen-dropout"][1].train.modality_dropout == 0.4
     assert by_key["texture-network"][1].data.domains == ("edge_texture", "rgb")
+    judged = by_key["cen-lone-judged-no-shade"][1].train
+    assert judged.lone_discriminator and judged.lone_weight == 0.3 and "cen-lone-judged" in by_key
     out = tmp_path / "missing-translation"
     results = reproduce_lib.reproduce(
         "missing-translation",

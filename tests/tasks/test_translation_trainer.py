@@ -128,6 +128,44 @@ def test_lone_passes_add_each_domain_alone_to_the_generator_step():
         assert np.abs(norm.gamma.numpy() - gamma).max() > 0, norm.name
 
 
+def test_the_lone_discriminator_also_learns_each_lone_image_as_a_fake():
+    """`lone_discriminator`: the discriminator's loss adds, per domain, its real/fake loss on that
+    domain's lone image times the domain's lone weight; without it, the full set's loss only."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(5)
+    generator = build_unet_generator(["shade", "texture"], filters=4, levels=5, dropout=0.0, lone_norms=True)
+    discriminator = build_patchgan_discriminator(filters=4)
+    rng = np.random.default_rng(1)
+    x = {name: rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32") for name in ("shade", "texture")}
+    target = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    weights = {"shade": 0.5, "texture": 0.2}
+
+    def judged(name, image):
+        return discriminator({"condition": tf.constant(x[name]), "image": tf.constant(image)}, training=True)
+
+    def real_fake(name, image):
+        return 0.5 * float(binary_cross_entropy(1, judged(name, target)) + binary_cross_entropy(0, judged(name, image)))
+
+    pair = generator(x, training=True)
+    full = sum(real_fake(name, pair[name]) for name in ("shade", "texture"))
+    lone = sum(
+        weights[name] * real_fake(name, generator.subset([name])({name: x[name]}, training=True)[name])
+        for name in ("shade", "texture")
+    )
+    assert lone > 0.1  # the lone term is not lost in the tolerance below
+    for lone_discriminator, expected in ((False, full), (True, full + lone)):
+        optimizers = (keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0))  # nothing moves: one judge
+        trainer = TranslationTrainer(
+            generator, discriminator, *optimizers, lone_weight=weights, lone_discriminator=lone_discriminator
+        )
+        trainer.compile(optimizer=trainer.generator_optimizer)
+        logs = trainer.train_step((x, target))
+        assert abs(float(logs["d_loss"]) - expected) < 1e-4 * expected, lone_discriminator
+    with pytest.raises(ValueError, match="lone_discriminator needs lone passes"):
+        TranslationTrainer(generator, discriminator, *optimizers, lone_discriminator=True)
+
+
 class DecoderNormsOfFirstStep(keras.callbacks.Callback):
     """Each domain's private decoder norm weights before and after the first training step."""
 
