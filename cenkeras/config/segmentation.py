@@ -17,7 +17,7 @@ from cenkeras.config.checks import (
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
 from cenkeras.config.saved import section_from_dict
-from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights
+from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights, require_lone_passes
 from cenkeras.data.modalities import DEPTH_MODES, KIND_CHANNELS, MODALITY_KINDS
 from cenkeras.data.pipeline import ALIGN_RULES, DATA_SOURCES, OUT_OF_RANGE_RULES
 from cenkeras.data.skipping import ON_ERROR_RULES
@@ -343,7 +343,7 @@ class Recipe:
             raise ConfigError(f"data.ignore_label ({ignore}) must be in [num_classes, 255] (num_classes is {classes}).")
         modalities = list(self.data.modalities)
         weights = lone_weights(self.train, modalities)
-        if self.train.lone_distillation and not any(weights.values()):
-            raise ConfigError("train.lone_distillation needs train.lone_weight > 0 (the lone passes it acts on).")
+        if self.train.lone_distillation:
+            require_lone_passes("train.lone_distillation", weights, "acts on")
         check_modality_dropout(self.train.modality_dropout, self.model, modalities, weights)
         return self

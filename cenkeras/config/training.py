@@ -97,6 +97,13 @@ def lone_weights(train, modalities):
     return {name: named.get(name, train.lone_weight) for name in modalities}
 
 
+def require_lone_passes(key, lone_weights, role):
+    """Refuse `key`, a switch acting on the lone passes (`role`: how, for the message), when every
+    lone weight is 0."""
+    if not any(lone_weights.values()):
+        raise ConfigError(f"{key} needs train.lone_weight > 0 (the lone passes it {role}).")
+
+
 def check_modality_dropout(probability, model, modalities, lone_weights):
     """Modality dropout and the lone passes (`lone_weights`: each modality's weight, from
     `lone_weights()`) train subsets of the streams: refuse them (naming the key) for a network

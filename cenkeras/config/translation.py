@@ -15,7 +15,7 @@ from cenkeras.config.checks import (
     check_number,
 )
 from cenkeras.config.network import NetworkConfig, accepts_renamed_arguments
-from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights
+from cenkeras.config.training import RunOptions, check_modality_dropout, lone_weights, require_lone_passes
 from cenkeras.data.pipeline import DATA_SOURCES
 from cenkeras.data.skipping import ON_ERROR_RULES
 from cenkeras.data.verify import VERIFY_RULES
@@ -225,6 +225,6 @@ class TranslationRecipe:
         modalities = list(self.data.domains[:-1])
         weights = lone_weights(self.train, modalities)
         check_modality_dropout(self.train.modality_dropout, self.model, modalities, weights)
-        if self.train.lone_discriminator and not any(weights.values()):
-            raise ConfigError("train.lone_discriminator needs train.lone_weight > 0 (the lone passes it judges).")
+        if self.train.lone_discriminator:
+            require_lone_passes("train.lone_discriminator", weights, "judges")
         return self
